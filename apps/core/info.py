@@ -1,0 +1,78 @@
+"""What GET /info says, derived from what is installed rather than from a hand-kept list.
+
+Endpoints come from the URL configuration (every view with an `info_description`); capabilities
+are merged from each installed app's `slop_capabilities`; an app may add per-caller details
+(its models, its tools) through a `slop_info(principal)` method on its AppConfig.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.apps import apps
+from django.urls import URLPattern, URLResolver, get_resolver
+
+_CONVERTER = re.compile(r"<(?:\w+:)?(\w+)>")
+_HIDDEN_METHODS = {"options", "head", "trace"}
+
+
+def _walk(patterns: list[Any], prefix: str = "") -> list[tuple[str, Any]]:
+    found: list[tuple[str, Any]] = []
+    for pattern in patterns:
+        route = prefix + str(pattern.pattern)
+        if isinstance(pattern, URLResolver):
+            found.extend(_walk(pattern.url_patterns, route))
+        elif isinstance(pattern, URLPattern):
+            found.append((route, pattern.callback))
+    return found
+
+
+def installed_endpoints() -> list[dict[str, Any]]:
+    endpoints: dict[str, dict[str, Any]] = {}
+    for route, callback in _walk(get_resolver().url_patterns):
+        view_class = getattr(callback, "cls", None) or getattr(callback, "view_class", None)
+        description = getattr(view_class, "info_description", None)
+        if view_class is None or not description:
+            continue
+        path = "/" + _CONVERTER.sub(r":\1", route.lstrip("^").rstrip("$"))
+        methods = [
+            name.upper()
+            for name in view_class.http_method_names
+            if name not in _HIDDEN_METHODS and hasattr(view_class, name)
+        ]
+        entry = endpoints.setdefault(path, {"path": path, "methods": [], "description": description})
+        entry["methods"] = sorted(set(entry["methods"]) | set(methods))
+    return list(endpoints.values())
+
+
+BASE_CAPABILITIES: dict[str, Any] = {
+    "streaming": False,
+    "websockets": False,
+    "sse": False,
+    "ndjson": False,
+    "models": [],
+    "semantic_search": False,
+    "scopes": True,
+    "patterns": [],
+}
+
+
+def capabilities() -> dict[str, Any]:
+    merged = dict(BASE_CAPABILITIES)
+    for config in apps.get_app_configs():
+        for key, value in getattr(config, "slop_capabilities", {}).items():
+            if isinstance(value, list):
+                merged[key] = sorted(set(merged.get(key, [])) | set(value))
+            else:
+                merged[key] = value
+    return merged
+
+
+def caller_details(principal: Any) -> dict[str, Any]:
+    details: dict[str, Any] = {}
+    for config in apps.get_app_configs():
+        hook = getattr(config, "slop_info", None)
+        if callable(hook):
+            details.update(hook(principal))
+    return details

@@ -1,0 +1,110 @@
+"""/info, health checks, and the JSON answers for routes Django itself resolves (404, 500, …)."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, HttpResponse
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.core.api import PublicView
+from apps.core.errors import ApplicationError, error_response
+from apps.core.info import caller_details, capabilities, installed_endpoints
+from apps.tenants.authentication import Principal
+
+logger = logging.getLogger(__name__)
+
+
+class InfoView(PublicView):
+    info_description = (
+        "What this server is and can do; with a key, the caller's tenant, models, tools and scopes"
+    )
+
+    def get(self, request: Request) -> Response:
+        body = {
+            "name": settings.SLOP_NAME,
+            "version": settings.VERSION,
+            "description": settings.SLOP_DESCRIPTION,
+            "endpoints": installed_endpoints(),
+            "capabilities": capabilities(),
+            "creator": {"name": "SLOP Platform"},
+            "links": {"documentation": "/docs", "openapi": "/openapi.json"},
+        }
+        principal = request.auth
+        if isinstance(principal, Principal):
+            body["tenant"] = {"slug": principal.tenant.slug, "name": principal.tenant.name}
+            body["scopes"] = principal.scopes.describe()
+            body.update(caller_details(principal))
+        return Response(body)
+
+
+class HealthzView(PublicView):
+    """Alive: the process answers. It checks nothing else, so no dependency's fault kills it."""
+
+    authentication_classes = []
+
+    def get(self, request: Request) -> Response:
+        return Response({"status": "ok"})
+
+
+class ReadyzView(PublicView):
+    """Ready: the database and (when configured) Redis answer; 503 otherwise."""
+
+    authentication_classes = []
+
+    def get(self, request: Request) -> Response:
+        checks: dict[str, str] = {}
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            checks["database"] = "ok"
+        except Exception as exc:
+            logger.warning("readyz: database unavailable: %s", exc)
+            checks["database"] = "unavailable"
+        if settings.REDIS_URL:
+            checks["redis"] = _redis_check()
+        ready = all(value == "ok" for value in checks.values())
+        return Response(
+            {"status": "ready" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
+        )
+
+
+def _redis_check() -> str:
+    import redis
+
+    try:
+        client = redis.Redis.from_url(str(settings.REDIS_URL), socket_timeout=2, socket_connect_timeout=2)
+        try:
+            client.ping()
+        finally:
+            client.close()
+        return "ok"
+    except redis.RedisError as exc:
+        logger.warning("readyz: redis unavailable: %s", exc)
+        return "unavailable"
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return error_response(ApplicationError(f"No endpoint at {request.path}", code="not_found", status=404))
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    return error_response(
+        ApplicationError(
+            "Internal server error",
+            code="internal_error",
+            status=500,
+            extra={"request_id": getattr(request, "request_id", None)},
+        )
+    )
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return error_response(ApplicationError("Bad request", code="invalid_request", status=400))
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return error_response(ApplicationError("Permission denied", code="forbidden", status=403))

@@ -1,0 +1,244 @@
+"""Who is calling: API-key authentication for DRF and Channels (one code path), and scope checks.
+
+A process trusts a key it has looked up for API_KEY_CACHE_SECONDS (5 s by default), so revoking a
+key reaches every process within that time while a busy key costs no query per request.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.middleware import BaseMiddleware
+from django.conf import settings
+from django.utils import timezone
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+
+from apps.core.errors import ApplicationError
+from apps.tenants.keys import hash_key, key_matches, parse_key
+from apps.tenants.models import ApiKey, Tenant
+from apps.tenants.scopes import Action, EffectiveScopes, ScopeError, ScopeSet, parse_scopes
+
+SCOPE_HEADER = "X-SLOP-Scope"
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    key_id: int
+    prefix: str
+    key_hash: str
+    tenant: Tenant
+    granted: ScopeSet
+    expires_at: datetime | None
+    revoked: bool
+    fetched_at: float
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller: a tenant, the key used and the scopes in force for this request."""
+
+    tenant: Tenant
+    key_id: int
+    key_prefix: str
+    scopes: EffectiveScopes
+    is_authenticated: bool = field(default=True)
+
+    def allows(self, action: Action) -> bool:
+        return self.scopes.allows(action)
+
+
+def unauthenticated(message: str) -> ApplicationError:
+    return ApplicationError(message, code="unauthenticated", status=401)
+
+
+_cache: dict[str, KeyRecord] = {}
+_cache_lock = threading.Lock()
+_last_touch: dict[int, float] = {}
+
+
+def clear_key_cache() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
+def _load_record(prefix: str) -> KeyRecord | None:
+    # The one place that looks a key up across tenants: the tenant is what the key tells us.
+    row = ApiKey.objects.unscoped().select_related("tenant").filter(prefix=prefix).first()
+    if row is None:
+        return None
+    return KeyRecord(
+        key_id=row.pk,
+        prefix=row.prefix,
+        key_hash=row.key_hash,
+        tenant=row.tenant,
+        granted=parse_scopes(row.scopes) if row.scopes else ScopeSet(()),
+        expires_at=row.expires_at,
+        revoked=row.revoked_at is not None or not row.tenant.is_active,
+        fetched_at=time.monotonic(),
+    )
+
+
+def _touch(record: KeyRecord) -> None:
+    now = time.monotonic()
+    if now - _last_touch.get(record.key_id, -1e9) < settings.API_KEY_TOUCH_SECONDS:
+        return
+    _last_touch[record.key_id] = now
+    ApiKey.objects.unscoped().filter(pk=record.key_id).update(last_used_at=timezone.now())
+
+
+def authenticate_key(raw_key: str) -> KeyRecord:
+    """The key's record, or a 401 ApplicationError saying why not."""
+    parsed = parse_key(raw_key)
+    if parsed is None:
+        raise unauthenticated("Invalid API key")
+    ttl = settings.API_KEY_CACHE_SECONDS
+    with _cache_lock:
+        record = _cache.get(parsed.prefix)
+    if (
+        record is None
+        or time.monotonic() - record.fetched_at >= ttl
+        or not key_matches(raw_key, record.key_hash)
+    ):
+        record = _load_record(parsed.prefix)
+        if record is None:
+            raise unauthenticated("Invalid API key")
+        if ttl > 0:
+            with _cache_lock:
+                _cache[parsed.prefix] = record
+    if not key_matches(raw_key, record.key_hash):
+        raise unauthenticated("Invalid API key")
+    if record.revoked:
+        raise unauthenticated("API key has been revoked")
+    if record.expires_at is not None and record.expires_at <= timezone.now():
+        raise unauthenticated("API key has expired")
+    _touch(record)
+    return record
+
+
+def requested_scopes(header: str | None) -> ScopeSet | None:
+    if header is None:
+        return None
+    try:
+        return parse_scopes(header)
+    except ScopeError as exc:
+        raise ApplicationError(
+            f"Malformed {SCOPE_HEADER} header: {exc}",
+            code="invalid_scope",
+            status=400,
+            extra={"scope": exc.scope},
+        ) from None
+
+
+def key_from_headers(authorization: str | None, api_key: str | None) -> str | None:
+    if authorization:
+        scheme, _, credential = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not credential.strip():
+            raise unauthenticated("Authorization header must be 'Bearer <api key>'")
+        return credential.strip()
+    if api_key:
+        return api_key.strip()
+    return None
+
+
+def principal_for(
+    authorization: str | None, api_key: str | None, scope_header: str | None
+) -> Principal | None:
+    """The caller of a request given its headers; None when it sent no key at all."""
+    raw_key = key_from_headers(authorization, api_key)
+    if raw_key is None:
+        return None
+    record = authenticate_key(raw_key)
+    return Principal(
+        tenant=record.tenant,
+        key_id=record.key_id,
+        key_prefix=record.prefix,
+        scopes=EffectiveScopes(granted=record.granted, requested=requested_scopes(scope_header)),
+    )
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    """DRF: `Authorization: Bearer <key>` or `X-API-Key: <key>`."""
+
+    def authenticate(self, request: Request) -> tuple[Principal, Principal] | None:
+        headers = request._request.headers
+        principal = principal_for(
+            headers.get("Authorization"), headers.get("X-API-Key"), headers.get(SCOPE_HEADER)
+        )
+        if principal is None:
+            return None
+        request._request.tenant = principal.tenant  # type: ignore[attr-defined]
+        request._request.principal = principal  # type: ignore[attr-defined]
+        return principal, principal
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="slop"'
+
+
+class HasApiKey(BasePermission):
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if isinstance(request.auth, Principal):
+            return True
+        raise unauthenticated("Missing API key: send 'Authorization: Bearer <api key>' or 'X-API-Key'")
+
+
+def scope_violation(action: Action) -> ApplicationError:
+    required = str(action)
+    return ApplicationError(
+        f"Scope violation: {required} requires explicit permission",
+        code="scope_violation",
+        status=403,
+        extra={"permitted": False, "required_scope": required},
+    )
+
+
+def require_scope(principal: Principal, action: Action) -> None:
+    """The one scope check every view and consumer uses; raises the seed's 403 shape."""
+    if not principal.allows(action):
+        raise scope_violation(action)
+
+
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+class ApiKeyAuthMiddleware(BaseMiddleware):
+    """Channels: the same credentials on the WebSocket handshake. Sets scope["principal"] (or
+    scope["auth_error"]) for the consumer to accept or refuse."""
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        scope = dict(scope)
+        scope["principal"] = None
+        scope["auth_error"] = None
+        try:
+            scope["principal"] = await database_sync_to_async(principal_for)(
+                _header(scope, b"authorization"),
+                _header(scope, b"x-api-key"),
+                _header(scope, b"x-slop-scope"),
+            )
+        except ApplicationError as error:
+            scope["auth_error"] = error
+        return await super().__call__(scope, receive, send)
+
+
+__all__ = [
+    "SCOPE_HEADER",
+    "ApiKeyAuthMiddleware",
+    "ApiKeyAuthentication",
+    "HasApiKey",
+    "Principal",
+    "authenticate_key",
+    "clear_key_cache",
+    "hash_key",
+    "require_scope",
+    "scope_violation",
+]

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from apps.core.errors import ApplicationError
+from apps.tenants.authentication import authenticate_key
+from apps.tenants.models import Tenant
+from apps.tenants.services import api_key_create, tenant_create
+
+
+class Command(BaseCommand):
+    help = "Ensure the demo tenant and its full-scope key (kept in SLOP_DATA_DIR/demo_api_key)."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        tenant = Tenant.objects.filter(slug="demo").first() or tenant_create(name="Demo", slug="demo")
+        path = settings.DATA_DIR / "demo_api_key"
+        if path.exists():
+            key = path.read_text().strip()
+            try:
+                if authenticate_key(key).tenant.pk == tenant.pk:
+                    self.stdout.write(f"Demo tenant 'demo'; API key in {path}")
+                    return
+            except ApplicationError:
+                pass
+        issued = api_key_create(tenant=tenant, scopes="*", name="demo")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(issued.plaintext + "\n")
+        path.chmod(0o600)
+        port = os.environ.get("PORT", "8000")
+        self.stdout.write(
+            "Demo tenant 'demo' with a full-scope API key (shown once, kept in "
+            f"{path}):\n\n  {issued.plaintext}\n\n"
+            f"  curl -H 'Authorization: Bearer {issued.plaintext}' http://127.0.0.1:{port}/info\n"
+        )

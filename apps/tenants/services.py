@@ -1,0 +1,80 @@
+"""Writes for tenants and API keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from apps.core.errors import ApplicationError
+from apps.tenants.keys import generate_key, hash_key
+from apps.tenants.models import ApiKey, Tenant
+from apps.tenants.scopes import ScopeError, parse_scopes
+
+
+def tenant_create(*, name: str, slug: str | None = None) -> Tenant:
+    name = name.strip()
+    if not name:
+        raise ApplicationError("A tenant needs a name", code="validation_error")
+    base = slugify(slug or name)[:50] or "tenant"
+    candidate = base
+    suffix = 2
+    while Tenant.objects.filter(slug=candidate).exists():
+        if slug:
+            raise ApplicationError(f"Tenant {slug!r} already exists", code="conflict", status=409)
+        candidate = f"{base}-{suffix}"
+        suffix += 1
+    return Tenant.objects.create(name=name, slug=candidate)
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    api_key: ApiKey
+    plaintext: str  # shown once, never stored
+
+
+def normalise_scopes(scopes: str | list[str]) -> list[str]:
+    try:
+        return parse_scopes(scopes).strings()
+    except ScopeError as exc:
+        raise ApplicationError(str(exc), code="invalid_scope", extra={"scope": exc.scope}) from None
+
+
+@transaction.atomic
+def api_key_create(
+    *,
+    tenant: Tenant,
+    scopes: str | list[str],
+    name: str = "default",
+    expires_in_days: int | None = None,
+    created_by_id: int | None = None,
+) -> IssuedKey:
+    granted = normalise_scopes(scopes)
+    if expires_in_days is not None and expires_in_days <= 0:
+        raise ApplicationError("expires_in_days must be positive", code="validation_error")
+    plaintext, prefix = generate_key(settings.API_KEY_ENV)
+    api_key = ApiKey.objects.create(
+        tenant=tenant,
+        name=name.strip() or "default",
+        prefix=prefix,
+        key_hash=hash_key(plaintext),
+        scopes=granted,
+        created_by_id=created_by_id,
+        expires_at=timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None,
+    )
+    return IssuedKey(api_key=api_key, plaintext=plaintext)
+
+
+def api_key_revoke(*, prefix: str) -> ApiKey:
+    # Operators revoke by prefix, which is unique across tenants.
+    api_key = ApiKey.objects.unscoped().filter(prefix=prefix).first()
+    if api_key is None:
+        raise ApplicationError(f"No API key with prefix {prefix!r}", code="not_found", status=404)
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+    return api_key

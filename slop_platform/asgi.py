@@ -1,0 +1,22 @@
+"""ASGI entry point: HTTP through Django, WebSocket through Channels with API-key auth."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "slop_platform.settings")
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from apps.tenants.authentication import ApiKeyAuthMiddleware  # noqa: E402
+from slop_platform.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": ApiKeyAuthMiddleware(URLRouter(websocket_urlpatterns)),
+    }
+)

@@ -1,0 +1,225 @@
+"""Settings for SLOP Platform: one module, configured only through environment variables.
+
+Without DATABASE_URL the platform runs on its embedded default: a real PostgreSQL with pgvector
+started by pgserver in SLOP_DATA_DIR, an in-memory channel layer, a local-memory cache and Celery
+tasks run in-process. With DATABASE_URL / REDIS_URL it uses those servers instead.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from slop_platform.env import env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VERSION = "0.1.0"
+
+DEBUG = env_bool("SLOP_DEBUG", False)
+DATA_DIR = Path(env_str("SLOP_DATA_DIR", str(BASE_DIR / ".data")) or ".data").resolve()
+
+
+def _secret_key() -> str:
+    key = env_str("SECRET_KEY")
+    if key:
+        return key
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set (or SLOP_DEBUG=true for development, which keeps a generated key "
+            "in SLOP_DATA_DIR/secret_key)"
+        )
+    # Development: a key generated once and kept with the data, so encrypted fields and sessions
+    # survive restarts without a well-known default.
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "apps.core",
+    "apps.tenants",
+]
+
+MIDDLEWARE = [
+    "apps.core.middleware.RequestIdMiddleware",
+    "apps.core.middleware.BodySizeLimitMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "apps.core.middleware.JsonErrorMiddleware",
+]
+
+ROOT_URLCONF = "slop_platform.urls"
+APPEND_SLASH = False
+ASGI_APPLICATION = "slop_platform.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL")
+DB_POOL = env_bool("SLOP_DB_POOL", True)
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+    EMBEDDED_DATABASE = False
+else:
+    # The embedded backend starts pgserver lazily, on the first connection, so commands that never
+    # touch the database (check, makemigrations --check) do not start PostgreSQL.
+    DATABASES = {
+        "default": {
+            "ENGINE": "slop_platform.embedded_db",
+            "NAME": "postgres",
+            "USER": "postgres",
+            "HOST": "",
+        }
+    }
+    EMBEDDED_DATABASE = True
+if DB_POOL:
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env_int("SLOP_DB_POOL_MIN", 1, minimum=0),
+        "max_size": env_int("SLOP_DB_POOL_MAX", 10, minimum=1),
+        "timeout": 10,
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: channel layer, cache, Celery -------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+    }
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "memory://")
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ALWAYS_EAGER = env_bool("SLOP_CELERY_EAGER", not REDIS_URL)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+
+# --- HTTP, security -------------------------------------------------------------------------
+# The largest body any endpoint takes; endpoints that accept more (uploads) raise their own limit
+# in SLOP_BODY_LIMITS, keyed by path prefix.
+MAX_BODY_BYTES = env_int("SLOP_MAX_BODY_BYTES", 2 * 1024 * 1024, minimum=1024)
+BODY_LIMITS: dict[str, int] = {}
+DATA_UPLOAD_MAX_MEMORY_SIZE = None  # enforced by BodySizeLimitMiddleware, with a JSON 413
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("SLOP_BEHIND_PROXY", False) else None
+)
+SESSION_COOKIE_SECURE = env_bool("SLOP_SECURE_COOKIES", not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# --- API keys ------------------------------------------------------------------------------
+# The environment tag inside every key: slop_<env>_<prefix>_<secret><checksum>.
+API_KEY_ENV = env_str("SLOP_KEY_ENV", "dev" if DEBUG else "live") or "live"
+# How long a process trusts a key it has looked up; revocation reaches every process within it.
+API_KEY_CACHE_SECONDS = env_int("SLOP_KEY_CACHE_SECONDS", 5, minimum=0)
+API_KEY_TOUCH_SECONDS = 60  # last_used_at is written at most this often per key
+
+# --- REST framework, OpenAPI ------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["apps.tenants.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["apps.tenants.authentication.HasApiKey"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "apps.core.errors.drf_exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "SLOP Platform",
+    "DESCRIPTION": "The SLOP endpoints (/chat, /tools, /memory, /resources, /pay, /info) for teams.",
+    "VERSION": VERSION,
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "ApiKey": {"type": "http", "scheme": "bearer"},
+            "ApiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+        }
+    },
+    "SECURITY": [{"ApiKey": []}, {"ApiKeyHeader": []}],
+}
+
+# --- Static files, i18n ---------------------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env_str("SLOP_STATIC_ROOT", str(BASE_DIR / "staticfiles")) or "staticfiles")
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise scans it at start
+WHITENOISE_USE_FINDERS = env_bool("SLOP_STATIC_FROM_APPS", True)
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+# --- Logging --------------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "apps.core.middleware.RequestIdLogFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]},
+    },
+    "root": {"handlers": ["console"], "level": env_str("SLOP_LOG_LEVEL", "INFO")},
+    "loggers": {"django.request": {"level": "ERROR"}, "pgserver": {"level": "WARNING"}},
+}
+
+# --- SLOP ------------------------------------------------------------------------------------
+SLOP_NAME = env_str("SLOP_NAME", "SLOP Platform")
+SLOP_DESCRIPTION = env_str(
+    "SLOP_DESCRIPTION", "A multi-tenant SLOP server: chat, tools, memory, resources and pay for teams"
+)
+SLOP_PUBLIC_URL = env_str("SLOP_PUBLIC_URL", "")
