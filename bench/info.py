@@ -52,7 +52,7 @@ def wrk(url: str, seconds: int, connections: int, headers: list[str]) -> tuple[f
         command[1:1] = ["-H", header]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    p99 = re.search(r"99%\s+(\S+)", output).group(1)  # type: ignore[union-attr]
+    p99 = re.search(r"^\s+99%\s+(\S+)", output, re.MULTILINE).group(1)  # type: ignore[union-attr]
     if "Non-2xx" in output:
         raise SystemExit(f"errors during the run:\n{output}")
     return rps, p99
