@@ -24,7 +24,12 @@ def operator() -> Client:
 def test_creating_a_key_shows_the_secret_once(operator: Client, alice: Tenant) -> None:
     response = operator.post(
         "/admin/tenants/apikey/add/",
-        {"tenant": alice.pk, "name": "from-admin", "scopes_text": "memory.*, chat.read", "expires_in_days": ""},
+        {
+            "tenant": alice.pk,
+            "name": "from-admin",
+            "scopes_text": "memory.*, chat.read",
+            "expires_in_days": "",
+        },
         follow=True,
     )
     assert response.status_code == 200

@@ -26,7 +26,9 @@ class WhoAmI(AsyncJsonWebsocketConsumer):
         elif principal is None:
             await self.send_json({"anonymous": True})
         else:
-            await self.send_json({"tenant": principal.tenant.slug, "granted": principal.scopes.granted.strings()})
+            await self.send_json(
+                {"tenant": principal.tenant.slug, "granted": principal.scopes.granted.strings()}
+            )
         await self.close()
 
 
@@ -42,7 +44,9 @@ async def handshake(headers: list[tuple[bytes, bytes]]) -> Any:
     return message
 
 
-async def test_websocket_handshake_authenticates_like_http(alice: Tenant, make_key: Callable[..., str]) -> None:
+async def test_websocket_handshake_authenticates_like_http(
+    alice: Tenant, make_key: Callable[..., str]
+) -> None:
     from asgiref.sync import sync_to_async
 
     key = await sync_to_async(make_key)(alice, "chat.*")
