@@ -98,6 +98,8 @@ def main() -> None:
         "SLOP_DEBUG": "false",
         "ALLOWED_HOSTS": "*",
         "SLOP_LOG_LEVEL": "WARNING",
+        "SLOP_RATE_LIMIT_PER_MINUTE": "0",  # measure the request path, not the limiter's 429s
+        "SLOP_ANON_RATE_LIMIT_PER_MINUTE": "0",
         "DJANGO_SETTINGS_MODULE": "slop_platform.settings",
     }
     server = subprocess.Popen(
