@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from typing import Any
+
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from apps.core.models import TenantOwnedModel, TimestampedModel
@@ -109,6 +112,11 @@ class PaymentSettings(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"payment settings of {self.tenant_id}"
+
+    def validate_constraints(self, exclude: Any = None) -> None:
+        # Django's own check queries the default manager, which fails closed without a tenant.
+        if self.tenant_id and PaymentSettings.objects.for_tenant(self.tenant_id).exclude(pk=self.pk).exists():
+            raise ValidationError({"tenant": "This team already has payment settings."})
 
     def max_amount_for(self, currency: str) -> Decimal | None:
         raw = (self.max_amounts or {}).get(currency)
