@@ -82,7 +82,9 @@ class PaymentSettingsForm(forms.ModelForm):
         widget=forms.PasswordInput,
         help_text="The signing secret (whsec_…) of the endpoint /pay/webhook/<team slug> in that account.",
     )
-    clear_stripe_keys = forms.BooleanField(required=False, help_text="Forget both secrets (use the platform's)")
+    clear_stripe_keys = forms.BooleanField(
+        required=False, help_text="Forget both secrets (use the platform's)"
+    )
 
     class Meta:
         model = PaymentSettings
@@ -130,5 +132,7 @@ class PaymentSettingsAdmin(admin.ModelAdmin):
         if form.cleaned_data.get("stripe_secret_key"):
             obj.stripe_secret_key_encrypted = encrypt_secret(form.cleaned_data["stripe_secret_key"].strip())
         if form.cleaned_data.get("stripe_webhook_secret"):
-            obj.stripe_webhook_secret_encrypted = encrypt_secret(form.cleaned_data["stripe_webhook_secret"].strip())
+            obj.stripe_webhook_secret_encrypted = encrypt_secret(
+                form.cleaned_data["stripe_webhook_secret"].strip()
+            )
         super().save_model(request, obj, form, change)

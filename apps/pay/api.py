@@ -72,7 +72,9 @@ class PayView(PayBaseView):
                 raise ValidationFailed({"status": [f"One of {', '.join(PaymentStatus.values)}."]})
             queryset = queryset.filter(status=status)
         page = paginate(queryset, cursor=cursor, limit=limit)
-        return Response({"payments": [payment_to_dict(p) for p in page.items], "next_cursor": page.next_cursor})
+        return Response(
+            {"payments": [payment_to_dict(p) for p in page.items], "next_cursor": page.next_cursor}
+        )
 
 
 class PaymentDetailView(PayBaseView):

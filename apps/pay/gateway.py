@@ -230,13 +230,15 @@ def create_and_confirm(account: StripeAccount, payment: Payment) -> PaymentInten
 
 def _declined(account: StripeAccount, exc: stripe.CardError) -> PaymentIntentState:
     """A decline: Stripe names the intent in the error (localstripe names only the charge)."""
-    error = _as_dict((exc.json_body or {}).get("error"))
+    error = _as_dict(_as_dict(exc.json_body).get("error"))
     intent = error.get("payment_intent")
     intent_id = str(intent.get("id") if isinstance(intent, dict) else intent or "")
     charge_id = str(error.get("charge") or "")
     if not intent_id and charge_id:
         try:
-            intent_id = str(_as_dict(account.client.v1.charges.retrieve(charge_id)).get("payment_intent") or "")
+            intent_id = str(
+                _as_dict(account.client.v1.charges.retrieve(charge_id)).get("payment_intent") or ""
+            )
         except stripe.StripeError:
             intent_id = ""
     return PaymentIntentState(
@@ -263,7 +265,10 @@ def refund(account: StripeAccount, payment: Payment) -> str:
     """Refund the whole payment; returns the refund id. Idempotent per payment at Stripe."""
     try:
         created = account.client.v1.refunds.create(
-            params={"payment_intent": payment.stripe_payment_intent_id, "metadata": {"slop_transaction_id": payment.id}},
+            params={
+                "payment_intent": payment.stripe_payment_intent_id,
+                "metadata": {"slop_transaction_id": payment.id},
+            },
             options={"idempotency_key": f"slop-refund-{payment.id}"},
         )
     except stripe.StripeError as exc:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from decimal import Decimal
-
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -46,7 +45,8 @@ class Payment(TenantOwnedModel, TimestampedModel):
     stripe_state_at = models.BigIntegerField(default=0)
     # Set once Stripe has answered (or a webhook told us): until then a retry may call Stripe again.
     stripe_answered = models.BooleanField(default=False)
-    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    # NULL (not "") means "no key": the unique constraint below only covers keyed payments.
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     request_fingerprint = models.CharField(max_length=64)
     refunded_at = models.DateTimeField(null=True, blank=True)
 
@@ -80,7 +80,9 @@ class StripeEvent(models.Model):
     id = models.CharField(primary_key=True, max_length=255)
     type = models.CharField(max_length=100)
     # The tenant whose key's webhook delivered it; null for the platform account.
-    tenant = models.ForeignKey("tenants.Tenant", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    tenant = models.ForeignKey(
+        "tenants.Tenant", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     payment = models.ForeignKey(Payment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created = models.BigIntegerField(help_text="The event's own Unix time at Stripe")
     received_at = models.DateTimeField(auto_now_add=True)
@@ -97,7 +99,7 @@ class PaymentSettings(TenantOwnedModel):
     max_amounts = models.JSONField(
         default=dict,
         blank=True,
-        help_text='Largest single payment per currency in major units, e.g. {"USD": "500.00", "JPY": "50000"}',
+        help_text='Largest payment per currency (major units): {"USD": "500.00"}',
     )
     allowed_currencies = models.JSONField(
         default=list, blank=True, help_text="Empty: every currency the platform knows"

@@ -29,15 +29,19 @@ class Currency:
         return Decimal(1).scaleb(-self.decimals)
 
 
-_ZERO_DECIMAL = "BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF UGX VND VUV XAF XOF XPF".split()
-_THREE_DECIMAL = "BHD JOD KWD OMR TND".split()
-_TWO_DECIMAL = (
+def _codes(text: str) -> list[str]:
+    return text.split()
+
+
+_ZERO_DECIMAL = _codes("BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF UGX VND VUV XAF XOF XPF")
+_THREE_DECIMAL = _codes("BHD JOD KWD OMR TND")
+_TWO_DECIMAL = _codes(
     "USD AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BMD BND BOB BRL BSD BWP BYN BZD "
     "CAD CDF CHF CNY COP CRC CVE CZK DKK DOP DZD EGP ETB EUR FJD FKP GBP GEL GIP GMD GTQ GYD HKD "
     "HNL HTG HUF IDR ILS INR JMD KES KGS KHR KYD KZT LAK LBP LKR LRD LSL MAD MDL MKD MMK MNT MOP "
     "MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD PAB PEN PGK PHP PKR PLN QAR RON RSD RUB SAR "
     "SBD SCR SEK SGD SHP SLE SOS SRD SZL THB TJS TOP TRY TTD TWD TZS UAH UYU UZS WST XCD YER ZAR ZMW"
-).split()
+)
 
 CURRENCIES: dict[str, Currency] = {
     **{code: Currency(code, 2, 2) for code in _TWO_DECIMAL},
@@ -61,9 +65,7 @@ def currency_for(code: object) -> Currency:
         raise MoneyError("currency", "A three-letter ISO 4217 currency code is required, e.g. USD.")
     currency = CURRENCIES.get(code.strip().upper())
     if currency is None:
-        raise MoneyError(
-            "currency", f"{code[:10]!r} is not an ISO 4217 currency this platform charges in."
-        )
+        raise MoneyError("currency", f"{code[:10]!r} is not an ISO 4217 currency this platform charges in.")
     return currency
 
 

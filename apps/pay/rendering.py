@@ -27,7 +27,9 @@ class DecimalJSONParser(JSONParser):
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         try:
-            return json.loads(stream.read().decode(encoding), parse_float=Decimal, parse_constant=_refuse_constant)
+            return json.loads(
+                stream.read().decode(encoding), parse_float=Decimal, parse_constant=_refuse_constant
+            )
         except (ValueError, UnicodeDecodeError) as exc:
             raise ParseError(f"JSON parse error - {exc}") from None
 
@@ -35,7 +37,9 @@ class DecimalJSONParser(JSONParser):
 class ExactDecimalRenderer(JSONRenderer):
     """Writes a Decimal as a JSON number with exactly its digits (5.00, 500, 5.125)."""
 
-    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+    def render(
+        self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None
+    ) -> bytes:
         marker = uuid.uuid4().hex
 
         def swap(value: Any) -> Any:

@@ -79,9 +79,7 @@ def payment_apply_state(*, payment: Payment, state: PaymentIntentState, observed
     return changed
 
 
-def payment_create(
-    *, tenant: Tenant, request: PaymentRequest, idempotency_key: str | None
-) -> PaymentOutcome:
+def payment_create(*, tenant: Tenant, request: PaymentRequest, idempotency_key: str | None) -> PaymentOutcome:
     """Store the payment, then charge it once; a replayed key answers what the first request got."""
     account = gateway.account_for_new_payment(tenant)  # 503 before anything is written
     fingerprint = request.fingerprint()

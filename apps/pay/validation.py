@@ -38,7 +38,9 @@ class PaymentRequest:
 
 def _payment_method(raw: Any, errors: dict[str, list[str]]) -> str:
     if raw is None or raw == "":
-        errors["payment_method"] = ["payment_method is required: a Stripe PaymentMethod id such as pm_card_visa."]
+        errors["payment_method"] = [
+            "payment_method is required: a Stripe PaymentMethod id such as pm_card_visa."
+        ]
         return ""
     if not isinstance(raw, str) or not STRIPE_ID.match(raw):
         errors["payment_method"] = ["payment_method must be a Stripe id: letters, digits and underscores."]

@@ -23,7 +23,9 @@ def operator_client(client):
     return client
 
 
-def test_admin_lists_payments_per_tenant_with_money_read_only(operator_client, alice_client, alice, stripe_configured):
+def test_admin_lists_payments_per_tenant_with_money_read_only(
+    operator_client, alice_client, alice, stripe_configured
+):
     tx = alice_client.post("/pay", json.dumps(BODY), content_type="application/json").json()["transaction_id"]
 
     listing = operator_client.get("/admin/pay/payment/")
@@ -60,15 +62,20 @@ def test_admin_stores_a_tenants_stripe_key_encrypted(operator_client, alice):
 
 def test_admin_refuses_bad_limits(operator_client, alice):
     response = operator_client.post(
-        "/admin/pay/paymentsettings/add/", {"tenant": alice.pk, "max_amounts": '{"XYZ": "5"}', "allowed_currencies": "[]"}
+        "/admin/pay/paymentsettings/add/",
+        {"tenant": alice.pk, "max_amounts": '{"XYZ": "5"}', "allowed_currencies": "[]"},
     )
     assert response.status_code == 200 and b"not a currency" in response.content
     assert not PaymentSettings.objects.for_tenant(alice).exists()
 
 
 def test_a_tenant_with_its_own_key_pays_without_a_platform_key(client_for, alice, charlie, localstripe):
-    PaymentSettings.objects.create(tenant=alice, stripe_secret_key_encrypted=encrypt_secret("sk_test_alice_own"))
-    with override_settings(STRIPE_SECRET_KEY=None, STRIPE_API_BASE=localstripe, STRIPE_LOCALSTRIPE_COMPAT=True):
+    PaymentSettings.objects.create(
+        tenant=alice, stripe_secret_key_encrypted=encrypt_secret("sk_test_alice_own")
+    )
+    with override_settings(
+        STRIPE_SECRET_KEY=None, STRIPE_API_BASE=localstripe, STRIPE_LOCALSTRIPE_COMPAT=True
+    ):
         alices = client_for(alice).post("/pay", json.dumps(BODY), content_type="application/json")
         charlies = client_for(charlie).post("/pay", json.dumps(BODY), content_type="application/json")
 

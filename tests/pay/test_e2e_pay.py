@@ -34,7 +34,9 @@ def own_localstripe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A localstripe for this module alone, so its webhooks reach only this module's server."""
     port = free_port()
     log = (tmp_path_factory.mktemp("localstripe-e2e") / "localstripe.log").open("wb")
-    process = subprocess.Popen([sys.executable, "-c", _RUNNER, str(port)], stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, "-c", _RUNNER, str(port)], stdout=log, stderr=subprocess.STDOUT
+    )
     try:
         wait_for_port(port, process=process)
         yield f"http://127.0.0.1:{port}"
@@ -105,7 +107,9 @@ def test_the_seed_examples_against_localstripe(http, alice, own_stripe):
     # GET /pay/:id
     fetched = http.get(f"/pay/{body['transaction_id']}")
     assert fetched.status_code == 200
-    assert {k: fetched.json()[k] for k in ("transaction_id", "amount", "currency", "description", "status")} == {
+    assert {
+        k: fetched.json()[k] for k in ("transaction_id", "amount", "currency", "description", "status")
+    } == {
         "transaction_id": body["transaction_id"],
         "amount": 5.0,
         "currency": "USD",
@@ -146,7 +150,9 @@ def test_a_decline_and_its_webhook(http, alice):
     )
     assert response.status_code == 402 and response.json()["status"] == "failed"
     tx = response.json()["transaction_id"]
-    assert wait_until(lambda: StripeEvent.objects.filter(payment_id=tx, type="payment_intent.payment_failed").exists())
+    assert wait_until(
+        lambda: StripeEvent.objects.filter(payment_id=tx, type="payment_intent.payment_failed").exists()
+    )
     assert Payment.objects.for_tenant(alice).get(pk=tx).status == "failed"
 
 
@@ -175,9 +181,9 @@ def test_ten_concurrent_requests_through_the_server_make_one_charge(http, alice,
 
 
 def test_refund_over_http_and_cross_tenant(http, pay_server, make_key, charlie):
-    tx = http.post("/pay", json={"amount": "8.00", "currency": "USD", "payment_method": "pm_card_visa"}).json()[
-        "transaction_id"
-    ]
+    tx = http.post(
+        "/pay", json={"amount": "8.00", "currency": "USD", "payment_method": "pm_card_visa"}
+    ).json()["transaction_id"]
     charlie_headers = {"Authorization": f"Bearer {make_key(charlie)}"}
     assert httpx.get(f"{pay_server.url}/pay/{tx}", headers=charlie_headers).status_code == 404
     assert httpx.post(f"{pay_server.url}/pay/{tx}/refund", headers=charlie_headers).status_code == 404

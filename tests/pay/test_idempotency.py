@@ -61,7 +61,9 @@ def test_keys_belong_to_one_tenant(alice_client, charlie_client, stripe_configur
 
 
 @pytest.mark.django_db(transaction=True)
-def test_ten_concurrent_identical_requests_make_one_charge(client_for, alice, stripe_configured, stripe_client):
+def test_ten_concurrent_identical_requests_make_one_charge(
+    client_for, alice, stripe_configured, stripe_client
+):
     clients = [client_for(alice) for _ in range(10)]
     barrier = threading.Barrier(10)
     results: list[tuple[int, dict]] = []

@@ -84,7 +84,9 @@ def test_amounts_a_currency_cannot_carry_are_refused(amount, code):
         to_minor_units(parse_amount(amount), currency_for(code))
 
 
-@pytest.mark.parametrize("raw", [0, -1, "0", "-5.00", "NaN", "Infinity", "abc", "", True, None, 1.5, [], "1e30"])
+@pytest.mark.parametrize(
+    "raw", [0, -1, "0", "-5.00", "NaN", "Infinity", "abc", "", True, None, 1.5, [], "1e30"]
+)
 def test_bad_amounts(raw):
     with pytest.raises(MoneyError):
         parse_amount(raw)

@@ -56,7 +56,9 @@ def silent_server() -> Iterator[str]:
     listener.close()
 
 
-def test_stripe_down_is_502_and_the_payment_stays_pending(alice_client, alice, stripe_configured, stripe_client):
+def test_stripe_down_is_502_and_the_payment_stays_pending(
+    alice_client, alice, stripe_configured, stripe_client
+):
     with override_settings(STRIPE_API_BASE=f"http://127.0.0.1:{free_port()}"):
         response = pay(alice_client, key="outage-1")
 

@@ -26,7 +26,11 @@ def pay(client, body, **headers):
 
 
 def test_a_successful_payment_is_charged_and_stored(alice_client, alice, stripe_configured, stripe_client):
-    response = pay(alice_client, '{"amount": 5.00, "currency": "USD", "description": "API usage - 1000 tokens", "payment_method": "pm_card_visa"}')
+    response = pay(
+        alice_client,
+        '{"amount": 5.00, "currency": "USD", "description": "API usage - 1000 tokens", '
+        '"payment_method": "pm_card_visa"}',
+    )
 
     assert response.status_code == 200, response.content
     assert b'"amount":5.00' in response.content  # exact, as the seed shows it
@@ -66,7 +70,9 @@ def test_three_decimal_currency(alice_client, stripe_configured, stripe_client):
 
 
 def test_a_declined_card_answers_402_failed(alice_client, alice, stripe_configured):
-    response = pay(alice_client, {"amount": "7.50", "currency": "EUR", "payment_method": "pm_card_chargeCustomerFail"})
+    response = pay(
+        alice_client, {"amount": "7.50", "currency": "EUR", "payment_method": "pm_card_chargeCustomerFail"}
+    )
 
     assert response.status_code == 402
     body = response.json()
@@ -110,9 +116,9 @@ def test_refund(alice_client, alice, stripe_configured, stripe_client):
 
 
 def test_only_a_successful_payment_can_be_refunded(alice_client, stripe_configured):
-    tx = pay(alice_client, {"amount": 5, "currency": "USD", "payment_method": "pm_card_chargeCustomerFail"}).json()[
-        "transaction_id"
-    ]
+    tx = pay(
+        alice_client, {"amount": 5, "currency": "USD", "payment_method": "pm_card_chargeCustomerFail"}
+    ).json()["transaction_id"]
     response = alice_client.post(f"/pay/{tx}/refund")
     assert response.status_code == 409 and response.json()["code"] == "conflict"
     assert alice_client.post("/pay/tx_missing/refund").status_code == 404
@@ -151,7 +157,8 @@ def test_list_is_newest_first_with_cursor(alice_client, stripe_configured):
 
 
 @pytest.mark.parametrize(
-    ("query", "field"), [("limit=0", "limit"), ("limit=x", "limit"), ("cursor=zz", "cursor"), ("status=paid", "status")]
+    ("query", "field"),
+    [("limit=0", "limit"), ("limit=x", "limit"), ("cursor=zz", "cursor"), ("status=paid", "status")],
 )
 def test_list_bad_input(alice_client, query, field):
     response = alice_client.get(f"/pay?{query}")
@@ -204,7 +211,10 @@ BAD_BODIES = [
     ({"amount": True, "currency": "USD", "payment_method": "pm_card_visa"}, "amount"),
     ({"currency": "USD", "payment_method": "pm_card_visa"}, "amount"),
     ({"amount": "5", "currency": "USD", "payment_method": "pm_card_visa", "description": 5}, "description"),
-    ({"amount": "5", "currency": "USD", "payment_method": "pm_card_visa", "description": "x" * 501}, "description"),
+    (
+        {"amount": "5", "currency": "USD", "payment_method": "pm_card_visa", "description": "x" * 501},
+        "description",
+    ),
 ]
 
 
@@ -230,7 +240,9 @@ def test_bad_idempotency_key(alice_client, stripe_configured):
 
 
 def test_the_tenants_maximum_and_currencies(alice_client, alice, stripe_configured):
-    PaymentSettings.objects.create(tenant=alice, max_amounts={"USD": "50.00"}, allowed_currencies=["USD", "JPY"])
+    PaymentSettings.objects.create(
+        tenant=alice, max_amounts={"USD": "50.00"}, allowed_currencies=["USD", "JPY"]
+    )
 
     too_much = pay(alice_client, {**SEED_BODY, "amount": "50.01"})
     just_right = pay(alice_client, {**SEED_BODY, "amount": "50.00"})

@@ -59,12 +59,27 @@ def intent_event(event_type: str, payment: Payment, intent_status: str, created:
         "next_action": None,
         **extra,
     }
-    return {"id": f"evt_{event_type}_{created}_{payment.id}", "object": "event", "type": event_type, "created": created, "data": {"object": intent}}
+    return {
+        "id": f"evt_{event_type}_{created}_{payment.id}",
+        "object": "event",
+        "type": event_type,
+        "created": created,
+        "data": {"object": intent},
+    }
 
 
-def deliver(client, event: dict, *, path: str = "/pay/webhook", secret: str = TEST_WEBHOOK_SECRET, at: int | None = None):
+def deliver(
+    client,
+    event: dict,
+    *,
+    path: str = "/pay/webhook",
+    secret: str = TEST_WEBHOOK_SECRET,
+    at: int | None = None,
+):
     payload = json.dumps(event).encode()
-    return client.post(path, payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=signed(payload, secret, at))
+    return client.post(
+        path, payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=signed(payload, secret, at)
+    )
 
 
 def status_of(payment: Payment) -> str:
@@ -89,7 +104,10 @@ def test_a_late_processing_event_never_overwrites_success(client, alice):
     payment = make_payment(alice, intent_id="pi_order")
     deliver(client, intent_event("payment_intent.succeeded", payment, "succeeded", created=2000))
     deliver(client, intent_event("payment_intent.processing", payment, "processing", created=1990))
-    deliver(client, intent_event("payment_intent.payment_failed", payment, "requires_payment_method", created=1995))
+    deliver(
+        client,
+        intent_event("payment_intent.payment_failed", payment, "requires_payment_method", created=1995),
+    )
     assert status_of(payment) == "success"
 
 
@@ -114,8 +132,16 @@ def test_out_of_order_between_non_final_states_keeps_the_newest(client, alice):
 
 def test_refund_then_late_success_stays_refunded(client, alice):
     payment = make_payment(alice, intent_id="pi_refund", status="success")
-    charge = {"id": "ch_r", "object": "charge", "payment_intent": "pi_refund", "refunded": True, "amount_refunded": 500}
-    deliver(client, {"id": "evt_refund", "type": "charge.refunded", "created": 5000, "data": {"object": charge}})
+    charge = {
+        "id": "ch_r",
+        "object": "charge",
+        "payment_intent": "pi_refund",
+        "refunded": True,
+        "amount_refunded": 500,
+    }
+    deliver(
+        client, {"id": "evt_refund", "type": "charge.refunded", "created": 5000, "data": {"object": charge}}
+    )
     deliver(client, intent_event("payment_intent.succeeded", payment, "succeeded", created=4000))
     assert status_of(payment) == "refunded"
 
@@ -138,7 +164,12 @@ def test_a_payment_whose_create_timed_out_is_found_by_metadata(client, alice, ch
 
 def test_unknown_event_types_are_acknowledged_and_ignored(client, alice):
     payment = make_payment(alice, intent_id="pi_unknown")
-    event = {"id": "evt_customer", "type": "customer.created", "created": 7000, "data": {"object": {"id": "cus_1"}}}
+    event = {
+        "id": "evt_customer",
+        "type": "customer.created",
+        "created": 7000,
+        "data": {"object": {"id": "cus_1"}},
+    }
     response = deliver(client, event)
     assert response.status_code == 200 and response.json()["outcome"].startswith("ignored")
     assert StripeEvent.objects.get(id="evt_customer").processed_at is not None
@@ -146,7 +177,12 @@ def test_unknown_event_types_are_acknowledged_and_ignored(client, alice):
 
 
 def test_events_for_intents_we_do_not_know_are_ignored(client):
-    event = {"id": "evt_foreign", "type": "payment_intent.succeeded", "created": 1, "data": {"object": {"id": "pi_foreign", "status": "succeeded"}}}
+    event = {
+        "id": "evt_foreign",
+        "type": "payment_intent.succeeded",
+        "created": 1,
+        "data": {"object": {"id": "pi_foreign", "status": "succeeded"}},
+    }
     assert deliver(client, event).json()["outcome"] == "ignored: no payment of ours"
 
 
@@ -184,22 +220,43 @@ def test_webhook_bad_input(client, body, headers):
 
 def test_webhook_without_a_secret_is_503(client):
     with override_settings(STRIPE_WEBHOOK_SECRET=None):
-        response = client.post("/pay/webhook", b"{}", content_type="application/json", HTTP_STRIPE_SIGNATURE="t=1,v1=x")
+        response = client.post(
+            "/pay/webhook", b"{}", content_type="application/json", HTTP_STRIPE_SIGNATURE="t=1,v1=x"
+        )
     assert response.status_code == 503 and response.json()["code"] == "payments_not_configured"
 
 
 def test_a_tenants_own_webhook_endpoint_uses_its_own_secret(client, alice, charlie):
-    PaymentSettings.objects.create(tenant=alice, stripe_webhook_secret_encrypted=encrypt_secret("whsec_alice"))
+    PaymentSettings.objects.create(
+        tenant=alice, stripe_webhook_secret_encrypted=encrypt_secret("whsec_alice")
+    )
     mine = make_payment(alice, intent_id="pi_alice_own")
     theirs = make_payment(charlie, intent_id="pi_charlie")
     path = f"/pay/webhook/{alice.slug}"
 
-    assert deliver(client, intent_event("payment_intent.succeeded", mine, "succeeded", 9000), path=path).status_code == 400
-    ok = deliver(client, intent_event("payment_intent.succeeded", mine, "succeeded", 9000), path=path, secret="whsec_alice")
+    assert (
+        deliver(
+            client, intent_event("payment_intent.succeeded", mine, "succeeded", 9000), path=path
+        ).status_code
+        == 400
+    )
+    ok = deliver(
+        client,
+        intent_event("payment_intent.succeeded", mine, "succeeded", 9000),
+        path=path,
+        secret="whsec_alice",
+    )
     assert ok.status_code == 200 and status_of(mine) == "success"
     # Alice's endpoint cannot touch Charlie's payments.
-    other = deliver(client, intent_event("payment_intent.succeeded", theirs, "succeeded", 9001), path=path, secret="whsec_alice")
+    other = deliver(
+        client,
+        intent_event("payment_intent.succeeded", theirs, "succeeded", 9001),
+        path=path,
+        secret="whsec_alice",
+    )
     assert other.json()["outcome"] == "ignored: no payment of ours" and status_of(theirs) == "pending"
     assert deliver(client, {"id": "evt_x", "type": "x"}, path="/pay/webhook/nobody").status_code == 404
     # Charlie has no webhook secret of his own: his endpoint is not configured.
-    assert deliver(client, {"id": "evt_y", "type": "x"}, path=f"/pay/webhook/{charlie.slug}").status_code == 503
+    assert (
+        deliver(client, {"id": "evt_y", "type": "x"}, path=f"/pay/webhook/{charlie.slug}").status_code == 503
+    )
