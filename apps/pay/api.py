@@ -111,10 +111,12 @@ class StripeWebhookView(PublicView):
 
     def post(self, request: Request, tenant_slug: str | None = None) -> Response:
         tenant = self.tenant_for(tenant_slug)
+        secret = webhook_secret_for(tenant)
+        if tenant is not None and not secret:
+            # Same answer as an unknown slug: the endpoint does not reveal which teams exist.
+            raise NotFound("No such webhook endpoint")
         event = verify_event(
-            payload=request.body,
-            signature=request.headers.get("Stripe-Signature"),
-            secret=webhook_secret_for(tenant),
+            payload=request.body, signature=request.headers.get("Stripe-Signature"), secret=secret
         )
         outcome = stripe_event_apply(event=event, tenant=tenant)
         return Response({"received": True, "event": event["id"], "outcome": outcome})

@@ -11,8 +11,12 @@ a few currencies, which is where naive `amount * 100` code loses money:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
+
+# A numeric string as a client would write it: no exponent, separators or spaces inside.
+_AMOUNT_TEXT = re.compile(r"^-?[0-9]{1,24}(\.[0-9]{1,24})?$")
 
 # Stripe's largest amount for a single charge: eight digits in minor units.
 STRIPE_MAX_MINOR = 99_999_999
@@ -79,11 +83,10 @@ def parse_amount(raw: object) -> Decimal:
         value = Decimal(raw)
     elif isinstance(raw, Decimal):
         value = raw
-    elif isinstance(raw, str) and 0 < len(raw.strip()) <= 32:
-        try:
-            value = Decimal(raw.strip())
-        except InvalidOperation:
-            raise MoneyError("amount", f"amount {raw[:32]!r} is not a number.") from None
+    elif isinstance(raw, str):
+        if not _AMOUNT_TEXT.match(raw.strip()):
+            raise MoneyError("amount", f"amount {raw[:32]!r} is not a decimal number such as 5.00.")
+        value = Decimal(raw.strip())
     else:
         raise MoneyError("amount", "amount must be a number, e.g. 5.00.")
     if not value.is_finite():

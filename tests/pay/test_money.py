@@ -85,7 +85,26 @@ def test_amounts_a_currency_cannot_carry_are_refused(amount, code):
 
 
 @pytest.mark.parametrize(
-    "raw", [0, -1, "0", "-5.00", "NaN", "Infinity", "abc", "", True, None, 1.5, [], "1e30"]
+    "raw",
+    [
+        0,
+        -1,
+        "0",
+        "-5.00",
+        "NaN",
+        "Infinity",
+        "abc",
+        "",
+        True,
+        None,
+        1.5,
+        [],
+        "1e30",
+        "1_000",
+        "5,00",
+        " ",
+        "5.00.0",
+    ],
 )
 def test_bad_amounts(raw):
     with pytest.raises(MoneyError):
