@@ -240,6 +240,7 @@ STRIPE_WEBHOOK_TOLERANCE_SECONDS = env_int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 3
 # a create Stripe never answered is retried (same idempotency key) only within Stripe's 24 h window.
 SLOP_PAY_RECONCILE_AFTER_SECONDS = env_int("SLOP_PAY_RECONCILE_AFTER_SECONDS", 300, minimum=0)
 SLOP_PAY_RETRY_CREATE_WITHIN_SECONDS = env_int("SLOP_PAY_RETRY_CREATE_WITHIN_SECONDS", 23 * 3600, minimum=60)
+# Merged into any schedule defined above, so another app's beat entries are not silently replaced.
 CELERY_BEAT_SCHEDULE = {
     **globals().get("CELERY_BEAT_SCHEDULE", {}),
     "pay-reconcile": {"task": "pay.reconcile_pending_payments", "schedule": 300.0},
