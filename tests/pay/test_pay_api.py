@@ -269,3 +269,17 @@ def test_info_lists_pay_endpoints(client, alice_client, stripe_configured):
     assert paths["/pay/:payment_id"] == ["GET"]
     assert paths["/pay/:payment_id/refund"] == ["POST"]
     assert alice_client.get("/info").json()["payments"] == {"configured": True}
+
+
+@pytest.mark.parametrize("payment_id", ["tx_" + "9" * 300, "nonsense", "tx_%C3%A9", "%20"])
+def test_get_and_refund_unknown_or_malformed_ids_are_404(alice_client, stripe_configured, payment_id):
+    assert alice_client.get(f"/pay/{payment_id}").status_code == 404
+    assert alice_client.post(f"/pay/{payment_id}/refund").status_code == 404
+
+
+def test_refund_without_a_stripe_key_says_what_to_set(alice_client, settings, stripe_configured):
+    tx = pay(alice_client, SEED_BODY).json()["transaction_id"]
+    settings.STRIPE_SECRET_KEY = None
+    response = alice_client.post(f"/pay/{tx}/refund")
+    assert response.status_code == 503 and response.json()["code"] == "payments_not_configured"
+    assert alice_client.get(f"/pay/{tx}").json()["status"] == "success"

@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import threading
 import time
 from decimal import Decimal
 
 import pytest
-from django.test import override_settings
+from django.db import connection
+from django.test import Client, override_settings
 
 from apps.core.ids import new_id
 from apps.pay.models import Payment, PaymentSettings, StripeEvent
@@ -260,3 +262,30 @@ def test_a_tenants_own_webhook_endpoint_uses_its_own_secret(client, alice, charl
     assert (
         deliver(client, {"id": "evt_y", "type": "x"}, path=f"/pay/webhook/{charlie.slug}").status_code == 404
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_five_simultaneous_deliveries_apply_once(alice):
+    payment = make_payment(alice, intent_id="pi_race")
+    refund = {"id": "ch_race", "object": "charge", "payment_intent": "pi_race", "refunded": True}
+    Payment.objects.for_tenant(alice).filter(pk=payment.pk).update(status="success")
+    event = {"id": "evt_race", "type": "charge.refunded", "created": 100, "data": {"object": refund}}
+    barrier = threading.Barrier(5)
+    outcomes: list[str] = []
+
+    def send() -> None:
+        try:
+            barrier.wait()
+            outcomes.append(deliver(Client(), event).json()["outcome"])
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted(outcomes) == ["applied: refunded"] + ["duplicate"] * 4
+    assert StripeEvent.objects.filter(id="evt_race").count() == 1
+    assert status_of(payment) == "refunded"
