@@ -173,9 +173,7 @@ def main() -> None:
     print(f"  sequential ({args.requests}): p50 {p50:.1f} ms  p95 {p95:.1f} ms  p99 {p99:.1f} ms")
     print(f"  {args.concurrency} concurrent clients, distinct keys: {concurrent_rps:.1f} payments/s")
     same = f"{same_key_seconds * 1000:.0f} ms for all"
-    print(
-        f"  {args.concurrency} concurrent clients, one key: {same} (one charge: {charged_once})"
-    )
+    print(f"  {args.concurrency} concurrent clients, one key: {same} (one charge: {charged_once})")
     print(f"  webhook events applied: {webhook_rps:.1f}/s; re-deliveries acknowledged: {duplicate_rps:.1f}/s")
 
 

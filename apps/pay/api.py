@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from rest_framework.request import Request
@@ -18,8 +17,6 @@ from apps.pay.rendering import DecimalJSONParser, ExactDecimalRenderer, payment_
 from apps.pay.validation import idempotency_key_from, payment_request_validate
 from apps.pay.webhooks import stripe_event_apply, verify_event, webhook_secret_for
 from apps.tenants.models import Tenant
-
-logger = logging.getLogger(__name__)
 
 
 class PayBaseView(SlopView):
