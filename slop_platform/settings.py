@@ -13,7 +13,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from slop_platform.env import env_bool, env_int, env_list, env_str
+from slop_platform.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VERSION = "0.1.0"
@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "channels",
     "apps.core",
     "apps.tenants",
+    "apps.pay",
 ]
 
 MIDDLEWARE = [
@@ -227,3 +228,24 @@ SLOP_DESCRIPTION = env_str(
     "SLOP_DESCRIPTION", "A multi-tenant SLOP server: chat, tools, memory, resources and pay for teams"
 )
 SLOP_PUBLIC_URL = env_str("SLOP_PUBLIC_URL", "")
+
+# --- Pay (Stripe) ---------------------------------------------------------------------------
+# No key: /pay answers 503 payments_not_configured. STRIPE_API_BASE points the SDK at another
+# Stripe-compatible server (localstripe in tests); STRIPE_LOCALSTRIPE_COMPAT leaves out the one
+# parameter localstripe rejects (`description` on PaymentIntents; it travels in metadata anyway).
+STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
+STRIPE_API_BASE = env_str("STRIPE_API_BASE")
+STRIPE_LOCALSTRIPE_COMPAT = env_bool("STRIPE_LOCALSTRIPE_COMPAT", False)
+STRIPE_TIMEOUT_SECONDS = env_float("STRIPE_TIMEOUT_SECONDS", 20.0, minimum=0.1)
+STRIPE_MAX_NETWORK_RETRIES = env_int("STRIPE_MAX_NETWORK_RETRIES", 1, minimum=0)
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = env_int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 300, minimum=1)
+# Pending payments older than this are settled by the beat task / `manage.py pay_reconcile`;
+# a create Stripe never answered is retried (same idempotency key) only within Stripe's 24 h window.
+SLOP_PAY_RECONCILE_AFTER_SECONDS = env_int("SLOP_PAY_RECONCILE_AFTER_SECONDS", 300, minimum=0)
+SLOP_PAY_RETRY_CREATE_WITHIN_SECONDS = env_int("SLOP_PAY_RETRY_CREATE_WITHIN_SECONDS", 23 * 3600, minimum=60)
+# Merged into any schedule defined above, so another app's beat entries are not silently replaced.
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "pay-reconcile": {"task": "pay.reconcile_pending_payments", "schedule": 300.0},
+}
