@@ -74,10 +74,10 @@ def address_refusal(address: IPAddress, *, allow_private: bool | None = None) ->
         return "a link-local address (cloud metadata lives there)"
     if address.is_multicast:
         return "a multicast address"
+    if address.is_loopback:  # before "reserved": ::1 sits in the reserved ::/8
+        return None if allow_private else "a loopback address"
     if address.is_reserved:
         return "a reserved address"
-    if address.is_loopback:
-        return None if allow_private else "a loopback address"
     if address.is_private or not address.is_global:
         return None if allow_private else "a private address"
     return None

@@ -52,7 +52,7 @@ def _flag(request: Request, name: str) -> bool:
 
 def _wait(request: Request) -> float:
     raw = request.query_params.get("wait")
-    if raw in (None, ""):
+    if raw is None or raw == "":
         return 0.0
     try:
         seconds = float(raw)

@@ -233,9 +233,9 @@ def tool_put(
         raise ApplicationError(
             f"Tool {tool_id} was created by another request", code="conflict", status=409
         ) from None
-    spec = tool_spec_get(tenant=principal.tenant, tool_id=tool_id)
-    assert spec is not None
-    return spec, created, new_secret
+    saved = tool_spec_get(tenant=principal.tenant, tool_id=tool_id)
+    assert saved is not None
+    return saved, created, new_secret
 
 
 def tool_signing_secret_rotate(*, tool: Tool) -> str:

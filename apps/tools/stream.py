@@ -17,7 +17,8 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 
 from apps.core.errors import ApplicationError, error_payload, error_response
 from apps.tenants.authentication import SCOPE_HEADER, Principal, principal_for, unauthenticated
@@ -100,7 +101,7 @@ async def _events(principal: Principal, job_id: str, tenant_id: int) -> AsyncIte
             await layer.group_discard(group, channel)
 
 
-async def job_stream(request: HttpRequest, job_id: str) -> HttpResponse:
+async def job_stream(request: HttpRequest, job_id: str) -> HttpResponseBase:
     if request.method != "GET":
         return error_response(
             ApplicationError(f'Method "{request.method}" not allowed.', code="method_not_allowed", status=405)
