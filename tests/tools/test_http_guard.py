@@ -31,7 +31,7 @@ from tests.tools.webhook_server import WebhookServer
         "192.168.1.1",
         "100.64.0.1",  # shared address space (CGNAT)
         "169.254.169.254",  # cloud metadata
-        "0.0.0.0",
+        "0.0.0.0",  # noqa: S104
         "224.0.0.1",
         "240.0.0.1",
         "255.255.255.255",
@@ -56,7 +56,7 @@ def test_public_addresses_are_allowed(address: str) -> None:
     assert address_refusal(ipaddress.ip_address(address), allow_private=False) is None
 
 
-@pytest.mark.parametrize("address", ["169.254.169.254", "::ffff:169.254.169.254", "224.0.0.1", "0.0.0.0"])
+@pytest.mark.parametrize("address", ["169.254.169.254", "::ffff:169.254.169.254", "224.0.0.1", "0.0.0.0"])  # noqa: S104
 def test_link_local_multicast_and_unspecified_stay_refused_when_private_is_allowed(address: str) -> None:
     assert address_refusal(ipaddress.ip_address(address), allow_private=True) is not None
 
