@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.conf import settings
@@ -101,8 +102,12 @@ def tools_executable_by(*, principal: Principal) -> list[ToolSpec]:
     ]
 
 
+JOB_ID = re.compile(r"^job_[A-Za-z0-9]{1,36}$")
+
+
 def tool_job_get(*, tenant: Tenant | int, job_id: str) -> ToolJob:
-    job = ToolJob.objects.for_tenant(tenant).filter(public_id=job_id).first()
+    found = JOB_ID.match(job_id) is not None
+    job = ToolJob.objects.for_tenant(tenant).filter(public_id=job_id).first() if found else None
     if job is None:
         raise NotFound(f"Job not found: {job_id}")
     return job

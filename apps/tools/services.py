@@ -39,7 +39,8 @@ def tool_id_problem(tool_id: str) -> str | None:
 
 def _existing_spec(*, principal: Principal, tool_id: str, permission: str) -> ToolSpec:
     """The tool, once the caller may `permission` it; the seed's 403 comes before a 404."""
-    spec = tool_spec_get(tenant=principal.tenant, tool_id=tool_id)
+    # An id no tool can have (NUL bytes, 10 KB) is not looked up at all.
+    spec = tool_spec_get(tenant=principal.tenant, tool_id=tool_id) if TOOL_ID.match(tool_id) else None
     if spec is None:
         require_scope(principal, Action("tools", permission, tool_id))
         raise NotFound(f"Tool not found: {tool_id}")

@@ -421,3 +421,11 @@ def test_info_lists_the_routes_and_the_callers_tools(alice_client, client_for, a
     assert "/tools/jobs/:job_id" in routes
     assert info["tools"] == ["calculator", "current_time", "weather"]
     assert client_for(alice, "tools.safe.*").get("/info").json()["tools"] == ["calculator", "current_time"]
+
+
+@pytest.mark.parametrize("tool_id", ["%00", "a%00b", "x" * 5000, "%F0%9F%92%A9"])
+def test_odd_tool_ids_are_clean_errors(alice_client, tool_id: str) -> None:
+    assert alice_client.get(f"/tools/{tool_id}").status_code == 404
+    assert alice_client.post(f"/tools/{tool_id}", {}, format="json").status_code == 404
+    assert alice_client.delete(f"/tools/{tool_id}").status_code == 404
+    assert alice_client.put(f"/tools/{tool_id}", WEATHER, format="json").status_code == 400
