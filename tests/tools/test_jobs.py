@@ -8,8 +8,8 @@ from datetime import timedelta
 from typing import Any
 
 import psycopg
-from asgiref.sync import async_to_sync
 import pytest
+from asgiref.sync import async_to_sync
 from django.test import override_settings
 from django.utils import timezone
 
