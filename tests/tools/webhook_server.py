@@ -109,6 +109,11 @@ def _handler(server: WebhookServer) -> type[BaseHTTPRequestHandler]:
                     server.release.wait(60)
                     return
                 self._send(200, b'{"result": "second time lucky"}')
+            elif path == "/wait-for-release":
+                server.block_count += 1
+                server.blocked.set()
+                server.release.wait(60)
+                self._send(200, b'{"result": {"done": true}}')
             elif path == "/block-always":
                 server.block_count += 1
                 server.blocked.set()
