@@ -63,7 +63,8 @@ def tool_call(
 ) -> dict[str, Any]:
     """Validate, check scope, run. `{"result": …}`, or for long-running tools (and `run_async`)
     `{"job_id", "status", "status_url"}` after waiting up to `wait_seconds` for the job (with
-    `"result"` too when it finished in time). Raises ApplicationError: 403 scope_violation, 404,
+    `"result"` too when it finished in time; call it outside a transaction for the job to start
+    while it waits). Raises ApplicationError: 403 scope_violation, 404,
     409 tool_disabled, 400 validation_error, 502/504 upstream failures."""
     spec = _existing_spec(principal=principal, tool_id=tool_id, permission="execute")
     if not spec.enabled:
@@ -83,7 +84,9 @@ def tool_call(
             call_id=call_id,
             api_key_id=principal.key_id,
         )
-    job = _wait_for(job, wait_seconds or 0.0)
+    # Inside a caller's transaction the job is only sent at its commit: waiting would be in vain.
+    in_transaction = transaction.get_connection().in_atomic_block
+    job = _wait_for(job, 0.0 if in_transaction else (wait_seconds or 0.0))
     answer: dict[str, Any] = {
         "job_id": job.public_id,
         "status": job.status,
