@@ -349,6 +349,18 @@ def outbound_url_problem(url: str) -> str | None:
     try:
         address = ipaddress.ip_address(parts.hostname)
     except ValueError:
-        return None
+        return _name_problem(parts.hostname, port or (443 if parts.scheme == "https" else 80))
     reason = address_refusal(address)
     return f"the URL points to {reason}" if reason else None
+
+
+def _name_problem(host: str, port: int) -> str | None:
+    # Early feedback only: a name that does not resolve yet is accepted, and every connection
+    # checks again, so a name that later moves inside is still refused.
+    try:
+        resolve_checked(host, port)
+    except DestinationRefused as exc:
+        return str(exc).replace(f"Refused to connect to {host}: it", f"{host}", 1)
+    except httpx.ConnectError:
+        return None
+    return None
