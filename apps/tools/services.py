@@ -213,7 +213,8 @@ def tool_put(
     }
     if details:
         raise ValidationFailed(details)
-    row = tool_row_get(tenant=principal.tenant, tool_id=tool_id)
+    # The secret stays deferred: replacing a tool never needs to decrypt the old one.
+    row = Tool.objects.for_tenant(principal.tenant).defer("signing_secret").filter(slug=tool_id).first()
     created = row is None
     if row is None:
         count = Tool.objects.for_tenant(principal.tenant).filter(kind=Tool.Kind.WEBHOOK).count()
@@ -225,7 +226,7 @@ def tool_put(
     new_secret: str | None = None
     if secret is not None:
         row.signing_secret = secret
-    elif created or rotate or not row.signing_secret:
+    elif created or rotate or not _has_secret(row):
         new_secret = new_signing_secret()
         row.signing_secret = new_secret
     for name, value in values.items():
@@ -240,6 +241,10 @@ def tool_put(
     saved = tool_spec_get(tenant=principal.tenant, tool_id=tool_id)
     assert saved is not None
     return saved, created, new_secret
+
+
+def _has_secret(row: Tool) -> bool:
+    return Tool.objects.for_tenant(row.tenant_id).filter(pk=row.pk).exclude(signing_secret="").exists()
 
 
 def tool_signing_secret_rotate(*, tool: Tool) -> str:

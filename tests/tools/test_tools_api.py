@@ -332,6 +332,8 @@ def test_register_accepts_seed_shorthand_and_full_schema(alice_client) -> None:
             "schema",
         ),
         ("weather", {**WEATHER, "schema": {"type": "object", "$ref": "http://169.254.169.254/x"}}, "schema"),
+        ("weather", {**WEATHER, "parameters": {"a": {"type": "string", "pattern": "(a+)+$"}}}, "parameters"),
+        ("weather", {**WEATHER, "parameters": {"a": {"type": "string", "pattern": "("}}}, "parameters"),
         ("weather", {**WEATHER, "signing_secret": "short"}, "signing_secret"),
         ("weather", {**WEATHER, "timeout_seconds": 0}, "timeout_seconds"),
         ("weather", {**WEATHER, "timeout_seconds": "10"}, "timeout_seconds"),

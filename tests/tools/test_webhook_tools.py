@@ -142,3 +142,20 @@ def test_ssrf_names_that_resolve_inside_are_refused(alice_client, webhook_server
         assert refused.status_code == 400
         assert "loopback" in json.dumps(refused.json()["details"]["url"])
     assert webhook_server.connections == 0
+
+
+def test_a_secret_the_keys_cannot_open_is_a_clear_error_until_rotated(alice_client, webhook_server) -> None:
+    with override_settings(ENCRYPTION_KEYS=["first-key"]):
+        register(alice_client, webhook_server, "/echo")
+    with override_settings(ENCRYPTION_KEYS=["some-other-key"]):
+        broken = alice_client.post("/tools/weather", {"location": "x"}, format="json")
+        assert broken.status_code == 503
+        assert broken.json()["code"] == "tool_not_configured"
+        assert "rotate_secret" in broken.json()["error"]
+        assert webhook_server.connections == 0
+        rotated = alice_client.put(
+            "/tools/weather", {"url": f"{webhook_server.url}/echo", "rotate_secret": True}, format="json"
+        )
+        assert rotated.status_code == 200
+        webhook_server.secret = rotated.json()["signing_secret"]
+        assert alice_client.post("/tools/weather", {"location": "x"}, format="json").status_code == 200
