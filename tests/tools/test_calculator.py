@@ -28,6 +28,7 @@ pytestmark = pytest.mark.django_db
         ("1.5e3 + 0.5", 1500.5),
         ("3 \u00d7 4 \u00f7 2 \u2212 1", 5.0),
         ("2 ** 4095 // 2 ** 4094", 2),
+        ("1" + "+1" * 150, 151),
     ],
 )
 def test_arithmetic(expression: str, expected: float) -> None:
@@ -40,6 +41,7 @@ HOSTILE = [
     "(" * 10000 + "1" + ")" * 10000,
     "(" * 60 + "1" + ")" * 60,
     "-" * 999 + "1",
+    "1" + "+1" * 499,
     "__import__('os')",
     "__import__('os').system('id')",
     "().__class__",
@@ -68,10 +70,13 @@ HOSTILE = [
 
 @pytest.mark.parametrize("expression", HOSTILE)
 def test_hostile_expressions_are_refused_fast(expression: str) -> None:
-    started = time.perf_counter()
-    with pytest.raises(CalculatorError):
-        evaluate(expression)
-    assert time.perf_counter() - started < 0.1
+    timings = []
+    for _ in range(3):  # the best of three: the machine is shared, a refusal must never be slow
+        started = time.perf_counter()
+        with pytest.raises(CalculatorError):
+            evaluate(expression)
+        timings.append(time.perf_counter() - started)
+    assert min(timings) < 0.01
 
 
 @pytest.mark.parametrize(
@@ -80,9 +85,12 @@ def test_hostile_expressions_are_refused_fast(expression: str) -> None:
 )
 def test_endpoint_answers_400_in_well_under_100ms(alice_client, expression: str) -> None:
     alice_client.post("/tools/calculator", {"expression": "1"}, format="json")  # warm up
-    started = time.perf_counter()
-    response = alice_client.post("/tools/calculator", {"expression": expression}, format="json")
-    elapsed = time.perf_counter() - started
+    timings = []
+    for _ in range(3):  # the best of three, on a shared machine
+        started = time.perf_counter()
+        response = alice_client.post("/tools/calculator", {"expression": expression}, format="json")
+        timings.append(time.perf_counter() - started)
+    elapsed = min(timings)
     assert response.status_code == 400
     body = response.json()
     assert body["code"] == "validation_error"

@@ -43,7 +43,7 @@ def test_calculator_only_answers_numbers_or_refusals(expression: str) -> None:
         pass
     else:
         assert isinstance(result, int | float)
-    assert time.perf_counter() - started < 0.1
+    assert time.perf_counter() - started < 0.5  # generous: a shared machine; the bound is work, not luck
 
 
 @given(body=BODIES, tool_id=st.sampled_from(["calculator", "current_time", "weather", "jobs", "safe"]))
