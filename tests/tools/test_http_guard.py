@@ -17,6 +17,7 @@ from apps.core.http import (
     guarded_async_client,
     guarded_client,
     outbound_url_problem,
+    sdk_client,
 )
 from tests.tools.webhook_server import WebhookServer
 
@@ -160,3 +161,61 @@ def test_url_problems_at_registration(url: str, fragment: str) -> None:
 
 def test_a_public_url_is_fine_at_registration() -> None:
     assert outbound_url_problem("https://tools.example.com/weather") is None
+
+
+def test_the_async_client_reaches_an_allowed_destination(webhook_server: WebhookServer) -> None:
+    async def call() -> int:
+        async with guarded_async_client() as client:
+            response = await client.post(f"{webhook_server.url}/plain", content=b"{}")
+            return response.status_code
+
+    assert asyncio.run(call()) == 401  # the server answered (it refuses unsigned calls)
+
+
+@pytest.mark.parametrize("sdk", ["openai", "anthropic"])
+def test_sdks_take_the_guarded_client(sdk: str) -> None:
+    """How /chat uses it: tenant-configured base URLs go through the guard."""
+    if sdk == "openai":
+        import openai
+
+        client = openai.OpenAI(
+            api_key="x", base_url="http://169.254.169.254/v1", http_client=sdk_client(), max_retries=0
+        )
+        with pytest.raises(openai.APIConnectionError) as caught:
+            client.models.list()
+    else:
+        import anthropic
+
+        client = anthropic.Anthropic(
+            api_key="x", base_url="http://169.254.169.254", http_client=sdk_client(), max_retries=0
+        )
+        with pytest.raises(anthropic.APIConnectionError) as caught:
+            client.models.list()
+    assert isinstance(caught.value.__cause__, DestinationRefused)
+
+
+@override_settings(OUTBOUND_HTTP_ALLOW_PRIVATE=False)
+def test_the_sdk_flavour_refuses_with_no_connection(webhook_server: WebhookServer) -> None:
+    port = webhook_server.httpd.server_address[1]
+    with sdk_client() as client, pytest.raises(DestinationRefused):
+        client.get(f"http://localhost:{port}/v1/models")
+    assert webhook_server.connections == 0
+
+
+def test_the_sdk_flavour_connects_and_caps(webhook_server: WebhookServer) -> None:
+    import openai
+
+    client = openai.OpenAI(
+        api_key="x", base_url=f"{webhook_server.url}/v1", http_client=sdk_client(), max_retries=0
+    )
+    with pytest.raises(openai.APIStatusError):  # it got there: the test server has no GET routes
+        client.models.list()
+    assert webhook_server.connections == 1
+    from apps.tools.webhooks import signature
+
+    with sdk_client(max_response_bytes=64 * 1024) as capped, pytest.raises(ResponseTooLarge):
+        capped.post(
+            f"{webhook_server.url}/big-chunked",
+            content=b"{}",
+            headers={"X-SLOP-Signature": signature("", int(time.time()), b"{}")},
+        )
