@@ -45,6 +45,22 @@ class ToolForm(forms.ModelForm):
             "webhook_url",
         ]
 
+    def _get_validation_exclusions(self) -> set[str]:
+        # The (tenant, slug) constraint is checked per team in validate_unique below: Django's own
+        # check goes through the default manager, which refuses queries not scoped to a tenant.
+        return set(super()._get_validation_exclusions()) | {"slug"}  # type: ignore[misc]
+
+    def validate_unique(self) -> None:
+        # Django's own check queries the default manager, which refuses unscoped queries; the
+        # uniqueness that matters is per team, so check it within the team.
+        tenant = self.cleaned_data.get("tenant")
+        slug = self.cleaned_data.get("slug")
+        if tenant is None or not slug:
+            return
+        clash = Tool.objects.for_tenant(tenant).filter(slug=slug).exclude(pk=self.instance.pk).exists()
+        if clash:
+            self.add_error("slug", f"{tenant} already has a tool called {slug}")
+
     def clean_slug(self) -> str:
         slug = str(self.cleaned_data["slug"])
         if self.cleaned_data.get("kind", Tool.Kind.WEBHOOK) == Tool.Kind.WEBHOOK or slug not in BUILTINS:

@@ -68,3 +68,11 @@ def test_rotate_and_recent_jobs(admin_client, alice) -> None:
     assert tool.signing_secret in response.content.decode()
     jobs = admin_client.get(f"/admin/tools/tooljob/?tenant__id__exact={alice.pk}").content.decode()
     assert "job_ADMIN1" in jobs
+
+
+def test_ids_are_unique_per_team(admin_client, alice, charlie) -> None:
+    assert admin_client.post("/admin/tools/tool/add/", add_form(alice.pk)).status_code == 302
+    again = admin_client.post("/admin/tools/tool/add/", add_form(alice.pk))
+    assert again.status_code == 200 and "already has a tool called weather" in again.content.decode()
+    assert admin_client.post("/admin/tools/tool/add/", add_form(charlie.pk)).status_code == 302
+    assert Tool.objects.unscoped().filter(slug="weather").count() == 2
