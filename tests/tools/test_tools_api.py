@@ -421,6 +421,7 @@ def test_info_lists_the_routes_and_the_callers_tools(alice_client, client_for, a
     assert routes["/tools/:tool_id"] == ["DELETE", "GET", "POST", "PUT"]
     assert routes["/tools"] == ["GET"]
     assert "/tools/jobs/:job_id" in routes
+    assert routes["/tools/jobs/:job_id/stream"] == ["GET"]
     assert info["tools"] == ["calculator", "current_time", "weather"]
     assert client_for(alice, "tools.safe.*").get("/info").json()["tools"] == ["calculator", "current_time"]
 
