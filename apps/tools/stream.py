@@ -17,6 +17,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.http import HttpRequest, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.views import View
@@ -27,7 +28,6 @@ from apps.tools.events import job_event, job_group
 from apps.tools.models import ToolJob
 from apps.tools.services import tool_job_for
 
-POLL_SECONDS = 3.0
 KEEPALIVE_SECONDS = 15.0
 MAX_STREAM_SECONDS = 3600.0
 _TERMINAL = {str(status) for status in ToolJob.TERMINAL}
@@ -86,7 +86,9 @@ async def _events(principal: Principal, job_id: str, tenant_id: int) -> AsyncIte
             try:
                 if layer is None or channel is None:
                     raise TimeoutError
-                message = await asyncio.wait_for(layer.receive(channel), timeout=POLL_SECONDS)
+                message = await asyncio.wait_for(
+                    layer.receive(channel), timeout=settings.TOOLS_STREAM_POLL_SECONDS
+                )
                 pending = message.get("event")
             except TimeoutError:
                 job = await sync_to_async(tool_job_for)(principal=principal, job_id=job_id)
