@@ -143,3 +143,21 @@ def tool_as_dict(spec: ToolSpec, *, detail: bool = False, show_url: bool = False
         if show_url and spec.kind == Tool.Kind.WEBHOOK:
             body["url"] = spec.webhook_url
     return body
+
+
+def tool_jobs_visible(*, principal: Principal, tool_id: str | None = None, status: str | None = None) -> Any:
+    """The team's jobs whose tool the caller may read or execute (a queryset, filtered in SQL)."""
+    jobs = ToolJob.objects.for_tenant(principal.tenant)
+    scopes = principal.scopes
+    if scopes.prefixes("tools", "read") is not None and scopes.prefixes("tools", "execute") is not None:
+        visible = [
+            spec.id
+            for spec in tenant_tools(tenant=principal.tenant)
+            if may_read(principal, spec) or may_execute(principal, spec)
+        ]
+        jobs = jobs.filter(tool_slug__in=visible)
+    if tool_id is not None:
+        jobs = jobs.filter(tool_slug=tool_id)
+    if status is not None:
+        jobs = jobs.filter(status=status)
+    return jobs

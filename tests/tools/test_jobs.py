@@ -220,3 +220,29 @@ def test_a_redelivery_after_the_last_attempt_fails_the_job(make_job, alice) -> N
     assert tool_job_run(tenant_id=alice.pk, job_id=job.public_id) == "failed"
     job.refresh_from_db()
     assert job.error_code == "worker_lost"
+
+
+def test_job_list(make_job, alice, charlie, alice_client, charlie_client, client_for) -> None:
+    first = make_job()
+    second = make_job(status="failed")
+    charlies = make_job(tenant=charlie)
+    ids = lambda client, query="": [job["job_id"] for job in client.get(f"/tools/jobs{query}").json()["jobs"]]  # noqa: E731
+    assert ids(alice_client) == [second.public_id, first.public_id]  # newest first
+    assert alice_client.get("/tools/jobs").json()["next_cursor"] is None
+    page = alice_client.get("/tools/jobs?limit=1").json()
+    assert [job["job_id"] for job in page["jobs"]] == [second.public_id]
+    assert ids(alice_client, f"?limit=1&cursor={page['next_cursor']}") == [first.public_id]
+    assert ids(alice_client, "?status=failed") == [second.public_id]
+    assert ids(alice_client, "?tool=weather") == []
+    assert ids(charlie_client) == [charlies.public_id]
+    # Only jobs of tools the caller may read or execute.
+    assert ids(client_for(alice, "tools.list,tools.weather.*")) == []
+    assert ids(client_for(alice, "tools.list,tools.safe.*")) == [second.public_id, first.public_id]
+    assert client_for(alice, "tools.calculator.*").get("/tools/jobs").status_code == 403
+
+
+@pytest.mark.parametrize("query", ["status=done", "limit=0", "cursor=zzz", "tool=" + "x" * 65])
+def test_job_list_bad_query(alice_client, query: str) -> None:
+    response = alice_client.get(f"/tools/jobs?{query}")
+    assert response.status_code == 400
+    assert response.json()["code"] == "validation_error"

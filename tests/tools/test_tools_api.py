@@ -318,7 +318,6 @@ def test_register_accepts_seed_shorthand_and_full_schema(alice_client) -> None:
     ("tool_id", "body", "field"),
     [
         ("bad id!", WEATHER, "id"),
-        ("jobs", WEATHER, "id"),
         ("x" * 65, WEATHER, "id"),
         ("weather", {**WEATHER, "url": None}, "url"),
         ("weather", {**WEATHER, "url": "ftp://example.com"}, "url"),
@@ -350,6 +349,12 @@ def test_register_bad_input_changes_nothing(
     assert response.status_code == 400, response.json()
     assert response.json()["code"] == "validation_error"
     assert field in response.json()["details"]
+    assert not Tool.objects.for_tenant(alice).exists()
+
+
+def test_jobs_is_not_a_tool_id(alice_client, alice) -> None:
+    assert alice_client.put("/tools/jobs", WEATHER, format="json").status_code == 405
+    assert alice_client.post("/tools/jobs", {}, format="json").status_code == 405
     assert not Tool.objects.for_tenant(alice).exists()
 
 
