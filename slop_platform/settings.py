@@ -225,7 +225,7 @@ SLOP_DESCRIPTION = env_str(
 )
 SLOP_PUBLIC_URL = env_str("SLOP_PUBLIC_URL", "")
 
-# --- Secrets at rest, outbound HTTP (apps/core/crypto.py, apps/core/http.py) ---------------------
+# --- Secrets at rest, outbound HTTP (apps/core/crypto.py, apps/core/http/) ----------------------
 # Keys for secrets stored in the database (comma-separated; the first encrypts, all decrypt).
 # Unset: derived from SECRET_KEY.
 ENCRYPTION_KEYS = env_list("SLOP_ENCRYPTION_KEY", [])
