@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.tenants",
     "apps.pay",
+    "apps.tools",
 ]
 
 MIDDLEWARE = [
@@ -141,6 +142,12 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# Periodic work (the `beat` process): settle payments Stripe has not confirmed, reap jobs whose
+# worker died.
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "pay-reconcile": {"task": "pay.reconcile_pending_payments", "schedule": 300.0},
+    "tools-reap-stale-jobs": {"task": "tools.reap_stale_jobs", "schedule": 30.0},
+}
 
 # --- HTTP, security -------------------------------------------------------------------------
 # The largest body any endpoint takes; endpoints that accept more (uploads) raise their own limit
@@ -244,8 +251,25 @@ STRIPE_WEBHOOK_TOLERANCE_SECONDS = env_int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 3
 # a create Stripe never answered is retried (same idempotency key) only within Stripe's 24 h window.
 SLOP_PAY_RECONCILE_AFTER_SECONDS = env_int("SLOP_PAY_RECONCILE_AFTER_SECONDS", 300, minimum=0)
 SLOP_PAY_RETRY_CREATE_WITHIN_SECONDS = env_int("SLOP_PAY_RETRY_CREATE_WITHIN_SECONDS", 23 * 3600, minimum=60)
-# Merged into any schedule defined above, so another app's beat entries are not silently replaced.
-CELERY_BEAT_SCHEDULE = {
-    **globals().get("CELERY_BEAT_SCHEDULE", {}),
-    "pay-reconcile": {"task": "pay.reconcile_pending_payments", "schedule": 300.0},
-}
+# --- Secrets at rest, outbound HTTP (apps/core/crypto.py, apps/core/http/) ----------------------
+# Keys for secrets stored in the database (comma-separated; the first encrypts, all decrypt).
+# Unset: derived from SECRET_KEY.
+ENCRYPTION_KEYS = env_list("SLOP_ENCRYPTION_KEY", [])
+# Loopback and private networks are refused unless this is on (development, tests).
+OUTBOUND_HTTP_ALLOW_PRIVATE = env_bool("SLOP_HTTP_ALLOW_PRIVATE", DEBUG)
+OUTBOUND_HTTP_CONNECT_TIMEOUT = env_float("SLOP_HTTP_CONNECT_TIMEOUT", 5.0, minimum=0.1)
+OUTBOUND_HTTP_TIMEOUT = env_float("SLOP_HTTP_TIMEOUT", 30.0, minimum=0.1)
+OUTBOUND_HTTP_MAX_RESPONSE_BYTES = env_int("SLOP_HTTP_MAX_RESPONSE_BYTES", 1024 * 1024, minimum=1024)
+
+# --- Tools (apps/tools) ---------------------------------------------------------------------
+TOOLS_DEFAULT_TIMEOUT = env_float("SLOP_TOOLS_DEFAULT_TIMEOUT", 10.0, minimum=0.1)
+TOOLS_MAX_TIMEOUT = env_float("SLOP_TOOLS_MAX_TIMEOUT", 900.0, minimum=1.0)
+TOOLS_MAX_PER_TENANT = env_int("SLOP_TOOLS_MAX_PER_TENANT", 200, minimum=1)
+# A job whose worker died is run again up to this many attempts in all, then failed.
+TOOLS_JOB_MAX_ATTEMPTS = env_int("SLOP_TOOLS_JOB_MAX_ATTEMPTS", 3, minimum=1)
+# Extra seconds past a job's timeout before a still-running job is declared failed.
+TOOLS_JOB_GRACE_SECONDS = env_float("SLOP_TOOLS_JOB_GRACE_SECONDS", 30.0, minimum=0.0)
+# A queued job not started within this many seconds is sent to the broker again.
+TOOLS_JOB_REQUEUE_SECONDS = env_float("SLOP_TOOLS_JOB_REQUEUE_SECONDS", 120.0, minimum=1.0)
+# How often a job's SSE stream re-reads the job besides listening to the channel layer.
+TOOLS_STREAM_POLL_SECONDS = env_float("SLOP_TOOLS_STREAM_POLL_SECONDS", 3.0, minimum=0.1)

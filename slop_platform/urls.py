@@ -14,6 +14,7 @@ urlpatterns = [
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi"), name="docs"),
     path("admin/", admin.site.urls),
     path("", include("apps.pay.urls")),
+    path("", include("apps.tools.urls")),
 ]
 
 handler400 = "apps.core.views.bad_request"

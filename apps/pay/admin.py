@@ -10,9 +10,9 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from apps.core.crypto import encrypt_text
 from apps.pay.models import Payment, PaymentSettings, StripeEvent
 from apps.pay.money import CURRENCIES
-from apps.pay.secrets import encrypt_secret
 
 
 @admin.register(Payment)
@@ -130,9 +130,9 @@ class PaymentSettingsAdmin(admin.ModelAdmin):
         if form.cleaned_data.get("clear_stripe_keys"):
             obj.stripe_secret_key_encrypted = obj.stripe_webhook_secret_encrypted = ""
         if form.cleaned_data.get("stripe_secret_key"):
-            obj.stripe_secret_key_encrypted = encrypt_secret(form.cleaned_data["stripe_secret_key"].strip())
+            obj.stripe_secret_key_encrypted = encrypt_text(form.cleaned_data["stripe_secret_key"].strip())
         if form.cleaned_data.get("stripe_webhook_secret"):
-            obj.stripe_webhook_secret_encrypted = encrypt_secret(
+            obj.stripe_webhook_secret_encrypted = encrypt_text(
                 form.cleaned_data["stripe_webhook_secret"].strip()
             )
         super().save_model(request, obj, form, change)

@@ -17,9 +17,9 @@ import httpx
 import stripe
 from django.conf import settings
 
+from apps.core.crypto import decrypt_text_or_none
 from apps.core.errors import ApplicationError
 from apps.pay.models import Payment, PaymentSettings, PaymentStatus
-from apps.pay.secrets import decrypt_secret
 from apps.tenants.models import Tenant
 
 NOT_CONFIGURED = (
@@ -94,7 +94,7 @@ def _tenant_settings(tenant: Tenant) -> PaymentSettings | None:
 
 def tenant_secret_key(tenant: Tenant) -> str | None:
     row = _tenant_settings(tenant)
-    return decrypt_secret(row.stripe_secret_key_encrypted) if row else None
+    return decrypt_text_or_none(row.stripe_secret_key_encrypted) if row else None
 
 
 def payments_configured_for(tenant: Tenant) -> bool:

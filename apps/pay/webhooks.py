@@ -142,8 +142,8 @@ def stripe_event_apply(*, event: dict[str, Any], tenant: Tenant | None = None) -
 def webhook_secret_for(tenant: Tenant | None) -> str | None:
     if tenant is None:
         return settings.STRIPE_WEBHOOK_SECRET
+    from apps.core.crypto import decrypt_text_or_none
     from apps.pay.models import PaymentSettings
-    from apps.pay.secrets import decrypt_secret
 
     row = PaymentSettings.objects.for_tenant(tenant).first()
-    return decrypt_secret(row.stripe_webhook_secret_encrypted) if row else None
+    return decrypt_text_or_none(row.stripe_webhook_secret_encrypted) if row else None

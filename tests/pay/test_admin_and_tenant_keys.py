@@ -8,8 +8,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import override_settings
 
+from apps.core.crypto import decrypt_text_or_none, encrypt_text
 from apps.pay.models import Payment, PaymentSettings
-from apps.pay.secrets import decrypt_secret, encrypt_secret
 
 pytestmark = pytest.mark.django_db
 
@@ -55,8 +55,8 @@ def test_admin_stores_a_tenants_stripe_key_encrypted(operator_client, alice):
     assert response.status_code == 302, response.content[:2000]
     row = PaymentSettings.objects.for_tenant(alice).get()
     assert "sk_test_alice_own" not in row.stripe_secret_key_encrypted
-    assert decrypt_secret(row.stripe_secret_key_encrypted) == "sk_test_alice_own"
-    assert decrypt_secret(row.stripe_webhook_secret_encrypted) == "whsec_alice_own"
+    assert decrypt_text_or_none(row.stripe_secret_key_encrypted) == "sk_test_alice_own"
+    assert decrypt_text_or_none(row.stripe_webhook_secret_encrypted) == "whsec_alice_own"
     assert row.max_amounts == {"USD": "250"} and row.allowed_currencies == ["EUR", "USD"]
 
 
@@ -71,7 +71,7 @@ def test_admin_refuses_bad_limits(operator_client, alice):
 
 def test_a_tenant_with_its_own_key_pays_without_a_platform_key(client_for, alice, charlie, localstripe):
     PaymentSettings.objects.create(
-        tenant=alice, stripe_secret_key_encrypted=encrypt_secret("sk_test_alice_own")
+        tenant=alice, stripe_secret_key_encrypted=encrypt_text("sk_test_alice_own")
     )
     with override_settings(
         STRIPE_SECRET_KEY=None, STRIPE_API_BASE=localstripe, STRIPE_LOCALSTRIPE_COMPAT=True
@@ -85,7 +85,7 @@ def test_a_tenant_with_its_own_key_pays_without_a_platform_key(client_for, alice
 
 
 def test_secrets_made_with_another_key_read_as_missing(settings):
-    token = encrypt_secret("sk_test_x")
+    token = encrypt_text("sk_test_x")
     settings.SECRET_KEY = "another-secret-key-entirely-0123456789"
-    assert decrypt_secret(token) is None
-    assert decrypt_secret("") is None
+    assert decrypt_text_or_none(token) is None
+    assert decrypt_text_or_none("") is None

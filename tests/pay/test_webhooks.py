@@ -13,9 +13,9 @@ import pytest
 from django.db import connection
 from django.test import Client, override_settings
 
+from apps.core.crypto import encrypt_text
 from apps.core.ids import new_id
 from apps.pay.models import Payment, PaymentSettings, StripeEvent
-from apps.pay.secrets import encrypt_secret
 from tests.pay.conftest import TEST_WEBHOOK_SECRET
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("webhook_secret")]
@@ -229,9 +229,7 @@ def test_webhook_without_a_secret_is_503(client):
 
 
 def test_a_tenants_own_webhook_endpoint_uses_its_own_secret(client, alice, charlie):
-    PaymentSettings.objects.create(
-        tenant=alice, stripe_webhook_secret_encrypted=encrypt_secret("whsec_alice")
-    )
+    PaymentSettings.objects.create(tenant=alice, stripe_webhook_secret_encrypted=encrypt_text("whsec_alice"))
     mine = make_payment(alice, intent_id="pi_alice_own")
     theirs = make_payment(charlie, intent_id="pi_charlie")
     path = f"/pay/webhook/{alice.slug}"
