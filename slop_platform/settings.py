@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "channels",
     "apps.core",
     "apps.tenants",
+    "apps.resources",
 ]
 
 MIDDLEWARE = [
@@ -240,3 +241,18 @@ SLOP_EMBEDDINGS_TIMEOUT = env_float("SLOP_EMBEDDINGS_TIMEOUT", 30.0, minimum=0.1
 SLOP_EMBEDDINGS_BATCH_SIZE = env_int("SLOP_EMBEDDINGS_BATCH_SIZE", 32, minimum=1)
 SLOP_EMBEDDINGS_CACHE_SIZE = env_int("SLOP_EMBEDDINGS_CACHE_SIZE", 10_000, minimum=0)
 SLOP_EMBEDDINGS_SHARED_CACHE = env_bool("SLOP_EMBEDDINGS_SHARED_CACHE", True)
+
+# --- Resources (apps.resources) -------------------------------------------------------------
+# Uploads and JSON bodies to /resources may be this large (20 MiB by default); more is a 413.
+RESOURCES_MAX_UPLOAD_BYTES = env_int("SLOP_RESOURCES_MAX_UPLOAD_BYTES", 20 * 1024 * 1024, minimum=1024)
+BODY_LIMITS["/resources"] = RESOURCES_MAX_UPLOAD_BYTES
+# Content is split into overlapping chunks of about this many characters for search.
+RESOURCES_CHUNK_CHARS = env_int("SLOP_RESOURCES_CHUNK_CHARS", 800, minimum=200)
+RESOURCES_CHUNK_OVERLAP = env_int("SLOP_RESOURCES_CHUNK_OVERLAP", 120, minimum=0)
+# Chunks past this many per resource are found by words only (embedding a huge file would hold
+# the request for minutes).
+RESOURCES_MAX_EMBEDDED_CHUNKS = env_int("SLOP_RESOURCES_MAX_EMBEDDED_CHUNKS", 1000, minimum=1)
+# A tenant with at most this many chunks is searched exactly; larger ones through the HNSW index.
+RESOURCES_EXACT_SEARCH_MAX_CHUNKS = env_int("SLOP_RESOURCES_EXACT_SEARCH_MAX_CHUNKS", 20000, minimum=0)
+# Chunks less similar than this (cosine) to the query are not counted as matches by meaning.
+RESOURCES_MIN_SIMILARITY = env_float("SLOP_RESOURCES_MIN_SIMILARITY", 0.2, minimum=-1.0)
