@@ -8,6 +8,8 @@ PostgreSQL's tsvector limits.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
@@ -42,6 +44,11 @@ class Resource(TenantOwnedModel):
 
     def __str__(self) -> str:
         return self.path
+
+    def validate_constraints(self, exclude: Collection[str] | None = None) -> None:
+        # Django checks unique constraints through the default manager, which refuses unscoped
+        # queries; (tenant, id) uniqueness is checked by the services and enforced by the database.
+        super().validate_constraints(exclude={*(exclude or ()), "tenant"})
 
 
 class ResourceChunk(TenantOwnedModel):
