@@ -41,16 +41,20 @@ sys.path.insert(0, str(ROOT))
 
 from apps.resources.chunking import split_into_chunks  # noqa: E402 - pure Python, no settings
 
-WORDS = (
-    "system data server network request response memory cache queue worker process thread kernel "
-    "volcano lava basalt glacier river mountain ocean forest desert planet orbit comet asteroid "
-    "payment invoice refund customer order shipment warehouse supplier contract budget revenue "
-    "patient clinic therapy dosage symptom diagnosis vaccine nurse recipe flour butter oven sugar "
-    "garden tomato compost soil seed harvest battery laptop keyboard screen hinge cable charger "
-    "policy employee manager leave travel expense salary training meeting deadline project "
-    "the a of and to in is for on with as by at from that this it be are was were has have will "
-    "can may should must not more most less very quite often usually always never sometimes"
-).split()
+WORDS = [
+    "system", "data", "server", "network", "request", "response", "memory", "cache", "queue",
+    "worker", "process", "thread", "kernel", "volcano", "lava", "basalt", "glacier", "river",
+    "mountain", "ocean", "forest", "desert", "planet", "orbit", "comet", "asteroid", "payment",
+    "invoice", "refund", "customer", "order", "shipment", "warehouse", "supplier", "contract",
+    "budget", "revenue", "patient", "clinic", "therapy", "dosage", "symptom", "diagnosis",
+    "vaccine", "nurse", "recipe", "flour", "butter", "oven", "sugar", "garden", "tomato", "compost",
+    "soil", "seed", "harvest", "battery", "laptop", "keyboard", "screen", "hinge", "cable",
+    "charger", "policy", "employee", "manager", "leave", "travel", "expense", "salary", "training",
+    "meeting", "deadline", "project", "the", "a", "of", "and", "to", "in", "is", "for", "on",
+    "with", "as", "by", "at", "from", "that", "this", "it", "be", "are", "was", "were", "has",
+    "have", "will", "can", "may", "should", "must", "not", "more", "most", "less", "very", "quite",
+    "often", "usually", "always", "never", "sometimes",
+]  # fmt: skip
 WEIGHTS = [1.0 / (rank + 1) ** 0.6 for rank in range(len(WORDS))]
 random.shuffle(WEIGHTS)
 
@@ -164,9 +168,11 @@ batch = 500
 for first in range(have, target, batch):
     rows = []
     for index in range(first, min(target, first + batch)):
-        rows.append(Resource(tenant=tenant, path=f"load/{index // 100}/{index}", title=f"Loaded document {index}",
-                             type=rng.choice(["article", "note", "runbook"]), content=document(rng),
-                             metadata={"created_at": "2026-01-01T00:00:00.000Z"}))
+        rows.append(Resource(
+            tenant=tenant, path=f"load/{index // 100}/{index}", title=f"Loaded document {index}",
+            type=rng.choice(["article", "note", "runbook"]), content=document(rng),
+            metadata={"created_at": "2026-01-01T00:00:00.000Z"},
+        ))
     Resource.objects.bulk_create(rows)
     with connection.cursor() as cursor:
         with cursor.cursor.copy(
@@ -210,12 +216,14 @@ tenant = Tenant.objects.get(slug="bench")
 filters = search.Filters(tenant_id=tenant.pk, readable_prefixes=None, type=None, prefix=None)
 vector = search._vector_literal(embed_text("volcano lava"))
 where, params = filters.sql()
-print("exact path" if search._tenant_is_small(tenant.pk) else "HNSW path (tenant above the exact-search threshold)")
+small = search._tenant_is_small(tenant.pk)
+print("exact path" if small else "HNSW path (tenant above the exact-search threshold)")
 with transaction.atomic(), connection.cursor() as cursor:
     cursor.execute("SET LOCAL hnsw.ef_search = 240")
     cursor.execute(
-        f"EXPLAIN SELECT c.resource_id, c.id, c.embedding <=> %s::vector AS d FROM {search._chunk_table()} c "
-        f"JOIN resources_resource r ON r.id = c.resource_id WHERE c.tenant_id = %s AND c.embedding IS NOT NULL "
+        f"EXPLAIN SELECT c.resource_id, c.id, c.embedding <=> %s::vector AS d "
+        f"FROM {search._chunk_table()} c JOIN resources_resource r ON r.id = c.resource_id "
+        f"WHERE c.tenant_id = %s AND c.embedding IS NOT NULL "
         f"AND {where} ORDER BY c.embedding <=> %s::vector LIMIT 240",
         [vector, tenant.pk, *params, vector],
     )
@@ -226,7 +234,7 @@ with transaction.atomic(), connection.cursor() as cursor:
 
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def main() -> None:
@@ -235,6 +243,9 @@ def main() -> None:
     parser.add_argument("--writers", type=int, default=4)
     parser.add_argument("--resources", type=int, default=10_000)
     parser.add_argument("--searches", type=int, default=200)
+    parser.add_argument(
+        "--torch-threads", type=int, default=0, help="OMP_NUM_THREADS for the server (0: torch's default)"
+    )
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="slop-bench-resources-"))
@@ -249,6 +260,8 @@ def main() -> None:
         "DJANGO_SETTINGS_MODULE": "slop_platform.settings",
         "PYTHONPATH": str(ROOT),
     }
+    if args.torch_threads:
+        env["OMP_NUM_THREADS"] = str(args.torch_threads)
     server = subprocess.Popen(
         [sys.executable, "manage.py", "serve", "--no-demo", "--port", str(port)],
         cwd=ROOT,
@@ -300,7 +313,11 @@ def main() -> None:
             server.kill()
         shutil.rmtree(data_dir, ignore_errors=True)
 
-    print("Ingest over HTTP (POST /resources, real MiniLM embeddings in the request, ~3.5 KB documents)")
+    threads = args.torch_threads or "default"
+    print(
+        f"Ingest over HTTP (POST /resources, real MiniLM embeddings in the request, ~3.5 KB documents; "
+        f"torch threads: {threads})"
+    )
     print(
         f"  1 writer:  {args.ingest_docs / one_seconds:6.2f} documents/s  "
         f"{one_chunks / one_seconds:7.1f} chunks/s  ({args.ingest_docs} docs, {one_chunks} chunks)"
@@ -311,7 +328,8 @@ def main() -> None:
     )
     print(
         f"Loaded to {loaded['resources']} resources / {loaded['chunks']} chunks in one tenant "
-        f"(COPY with synthetic vectors: {loaded['load_seconds']:.0f}s; HNSW build {loaded['index_seconds']:.0f}s)"
+        f"(COPY with synthetic vectors: {loaded['load_seconds']:.0f}s; "
+        f"HNSW build {loaded['index_seconds']:.0f}s)"
     )
     print("Vector ranking plan:\n" + plan.rstrip())
     print(f"GET /resources/search, {args.searches} queries, 1 client, limit=10 ({empty} with no results)")

@@ -30,7 +30,8 @@ from apps.tenants.models import Tenant
 class ResourceAdminForm(forms.ModelForm):
     upload = forms.FileField(
         required=False,
-        help_text="Text, Markdown, HTML or PDF: its text replaces the content (title defaults to the file name).",
+        help_text="Text, Markdown, HTML or PDF: its text replaces the content "
+        "(the title defaults to the file name).",
     )
 
     class Meta:
@@ -65,7 +66,9 @@ class ResourceAdminForm(forms.ModelForm):
         if upload is not None:
             try:
                 extracted = extract_text(
-                    data=upload.read(), file_name=upload.name or "upload", content_type=upload.content_type or ""
+                    data=upload.read(),
+                    file_name=upload.name or "upload",
+                    content_type=upload.content_type or "",
                 )
             except ApplicationError as exc:
                 raise ValidationError({"upload": exc.message}) from None
@@ -79,9 +82,9 @@ class ResourceAdminForm(forms.ModelForm):
         if not cleaned.get("title"):
             self.add_error("title", "A title is required (or upload a file).")
         tenant, resource_id = cleaned.get("tenant"), cleaned.get("path")
-        if self.instance.pk is None and tenant is not None and resource_id:
-            if Resource.objects.for_tenant(tenant).filter(path=resource_id).exists():
-                self.add_error("path", f"{tenant} already has a resource with this id.")
+        creating = self.instance.pk is None and isinstance(tenant, Tenant) and resource_id
+        if creating and Resource.objects.for_tenant(tenant).filter(path=resource_id).exists():  # type: ignore[arg-type]
+            self.add_error("path", f"{tenant} already has a resource with this id.")
         for field in ("title", "content", "type"):
             if "\x00" in (cleaned.get(field) or ""):
                 self.add_error(field, "May not contain NUL characters.")
@@ -92,7 +95,7 @@ class SearchForm(forms.Form):
     tenant = forms.ModelChoiceField(queryset=Tenant.objects.all())
     q = forms.CharField(label="Query", max_length=1000)
     type = forms.CharField(required=False)
-    prefix = forms.CharField(required=False)
+    id_prefix = forms.CharField(label="Id prefix", required=False)
 
 
 @admin.register(Resource)
@@ -131,8 +134,8 @@ class ResourceAdmin(admin.ModelAdmin):
         try:
             if change:
                 saved = services.resource_update(
-                    tenant=obj.tenant, resource_id=obj.path, title=data["title"], type=data.get("type") or None,
-                    content=content, metadata=metadata,
+                    tenant=obj.tenant, resource_id=obj.path, title=data["title"],
+                    type=data.get("type") or None, content=content, metadata=metadata,
                 )  # fmt: skip
             else:
                 saved = services.resource_create(
@@ -154,7 +157,9 @@ class ResourceAdmin(admin.ModelAdmin):
             return HttpResponseRedirect(request.get_full_path())
 
     def get_urls(self) -> list[URLPattern]:
-        search = path("search/", self.admin_site.admin_view(self.search_view), name="resources_resource_search")
+        search = path(
+            "search/", self.admin_site.admin_view(self.search_view), name="resources_resource_search"
+        )
         return [search, *super().get_urls()]
 
     def search_view(self, request: HttpRequest) -> HttpResponse:
@@ -167,7 +172,7 @@ class ResourceAdmin(admin.ModelAdmin):
                 readable_prefixes=None,
                 limit=20,
                 type=form.cleaned_data["type"] or None,
-                prefix=form.cleaned_data["prefix"] or None,
+                prefix=form.cleaned_data["id_prefix"] or None,
             )
         context = {
             **self.admin_site.each_context(request),

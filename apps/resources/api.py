@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
+from django.http import QueryDict
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -131,7 +132,8 @@ def _form_data(request: Request) -> tuple[dict[str, Any], UploadedFile | None]:
     """The body as a dict, plus the uploaded file for a multipart request."""
     if request.content_type and request.content_type.startswith("multipart/"):
         upload = request.FILES.get("file")
-        data = {key: request.data.get(key) for key in request.data if key != "file"}
+        form = cast(QueryDict, request.data)
+        data = {key: form.get(key) for key in form if key != "file"}
         if upload is not None and data.get("content") is not None:
             raise ValidationFailed({"content": ["Send either a file or content, not both."]})
         return data, upload
@@ -148,7 +150,9 @@ class ResourceView(SlopView):
 
 
 class ResourceListView(ResourceView):
-    info_description = "List resources (?type=, ?prefix=, cursor pagination) or create one (JSON or file upload)"
+    info_description = (
+        "List resources (?type=, ?prefix=, cursor pagination) or create one (JSON or file upload)"
+    )
 
     def get(self, request: Request) -> Response:
         readable = self.require_readable_any()

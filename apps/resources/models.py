@@ -33,11 +33,15 @@ class Resource(TenantOwnedModel):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["tenant", "path"], name="resource_unique_path_per_tenant")]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "path"], name="resource_unique_path_per_tenant")
+        ]
         indexes = [
             # Prefix filters (`LIKE 'notes/%'`) need pattern ops whatever the database collation is.
             models.Index(
-                fields=["tenant", "path"], name="resource_path_prefix", opclasses=["int8_ops", "varchar_pattern_ops"]
+                fields=["tenant", "path"],
+                name="resource_path_prefix",
+                opclasses=["int8_ops", "varchar_pattern_ops"],
             ),
             models.Index(fields=["tenant", "-created_at"], name="resource_tenant_newest"),
         ]

@@ -16,6 +16,7 @@ index scan cannot fill the page.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -56,10 +57,10 @@ class Filters:
     type: str | None
     prefix: str | None
 
-    def sql(self) -> tuple[str, list[object]]:
+    def sql(self) -> tuple[str, list[Any]]:
         """Conditions on `r` (the resource) as SQL and parameters."""
         clauses = ["r.tenant_id = %s"]
-        params: list[object] = [self.tenant_id]
+        params: list[Any] = [self.tenant_id]
         if self.type:
             clauses.append("r.type = %s")
             params.append(self.type)
@@ -209,7 +210,7 @@ def resource_search(
     query: str,
     readable_prefixes: list[str] | None,
     limit: int = 10,
-    type: str | None = None,  # noqa: A002
+    type: str | None = None,
     prefix: str | None = None,
     mode: str = "hybrid",
 ) -> list[SearchHit]:

@@ -36,7 +36,7 @@ def resource_list(
     readable_prefixes: list[str] | None,
     cursor: str | None,
     limit: int,
-    type: str | None = None,  # noqa: A002
+    type: str | None = None,
     prefix: str | None = None,
 ) -> Page:
     """Newest first; `prefix` is a plain string prefix of the id (`notes/` or `notes/h`)."""

@@ -66,7 +66,7 @@ def resource_create(
     tenant: Tenant,
     resource_id: str,
     title: str,
-    type: str | None = None,  # noqa: A002 - the protocol's field name
+    type: str | None = None,
     content: str = "",
     metadata: dict[str, Any] | None = None,
 ) -> Resource:
@@ -101,7 +101,7 @@ def resource_update(
     tenant: Tenant,
     resource_id: str,
     title: str | None = None,
-    type: str | None = None,  # noqa: A002
+    type: str | None = None,
     content: str | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> Resource:

@@ -48,7 +48,14 @@ def test_upload_through_the_admin(staff_client, alice):
     file = SimpleUploadedFile("page.html", b"<p>Hello <b>admin</b> upload</p>", content_type="text/html")
     response = staff_client.post(
         "/admin/resources/resource/add/",
-        {"tenant": alice.pk, "path": "up/page", "title": "", "type": "file", "metadata": "{}", "upload": file},
+        {
+            "tenant": alice.pk,
+            "path": "up/page",
+            "title": "",
+            "type": "file",
+            "metadata": "{}",
+            "upload": file,
+        },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     resource = Resource.objects.for_tenant(alice).get(path="up/page")
@@ -60,7 +67,8 @@ def test_admin_refuses_bad_ids_duplicates_and_unsupported_files(staff_client, al
     resource_create(tenant=alice, resource_id="taken", title="T")
     for path in ("search", "a//b", "taken"):
         response = staff_client.post(
-            "/admin/resources/resource/add/", {"tenant": alice.pk, "path": path, "title": "T", "metadata": "{}"}
+            "/admin/resources/resource/add/",
+            {"tenant": alice.pk, "path": path, "title": "T", "metadata": "{}"},
         )
         assert response.status_code == 200  # the form again, with the error
         assert b"errorlist" in response.content
@@ -72,15 +80,20 @@ def test_admin_refuses_bad_ids_duplicates_and_unsupported_files(staff_client, al
     assert b"Unsupported file type" in response.content
     # The same id in another tenant is fine.
     response = staff_client.post(
-        "/admin/resources/resource/add/", {"tenant": charlie.pk, "path": "taken", "title": "T", "metadata": "{}"}
+        "/admin/resources/resource/add/",
+        {"tenant": charlie.pk, "path": "taken", "title": "T", "metadata": "{}"},
     )
     assert response.status_code == 302
     assert Resource.objects.for_tenant(alice).count() == 1
 
 
 def test_admin_search_is_scoped_to_the_chosen_tenant(staff_client, alice, charlie):
-    resource_create(tenant=alice, resource_id="a/glacier", title="Glaciers", content="Ice sheets and glaciers.")
-    resource_create(tenant=charlie, resource_id="c/glacier", title="Glaciers too", content="Glaciers and ice.")
+    resource_create(
+        tenant=alice, resource_id="a/glacier", title="Glaciers", content="Ice sheets and glaciers."
+    )
+    resource_create(
+        tenant=charlie, resource_id="c/glacier", title="Glaciers too", content="Glaciers and ice."
+    )
     response = staff_client.get("/admin/resources/resource/search/", {"tenant": alice.pk, "q": "glacier"})
     assert response.status_code == 200
     page = response.content.decode()

@@ -38,7 +38,9 @@ def test_invalid_ids_on_create_name_the_rule(alice_client, alice, resource_id, r
 
 def test_longest_valid_id_is_accepted(alice_client):
     resource_id = "a/" + "b" * 510
-    assert alice_client.post("/resources", {"id": resource_id, "title": "T"}, format="json").status_code == 201
+    assert (
+        alice_client.post("/resources", {"id": resource_id, "title": "T"}, format="json").status_code == 201
+    )
     assert alice_client.get(f"/resources/{resource_id}").status_code == 200
 
 

@@ -52,7 +52,9 @@ def test_seed_flow_create_update_prefix_delete(alice_client, alice):
     assert metadata["created_at"] == resource["metadata"]["created_at"]
     assert metadata["updated_at"].endswith("Z")
 
-    alice_client.post("/resources", {"id": "notes/todo", "title": "To-Do List", "type": "note"}, format="json")
+    alice_client.post(
+        "/resources", {"id": "notes/todo", "title": "To-Do List", "type": "note"}, format="json"
+    )
     alice_client.post("/resources", {"id": "notesbook", "title": "Not in the folder"}, format="json")
     listed = alice_client.get("/resources/prefix/notes")
     assert listed.status_code == 200
@@ -121,7 +123,9 @@ def test_delete_missing_is_404(alice_client):
 def test_list_newest_first_with_filters_and_cursor(alice_client):
     for index in range(5):
         kind = "note" if index % 2 else "article"
-        alice_client.post("/resources", {"id": f"docs/{index}", "title": f"Doc {index}", "type": kind}, format="json")
+        alice_client.post(
+            "/resources", {"id": f"docs/{index}", "title": f"Doc {index}", "type": kind}, format="json"
+        )
     alice_client.post("/resources", {"id": "other/x", "title": "X", "type": "note"}, format="json")
     everything = alice_client.get("/resources").json()
     assert [item["id"] for item in everything["resources"]] == [
@@ -150,7 +154,9 @@ def test_update_rechunks_and_reembeds(alice_client, alice):
 
 def test_long_content_is_split_into_overlapping_chunks(alice_client, alice):
     sentences = " ".join(f"Sentence number {index} talks about topic {index}." for index in range(200))
-    response = alice_client.post("/resources", {"id": "long", "title": "Long", "content": sentences}, format="json")
+    response = alice_client.post(
+        "/resources", {"id": "long", "title": "Long", "content": sentences}, format="json"
+    )
     assert response.status_code == 201
     chunks = list(ResourceChunk.objects.for_tenant(alice).order_by("position"))
     assert len(chunks) > 5

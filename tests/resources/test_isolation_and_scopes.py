@@ -36,7 +36,9 @@ def test_charlie_gets_404_for_alice_ids(alice_data, charlie_client):
         assert response.json()["code"] == "not_found"
     response = charlie_client.put("/resources/notes/hello", {"title": "pwned"}, format="json")
     assert response.status_code == 404
-    assert Resource.objects.for_tenant(alice_data).get(path="notes/hello").title == "Hello Notes about volcanoes"
+    assert (
+        Resource.objects.for_tenant(alice_data).get(path="notes/hello").title == "Hello Notes about volcanoes"
+    )
 
 
 def test_charlie_sees_nothing_of_alice_in_lists_prefix_and_search(alice_data, charlie_client):

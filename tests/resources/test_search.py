@@ -19,10 +19,18 @@ def add(client, resource_id, title, content="", type="article"):
 
 @pytest.fixture
 def astronomy(alice_client):
-    add(alice_client, "mars-101", "Mars: The Red Planet",
-        "Mars is the fourth planet from the Sun and the second-smallest planet in the Solar System.")
-    add(alice_client, "solar-system", "Our Solar System",
-        "The Sun and everything that orbits it: Mercury, Venus, Earth, Mars, Jupiter, Saturn, Uranus, Neptune.")
+    add(
+        alice_client,
+        "mars-101",
+        "Mars: The Red Planet",
+        "Mars is the fourth planet from the Sun and the second-smallest planet in the Solar System.",
+    )
+    add(
+        alice_client,
+        "solar-system",
+        "Our Solar System",
+        "The Sun and everything that orbits it: Mercury, Venus, Earth, Mars, Jupiter, Saturn, Neptune.",
+    )
     add(alice_client, "notes/bread", "Bread", "Flour, water, salt and yeast.", type="note")
     return alice_client
 

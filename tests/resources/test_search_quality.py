@@ -38,12 +38,19 @@ def test_hybrid_search_beats_words_only_and_meaning_only(alice, charlie):
     by_kind: dict[str, dict[str, list[float]]] = {}
     for query in DATA["queries"]:
         for mode in totals:
-            hits = resource_search(tenant=alice, query=query["q"], readable_prefixes=None, limit=10, mode=mode)
+            hits = resource_search(
+                tenant=alice, query=query["q"], readable_prefixes=None, limit=10, mode=mode
+            )
             rr = reciprocal_rank([hit.resource.path for hit in hits], query["relevant"])
             totals[mode] += rr
             by_kind.setdefault(query["kind"], {}).setdefault(mode, []).append(rr)
     mrr = {mode: total / len(DATA["queries"]) for mode, total in totals.items()}
-    print("\nMRR@10 over", len(DATA["queries"]), "queries:", {mode: round(value, 3) for mode, value in mrr.items()})
+    print(
+        "\nMRR@10 over",
+        len(DATA["queries"]),
+        "queries:",
+        {mode: round(value, 3) for mode, value in mrr.items()},
+    )
     for kind, modes in sorted(by_kind.items()):
         print(f"  {kind:<11}", {mode: round(sum(v) / len(v), 3) for mode, v in modes.items()})
 

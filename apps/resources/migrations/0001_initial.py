@@ -9,64 +9,125 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('core', '0001_vector_extension'),
-        ('tenants', '0001_initial'),
+        ("core", "0001_vector_extension"),
+        ("tenants", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Resource',
+            name="Resource",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('path', models.CharField(help_text='The resource id clients use, e.g. notes/hello', max_length=512)),
-                ('title', models.CharField(max_length=500)),
-                ('type', models.CharField(default='document', max_length=100)),
-                ('content', models.TextField(blank=True, default='')),
-                ('metadata', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.tenant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "path",
+                    models.CharField(
+                        help_text="The resource id clients use, e.g. notes/hello", max_length=512
+                    ),
+                ),
+                ("title", models.CharField(max_length=500)),
+                ("type", models.CharField(default="document", max_length=100)),
+                ("content", models.TextField(blank=True, default="")),
+                ("metadata", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="tenants.tenant"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ResourceChunk',
+            name="ResourceChunk",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveIntegerField()),
-                ('title', models.CharField(max_length=500)),
-                ('text', models.TextField()),
-                ('embedding', pgvector.django.vector.VectorField(dimensions=384, null=True)),
-                ('search_vector', models.GeneratedField(db_persist=True, expression=django.contrib.postgres.search.CombinedSearchVector(django.contrib.postgres.search.SearchVector('title', config='english', weight='A'), '||', django.contrib.postgres.search.SearchVector('text', config='english', weight='B'), django.contrib.postgres.search.SearchConfig('english')), output_field=django.contrib.postgres.search.SearchVectorField())),
-                ('resource', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='chunks', to='resources.resource')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.tenant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveIntegerField()),
+                ("title", models.CharField(max_length=500)),
+                ("text", models.TextField()),
+                ("embedding", pgvector.django.vector.VectorField(dimensions=384, null=True)),
+                (
+                    "search_vector",
+                    models.GeneratedField(
+                        db_persist=True,
+                        expression=django.contrib.postgres.search.CombinedSearchVector(
+                            django.contrib.postgres.search.SearchVector(
+                                "title", config="english", weight="A"
+                            ),
+                            "||",
+                            django.contrib.postgres.search.SearchVector("text", config="english", weight="B"),
+                            django.contrib.postgres.search.SearchConfig("english"),
+                        ),
+                        output_field=django.contrib.postgres.search.SearchVectorField(),
+                    ),
+                ),
+                (
+                    "resource",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="chunks",
+                        to="resources.resource",
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="tenants.tenant"
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='resource',
-            index=models.Index(fields=['tenant', 'path'], name='resource_path_prefix', opclasses=['int8_ops', 'varchar_pattern_ops']),
+            model_name="resource",
+            index=models.Index(
+                fields=["tenant", "path"],
+                name="resource_path_prefix",
+                opclasses=["int8_ops", "varchar_pattern_ops"],
+            ),
         ),
         migrations.AddIndex(
-            model_name='resource',
-            index=models.Index(fields=['tenant', '-created_at'], name='resource_tenant_newest'),
+            model_name="resource",
+            index=models.Index(fields=["tenant", "-created_at"], name="resource_tenant_newest"),
         ),
         migrations.AddConstraint(
-            model_name='resource',
-            constraint=models.UniqueConstraint(fields=('tenant', 'path'), name='resource_unique_path_per_tenant'),
+            model_name="resource",
+            constraint=models.UniqueConstraint(
+                fields=("tenant", "path"), name="resource_unique_path_per_tenant"
+            ),
         ),
         migrations.AddIndex(
-            model_name='resourcechunk',
-            index=django.contrib.postgres.indexes.GinIndex(fields=['search_vector'], name='chunk_search_vector'),
+            model_name="resourcechunk",
+            index=django.contrib.postgres.indexes.GinIndex(
+                fields=["search_vector"], name="chunk_search_vector"
+            ),
         ),
         migrations.AddIndex(
-            model_name='resourcechunk',
-            index=pgvector.django.indexes.HnswIndex(ef_construction=64, fields=['embedding'], m=16, name='chunk_embedding_hnsw', opclasses=['vector_cosine_ops']),
+            model_name="resourcechunk",
+            index=pgvector.django.indexes.HnswIndex(
+                ef_construction=64,
+                fields=["embedding"],
+                m=16,
+                name="chunk_embedding_hnsw",
+                opclasses=["vector_cosine_ops"],
+            ),
         ),
         migrations.AddConstraint(
-            model_name='resourcechunk',
-            constraint=models.UniqueConstraint(fields=('tenant', 'resource', 'position'), name='chunk_unique_position'),
+            model_name="resourcechunk",
+            constraint=models.UniqueConstraint(
+                fields=("tenant", "resource", "position"), name="chunk_unique_position"
+            ),
         ),
     ]
