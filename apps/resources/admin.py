@@ -14,7 +14,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 
@@ -119,7 +119,9 @@ class ResourceAdmin(admin.ModelAdmin):
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
         initial = super().get_changeform_initial_data(request)
-        tenant = request.GET.get("tenant__id__exact") or request.GET.get("tenant")
+        # "Add" from a list filtered to one tenant carries the filter along.
+        filters = QueryDict(request.GET.get("_changelist_filters", ""))
+        tenant = filters.get("tenant__id__exact") or request.GET.get("tenant")
         if tenant:
             initial["tenant"] = tenant
         initial.setdefault("type", services.DEFAULT_TYPE)

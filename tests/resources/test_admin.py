@@ -100,3 +100,11 @@ def test_admin_search_is_scoped_to_the_chosen_tenant(staff_client, alice, charli
     assert "a/glacier" in page and "c/glacier" not in page
     listing = staff_client.get(f"/admin/resources/resource/?tenant__id__exact={alice.pk}").content.decode()
     assert "a/glacier" in listing and "c/glacier" not in listing
+
+
+def test_add_form_starts_in_the_tenant_the_list_is_filtered_to(staff_client, alice):
+    response = staff_client.get(
+        f"/admin/resources/resource/add/?_changelist_filters=tenant__id__exact%3D{alice.pk}"
+    )
+    assert response.status_code == 200
+    assert f'<option value="{alice.pk}" selected>' in response.content.decode()
