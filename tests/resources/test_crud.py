@@ -164,3 +164,21 @@ def test_long_content_is_split_into_overlapping_chunks(alice_client, alice):
     assert all(len(chunk.text) <= 800 for chunk in chunks)
     # Overlap: each chunk starts with words the previous one ended with.
     assert chunks[1].text.split()[0] in chunks[0].text
+
+
+def test_chunks_past_the_embedding_cap_are_found_by_words(alice_client, alice, settings):
+    settings.RESOURCES_MAX_EMBEDDED_CHUNKS = 2
+    filler = " ".join(f"Paragraph {index} is about nothing in particular." for index in range(100))
+    content = f"{filler} The very last line mentions quetzalcoatlus."
+    assert (
+        alice_client.post(
+            "/resources", {"id": "big", "title": "Big", "content": content}, format="json"
+        ).status_code
+        == 201
+    )
+    chunks = list(ResourceChunk.objects.for_tenant(alice).order_by("position"))
+    assert len(chunks) > 2
+    assert [chunk.embedding is not None for chunk in chunks[:3]] == [True, True, False]
+    results = alice_client.get("/resources/search?q=quetzalcoatlus").json()["results"]
+    assert results[0]["id"] == "big"
+    assert "quetzalcoatlus" in results[0]["snippet"]
