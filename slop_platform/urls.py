@@ -15,6 +15,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("apps.pay.urls")),
     path("", include("apps.tools.urls")),
+    path("", include("apps.resources.urls")),
 ]
 
 handler400 = "apps.core.views.bad_request"

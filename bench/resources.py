@@ -1,0 +1,366 @@
+"""Resources: ingest throughput and hybrid-search latency over real HTTP.
+
+Starts the platform (Daphne + embedded PostgreSQL in a scratch data folder, DEBUG off), makes a
+tenant and a key, then:
+
+1. ingest: POSTs `--ingest-docs` documents (~3.5 KB each, ~5 chunks) to /resources, one at a time
+   and then from `--writers` threads; each is chunked and embedded with the real local model
+   (all-MiniLM-L6-v2) inside the request. Reports documents/s and chunks/s.
+2. load: fills the same tenant up to `--resources` resources (10k, ~50k chunks). Embedding 50k
+   chunks with the real model takes hours on a shared 2-core machine, so these rows are written
+   straight into PostgreSQL (COPY) with realistic text (their tsvector is generated as usual) and
+   *synthetic* vectors: real MiniLM embeddings of 64 seed passages plus Gaussian noise, so they
+   cluster like real data. The HNSW index is built over them after the load.
+3. search: GET /resources/search with a mix of word, identifier and sentence queries, one client
+   at a time; every query's embedding is computed by the server with the real model. Reports
+   p50/p95/mean latency, and the query plan of the vector ranking (HNSW or exact).
+
+    .venv/bin/python bench/resources.py [--ingest-docs 40] [--resources 10000] [--searches 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from apps.resources.chunking import split_into_chunks  # noqa: E402 - pure Python, no settings
+
+WORDS = [
+    "system", "data", "server", "network", "request", "response", "memory", "cache", "queue",
+    "worker", "process", "thread", "kernel", "volcano", "lava", "basalt", "glacier", "river",
+    "mountain", "ocean", "forest", "desert", "planet", "orbit", "comet", "asteroid", "payment",
+    "invoice", "refund", "customer", "order", "shipment", "warehouse", "supplier", "contract",
+    "budget", "revenue", "patient", "clinic", "therapy", "dosage", "symptom", "diagnosis",
+    "vaccine", "nurse", "recipe", "flour", "butter", "oven", "sugar", "garden", "tomato", "compost",
+    "soil", "seed", "harvest", "battery", "laptop", "keyboard", "screen", "hinge", "cable",
+    "charger", "policy", "employee", "manager", "leave", "travel", "expense", "salary", "training",
+    "meeting", "deadline", "project", "the", "a", "of", "and", "to", "in", "is", "for", "on",
+    "with", "as", "by", "at", "from", "that", "this", "it", "be", "are", "was", "were", "has",
+    "have", "will", "can", "may", "should", "must", "not", "more", "most", "less", "very", "quite",
+    "often", "usually", "always", "never", "sometimes",
+]  # fmt: skip
+WEIGHTS = [1.0 / (rank + 1) ** 0.6 for rank in range(len(WORDS))]
+random.shuffle(WEIGHTS)
+
+
+def sentence(rng: random.Random) -> str:
+    words = rng.choices(WORDS, weights=WEIGHTS, k=rng.randint(8, 18))
+    if rng.random() < 0.1:
+        words.insert(rng.randint(0, len(words)), f"ERR-{rng.randint(1000, 9999)}")
+    return " ".join(words).capitalize() + "."
+
+
+def document(rng: random.Random, chars: int = 3500) -> str:
+    parts: list[str] = []
+    while sum(len(part) + 1 for part in parts) < chars:
+        parts.append(sentence(rng))
+    return " ".join(parts)
+
+
+QUERIES = [
+    "volcano lava", "payment refund", "battery laptop", "ERR-4471", "ERR-1234", "glacier river",
+    "employee travel expense", "how do I get money back for an order", "the screen hinge is broken",
+    "tomato garden compost", "server memory queue", "what happens when a planet orbits a comet",
+    "patient symptom diagnosis", "budget revenue contract", "warm oven flour sugar recipe",
+]  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(port: int, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"server did not start on {port}")
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise SystemExit(done.stderr)
+    return done.stdout.strip()
+
+
+def ingest(base: str, key: str, count: int, writers: int, tag: str) -> tuple[float, int]:
+    """Seconds to POST `count` documents from `writers` threads, and the chunks they made."""
+    rng = random.Random(tag)
+    docs = [(f"ingest/{tag}/{index}", document(rng)) for index in range(count)]
+    chunks = sum(len(split_into_chunks(text, size=800, overlap=120)) for _, text in docs)
+    headers = {"Authorization": f"Bearer {key}"}
+    queue = list(docs)
+    lock = threading.Lock()
+    failures: list[str] = []
+
+    def work() -> None:
+        with httpx.Client(base_url=base, headers=headers, timeout=600) as client:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    resource_id, text = queue.pop()
+                body = {"id": resource_id, "title": f"Document {resource_id}", "content": text}
+                response = client.post("/resources", json=body)
+                if response.status_code != 201:
+                    failures.append(response.text)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=work) for _ in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    if failures:
+        raise SystemExit(f"ingest failed: {failures[0]}")
+    return elapsed, chunks
+
+
+LOADER = r"""
+import json, random, sys, time
+import django
+django.setup()
+import numpy as np
+from django.db import connection
+from apps.core.embeddings import embed_texts
+from apps.resources.models import Resource, ResourceChunk
+from apps.tenants.models import Tenant
+sys.path.insert(0, "bench")
+from resources import document, split_into_chunks
+
+target = int(sys.argv[1])
+tenant = Tenant.objects.get(slug="bench")
+have = Resource.objects.for_tenant(tenant).count()
+rng = random.Random(7)
+np_rng = np.random.default_rng(7)
+seeds = np.array(embed_texts([document(rng, 700) for _ in range(64)]), dtype=np.float32)
+started = time.perf_counter()
+table, chunk_table = Resource._meta.db_table, ResourceChunk._meta.db_table
+with connection.cursor() as cursor:
+    cursor.execute("DROP INDEX IF EXISTS chunk_embedding_hnsw")
+made_chunks = 0
+batch = 500
+for first in range(have, target, batch):
+    rows = []
+    for index in range(first, min(target, first + batch)):
+        rows.append(Resource(
+            tenant=tenant, path=f"load/{index // 100}/{index}", title=f"Loaded document {index}",
+            type=rng.choice(["article", "note", "runbook"]), content=document(rng),
+            metadata={"created_at": "2026-01-01T00:00:00.000Z"},
+        ))
+    Resource.objects.bulk_create(rows)
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(
+            f"COPY {chunk_table} (tenant_id, resource_id, position, title, text, embedding) FROM STDIN"
+        ) as copy:
+            for resource in rows:
+                pieces = split_into_chunks(resource.content, size=800, overlap=120)
+                base = seeds[np_rng.integers(0, len(seeds), size=len(pieces))]
+                vectors = base + np_rng.normal(0, 0.04, size=base.shape).astype(np.float32)
+                vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+                for position, (text, vector) in enumerate(zip(pieces, vectors)):
+                    literal = "[" + ",".join(f"{x:.6f}" for x in vector) + "]"
+                    copy.write_row((tenant.pk, resource.pk, position, resource.title, text, literal))
+                made_chunks += len(pieces)
+loaded = time.perf_counter() - started
+started = time.perf_counter()
+with connection.cursor() as cursor:
+    cursor.execute("SET maintenance_work_mem = '512MB'")
+    cursor.execute(
+        f"CREATE INDEX chunk_embedding_hnsw ON {chunk_table} USING hnsw (embedding vector_cosine_ops) "
+        "WITH (m = 16, ef_construction = 64)"
+    )
+    cursor.execute(f"ANALYZE {table}")
+    cursor.execute(f"ANALYZE {chunk_table}")
+    cursor.execute(f"SELECT count(*) FROM {chunk_table} WHERE tenant_id = %s", [tenant.pk])
+    total_chunks = cursor.fetchone()[0]
+indexed = time.perf_counter() - started
+print(json.dumps({"resources": Resource.objects.for_tenant(tenant).count(), "chunks": total_chunks,
+                  "load_seconds": loaded, "index_seconds": indexed}))
+"""
+
+EXPLAIN = r"""
+import django, sys
+django.setup()
+from django.conf import settings
+from django.db import connection, transaction
+from apps.core.embeddings import embed_text
+from apps.resources import search
+from apps.tenants.models import Tenant
+tenant = Tenant.objects.get(slug="bench")
+filters = search.Filters(tenant_id=tenant.pk, readable_prefixes=None, type=None, prefix=None)
+vector = search._vector_literal(embed_text("volcano lava"))
+where, params = filters.sql()
+small = search._tenant_is_small(tenant.pk)
+print("exact path" if small else "HNSW path (tenant above the exact-search threshold)")
+with transaction.atomic(), connection.cursor() as cursor:
+    cursor.execute("SET LOCAL hnsw.ef_search = 240")
+    cursor.execute(
+        f"EXPLAIN SELECT c.resource_id, c.id, c.embedding <=> %s::vector AS d "
+        f"FROM {search._chunk_table()} c JOIN resources_resource r ON r.id = c.resource_id "
+        f"WHERE c.tenant_id = %s AND c.embedding IS NOT NULL "
+        f"AND {where} ORDER BY c.embedding <=> %s::vector LIMIT 240",
+        [vector, tenant.pk, *params, vector],
+    )
+    lines = [row[0] for row in cursor.fetchall()[:6]]
+    print("\n".join("    " + line.replace(vector, "<query vector>") for line in lines))
+
+# Where the time goes, in process: the query's embedding, then the database work of a search whose
+# query embedding is already cached (words + meaning ranking, fusion, snippets).
+import random, statistics, time
+sys.path.insert(0, "bench")
+from resources import QUERIES, WORDS
+rng = random.Random(11)
+embed_ms, search_ms = [], []
+for index in range(60):
+    query = f"{rng.choice(QUERIES)} {rng.choice(WORDS)} breakdown {index}"
+    started = time.perf_counter()
+    embed_text(query)
+    embed_ms.append((time.perf_counter() - started) * 1000)
+    started = time.perf_counter()
+    search.resource_search(tenant=tenant, query=query, readable_prefixes=None, limit=10)
+    search_ms.append((time.perf_counter() - started) * 1000)
+q = lambda values, f: sorted(values)[round(f * (len(values) - 1))]
+print(f"BREAKDOWN query embedding p50 {q(embed_ms, .5):.1f} ms p95 {q(embed_ms, .95):.1f} ms; "
+      f"search without it p50 {q(search_ms, .5):.1f} ms p95 {q(search_ms, .95):.1f} ms")
+"""
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--ingest-docs", type=int, default=40)
+    parser.add_argument("--writers", type=int, default=4)
+    parser.add_argument("--resources", type=int, default=10_000)
+    parser.add_argument("--searches", type=int, default=200)
+    parser.add_argument(
+        "--torch-threads", type=int, default=0, help="OMP_NUM_THREADS for the server (0: torch's default)"
+    )
+    args = parser.parse_args()
+
+    data_dir = Path(tempfile.mkdtemp(prefix="slop-bench-resources-"))
+    port = free_port()
+    env = {
+        **os.environ,
+        "SLOP_DATA_DIR": str(data_dir),
+        "SECRET_KEY": "bench-only-secret-key",
+        "SLOP_DEBUG": "false",
+        "ALLOWED_HOSTS": "*",
+        "SLOP_LOG_LEVEL": "WARNING",
+        "DJANGO_SETTINGS_MODULE": "slop_platform.settings",
+        "PYTHONPATH": str(ROOT),
+    }
+    if args.torch_threads:
+        env["OMP_NUM_THREADS"] = str(args.torch_threads)
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "serve", "--no-demo", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(port)
+        manage(env, "create_tenant", "Bench", "--slug", "bench")
+        key = manage(env, "create_api_key", "bench", "--scopes", "*")
+        ingest(base, key, 2, 1, "warmup")  # loads the model in the server
+
+        one_seconds, one_chunks = ingest(base, key, args.ingest_docs, 1, "serial")
+        many_seconds, many_chunks = ingest(base, key, args.ingest_docs, args.writers, "parallel")
+
+        done = subprocess.run(
+            [sys.executable, "-c", LOADER, str(args.resources)],
+            cwd=ROOT, env=env, capture_output=True, text=True,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise SystemExit(done.stderr)
+        loaded = json.loads(done.stdout.strip().splitlines()[-1])
+        plan = subprocess.run(
+            [sys.executable, "-c", EXPLAIN], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+        ).stdout
+
+        latencies: list[float] = []
+        empty = 0
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=60) as client:
+            for query in QUERIES:  # warm up caches (and the query-embedding cache, which is fair:
+                client.get("/resources/search", params={"q": query + " warmup"})  # not reused below)
+            rng = random.Random(3)
+            for index in range(args.searches):
+                # A fresh query text each time, so no query embedding comes from the cache.
+                query = f"{rng.choice(QUERIES)} {rng.choice(WORDS)} {index}"
+                started = time.perf_counter()
+                response = client.get("/resources/search", params={"q": query, "limit": 10})
+                latencies.append((time.perf_counter() - started) * 1000)
+                if response.status_code != 200:
+                    raise SystemExit(f"search failed: {response.text}")
+                empty += not response.json()["results"]
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+    threads = args.torch_threads or "default"
+    print(
+        f"Ingest over HTTP (POST /resources, real MiniLM embeddings in the request, ~3.5 KB documents; "
+        f"torch threads: {threads})"
+    )
+    print(
+        f"  1 writer:  {args.ingest_docs / one_seconds:6.2f} documents/s  "
+        f"{one_chunks / one_seconds:7.1f} chunks/s  ({args.ingest_docs} docs, {one_chunks} chunks)"
+    )
+    print(
+        f"  {args.writers} writers: {args.ingest_docs / many_seconds:6.2f} documents/s  "
+        f"{many_chunks / many_seconds:7.1f} chunks/s"
+    )
+    print(
+        f"Loaded to {loaded['resources']} resources / {loaded['chunks']} chunks in one tenant "
+        f"(COPY with synthetic vectors: {loaded['load_seconds']:.0f}s; "
+        f"HNSW build {loaded['index_seconds']:.0f}s)"
+    )
+    plan_lines = [line for line in plan.rstrip().splitlines() if not line.startswith("BREAKDOWN")]
+    breakdown = [line for line in plan.splitlines() if line.startswith("BREAKDOWN")]
+    print("Vector ranking plan:\n" + "\n".join(plan_lines))
+    print(f"GET /resources/search, {args.searches} queries, 1 client, limit=10 ({empty} with no results)")
+    print(
+        f"  p50 {percentile(latencies, 0.5):.1f} ms   p95 {percentile(latencies, 0.95):.1f} ms   "
+        f"mean {statistics.mean(latencies):.1f} ms"
+    )
+    if breakdown:
+        print("In process (60 queries): " + breakdown[0].removeprefix("BREAKDOWN "))
+
+
+if __name__ == "__main__":
+    main()
