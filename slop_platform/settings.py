@@ -13,7 +13,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from slop_platform.env import env_bool, env_int, env_list, env_str
+from slop_platform.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VERSION = "0.1.0"
@@ -59,6 +59,8 @@ INSTALLED_APPS = [
     "channels",
     "apps.core",
     "apps.tenants",
+    "apps.llm",
+    "apps.chat",
 ]
 
 MIDDLEWARE = [
@@ -223,3 +225,21 @@ SLOP_DESCRIPTION = env_str(
     "SLOP_DESCRIPTION", "A multi-tenant SLOP server: chat, tools, memory, resources and pay for teams"
 )
 SLOP_PUBLIC_URL = env_str("SLOP_PUBLIC_URL", "")
+
+# --- Models (apps.llm) and chat (apps.chat) -------------------------------------------------
+# Platform models every tenant may use besides `echo` and its own configurations.
+OPENAI_API_KEY = env_str("OPENAI_API_KEY")
+SLOP_OPENAI_BASE_URL = env_str("SLOP_OPENAI_BASE_URL")  # any OpenAI-compatible API (Ollama, vLLM, ...)
+SLOP_OPENAI_MODELS = env_list("SLOP_OPENAI_MODELS", ["gpt-4o-mini"])
+ANTHROPIC_API_KEY = env_str("ANTHROPIC_API_KEY")
+SLOP_ANTHROPIC_BASE_URL = env_str("SLOP_ANTHROPIC_BASE_URL")
+SLOP_ANTHROPIC_MODELS = env_list("SLOP_ANTHROPIC_MODELS", ["claude-sonnet-4-5"])
+SLOP_DEFAULT_MODEL = env_str("SLOP_DEFAULT_MODEL")
+SLOP_LLM_TIMEOUT_SECONDS = env_float("SLOP_LLM_TIMEOUT_SECONDS", 60.0, minimum=0.1)
+SLOP_ECHO_DELAY_MS = env_float("SLOP_ECHO_DELAY_MS", 0.0, minimum=0)
+SLOP_CHAT_MAX_CONTENT_CHARS = env_int("SLOP_CHAT_MAX_CONTENT_CHARS", 100_000, minimum=1)
+SLOP_CHAT_MAX_TOOL_ITERATIONS = env_int("SLOP_CHAT_MAX_TOOL_ITERATIONS", 5, minimum=0)
+SLOP_CHAT_TOOL_WAIT_SECONDS = env_float("SLOP_CHAT_TOOL_WAIT_SECONDS", 30.0, minimum=0)
+SLOP_CHAT_RUN_TTL_SECONDS = env_int("SLOP_CHAT_RUN_TTL_SECONDS", 300, minimum=1)
+SLOP_CHAT_RESUME_GRACE_SECONDS = env_float("SLOP_CHAT_RESUME_GRACE_SECONDS", 5.0, minimum=0)
+SLOP_SSE_KEEPALIVE_SECONDS = env_float("SLOP_SSE_KEEPALIVE_SECONDS", 15.0, minimum=0.1)
