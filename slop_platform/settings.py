@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "channels",
     "apps.core",
     "apps.tenants",
+    "apps.tools",
     "apps.llm",
     "apps.chat",
 ]
@@ -226,6 +227,28 @@ SLOP_DESCRIPTION = env_str(
 )
 SLOP_PUBLIC_URL = env_str("SLOP_PUBLIC_URL", "")
 
+# --- Secrets at rest, outbound HTTP (apps/core/crypto.py, apps/core/http.py) ---------------------
+# Keys for secrets stored in the database (comma-separated; the first encrypts, all decrypt).
+# Unset: derived from SECRET_KEY.
+ENCRYPTION_KEYS = env_list("SLOP_ENCRYPTION_KEY", [])
+# Loopback and private networks are refused unless this is on (development, tests).
+OUTBOUND_HTTP_ALLOW_PRIVATE = env_bool("SLOP_HTTP_ALLOW_PRIVATE", DEBUG)
+OUTBOUND_HTTP_CONNECT_TIMEOUT = env_float("SLOP_HTTP_CONNECT_TIMEOUT", 5.0, minimum=0.1)
+OUTBOUND_HTTP_TIMEOUT = env_float("SLOP_HTTP_TIMEOUT", 30.0, minimum=0.1)
+OUTBOUND_HTTP_MAX_RESPONSE_BYTES = env_int("SLOP_HTTP_MAX_RESPONSE_BYTES", 1024 * 1024, minimum=1024)
+
+# --- Tools (apps/tools) ---------------------------------------------------------------------
+TOOLS_DEFAULT_TIMEOUT = env_float("SLOP_TOOLS_DEFAULT_TIMEOUT", 10.0, minimum=0.1)
+TOOLS_MAX_TIMEOUT = env_float("SLOP_TOOLS_MAX_TIMEOUT", 900.0, minimum=1.0)
+TOOLS_MAX_PER_TENANT = env_int("SLOP_TOOLS_MAX_PER_TENANT", 200, minimum=1)
+# A job whose worker died is run again up to this many attempts in all, then failed.
+TOOLS_JOB_MAX_ATTEMPTS = env_int("SLOP_TOOLS_JOB_MAX_ATTEMPTS", 3, minimum=1)
+# Extra seconds past a job's timeout before a still-running job is declared failed.
+TOOLS_JOB_GRACE_SECONDS = env_float("SLOP_TOOLS_JOB_GRACE_SECONDS", 30.0, minimum=0.0)
+# A queued job not started within this many seconds is sent to the broker again.
+TOOLS_JOB_REQUEUE_SECONDS = env_float("SLOP_TOOLS_JOB_REQUEUE_SECONDS", 120.0, minimum=1.0)
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = globals().get("CELERY_BEAT_SCHEDULE", {})
+CELERY_BEAT_SCHEDULE["tools-reap-stale-jobs"] = {"task": "tools.reap_stale_jobs", "schedule": 30.0}
 # --- Models (apps.llm) and chat (apps.chat) -------------------------------------------------
 # Platform models every tenant may use besides `echo` and its own configurations.
 OPENAI_API_KEY = env_str("OPENAI_API_KEY")

@@ -1,0 +1,38 @@
+"""Running one tool call, whatever its kind. No scope checks here: callers check first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apps.core.errors import ApplicationError
+from apps.core.ids import new_id
+from apps.tenants.models import Tenant
+from apps.tools.builtins import BUILTINS
+from apps.tools.models import Tool
+from apps.tools.selectors import tool_row_get
+from apps.tools.spec import ToolSpec
+from apps.tools.webhooks import call_webhook
+
+
+def tool_execute(
+    *, tenant: Tenant | int, spec: ToolSpec, parameters: dict[str, Any], call_id: str | None
+) -> Any:
+    """The tool's result; ApplicationError (400 for bad input, 502/504 upstream) otherwise."""
+    builtin = BUILTINS.get(spec.id)
+    if spec.kind == Tool.Kind.BUILTIN and builtin is not None:
+        return builtin.run(parameters)
+    row = tool_row_get(tenant=tenant, tool_id=spec.id)
+    if row is None or row.kind != Tool.Kind.WEBHOOK:
+        raise ApplicationError(f"Tool {spec.id} no longer exists", code="not_found", status=404)
+    if not row.webhook_url or not row.signing_secret:
+        raise ApplicationError(
+            f"Tool {spec.id} has no webhook URL configured", code="tool_not_configured", status=503
+        )
+    return call_webhook(
+        url=row.webhook_url,
+        secret=row.signing_secret,
+        tool_id=spec.id,
+        call_id=call_id or new_id("call"),
+        parameters=parameters,
+        timeout=spec.timeout_seconds,
+    )

@@ -1,0 +1,282 @@
+"""Writes and actions on tools: calling one (the interface /tools and /chat share), registering
+webhook tools, tenant settings for built-ins, and cancelling jobs."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from apps.core.errors import ApplicationError, NotFound, ValidationFailed
+from apps.core.http import outbound_url_problem
+from apps.tenants.authentication import Principal, require_scope
+from apps.tenants.scopes import Action
+from apps.tools.builtins import BUILTINS
+from apps.tools.jobs import tool_job_cancel as _job_cancel
+from apps.tools.jobs import tool_job_create, tool_job_refresh
+from apps.tools.models import Tool, ToolJob
+from apps.tools.runner import tool_execute
+from apps.tools.schemas import SchemaProblem, check_schema, schema_from_parameters, validate_parameters
+from apps.tools.selectors import tool_job_get, tool_row_get, tool_spec_get
+from apps.tools.spec import ToolSpec
+from apps.tools.webhooks import new_signing_secret
+
+TOOL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+RESERVED_IDS = frozenset({"jobs"})
+MIN_SECRET_LENGTH = 16
+
+
+def tool_id_problem(tool_id: str) -> str | None:
+    if tool_id in RESERVED_IDS:
+        return f"{tool_id!r} is reserved (GET /tools/jobs/… are job routes)"
+    if not TOOL_ID.match(tool_id):
+        return "a tool id is 1-64 letters, digits, '_' or '-', starting with a letter or digit"
+    return None
+
+
+def _existing_spec(*, principal: Principal, tool_id: str, permission: str) -> ToolSpec:
+    """The tool, once the caller may `permission` it; the seed's 403 comes before a 404."""
+    spec = tool_spec_get(tenant=principal.tenant, tool_id=tool_id)
+    if spec is None:
+        require_scope(principal, Action("tools", permission, tool_id))
+        raise NotFound(f"Tool not found: {tool_id}")
+    require_scope(principal, Action("tools", permission, tool_id, safe_tool=spec.safe))
+    return spec
+
+
+def tool_get(*, principal: Principal, tool_id: str) -> ToolSpec:
+    return _existing_spec(principal=principal, tool_id=tool_id, permission="read")
+
+
+def tool_call(
+    *,
+    principal: Principal,
+    tool_id: str,
+    parameters: dict[str, Any],
+    call_id: str | None = None,
+    wait_seconds: float | None = None,
+    run_async: bool = False,
+) -> dict[str, Any]:
+    """Validate, check scope, run. `{"result": …}`, or for long-running tools (and `run_async`)
+    `{"job_id", "status", "status_url"}` after waiting up to `wait_seconds` for the job (with
+    `"result"` too when it finished in time). Raises ApplicationError: 403 scope_violation, 404,
+    409 tool_disabled, 400 validation_error, 502/504 upstream failures."""
+    spec = _existing_spec(principal=principal, tool_id=tool_id, permission="execute")
+    if not spec.enabled:
+        raise ApplicationError(f"Tool {tool_id} is disabled for this team", code="tool_disabled", status=409)
+    if not isinstance(parameters, dict):
+        raise ValidationFailed({"parameters": ["Parameters must be a JSON object."]})
+    validate_parameters(spec.schema, parameters)
+    if not (spec.long_running or run_async):
+        return {
+            "result": tool_execute(tenant=principal.tenant, spec=spec, parameters=parameters, call_id=call_id)
+        }
+    with transaction.atomic():
+        job = tool_job_create(
+            tenant=principal.tenant,
+            spec=spec,
+            parameters=parameters,
+            call_id=call_id,
+            api_key_id=principal.key_id,
+        )
+    job = _wait_for(job, wait_seconds or 0.0)
+    answer: dict[str, Any] = {
+        "job_id": job.public_id,
+        "status": job.status,
+        "status_url": f"/tools/jobs/{job.public_id}",
+    }
+    if job.status == ToolJob.Status.SUCCEEDED:
+        answer["result"] = job.result
+    elif job.is_finished:
+        answer["error"] = job.error
+    return answer
+
+
+def _wait_for(job: ToolJob, seconds: float) -> ToolJob:
+    job.refresh_from_db()
+    deadline = time.monotonic() + max(0.0, seconds)
+    pause = 0.05
+    while not job.is_finished and time.monotonic() < deadline:
+        time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+        pause = min(pause * 1.5, 0.5)
+        job.refresh_from_db()
+    return job
+
+
+# --- Registering tools ------------------------------------------------------------------------
+
+
+def _bool(data: dict[str, Any], name: str, default: bool, details: dict[str, list[str]]) -> bool:
+    value = data.get(name, default)
+    if not isinstance(value, bool):
+        details[name] = ["Must be true or false."]
+        return default
+    return value
+
+
+def _timeout(data: dict[str, Any], details: dict[str, list[str]]) -> float | None:
+    value = data.get("timeout_seconds")
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0.1 <= value <= settings.TOOLS_MAX_TIMEOUT
+    ):
+        details["timeout_seconds"] = [f"Must be a number between 0.1 and {settings.TOOLS_MAX_TIMEOUT:g}."]
+        return None
+    return float(value)
+
+
+def _builtin_settings(*, principal: Principal, tool_id: str, data: dict[str, Any]) -> tuple[ToolSpec, bool]:
+    allowed = {"enabled", "safe", "long_running"}
+    details: dict[str, list[str]] = {}
+    unknown = sorted(set(data) - allowed - {"id", "description", "parameters", "schema", "example"})
+    if unknown:
+        details[unknown[0]] = [
+            f"{tool_id} is a built-in tool: only enabled, safe and long_running can be set."
+        ]
+    builtin = BUILTINS[tool_id]
+    row = tool_row_get(tenant=principal.tenant, tool_id=tool_id)
+    values = {
+        "enabled": _bool(data, "enabled", row.enabled if row else True, details),
+        "safe": _bool(data, "safe", row.safe if row else builtin.safe, details),
+        "long_running": _bool(data, "long_running", row.long_running if row else False, details),
+    }
+    if details:
+        raise ValidationFailed(details)
+    Tool.objects.for_tenant(principal.tenant).update_or_create(
+        tenant=principal.tenant, slug=tool_id, defaults={"kind": Tool.Kind.BUILTIN, **values}
+    )
+    spec = tool_spec_get(tenant=principal.tenant, tool_id=tool_id)
+    assert spec is not None
+    return spec, False  # a built-in always exists
+
+
+def tool_put(
+    *, principal: Principal, tool_id: str, data: dict[str, Any]
+) -> tuple[ToolSpec, bool, str | None]:
+    """Create or replace a webhook tool (or change a built-in's settings). Returns the tool, whether
+    it was created, and the signing secret when a new one was made (shown once)."""
+    problem = tool_id_problem(tool_id)
+    if problem:
+        require_scope(principal, Action("tools", "write", tool_id))
+        raise ValidationFailed({"id": [problem]})
+    require_scope(principal, Action("tools", "write", tool_id))
+    if tool_id in BUILTINS:
+        spec, created = _builtin_settings(principal=principal, tool_id=tool_id, data=data)
+        return spec, created, None
+    details: dict[str, list[str]] = {}
+    description = data.get("description", "")
+    if not isinstance(description, str) or len(description) > 2000:
+        details["description"] = ["Must be a string of at most 2000 characters."]
+    schema: dict[str, Any] = {"type": "object", "properties": {}}
+    try:
+        if "schema" in data:
+            schema = check_schema(data["schema"])
+        elif "parameters" in data:
+            schema = check_schema(schema_from_parameters(data["parameters"]))
+    except SchemaProblem as exc:
+        details["schema" if "schema" in data else "parameters"] = [str(exc)]
+    url = data.get("url", data.get("webhook_url"))
+    if not isinstance(url, str) or not url:
+        details["url"] = ["The webhook URL is required (http:// or https://)."]
+    elif len(url) > 2000:
+        details["url"] = ["Must be at most 2000 characters."]
+    else:
+        url_problem = outbound_url_problem(url)
+        if url_problem:
+            details["url"] = [url_problem[0].upper() + url_problem[1:] + "."]
+    secret = data.get("signing_secret")
+    if secret is not None and (
+        not isinstance(secret, str) or len(secret) < MIN_SECRET_LENGTH or len(secret) > 200
+    ):
+        details["signing_secret"] = [f"Must be a string of {MIN_SECRET_LENGTH} to 200 characters."]
+    rotate = _bool(data, "rotate_secret", False, details)
+    values = {
+        "kind": Tool.Kind.WEBHOOK,
+        "description": description,
+        "schema": schema,
+        "example": data.get("example"),
+        "safe": _bool(data, "safe", False, details),
+        "long_running": _bool(data, "long_running", False, details),
+        "enabled": _bool(data, "enabled", True, details),
+        "timeout_seconds": _timeout(data, details),
+        "webhook_url": url,
+    }
+    if details:
+        raise ValidationFailed(details)
+    row = tool_row_get(tenant=principal.tenant, tool_id=tool_id)
+    created = row is None
+    if row is None:
+        count = Tool.objects.for_tenant(principal.tenant).filter(kind=Tool.Kind.WEBHOOK).count()
+        if count >= settings.TOOLS_MAX_PER_TENANT:
+            raise ApplicationError(
+                f"This team already has {count} tools, the most allowed", code="quota_exceeded", status=409
+            )
+        row = Tool(tenant=principal.tenant, slug=tool_id)
+    new_secret: str | None = None
+    if secret is not None:
+        row.signing_secret = secret
+    elif created or rotate or not row.signing_secret:
+        new_secret = new_signing_secret()
+        row.signing_secret = new_secret
+    for name, value in values.items():
+        setattr(row, name, value)
+    try:
+        with transaction.atomic():
+            row.save()
+    except IntegrityError:
+        raise ApplicationError(
+            f"Tool {tool_id} was created by another request", code="conflict", status=409
+        ) from None
+    spec = tool_spec_get(tenant=principal.tenant, tool_id=tool_id)
+    assert spec is not None
+    return spec, created, new_secret
+
+
+def tool_signing_secret_rotate(*, tool: Tool) -> str:
+    """A new signing secret for a webhook tool (admin action); the old one stops working now."""
+    secret = new_signing_secret()
+    tool.signing_secret = secret
+    tool.save(update_fields=["signing_secret", "updated_at"])
+    return secret
+
+
+def tool_delete(*, principal: Principal, tool_id: str) -> None:
+    _existing_spec(principal=principal, tool_id=tool_id, permission="write")
+    if tool_id in BUILTINS:
+        raise ApplicationError(
+            f'{tool_id} is a built-in tool and cannot be deleted; disable it with PUT {{"enabled": false}}',
+            code="conflict",
+            status=409,
+        )
+    Tool.objects.for_tenant(principal.tenant).filter(slug=tool_id).delete()
+
+
+# --- Jobs ---------------------------------------------------------------------------------------
+
+
+def _job_tool_allowed(principal: Principal, job: ToolJob, permission: str) -> bool:
+    spec = tool_spec_get(tenant=principal.tenant, tool_id=job.tool_slug)
+    safe = spec.safe if spec is not None else False
+    return principal.allows(Action("tools", permission, job.tool_slug, safe_tool=safe))
+
+
+def tool_job_for(*, principal: Principal, job_id: str) -> ToolJob:
+    """A job of the caller's team, repaired if its runner died; the caller must be allowed to read
+    or execute its tool."""
+    job = tool_job_get(tenant=principal.tenant, job_id=job_id)
+    if not (_job_tool_allowed(principal, job, "read") or _job_tool_allowed(principal, job, "execute")):
+        require_scope(principal, Action("tools", "read", job.tool_slug))
+    return tool_job_refresh(job)
+
+
+def tool_job_cancel(*, principal: Principal, job_id: str) -> ToolJob:
+    job = tool_job_get(tenant=principal.tenant, job_id=job_id)
+    if not _job_tool_allowed(principal, job, "execute"):
+        require_scope(principal, Action("tools", "execute", job.tool_slug))
+    return _job_cancel(job=job)

@@ -1,0 +1,118 @@
+"""GET /tools/jobs/:id/stream: a job's status changes as Server-Sent Events.
+
+Events arrive through the channel layer (Redis in production, so a worker's updates reach every
+web process); the stream also re-reads the job every few seconds, so a missed event, a dead worker
+(see apps/tools/jobs.py) or an in-memory layer never leaves a client waiting forever. Each event is
+`id: <n>` + `data: {"type": "status", "job_id", "status", …}`; after a final status comes
+`data: [DONE]`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+
+from apps.core.errors import ApplicationError, error_payload, error_response
+from apps.tenants.authentication import SCOPE_HEADER, Principal, principal_for, unauthenticated
+from apps.tools.events import job_event, job_group
+from apps.tools.models import ToolJob
+from apps.tools.services import tool_job_for
+
+POLL_SECONDS = 3.0
+KEEPALIVE_SECONDS = 15.0
+MAX_STREAM_SECONDS = 3600.0
+_TERMINAL = {str(status) for status in ToolJob.TERMINAL}
+
+
+def _frame(event_id: int, data: dict[str, Any]) -> bytes:
+    return f"id: {event_id}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+def _authenticate(request: HttpRequest) -> Principal:
+    principal = principal_for(
+        request.headers.get("Authorization"),
+        request.headers.get("X-API-Key"),
+        request.headers.get(SCOPE_HEADER),
+    )
+    if principal is None:
+        raise unauthenticated("Missing API key: send 'Authorization: Bearer <api key>' or 'X-API-Key'")
+    return principal
+
+
+async def _events(principal: Principal, job_id: str, tenant_id: int) -> AsyncIterator[bytes]:
+    layer = get_channel_layer()
+    channel = await layer.new_channel() if layer is not None else None
+    group = job_group(tenant_id, job_id)
+    if layer is not None and channel is not None:
+        await layer.group_add(group, channel)
+    counter = 0
+    last: tuple[str, int] | None = None
+    started = last_sent = time.monotonic()
+    try:
+        # Subscribed first, then read: no update can fall between the two.
+        job = await sync_to_async(tool_job_for)(principal=principal, job_id=job_id)
+        pending: dict[str, Any] | None = job_event(job)
+        while True:
+            if pending is not None and (pending["status"], pending["attempts"]) != last:
+                counter += 1
+                last = (pending["status"], pending["attempts"])
+                last_sent = time.monotonic()
+                yield _frame(counter, pending)
+                if pending["status"] in _TERMINAL:
+                    yield b"data: [DONE]\n\n"
+                    return
+            pending = None
+            if time.monotonic() - started > MAX_STREAM_SECONDS:
+                counter += 1
+                yield _frame(
+                    counter,
+                    {
+                        "type": "error",
+                        **error_payload(
+                            "Stream time limit reached; read the job again", code="stream_timeout", status=504
+                        ),
+                    },
+                )
+                return
+            try:
+                if layer is None or channel is None:
+                    raise TimeoutError
+                message = await asyncio.wait_for(layer.receive(channel), timeout=POLL_SECONDS)
+                pending = message.get("event")
+            except TimeoutError:
+                job = await sync_to_async(tool_job_for)(principal=principal, job_id=job_id)
+                pending = job_event(job)
+                if time.monotonic() - last_sent > KEEPALIVE_SECONDS:
+                    last_sent = time.monotonic()
+                    yield b": keepalive\n\n"
+    except ApplicationError as error:
+        counter += 1
+        yield _frame(counter, {"type": "error", **error.payload()})
+    finally:
+        if layer is not None and channel is not None:
+            await layer.group_discard(group, channel)
+
+
+async def job_stream(request: HttpRequest, job_id: str) -> HttpResponse:
+    if request.method != "GET":
+        return error_response(
+            ApplicationError(f'Method "{request.method}" not allowed.', code="method_not_allowed", status=405)
+        )
+    try:
+        principal = await sync_to_async(_authenticate)(request)
+        job = await sync_to_async(tool_job_for)(principal=principal, job_id=job_id)
+    except ApplicationError as error:
+        return error_response(error)
+    response = StreamingHttpResponse(
+        _events(principal, job.public_id, job.tenant_id), content_type="text/event-stream; charset=utf-8"
+    )
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
