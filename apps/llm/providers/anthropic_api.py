@@ -56,8 +56,13 @@ class AnthropicProvider(Provider):
 
     def __init__(self, *, base_url: str | None, api_key: str | None, timeout: float) -> None:
         self.timeout = timeout
-        self.client = anthropic.AsyncAnthropic(
-            base_url=base_url or None, api_key=api_key or "not-configured", timeout=timeout, max_retries=0
+        self.base_url = base_url or None
+        self.api_key = api_key or "not-configured"
+
+    def _client(self) -> anthropic.AsyncAnthropic:
+        # One client per call: an SDK client belongs to the event loop it first ran on.
+        return anthropic.AsyncAnthropic(
+            base_url=self.base_url, api_key=self.api_key, timeout=self.timeout, max_retries=0
         )
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[ProviderEvent]:
@@ -79,32 +84,33 @@ class AnthropicProvider(Provider):
         blocks: dict[int, dict[str, str]] = {}
         input_tokens = output_tokens = 0
         try:
-            stream = await self.client.messages.create(**arguments)
-            async for event in stream:
-                kind = event.type
-                if kind == "message_start":
-                    input_tokens = event.message.usage.input_tokens or 0
-                    output_tokens = event.message.usage.output_tokens or 0
-                elif kind == "content_block_start" and event.content_block.type == "tool_use":
-                    block = event.content_block
-                    blocks[event.index] = {"id": block.id, "name": block.name, "json": ""}
-                elif kind == "content_block_delta":
-                    delta = event.delta
-                    if delta.type == "text_delta" and delta.text:
-                        yield TextDelta(delta.text)
-                    elif delta.type == "input_json_delta" and event.index in blocks:
-                        blocks[event.index]["json"] += delta.partial_json
-                elif kind == "content_block_stop" and event.index in blocks:
-                    block_state = blocks.pop(event.index)
-                    yield ToolCallRequest(
-                        ToolCall(
-                            id=block_state["id"],
-                            name=block_state["name"],
-                            arguments=parse_arguments(block_state["json"]),
+            async with self._client() as client:
+                stream = await client.messages.create(**arguments)
+                async for event in stream:
+                    kind = event.type
+                    if kind == "message_start":
+                        input_tokens = event.message.usage.input_tokens or 0
+                        output_tokens = event.message.usage.output_tokens or 0
+                    elif kind == "content_block_start" and event.content_block.type == "tool_use":
+                        block = event.content_block
+                        blocks[event.index] = {"id": block.id, "name": block.name, "json": ""}
+                    elif kind == "content_block_delta":
+                        delta = event.delta
+                        if delta.type == "text_delta" and delta.text:
+                            yield TextDelta(delta.text)
+                        elif delta.type == "input_json_delta" and event.index in blocks:
+                            blocks[event.index]["json"] += delta.partial_json
+                    elif kind == "content_block_stop" and event.index in blocks:
+                        block_state = blocks.pop(event.index)
+                        yield ToolCallRequest(
+                            ToolCall(
+                                id=block_state["id"],
+                                name=block_state["name"],
+                                arguments=parse_arguments(block_state["json"]),
+                            )
                         )
-                    )
-                elif kind == "message_delta" and event.usage is not None:
-                    output_tokens = event.usage.output_tokens or output_tokens
+                    elif kind == "message_delta" and event.usage is not None:
+                        output_tokens = event.usage.output_tokens or output_tokens
         except anthropic.APITimeoutError:
             raise upstream_timeout(self.name, self.timeout) from None
         except anthropic.APIStatusError as exc:

@@ -54,13 +54,13 @@ class OpenAICompatibleProvider(Provider):
 
     def __init__(self, *, base_url: str | None, api_key: str | None, timeout: float) -> None:
         self.timeout = timeout
-        self.client = openai.AsyncOpenAI(
-            base_url=base_url or None,
-            # Local servers (Ollama, llama.cpp) take any key; the SDK insists on one.
-            api_key=api_key or "not-needed",
-            timeout=timeout,
-            max_retries=0,
-        )
+        self.base_url = base_url or None
+        # Local servers (Ollama, llama.cpp) take any key; the SDK insists on one.
+        self.api_key = api_key or "not-needed"
+
+    def _client(self) -> openai.AsyncOpenAI:
+        # One client per call: an SDK client belongs to the event loop it first ran on.
+        return openai.AsyncOpenAI(base_url=self.base_url, api_key=self.api_key, timeout=self.timeout, max_retries=0)
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[ProviderEvent]:
         arguments: dict[str, Any] = {
@@ -85,23 +85,24 @@ class OpenAICompatibleProvider(Provider):
         # arguments as JSON text in fragments.
         pending: dict[int, dict[str, str]] = {}
         try:
-            stream = await self.client.chat.completions.create(**arguments)
-            async for chunk in stream:
-                if chunk.usage is not None:
-                    yield UsageReport(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0)
-                for choice in chunk.choices or []:
-                    delta = choice.delta
-                    if delta is None:
-                        continue
-                    if delta.content:
-                        yield TextDelta(delta.content)
-                    for part in delta.tool_calls or []:
-                        slot = pending.setdefault(part.index, {"id": "", "name": "", "arguments": ""})
-                        if part.id:
-                            slot["id"] = part.id
-                        if part.function is not None:
-                            slot["name"] += part.function.name or ""
-                            slot["arguments"] += part.function.arguments or ""
+            async with self._client() as client:
+                stream = await client.chat.completions.create(**arguments)
+                async for chunk in stream:
+                    if chunk.usage is not None:
+                        yield UsageReport(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0)
+                    for choice in chunk.choices or []:
+                        delta = choice.delta
+                        if delta is None:
+                            continue
+                        if delta.content:
+                            yield TextDelta(delta.content)
+                        for part in delta.tool_calls or []:
+                            slot = pending.setdefault(part.index, {"id": "", "name": "", "arguments": ""})
+                            if part.id:
+                                slot["id"] = part.id
+                            if part.function is not None:
+                                slot["name"] += part.function.name or ""
+                                slot["arguments"] += part.function.arguments or ""
         except openai.APITimeoutError:
             raise upstream_timeout(self.name, self.timeout) from None
         except openai.APIStatusError as exc:
