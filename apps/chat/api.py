@@ -1,12 +1,13 @@
-"""The /chat endpoints (PROTOCOL.md §4–§5): thin views over services, selectors and stream runs."""
+"""The /chat endpoints (PROTOCOL.md §4 and §5): thin views over services, selectors and stream runs."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from django.http import HttpResponse
+from django.http.response import HttpResponseBase
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -28,14 +29,18 @@ _LAST_EVENT_ID = re.compile(r"^(chat_[A-Za-z0-9]{1,40}):(\d{1,9})$")
 class JsonOrStreamNegotiation(BaseContentNegotiation):
     """Errors are always JSON, whatever the client accepts (EventSource sends text/event-stream)."""
 
-    def select_parser(self, request: Request, parsers: list[Any]) -> Any:
-        for parser in parsers:
+    def select_parser(self, request: Request, parsers: Iterable[Any]) -> Any:
+        candidates = list(parsers)
+        for parser in candidates:
             if parser.media_type == "application/json":
                 return parser
-        return parsers[0] if parsers else None
+        return candidates[0] if candidates else None
 
-    def select_renderer(self, request: Request, renderers: list[Any], format_suffix: str | None = None) -> Any:
-        return renderers[0], renderers[0].media_type
+    def select_renderer(
+        self, request: Request, renderers: Iterable[Any], format_suffix: str | None = None
+    ) -> Any:
+        first = next(iter(renderers))
+        return first, first.media_type
 
 
 def _iso(value: Any) -> str:
@@ -92,31 +97,42 @@ def _complete(prepared: PreparedExchange) -> dict[str, Any]:
 
 class ChatView(SlopView):
     content_negotiation_class = JsonOrStreamNegotiation
-    info_description = "Chat with a model (stream with \"stream\": true); list chats, or threads with ?type=threads"
+    info_description = (
+        'Chat with a model (stream with "stream": true); list chats, or threads with ?type=threads'
+    )
 
     def get(self, request: Request) -> Response:
         cursor, limit = page_params(request.query_params)
         kind = request.query_params.get("type", "chats")
+        if kind in ("chats", "threads") and not self.principal.scopes.may_any("chat", "read"):
+            self.require("chat", "read")  # no chat may be read at all: the seed's 403
         if kind == "threads":
-            self.require("chat", "read") if not self.principal.scopes.may_any("chat", "read") else None
             page = selectors.thread_list(principal=self.principal, cursor=cursor, limit=limit)
-            return Response({"threads": [thread_summary(t) for t in page.items], "next_cursor": page.next_cursor})
+            return Response(
+                {"threads": [thread_summary(t) for t in page.items], "next_cursor": page.next_cursor}
+            )
         if kind != "chats":
-            raise ApplicationError("type must be chats or threads", code="validation_error",
-                                   extra={"details": {"type": ["Must be chats or threads."]}})
-        if not self.principal.scopes.may_any("chat", "read"):
-            self.require("chat", "read")
+            raise ApplicationError(
+                "type must be chats or threads",
+                code="validation_error",
+                extra={"details": {"type": ["Must be chats or threads."]}},
+            )
         page = selectors.chat_list(principal=self.principal, cursor=cursor, limit=limit)
-        chats = [{"id": c.chat_id, "snippet": c.snippet, "model": c.model, "created_at": _iso(c.created_at)}
-                 for c in page.items]
+        chats = [
+            {"id": c.chat_id, "snippet": c.snippet, "model": c.model, "created_at": _iso(c.created_at)}
+            for c in page.items
+        ]
         return Response({"chats": chats, "next_cursor": page.next_cursor})
 
-    def post(self, request: Request) -> HttpResponse:
+    def post(self, request: Request) -> HttpResponseBase:
         body = json_body(request)
         stream = body.get("stream", False)
         if not isinstance(stream, bool):
-            raise ApplicationError("stream must be true or false", code="validation_error",
-                                   extra={"details": {"stream": ["Must be a boolean."]}})
+            raise ApplicationError(
+                "stream must be true or false",
+                code="validation_error",
+                extra={"details": {"stream": ["Must be a boolean."]}},
+            )
         prepared = exchange_prepare(principal=self.principal, body=body)
         if stream:
             return new_stream_response(prepared, ndjson=_wants_ndjson(request))
@@ -130,14 +146,15 @@ class ChatStreamView(SlopView):
     content_negotiation_class = JsonOrStreamNegotiation
     info_description = "Stream a reply as server-sent events (or NDJSON); Last-Event-ID resumes"
 
-    def _resume(self, request: Request) -> HttpResponse | None:
+    def _resume(self, request: Request) -> HttpResponseBase | None:
         header = request.headers.get("Last-Event-ID") or request.query_params.get("last_event_id")
         if not header:
             return None
         match = _LAST_EVENT_ID.match(header.strip())
         if match is None:
             raise ApplicationError(
-                "Last-Event-ID must be an id this server sent (<run id>:<n>)", code="validation_error",
+                "Last-Event-ID must be an id this server sent (<run id>:<n>)",
+                code="validation_error",
                 extra={"details": {"Last-Event-ID": ["Not an event id of this server."]}},
             )
         run_id, after = match[1], int(match[2])
@@ -152,10 +169,11 @@ class ChatStreamView(SlopView):
                 raise NotFound(f"Stream not found or expired: {run_id}")
             thread_id = meta.get("thread_id")
         self.require("chat", "read", thread_id)
-        return resumed_stream_response(tenant_id=tenant_id, run_id=run_id, after=after,
-                                       ndjson=_wants_ndjson(request))
+        return resumed_stream_response(
+            tenant_id=tenant_id, run_id=run_id, after=after, ndjson=_wants_ndjson(request)
+        )
 
-    def get(self, request: Request) -> HttpResponse:
+    def get(self, request: Request) -> HttpResponseBase:
         resumed = self._resume(request)
         if resumed is not None:
             return resumed
@@ -169,7 +187,7 @@ class ChatStreamView(SlopView):
         prepared = exchange_prepare(principal=self.principal, body=body)
         return new_stream_response(prepared, ndjson=_wants_ndjson(request))
 
-    def post(self, request: Request) -> HttpResponse:
+    def post(self, request: Request) -> HttpResponseBase:
         resumed = self._resume(request)
         if resumed is not None:
             return resumed

@@ -54,10 +54,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         try:
             data = json.loads(text_data if text_data is not None else (bytes_data or b"").decode())
         except (json.JSONDecodeError, UnicodeDecodeError):
-            await self.send_json(error_event(error_payload("Send a JSON object", code="invalid_request", status=400)))
+            await self.send_json(
+                error_event(error_payload("Send a JSON object", code="invalid_request", status=400))
+            )
             return
         if not isinstance(data, dict):
-            await self.send_json(error_event(error_payload("Send a JSON object", code="invalid_request", status=400)))
+            await self.send_json(
+                error_event(error_payload("Send a JSON object", code="invalid_request", status=400))
+            )
             return
         if data.get("type") == "cancel":
             if self.run is not None:
@@ -67,7 +71,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send_json(
                 error_event(
                     error_payload(
-                        'A reply is still streaming; wait for {"status": "complete"} or send {"type": "cancel"}',
+                        "A reply is still streaming; wait for its status complete, or send a cancel",
                         code="conflict",
                         status=409,
                     )

@@ -48,7 +48,9 @@ class Exchange:
         self.finishing = False
 
     async def _execute(self, call: ToolCall) -> ToolOutcome:
-        run = partial(tool_execute, principal=self.prepared.principal, offered=self.prepared.offered, call=call)
+        run = partial(
+            tool_execute, principal=self.prepared.principal, offered=self.prepared.offered, call=call
+        )
         outcome: ToolOutcome = await self.to_thread(run)()
         return outcome
 

@@ -16,7 +16,9 @@ class Thread(TenantOwnedModel):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["tenant", "thread_id"], name="chat_thread_id_per_tenant")]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "thread_id"], name="chat_thread_id_per_tenant")
+        ]
         indexes = [models.Index(fields=["tenant", "updated_at"], name="chat_thread_recent")]
 
     def __str__(self) -> str:
@@ -47,7 +49,9 @@ class Message(TenantOwnedModel):
 
     message_id = models.CharField(max_length=40)
     chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="messages")
-    thread = models.ForeignKey(Thread, null=True, blank=True, on_delete=models.CASCADE, related_name="messages")
+    thread = models.ForeignKey(
+        Thread, null=True, blank=True, on_delete=models.CASCADE, related_name="messages"
+    )
     role = models.CharField(max_length=20)
     content = models.TextField(blank=True)
     agent = models.CharField(max_length=100, blank=True)
@@ -59,7 +63,9 @@ class Message(TenantOwnedModel):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["tenant", "message_id"], name="chat_message_id_per_tenant")]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "message_id"], name="chat_message_id_per_tenant")
+        ]
 
     def __str__(self) -> str:
         return self.message_id

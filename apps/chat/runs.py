@@ -172,7 +172,8 @@ class Run:
             if self.listeners == 0 and not self.finished:
                 loop = asyncio.get_running_loop()
                 loop.call_later(
-                    settings.SLOP_CHAT_RESUME_GRACE_SECONDS, lambda: loop.create_task(self._abandon_if_unwatched())
+                    settings.SLOP_CHAT_RESUME_GRACE_SECONDS,
+                    lambda: loop.create_task(self._abandon_if_unwatched()),
                 )
 
     async def _abandon_if_unwatched(self) -> None:
@@ -224,7 +225,9 @@ async def _produce(run: Run, exchange: Exchange) -> None:
             await run.publish(error_event(payload))
     except Exception:
         logger.exception("chat run %s could not be stored", run.run_id)
-        await run.publish(error_event({"error": "Internal server error", "code": "internal_error", "status": 500}))
+        await run.publish(
+            error_event({"error": "Internal server error", "code": "internal_error", "status": 500})
+        )
     finally:
         await run.close()
 

@@ -103,9 +103,7 @@ def _history(*, tenant_id: int, thread_id: str) -> list[ChatMessage]:
     thread = Thread.objects.for_tenant(tenant_id).filter(thread_id=thread_id).first()
     if thread is None:
         return []
-    rows = list(
-        Message.objects.for_tenant(tenant_id).filter(thread=thread).order_by("-pk")[:HISTORY_LIMIT]
-    )
+    rows = list(Message.objects.for_tenant(tenant_id).filter(thread=thread).order_by("-pk")[:HISTORY_LIMIT])
     return [ChatMessage(role=row.role, content=row.content) for row in reversed(rows)]
 
 

@@ -78,6 +78,8 @@ def new_stream_response(prepared: PreparedExchange, *, ndjson: bool) -> Streamin
     return _response(body, ndjson=ndjson, run_id=prepared.chat_id)
 
 
-def resumed_stream_response(*, tenant_id: int, run_id: str, after: int, ndjson: bool) -> StreamingHttpResponse:
+def resumed_stream_response(
+    *, tenant_id: int, run_id: str, after: int, ndjson: bool
+) -> StreamingHttpResponse:
     body = _encode(run_id, _resumed_items(tenant_id, run_id, after), ndjson=ndjson)
     return _response(body, ndjson=ndjson, run_id=run_id)

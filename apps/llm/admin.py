@@ -11,12 +11,24 @@ from apps.llm.secrets import encrypt_secret
 
 class ModelConfigForm(forms.ModelForm):
     api_key = forms.CharField(
-        required=False, widget=forms.PasswordInput, help_text="Stored encrypted; leave empty to keep the current key"
+        required=False,
+        widget=forms.PasswordInput,
+        help_text="Stored encrypted; leave empty to keep the current key",
     )
 
     class Meta:
         model = ModelConfig
-        exclude = ["api_key_encrypted"]
+        fields = [
+            "tenant",
+            "name",
+            "provider",
+            "upstream_model",
+            "base_url",
+            "is_default",
+            "max_output_tokens",
+            "timeout_seconds",
+            "options",
+        ]
 
 
 @admin.register(ModelConfig)

@@ -23,7 +23,11 @@ def provider_for(model: ResolvedModel) -> Provider:
             base_url=model.base_url, api_key=model.api_key, timeout=model.timeout_seconds
         )
     if model.provider == "anthropic":
-        return AnthropicProvider(base_url=model.base_url, api_key=model.api_key, timeout=model.timeout_seconds)
+        return AnthropicProvider(
+            base_url=model.base_url, api_key=model.api_key, timeout=model.timeout_seconds
+        )
     raise ApplicationError(
-        f"Model {model.name!r} has an unknown provider {model.provider!r}", code="model_misconfigured", status=502
+        f"Model {model.name!r} has an unknown provider {model.provider!r}",
+        code="model_misconfigured",
+        status=502,
     )

@@ -26,7 +26,9 @@ class ToolOutcome:
     error: dict[str, Any] | None = None  # an error payload (error, code, ...)
 
     def as_model_text(self) -> str:
-        return json.dumps({"error": self.error} if self.error is not None else {"result": self.result}, default=str)
+        return json.dumps(
+            {"error": self.error} if self.error is not None else {"result": self.result}, default=str
+        )
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,9 @@ async def run_tool_loop(
             state.tool_calls.append(_record(call, outcome))
             yield ToolResultEvent(call, outcome)
             messages.append(
-                ChatMessage(role="tool", content=outcome.as_model_text(), tool_call_id=call.id, name=call.name)
+                ChatMessage(
+                    role="tool", content=outcome.as_model_text(), tool_call_id=call.id, name=call.name
+                )
             )
         if last_round:
             return

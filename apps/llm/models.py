@@ -16,7 +16,9 @@ class ModelConfig(TenantOwnedModel):
 
     name = models.CharField(max_length=100)
     provider = models.CharField(max_length=20, choices=Provider.choices)
-    upstream_model = models.CharField(max_length=200, blank=True, help_text="The provider's model id; defaults to name")
+    upstream_model = models.CharField(
+        max_length=200, blank=True, help_text="The provider's model id; defaults to name"
+    )
     base_url = models.URLField(max_length=500, blank=True)
     api_key_encrypted = models.TextField(blank=True)
     is_default = models.BooleanField(default=False)

@@ -28,7 +28,9 @@ class ResolvedModel:
 
 
 def platform_models() -> dict[str, ResolvedModel]:
-    found: dict[str, ResolvedModel] = {"echo": ResolvedModel(name="echo", provider="echo", upstream_model="echo")}
+    found: dict[str, ResolvedModel] = {
+        "echo": ResolvedModel(name="echo", provider="echo", upstream_model="echo")
+    }
     timeout = float(settings.SLOP_LLM_TIMEOUT_SECONDS)
     if settings.OPENAI_API_KEY or settings.SLOP_OPENAI_BASE_URL:
         for name in settings.SLOP_OPENAI_MODELS:

@@ -48,7 +48,9 @@ def model_config_create(
                 options=options or {},
             )
         except IntegrityError:
-            raise ApplicationError(f"A model named {name!r} already exists", code="conflict", status=409) from None
+            raise ApplicationError(
+                f"A model named {name!r} already exists", code="conflict", status=409
+            ) from None
 
 
 def model_config_set_api_key(*, config: ModelConfig, api_key: str | None) -> ModelConfig:

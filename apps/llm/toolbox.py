@@ -32,7 +32,7 @@ class OfferedTool:
 
 def tools_app_available() -> bool:
     try:
-        from apps.tools import selectors, services  # noqa: F401
+        from apps.tools import selectors, services
     except ImportError:
         return False
     return hasattr(selectors, "tools_executable_by") and hasattr(services, "tool_call")
@@ -55,7 +55,9 @@ def offered_tools(*, principal: Principal, selection: Any) -> dict[str, OfferedT
             tool_id=spec.id,
             function_name=name,
             definition=ToolDefinition(
-                name=name, description=spec.description or spec.id, parameters=spec.schema or {"type": "object"}
+                name=name,
+                description=spec.description or spec.id,
+                parameters=spec.schema or {"type": "object"},
             ),
         )
     return offered

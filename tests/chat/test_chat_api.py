@@ -57,8 +57,13 @@ def test_thread_create_continue_list_and_read(alice_client: Any) -> None:
 
 def test_the_model_sees_the_whole_thread(alice_client: Any, alice: Any, openai_upstream: Any) -> None:
     ModelConfig.objects.create(
-        tenant=alice, name="fake-gpt", provider="openai", base_url=openai_upstream.url,
-        api_key_encrypted=__import__("apps.llm.secrets", fromlist=["x"]).encrypt_secret(openai_upstream.api_key),
+        tenant=alice,
+        name="fake-gpt",
+        provider="openai",
+        base_url=openai_upstream.url,
+        api_key_encrypted=__import__("apps.llm.secrets", fromlist=["x"]).encrypt_secret(
+            openai_upstream.api_key
+        ),
     )
     say(alice_client, "one", thread_id="thread_t", model="fake-gpt")
     reply = say(alice_client, "two", thread_id="thread_t", model="fake-gpt").json()
@@ -113,7 +118,10 @@ def test_model_api_keys_are_encrypted_at_rest(alice: Any, openai_upstream: Any, 
     from apps.llm.services import model_config_create
 
     model_config_create(
-        tenant=alice, name="secret-gpt", provider="openai", base_url=openai_upstream.url,
+        tenant=alice,
+        name="secret-gpt",
+        provider="openai",
+        base_url=openai_upstream.url,
         api_key=openai_upstream.api_key,
     )
     with connection.cursor() as cursor:
@@ -124,7 +132,9 @@ def test_model_api_keys_are_encrypted_at_rest(alice: Any, openai_upstream: Any, 
     assert say(alice_client, "hi", model="secret-gpt").status_code == 200
 
 
-def test_platform_models_come_from_the_environment(settings: Any, openai_upstream: Any, alice_client: Any) -> None:
+def test_platform_models_come_from_the_environment(
+    settings: Any, openai_upstream: Any, alice_client: Any
+) -> None:
     settings.OPENAI_API_KEY = openai_upstream.api_key
     settings.SLOP_OPENAI_BASE_URL = openai_upstream.url
     settings.SLOP_OPENAI_MODELS = ["env-gpt"]
@@ -139,8 +149,12 @@ def test_upstream_failures_are_502_504_and_store_nothing(
     from apps.llm.services import model_config_create
 
     model_config_create(
-        tenant=alice, name="fake", provider="openai", base_url=openai_upstream.url,
-        api_key=openai_upstream.api_key, timeout_seconds=1,
+        tenant=alice,
+        name="fake",
+        provider="openai",
+        base_url=openai_upstream.url,
+        api_key=openai_upstream.api_key,
+        timeout_seconds=1,
     )
     failed = say(alice_client, "fail500 please", model="fake", thread_id="thread_x")
     assert failed.status_code == 502 and failed.json()["code"] == "upstream_error"

@@ -33,7 +33,10 @@ def test_same_thread_id_in_two_tenants_are_two_threads(
 
     for tenant in (alice, charlie):
         model_config_create(
-            tenant=tenant, name="fake", provider="openai", base_url=openai_upstream.url,
+            tenant=tenant,
+            name="fake",
+            provider="openai",
+            base_url=openai_upstream.url,
             api_key=openai_upstream.api_key,
         )
     say(alice_client, "alice secret", thread_id="thread_shared", model="fake")
@@ -93,11 +96,19 @@ def test_stream_endpoints_check_scope_and_tenant_before_streaming(
     response = alice_client.get("/chat/stream", HTTP_LAST_EVENT_ID="garbage")
     assert response.status_code == 400
     assert alice_client.get("/chat/stream").status_code == 400  # no content
-    assert alice_client.get("/chat/stream", HTTP_ACCEPT="text/event-stream").json()["code"] == "validation_error"
+    assert (
+        alice_client.get("/chat/stream", HTTP_ACCEPT="text/event-stream").json()["code"] == "validation_error"
+    )
 
 
 def test_no_key_is_401_everywhere(client: Any) -> None:
-    for method, path in [("get", "/chat"), ("post", "/chat"), ("post", "/chat/stream"), ("get", "/chat/stream"),
-                         ("get", "/chat/thread_x"), ("get", "/chat/chat_x")]:
+    for method, path in [
+        ("get", "/chat"),
+        ("post", "/chat"),
+        ("post", "/chat/stream"),
+        ("get", "/chat/stream"),
+        ("get", "/chat/thread_x"),
+        ("get", "/chat/chat_x"),
+    ]:
         response = getattr(client, method)(path)
         assert response.status_code == 401, path

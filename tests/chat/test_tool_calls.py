@@ -22,7 +22,11 @@ def fake_gpt(alice: Any, openai_upstream: Any) -> Any:
     from apps.llm.services import model_config_create
 
     model_config_create(
-        tenant=alice, name="fake", provider="openai", base_url=openai_upstream.url, api_key=openai_upstream.api_key
+        tenant=alice,
+        name="fake",
+        provider="openai",
+        base_url=openai_upstream.url,
+        api_key=openai_upstream.api_key,
     )
     return openai_upstream
 
@@ -31,9 +35,14 @@ def test_echo_runs_the_calculator_within_scope_and_stores_the_call(client_for: A
     client = client_for(alice, "chat.write,chat.read,tools.calculator.execute")
     body = say(client, CALC).json()
     assert body["tool_calls"] == [
-        {"id": body["tool_calls"][0]["id"], "tool": "calculator", "arguments": {"expression": "2+2"}, "result": 4}
+        {
+            "id": body["tool_calls"][0]["id"],
+            "tool": "calculator",
+            "arguments": {"expression": "2+2"},
+            "result": 4,
+        }
     ]
-    assert body["message"]["content"] == "calculator returned: {\"result\": 4}"
+    assert body["message"]["content"] == 'calculator returned: {"result": 4}'
     stored = Message.objects.for_tenant(alice).get(role="assistant")
     assert stored.tool_calls[0]["result"] == 4
 

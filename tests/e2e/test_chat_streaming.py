@@ -72,8 +72,16 @@ def test_seed_chat_examples_over_http(chat_servers: Any, tenants: dict[str, Any]
     single = post(server, "/chat", key, {"messages": [{"role": "user", "content": "Hello SLOP!"}]}).json()
     assert single["message"] == {**single["message"], "role": "assistant", "content": "Hello SLOP!"}
     for text in ("Let's discuss project planning", "What's our next milestone?"):
-        reply = post(server, "/chat", key, {"thread_id": "thread_12345", "messages": [{"role": "user", "content": text}],
-                                            "model": "fake-gpt"}).json()
+        reply = post(
+            server,
+            "/chat",
+            key,
+            {
+                "thread_id": "thread_12345",
+                "messages": [{"role": "user", "content": text}],
+                "model": "fake-gpt",
+            },
+        ).json()
         assert reply["thread_id"] == "thread_12345" and reply["message"]["content"].startswith("You said: ")
     threads = httpx.get(f"{server.url}/chat?type=threads", headers=auth(key), timeout=10).json()["threads"]
     assert threads[0]["id"] == "thread_12345" and threads[0]["last_message"] == "What's our next milestone?"
@@ -81,16 +89,27 @@ def test_seed_chat_examples_over_http(chat_servers: Any, tenants: dict[str, Any]
     assert len(thread["messages"]) == 4
     chat = httpx.get(f"{server.url}/chat/{single['id']}", headers=auth(key), timeout=10).json()
     assert [m["content"] for m in chat["messages"]] == ["Hello SLOP!", "Hello SLOP!"]
-    assert httpx.get(f"{server.url}/chat/{single['id']}", headers=auth(tenants["charlie_key"]), timeout=10).status_code == 404
+    assert (
+        httpx.get(
+            f"{server.url}/chat/{single['id']}", headers=auth(tenants["charlie_key"]), timeout=10
+        ).status_code
+        == 404
+    )
 
 
-def _stream_post(server: LiveServer, key: str, body: dict[str, Any], path: str = "/chat/stream", **headers: str):
-    return httpx.stream("POST", f"{server.url}{path}", json=body, headers={**auth(key), **headers}, timeout=20)
+def _stream_post(
+    server: LiveServer, key: str, body: dict[str, Any], path: str = "/chat/stream", **headers: str
+):
+    return httpx.stream(
+        "POST", f"{server.url}{path}", json=body, headers={**auth(key), **headers}, timeout=20
+    )
 
 
 def test_sse_stream_has_ids_content_done_and_DONE(chat_servers: Any, tenants: dict[str, Any]) -> None:
     server, _ = chat_servers
-    with _stream_post(server, tenants["alice_key"], {"messages": [{"content": "one two three four"}]}) as response:
+    with _stream_post(
+        server, tenants["alice_key"], {"messages": [{"content": "one two three four"}]}
+    ) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         items, done = read_stream(response)
@@ -105,15 +124,22 @@ def test_sse_stream_has_ids_content_done_and_DONE(chat_servers: Any, tenants: di
     assert done_event["message"]["status"] == "complete" and done_event["usage"]["output_tokens"] == 4
 
 
-def test_post_chat_with_stream_true_and_get_for_eventsource(chat_servers: Any, tenants: dict[str, Any]) -> None:
+def test_post_chat_with_stream_true_and_get_for_eventsource(
+    chat_servers: Any, tenants: dict[str, Any]
+) -> None:
     server, _ = chat_servers
     key = tenants["alice_key"]
-    with _stream_post(server, key, {"messages": [{"content": "via chat"}], "stream": True}, path="/chat") as response:
+    with _stream_post(
+        server, key, {"messages": [{"content": "via chat"}], "stream": True}, path="/chat"
+    ) as response:
         events = [i.event for i in read_stream(response)[0]]
     assert events[-1]["type"] == "done" and events[-1]["message"]["content"] == "via chat"
     with httpx.stream(
-        "GET", f"{server.url}/chat/stream", params={"content": "from the browser", "thread_id": "thread_es"},
-        headers={**auth(key), "Accept": "text/event-stream"}, timeout=20,
+        "GET",
+        f"{server.url}/chat/stream",
+        params={"content": "from the browser", "thread_id": "thread_es"},
+        headers={**auth(key), "Accept": "text/event-stream"},
+        timeout=20,
     ) as response:
         items, done = read_stream(response)
     assert done and items[-1].event["thread_id"] == "thread_es"
@@ -123,17 +149,22 @@ def test_post_chat_with_stream_true_and_get_for_eventsource(chat_servers: Any, t
 
 def test_ndjson_stream(chat_servers: Any, tenants: dict[str, Any]) -> None:
     server, _ = chat_servers
-    with _stream_post(server, tenants["alice_key"], {"messages": [{"content": "a b"}]},
-                      Accept="application/x-ndjson") as response:
+    with _stream_post(
+        server, tenants["alice_key"], {"messages": [{"content": "a b"}]}, Accept="application/x-ndjson"
+    ) as response:
         assert response.headers["content-type"].startswith("application/x-ndjson")
         lines = [json.loads(line) for line in response.iter_lines() if line.strip()]
     assert [line["type"] for line in lines] == ["content", "content", "done"]
 
 
-def test_streamed_tool_call_in_order_and_refused_outside_scope(chat_servers: Any, tenants: dict[str, Any]) -> None:
+def test_streamed_tool_call_in_order_and_refused_outside_scope(
+    chat_servers: Any, tenants: dict[str, Any]
+) -> None:
     server, _ = chat_servers
     body = {"messages": [{"content": '/tool calculator {"expression": "2+2"}'}]}
-    with _stream_post(server, tenants["alice_key"], body, **{"X-SLOP-Scope": "chat.write,tools.calculator.execute"}) as r:
+    with _stream_post(
+        server, tenants["alice_key"], body, **{"X-SLOP-Scope": "chat.write,tools.calculator.execute"}
+    ) as r:
         events = [i.event for i in read_stream(r)[0]]
     kinds = [e["type"] for e in events]
     assert kinds.index("tool_start") < kinds.index("tool_result") < kinds.index("done")
@@ -148,10 +179,14 @@ def test_streamed_tool_call_in_order_and_refused_outside_scope(chat_servers: Any
     assert refused["required_scope"] == "tools.calculator.execute"
 
 
-def test_openai_compatible_model_streams_tool_deltas_and_errors(chat_servers: Any, tenants: dict[str, Any]) -> None:
+def test_openai_compatible_model_streams_tool_deltas_and_errors(
+    chat_servers: Any, tenants: dict[str, Any]
+) -> None:
     server, _ = chat_servers
     key = tenants["alice_key"]
-    with _stream_post(server, key, {"messages": [{"content": "use calculator 6*7"}], "model": "fake-gpt"}) as r:
+    with _stream_post(
+        server, key, {"messages": [{"content": "use calculator 6*7"}], "model": "fake-gpt"}
+    ) as r:
         events = [i.event for i in read_stream(r)[0]]
     assert [e["type"] for e in events][:2] == ["tool_start", "tool_result"]
     assert events[1]["result"] == 42
@@ -168,7 +203,9 @@ def test_openai_compatible_model_streams_tool_deltas_and_errors(chat_servers: An
 def test_keep_alive_comments_on_idle_streams(chat_servers: Any, tenants: dict[str, Any]) -> None:
     server, _ = chat_servers
     comments = 0
-    with _stream_post(server, tenants["alice_key"], {"messages": [{"content": "slow words"}], "model": "idle-echo"}) as r:
+    with _stream_post(
+        server, tenants["alice_key"], {"messages": [{"content": "slow words"}], "model": "idle-echo"}
+    ) as r:
         for item in sse_items(r):
             if item.comment is not None:
                 comments += 1
@@ -187,9 +224,13 @@ def _wait_for_reply(tenant: Tenant, chat_id: str, timeout: float = 10) -> Messag
     raise AssertionError(f"no reply stored for {chat_id}")
 
 
-def test_disconnect_stops_generation_and_stores_incomplete(chat_servers: Any, tenants: dict[str, Any]) -> None:
+def test_disconnect_stops_generation_and_stores_incomplete(
+    chat_servers: Any, tenants: dict[str, Any]
+) -> None:
     server, _ = chat_servers
-    with _stream_post(server, tenants["alice_key"], {"messages": [{"content": LONG}], "model": "slow-echo"}) as r:
+    with _stream_post(
+        server, tenants["alice_key"], {"messages": [{"content": LONG}], "model": "slow-echo"}
+    ) as r:
         run = r.headers["x-slop-run"]
         got = []
         for item in sse_items(r):
@@ -215,8 +256,9 @@ def _resume(server_from: LiveServer, server_to: LiveServer, key: str, charlie_ke
     assert last_id == f"{run}:4"
     refused = post(server_to, "/chat/stream", charlie_key, {}, **{"Last-Event-ID": last_id})
     assert refused.status_code == 404
-    with httpx.stream("GET", f"{server_to.url}/chat/stream",
-                      headers={**auth(key), "Last-Event-ID": last_id}, timeout=20) as r:
+    with httpx.stream(
+        "GET", f"{server_to.url}/chat/stream", headers={**auth(key), "Last-Event-ID": last_id}, timeout=20
+    ) as r:
         items, done = read_stream(r)
     assert done
     assert items[0].id == f"{run}:5"
@@ -233,8 +275,10 @@ def test_last_event_id_resumes_on_another_process(chat_servers: Any, tenants: di
     assert _wait_for_reply(tenants["alice"], run).status == "complete"
 
 
-def test_last_event_id_resumes_in_process_without_redis(slop_server: LiveServer, tenants: dict[str, Any]) -> None:
-    text, run = _resume(slop_server, slop_server, tenants["alice_key"], tenants["charlie_key"])
+def test_last_event_id_resumes_in_process_without_redis(
+    slop_server: LiveServer, tenants: dict[str, Any]
+) -> None:
+    text, _ = _resume(slop_server, slop_server, tenants["alice_key"], tenants["charlie_key"])
     assert text == LONG
 
 
@@ -252,9 +296,13 @@ def test_websocket_many_exchanges_cancel_and_isolation(chat_servers: Any, tenant
 
     async def scenario() -> dict[str, Any]:
         out: dict[str, Any] = {}
-        async with websockets.connect(f"{server.ws_url}/chat/ws", additional_headers=auth(tenants["alice_key"])) as ws:
+        async with websockets.connect(
+            f"{server.ws_url}/chat/ws", additional_headers=auth(tenants["alice_key"])
+        ) as ws:
             for text in ("Tell me about SLOP protocol", "and again"):
-                await ws.send(json.dumps({"messages": [{"role": "user", "content": text}], "thread_id": "thread_ws"}))
+                await ws.send(
+                    json.dumps({"messages": [{"role": "user", "content": text}], "thread_id": "thread_ws"})
+                )
                 events = await _ws_exchange(ws)
                 assert events[-1] == {"status": "complete"} and events[-2]["type"] == "done"
                 assert "".join(e.get("content", "") for e in events[:-1]) == text
@@ -268,8 +316,12 @@ def test_websocket_many_exchanges_cancel_and_isolation(chat_servers: Any, tenant
             out["bad"] = json.loads(await asyncio.wait_for(ws.recv(), 10))
             await ws.send(json.dumps({"messages": []}))
             out["invalid"] = await _ws_exchange(ws)
-        async with websockets.connect(f"{server.ws_url}/chat/ws", additional_headers=auth(tenants["charlie_key"])) as ws:
-            await ws.send(json.dumps({"messages": [{"content": "hi"}], "thread_id": "thread_ws", "model": "fake-gpt"}))
+        async with websockets.connect(
+            f"{server.ws_url}/chat/ws", additional_headers=auth(tenants["charlie_key"])
+        ) as ws:
+            await ws.send(
+                json.dumps({"messages": [{"content": "hi"}], "thread_id": "thread_ws", "model": "fake-gpt"})
+            )
             out["charlie"] = await _ws_exchange(ws)
         async with websockets.connect(f"{server.ws_url}/chat/ws") as ws:
             out["anonymous"] = json.loads(await asyncio.wait_for(ws.recv(), 10))

@@ -38,7 +38,9 @@ def _last_user_text(messages: list[dict[str, Any]]) -> str:
             if isinstance(content, str):
                 return content
             if isinstance(content, list):
-                texts = [b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text"]
+                texts = [
+                    b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text"
+                ]
                 if texts:
                     return " ".join(texts)
                 return ""
@@ -52,7 +54,11 @@ def _tool_results(messages: list[dict[str, Any]]) -> list[str]:
             found.append(message["content"])
         content = message.get("content")
         if isinstance(content, list):
-            found.extend(str(b.get("content")) for b in content if isinstance(b, dict) and b.get("type") == "tool_result")
+            found.extend(
+                str(b.get("content"))
+                for b in content
+                if isinstance(b, dict) and b.get("type") == "tool_result"
+            )
     return found
 
 
@@ -77,14 +83,22 @@ async def _openai(request: web.Request) -> web.StreamResponse:
     upstream: Upstream = request.app["upstream"]
     if request.headers.get("Authorization") != f"Bearer {upstream.api_key}":
         return web.json_response(
-            {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key"}},
+            {
+                "error": {
+                    "message": "Incorrect API key provided",
+                    "type": "invalid_request_error",
+                    "code": "invalid_api_key",
+                }
+            },
             status=401,
         )
     body = await request.json()
     upstream.requests.append(body)
     text = _last_user_text(body["messages"])
     if "fail500" in text:
-        return web.json_response({"error": {"message": "The model is overloaded", "type": "server_error"}}, status=500)
+        return web.json_response(
+            {"error": {"message": "The model is overloaded", "type": "server_error"}}, status=500
+        )
     if "slow" in text:
         await asyncio.sleep(3)
     kind, value = _plan(body["messages"], bool(body.get("tools")))
@@ -99,10 +113,22 @@ async def _openai(request: web.Request) -> web.StreamResponse:
     await chunk({"role": "assistant", "content": ""})
     if kind == "tool":
         arguments = json.dumps(value)
-        await chunk({"tool_calls": [{"index": 0, "id": "call_abc", "type": "function",
-                                     "function": {"name": "calculator", "arguments": ""}}]})
+        await chunk(
+            {
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": "call_abc",
+                        "type": "function",
+                        "function": {"name": "calculator", "arguments": ""},
+                    }
+                ]
+            }
+        )
         for start in range(0, len(arguments), 5):
-            await chunk({"tool_calls": [{"index": 0, "function": {"arguments": arguments[start : start + 5]}}]})
+            await chunk(
+                {"tool_calls": [{"index": 0, "function": {"arguments": arguments[start : start + 5]}}]}
+            )
         await chunk({}, "tool_calls")
         output = 7
     else:
@@ -121,17 +147,21 @@ async def _openai(request: web.Request) -> web.StreamResponse:
 async def _anthropic(request: web.Request) -> web.StreamResponse:
     upstream: Upstream = request.app["upstream"]
     # Anthropic's API takes `x-api-key`; newer SDKs send `Authorization: Bearer` instead.
-    sent = request.headers.get("x-api-key") or request.headers.get("Authorization", "").removeprefix("Bearer ")
+    sent = request.headers.get("x-api-key") or request.headers.get("Authorization", "").removeprefix(
+        "Bearer "
+    )
     if sent != upstream.api_key:
         return web.json_response(
-            {"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}}, status=401
+            {"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}},
+            status=401,
         )
     body = await request.json()
     upstream.requests.append(body)
     text = _last_user_text(body["messages"])
     if "fail500" in text:
-        return web.json_response({"type": "error", "error": {"type": "api_error", "message": "Internal server error"}},
-                                 status=500)
+        return web.json_response(
+            {"type": "error", "error": {"type": "api_error", "message": "Internal server error"}}, status=500
+        )
     if "slow" in text:
         await asyncio.sleep(3)
     kind, value = _plan(body["messages"], bool(body.get("tools")))
@@ -141,20 +171,44 @@ async def _anthropic(request: web.Request) -> web.StreamResponse:
     async def event(name: str, data: dict[str, Any]) -> None:
         await response.write(f"event: {name}\ndata: {json.dumps({'type': name, **data})}\n\n".encode())
 
-    await event("message_start", {"message": {
-        "id": "msg_1", "type": "message", "role": "assistant", "model": body["model"], "content": [],
-        "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 13, "output_tokens": 1}}})
+    await event(
+        "message_start",
+        {
+            "message": {
+                "id": "msg_1",
+                "type": "message",
+                "role": "assistant",
+                "model": body["model"],
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {"input_tokens": 13, "output_tokens": 1},
+            }
+        },
+    )
     await event("ping", {})
     if kind == "tool":
         await event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
-        await event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": "Let me calculate. "}})
+        await event(
+            "content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": "Let me calculate. "}}
+        )
         await event("content_block_stop", {"index": 0})
-        await event("content_block_start", {"index": 1, "content_block": {
-            "type": "tool_use", "id": "toolu_01", "name": "calculator", "input": {}}})
+        await event(
+            "content_block_start",
+            {
+                "index": 1,
+                "content_block": {"type": "tool_use", "id": "toolu_01", "name": "calculator", "input": {}},
+            },
+        )
         arguments = json.dumps(value)
         for start in range(0, len(arguments), 4):
-            await event("content_block_delta", {"index": 1, "delta": {
-                "type": "input_json_delta", "partial_json": arguments[start : start + 4]}})
+            await event(
+                "content_block_delta",
+                {
+                    "index": 1,
+                    "delta": {"type": "input_json_delta", "partial_json": arguments[start : start + 4]},
+                },
+            )
         await event("content_block_stop", {"index": 1})
         stop, output = "tool_use", 9
     else:
@@ -163,7 +217,10 @@ async def _anthropic(request: web.Request) -> web.StreamResponse:
             await event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": word}})
         await event("content_block_stop", {"index": 0})
         stop, output = "end_turn", len(_words(value))
-    await event("message_delta", {"delta": {"stop_reason": stop, "stop_sequence": None}, "usage": {"output_tokens": output}})
+    await event(
+        "message_delta",
+        {"delta": {"stop_reason": stop, "stop_sequence": None}, "usage": {"output_tokens": output}},
+    )
     await event("message_stop", {})
     await response.write_eof()
     return response

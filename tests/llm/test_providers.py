@@ -16,13 +16,19 @@ from tests.llm.fake_upstreams import Upstream
 CALCULATOR = ToolDefinition(
     name="calculator",
     description="Evaluates arithmetic",
-    parameters={"type": "object", "properties": {"expression": {"type": "string"}}, "required": ["expression"]},
+    parameters={
+        "type": "object",
+        "properties": {"expression": {"type": "string"}},
+        "required": ["expression"],
+    },
 )
 
 
 def _request(text: str, tools: list[ToolDefinition] | None = None) -> CompletionRequest:
     return CompletionRequest(
-        model="test-model", messages=[ChatMessage("system", "Be brief"), ChatMessage("user", text)], tools=tools or []
+        model="test-model",
+        messages=[ChatMessage("system", "Be brief"), ChatMessage("user", text)],
+        tools=tools or [],
     )
 
 
@@ -42,14 +48,22 @@ class _Fresh:
 
 def _providers(openai_upstream: Upstream, anthropic_upstream: Upstream) -> list:
     return [
-        _Fresh(lambda: OpenAICompatibleProvider(
-            base_url=openai_upstream.url, api_key=openai_upstream.api_key, timeout=1.5)),
-        _Fresh(lambda: AnthropicProvider(
-            base_url=anthropic_upstream.url, api_key=anthropic_upstream.api_key, timeout=1.5)),
+        _Fresh(
+            lambda: OpenAICompatibleProvider(
+                base_url=openai_upstream.url, api_key=openai_upstream.api_key, timeout=1.5
+            )
+        ),
+        _Fresh(
+            lambda: AnthropicProvider(
+                base_url=anthropic_upstream.url, api_key=anthropic_upstream.api_key, timeout=1.5
+            )
+        ),
     ]
 
 
-def test_text_streams_in_pieces_and_usage_is_reported(openai_upstream: Upstream, anthropic_upstream: Upstream) -> None:
+def test_text_streams_in_pieces_and_usage_is_reported(
+    openai_upstream: Upstream, anthropic_upstream: Upstream
+) -> None:
     for provider in _providers(openai_upstream, anthropic_upstream):
 
         async def collect(p=provider) -> list:
@@ -65,7 +79,9 @@ def test_text_streams_in_pieces_and_usage_is_reported(openai_upstream: Upstream,
         assert completion.input_tokens > 0 and completion.output_tokens > 0
 
 
-def test_streamed_tool_call_deltas_are_assembled(openai_upstream: Upstream, anthropic_upstream: Upstream) -> None:
+def test_streamed_tool_call_deltas_are_assembled(
+    openai_upstream: Upstream, anthropic_upstream: Upstream
+) -> None:
     for provider in _providers(openai_upstream, anthropic_upstream):
         completion = asyncio.run(provider.complete(_request("use calculator 6*7", [CALCULATOR])))
         assert len(completion.tool_calls) == 1, provider.name
@@ -73,7 +89,9 @@ def test_streamed_tool_call_deltas_are_assembled(openai_upstream: Upstream, anth
         assert call.name == "calculator" and call.arguments == {"expression": "6*7"} and call.id
 
 
-def test_tool_results_go_back_in_each_api_shape(openai_upstream: Upstream, anthropic_upstream: Upstream) -> None:
+def test_tool_results_go_back_in_each_api_shape(
+    openai_upstream: Upstream, anthropic_upstream: Upstream
+) -> None:
     from apps.llm.providers.base import ToolCall
 
     call = ToolCall(id="call_1", name="calculator", arguments={"expression": "6*7"})
@@ -87,14 +105,20 @@ def test_tool_results_go_back_in_each_api_shape(openai_upstream: Upstream, anthr
         completion = asyncio.run(provider.complete(request))
         assert completion.content == 'The tool said {"result": 42}', provider.name
     assert openai_upstream.requests[-1]["messages"][-1] == {
-        "role": "tool", "tool_call_id": "call_1", "content": '{"result": 42}'
+        "role": "tool",
+        "tool_call_id": "call_1",
+        "content": '{"result": 42}',
     }
     assert anthropic_upstream.requests[-1]["messages"][-1]["content"][0]["type"] == "tool_result"
 
 
-def test_upstream_errors_become_502_with_the_reason(openai_upstream: Upstream, anthropic_upstream: Upstream) -> None:
+def test_upstream_errors_become_502_with_the_reason(
+    openai_upstream: Upstream, anthropic_upstream: Upstream
+) -> None:
     for provider, reason in zip(
-        _providers(openai_upstream, anthropic_upstream), ["The model is overloaded", "Internal server error"], strict=True
+        _providers(openai_upstream, anthropic_upstream),
+        ["The model is overloaded", "Internal server error"],
+        strict=True,
     ):
         with pytest.raises(ApplicationError) as caught:
             asyncio.run(provider.complete(_request("please fail500")))

@@ -5,48 +5,88 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('tenants', '0001_initial'),
+        ("tenants", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ModelConfig',
+            name="ModelConfig",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('provider', models.CharField(choices=[('openai', 'OpenAI-compatible'), ('anthropic', 'Anthropic'), ('echo', 'Echo (development)')], max_length=20)),
-                ('upstream_model', models.CharField(blank=True, help_text="The provider's model id; defaults to name", max_length=200)),
-                ('base_url', models.URLField(blank=True, max_length=500)),
-                ('api_key_encrypted', models.TextField(blank=True)),
-                ('is_default', models.BooleanField(default=False)),
-                ('max_output_tokens', models.PositiveIntegerField(blank=True, null=True)),
-                ('timeout_seconds', models.PositiveIntegerField(default=60)),
-                ('options', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.tenant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                (
+                    "provider",
+                    models.CharField(
+                        choices=[
+                            ("openai", "OpenAI-compatible"),
+                            ("anthropic", "Anthropic"),
+                            ("echo", "Echo (development)"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "upstream_model",
+                    models.CharField(
+                        blank=True, help_text="The provider's model id; defaults to name", max_length=200
+                    ),
+                ),
+                ("base_url", models.URLField(blank=True, max_length=500)),
+                ("api_key_encrypted", models.TextField(blank=True)),
+                ("is_default", models.BooleanField(default=False)),
+                ("max_output_tokens", models.PositiveIntegerField(blank=True, null=True)),
+                ("timeout_seconds", models.PositiveIntegerField(default=60)),
+                ("options", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="tenants.tenant"
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('tenant', 'name'), name='llm_model_name_per_tenant')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("tenant", "name"), name="llm_model_name_per_tenant")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='UsageRecord',
+            name="UsageRecord",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('model', models.CharField(max_length=100)),
-                ('day', models.DateField()),
-                ('requests', models.PositiveIntegerField(default=0)),
-                ('input_tokens', models.BigIntegerField(default=0)),
-                ('output_tokens', models.BigIntegerField(default=0)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.tenant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("model", models.CharField(max_length=100)),
+                ("day", models.DateField()),
+                ("requests", models.PositiveIntegerField(default=0)),
+                ("input_tokens", models.BigIntegerField(default=0)),
+                ("output_tokens", models.BigIntegerField(default=0)),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="tenants.tenant"
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('tenant', 'day', 'model'), name='llm_usage_per_tenant_day_model')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("tenant", "day", "model"), name="llm_usage_per_tenant_day_model"
+                    )
+                ],
             },
         ),
     ]

@@ -43,7 +43,8 @@ def to_anthropic_messages(messages: list[ChatMessage]) -> tuple[str | None, list
             if message.content:
                 blocks.append({"type": "text", "text": message.content})
             blocks.extend(
-                {"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments} for c in message.tool_calls
+                {"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments}
+                for c in message.tool_calls
             )
             out.append({"role": "assistant", "content": blocks})
         else:
@@ -77,7 +78,8 @@ class AnthropicProvider(Provider):
             arguments["system"] = system
         if request.tools:
             arguments["tools"] = [
-                {"name": t.name, "description": t.description, "input_schema": t.parameters} for t in request.tools
+                {"name": t.name, "description": t.description, "input_schema": t.parameters}
+                for t in request.tools
             ]
         if request.temperature is not None:
             arguments["temperature"] = request.temperature

@@ -15,8 +15,8 @@ from apps.core.ids import new_id
 from apps.llm.providers.base import (
     ChatMessage,
     CompletionRequest,
-    ProviderEvent,
     Provider,
+    ProviderEvent,
     TextDelta,
     ToolCall,
     ToolCallRequest,

@@ -60,7 +60,9 @@ class OpenAICompatibleProvider(Provider):
 
     def _client(self) -> openai.AsyncOpenAI:
         # One client per call: an SDK client belongs to the event loop it first ran on.
-        return openai.AsyncOpenAI(base_url=self.base_url, api_key=self.api_key, timeout=self.timeout, max_retries=0)
+        return openai.AsyncOpenAI(
+            base_url=self.base_url, api_key=self.api_key, timeout=self.timeout, max_retries=0
+        )
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[ProviderEvent]:
         arguments: dict[str, Any] = {
