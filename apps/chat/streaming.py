@@ -12,6 +12,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.db import connections
 from django.http import StreamingHttpResponse
 
 from apps.chat.engine import Exchange
@@ -65,7 +66,16 @@ async def _resumed_items(tenant_id: int, run_id: str, after: int) -> AsyncIterat
             yield item
 
 
+def _release_database() -> None:
+    """Django keeps a request's connection until the response ends, which for a stream is minutes:
+    hand it back to the pool now (the run uses its own, briefly, when it stores the reply)."""
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close()
+
+
 def _response(body: AsyncIterator[bytes], *, ndjson: bool, run_id: str) -> StreamingHttpResponse:
+    _release_database()
     response = StreamingHttpResponse(body, content_type=NDJSON if ndjson else "text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass events through unbuffered

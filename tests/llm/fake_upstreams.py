@@ -13,13 +13,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
-from tests.conftest import free_port
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -21,6 +21,7 @@ from apps.llm.providers.base import (
     upstream_error,
     upstream_timeout,
 )
+from apps.llm.providers.clients import client_for
 
 DEFAULT_MAX_TOKENS = 1024
 
@@ -61,9 +62,11 @@ class AnthropicProvider(Provider):
         self.api_key = api_key or "not-configured"
 
     def _client(self) -> anthropic.AsyncAnthropic:
-        # One client per call: an SDK client belongs to the event loop it first ran on.
-        return anthropic.AsyncAnthropic(
-            base_url=self.base_url, api_key=self.api_key, timeout=self.timeout, max_retries=0
+        return client_for(
+            ("anthropic", self.base_url, self.api_key, self.timeout),
+            lambda: anthropic.AsyncAnthropic(
+                base_url=self.base_url, api_key=self.api_key, timeout=self.timeout, max_retries=0
+            ),
         )
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[ProviderEvent]:
@@ -86,8 +89,8 @@ class AnthropicProvider(Provider):
         blocks: dict[int, dict[str, str]] = {}
         input_tokens = output_tokens = 0
         try:
-            async with self._client() as client:
-                stream = await client.messages.create(**arguments)
+            stream = await self._client().messages.create(**arguments)
+            async with stream:
                 async for event in stream:
                     kind = event.type
                     if kind == "message_start":

@@ -22,6 +22,7 @@ from apps.llm.providers.base import (
     upstream_error,
     upstream_timeout,
 )
+from apps.llm.providers.clients import client_for
 
 
 def to_openai_messages(messages: list[ChatMessage]) -> list[dict[str, Any]]:
@@ -59,9 +60,11 @@ class OpenAICompatibleProvider(Provider):
         self.api_key = api_key or "not-needed"
 
     def _client(self) -> openai.AsyncOpenAI:
-        # One client per call: an SDK client belongs to the event loop it first ran on.
-        return openai.AsyncOpenAI(
-            base_url=self.base_url, api_key=self.api_key, timeout=self.timeout, max_retries=0
+        return client_for(
+            ("openai", self.base_url, self.api_key, self.timeout),
+            lambda: openai.AsyncOpenAI(
+                base_url=self.base_url, api_key=self.api_key, timeout=self.timeout, max_retries=0
+            ),
         )
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[ProviderEvent]:
@@ -87,8 +90,8 @@ class OpenAICompatibleProvider(Provider):
         # arguments as JSON text in fragments.
         pending: dict[int, dict[str, str]] = {}
         try:
-            async with self._client() as client:
-                stream = await client.chat.completions.create(**arguments)
+            stream = await self._client().chat.completions.create(**arguments)
+            async with stream:
                 async for chunk in stream:
                     if chunk.usage is not None:
                         yield UsageReport(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0)
