@@ -73,31 +73,52 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-async def concurrent_streams(url: str, key: str, streams: int, words: int, pid: int) -> dict[str, float]:
+async def concurrent_streams(
+    url: str, key: str, streams: int, words: int, pid: int, ramp: float
+) -> dict[str, float]:
     text = " ".join(f"w{n}" for n in range(words))
     limits = httpx.Limits(max_connections=streams + 10, max_keepalive_connections=streams + 10)
-    outcome = {"ok": 0, "errors": 0, "peak_rss": 0.0}
+    outcome: dict[str, float] = {"ok": 0, "errors": 0, "peak_rss": 0.0}
+    kinds: dict[str, int] = {}
     started_streams = 0
 
-    async def one(client: httpx.AsyncClient) -> None:
-        nonlocal started_streams
+    open_now = 0
+    outcome["peak_open"] = 0
+
+    async def one(client: httpx.AsyncClient, index: int) -> None:
+        nonlocal started_streams, open_now
+        # Connections arrive over about a second (as clients do), not in one burst past the
+        # server's listen backlog.
+        await asyncio.sleep(index * ramp)
         body = {"model": "echo", "messages": [{"content": text}]}
         try:
-            async with client.stream("POST", f"{url}/chat/stream", json=body,
-                                     headers={"Authorization": f"Bearer {key}"}) as response:
+            async with client.stream(
+                "POST", f"{url}/chat/stream", json=body, headers={"Authorization": f"Bearer {key}"}
+            ) as response:
                 if response.status_code != 200:
                     outcome["errors"] += 1
+                    kind = f"HTTP {response.status_code}: {(await response.aread())[:120]!r}"
+                    kinds[kind] = kinds.get(kind, 0) + 1
                     return
                 started_streams += 1
+                open_now += 1
+                outcome["peak_open"] = max(outcome["peak_open"], open_now)
                 content, done = 0, False
                 async for line in response.aiter_lines():
                     if line == "data: [DONE]":
                         done = True
                     elif line.startswith("data: {") and json.loads(line[6:])["type"] == "content":
                         content += 1
-                outcome["ok" if done and content == words else "errors"] += 1
-        except httpx.HTTPError:
+                open_now -= 1
+                if done and content == words:
+                    outcome["ok"] += 1
+                else:
+                    outcome["errors"] += 1
+                    kind = f"stream ended after {content} of {words} words, [DONE]={done}"
+                    kinds[kind] = kinds.get(kind, 0) + 1
+        except httpx.HTTPError as exc:
             outcome["errors"] += 1
+            kinds[type(exc).__name__] = kinds.get(type(exc).__name__, 0) + 1
 
     async def sample_memory(stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -108,10 +129,12 @@ async def concurrent_streams(url: str, key: str, streams: int, words: int, pid: 
     async with httpx.AsyncClient(limits=limits, timeout=120) as client:
         sampler = asyncio.create_task(sample_memory(stop))
         began = time.perf_counter()
-        await asyncio.gather(*(one(client) for _ in range(streams)))
+        await asyncio.gather(*(one(client, index) for index in range(streams)))
         outcome["seconds"] = time.perf_counter() - began
         stop.set()
         await sampler
+    for kind, count in sorted(kinds.items()):
+        print(f"  error: {count} x {kind}")
     return outcome
 
 
@@ -121,6 +144,7 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=500)
     parser.add_argument("--words", type=int, default=40)
     parser.add_argument("--delay-ms", type=int, default=100, help="echo's pause between words")
+    parser.add_argument("--ramp-ms", type=float, default=2.0, help="pause between opening two streams")
     args = parser.parse_args()
     upstream = start_upstream("openai", "sk-bench")
     data_dir = Path(tempfile.mkdtemp(prefix="slop-bench-chat-"))
@@ -138,9 +162,13 @@ def main() -> None:
         "SLOP_OPENAI_MODELS": "fake-gpt",
         "SLOP_ECHO_DELAY_MS": str(args.delay_ms),
     }
+    server_log = Path(os.environ.get("BENCH_SERVER_LOG", os.devnull)).open("w")  # noqa: SIM115
     server = subprocess.Popen(
         [sys.executable, "manage.py", "serve", "--no-demo", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=server_log,
     )
     try:
         wait_for(port)
@@ -156,23 +184,36 @@ def main() -> None:
                 direct.append(first_token_direct(client, upstream.url, upstream.api_key) * 1000)
                 platform.append(first_token_platform(client, url, key) * 1000)
         idle_rss = rss_kib(server.pid)
-        streams = asyncio.run(concurrent_streams(url, key, args.streams, args.words, server.pid))
+        streams = asyncio.run(
+            concurrent_streams(url, key, args.streams, args.words, server.pid, args.ramp_ms / 1000)
+        )
     finally:
         server.terminate()
         server.wait(timeout=30)
         stop_upstream(upstream)
+        server_log.close()
         shutil.rmtree(data_dir, ignore_errors=True)
     added = [p - d for p, d in zip(platform, direct, strict=True)]
-    print(f"Time to first token, {args.samples} sequential requests (OpenAI-compatible upstream on localhost)")
-    print(f"  upstream directly:     p50 {percentile(direct, 0.5):6.1f} ms   p95 {percentile(direct, 0.95):6.1f} ms")
-    print(f"  through the platform:  p50 {percentile(platform, 0.5):6.1f} ms   p95 {percentile(platform, 0.95):6.1f} ms")
-    print(f"  added by the platform: p50 {percentile(added, 0.5):6.1f} ms   p95 {percentile(added, 0.95):6.1f} ms"
-          f"   (mean {statistics.mean(added):.1f} ms)")
+
+    def line(label: str, values: list[float]) -> str:
+        return f"  {label:<22} p50 {percentile(values, 0.5):6.1f} ms   p95 {percentile(values, 0.95):6.1f} ms"
+
+    print(f"Time to first token, {args.samples} sequential requests (OpenAI-compatible upstream, localhost)")
+    print(line("upstream directly:", direct))
+    print(line("through the platform:", platform))
+    print(line("added by the platform:", added) + f"   (mean {statistics.mean(added):.1f} ms)")
     per_stream = (streams["peak_rss"] - idle_rss) / max(1, args.streams)
-    print(f"{args.streams} concurrent SSE streams (echo, {args.words} words, {args.delay_ms} ms apart), one process")
-    print(f"  completed {int(streams['ok'])}, errors {int(streams['errors'])}, wall {streams['seconds']:.1f} s")
-    print(f"  server RSS idle {idle_rss / 1024:.0f} MiB, peak {streams['peak_rss'] / 1024:.0f} MiB,"
-          f" {per_stream:.0f} KiB per stream")
+    print(
+        f"{args.streams} SSE streams at once (echo, {args.words} words {args.delay_ms} ms apart), 1 process"
+    )
+    print(
+        f"  completed {int(streams['ok'])}, errors {int(streams['errors'])},"
+        f" at most {int(streams['peak_open'])} open at once, wall {streams['seconds']:.1f} s"
+    )
+    print(
+        f"  server RSS idle {idle_rss / 1024:.0f} MiB, peak {streams['peak_rss'] / 1024:.0f} MiB,"
+        f" {per_stream:.0f} KiB per stream"
+    )
 
 
 if __name__ == "__main__":
