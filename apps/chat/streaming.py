@@ -32,17 +32,20 @@ def _dumps(event: dict[str, Any]) -> str:
 
 
 async def _encode(run_id: str, items: AsyncIterator[Item], *, ndjson: bool) -> AsyncIterator[bytes]:
-    if not ndjson:
-        yield b"retry: 1000\n\n"  # browsers reconnect after 1 s, well inside the resume grace
+    # Browsers reconnect after 1 s, well inside the resume grace. Sent with the first event rather
+    # than alone: a lone small write ahead of it can hold the first token back a delayed ACK.
+    prefix = b"" if ndjson else b"retry: 1000\n\n"
     async for item in items:
         if item is None:
-            yield b"\n" if ndjson else b": keep-alive\n\n"
-            continue
-        seq, event = item
-        if ndjson:
-            yield (_dumps(event) + "\n").encode()
+            chunk = b"\n" if ndjson else b": keep-alive\n\n"
+        elif ndjson:
+            chunk = (_dumps(item[1]) + "\n").encode()
         else:
-            yield f"id: {run_id}:{seq}\ndata: {_dumps(event)}\n\n".encode()
+            chunk = f"id: {run_id}:{item[0]}\ndata: {_dumps(item[1])}\n\n".encode()
+        yield prefix + chunk
+        prefix = b""
+    if prefix:
+        yield prefix
     if not ndjson:
         yield b"data: [DONE]\n\n"
 
