@@ -26,6 +26,8 @@ from tests.e2e.conftest import LiveServer, start_server, stop_server
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 LONG = " ".join(f"w{n}" for n in range(40))
+# Outlasts the resume grace (1.5 s) many times over, even on a loaded machine.
+VERY_LONG = " ".join(f"w{n}" for n in range(150))
 
 
 @pytest.fixture(scope="module")
@@ -240,7 +242,7 @@ def test_disconnect_stops_generation_and_stores_incomplete(
                 break
     reply = _wait_for_reply(tenants["alice"], run)
     assert reply.status == "incomplete"
-    assert reply.content.startswith("".join(got)) and len(reply.content) < len(LONG)
+    assert reply.content.startswith("".join(got)) and len(reply.content) < len(VERY_LONG)
 
 
 def _resume(server_from: LiveServer, server_to: LiveServer, key: str, charlie_key: str) -> tuple[str, str]:
@@ -306,7 +308,7 @@ def test_websocket_many_exchanges_cancel_and_isolation(chat_servers: Any, tenant
                 events = await _ws_exchange(ws)
                 assert events[-1] == {"status": "complete"} and events[-2]["type"] == "done"
                 assert "".join(e.get("content", "") for e in events[:-1]) == text
-            await ws.send(json.dumps({"messages": [{"content": LONG}], "model": "slow-echo"}))
+            await ws.send(json.dumps({"messages": [{"content": VERY_LONG}], "model": "slow-echo"}))
             first = json.loads(await asyncio.wait_for(ws.recv(), 10))
             assert first["type"] == "content"
             await ws.send(json.dumps({"type": "cancel"}))
@@ -333,7 +335,7 @@ def test_websocket_many_exchanges_cancel_and_isolation(chat_servers: Any, tenant
     out = asyncio.run(scenario())
     cancelled = out["cancelled"]
     assert cancelled["type"] == "done" and cancelled["message"]["status"] == "incomplete"
-    assert len(cancelled["message"]["content"]) < len(LONG)
+    assert len(cancelled["message"]["content"]) < len(VERY_LONG)
     assert out["bad"]["type"] == "error" and out["bad"]["code"] == "invalid_request"
     assert out["invalid"][0]["code"] == "validation_error"
     # charlie's thread_ws is his own: the model saw one message, none of Alice's
