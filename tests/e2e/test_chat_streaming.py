@@ -230,9 +230,8 @@ def test_disconnect_stops_generation_and_stores_incomplete(
     chat_servers: Any, tenants: dict[str, Any]
 ) -> None:
     server, _ = chat_servers
-    with _stream_post(
-        server, tenants["alice_key"], {"messages": [{"content": LONG}], "model": "slow-echo"}
-    ) as r:
+    body = {"messages": [{"content": VERY_LONG}], "model": "slow-echo"}
+    with _stream_post(server, tenants["alice_key"], body) as r:
         run = r.headers["x-slop-run"]
         got = []
         for item in sse_items(r):
