@@ -18,9 +18,11 @@ from apps.chat.models import Chat, Message, Thread
 from apps.chat.runs import remote_store, run_get
 from apps.chat.services import PreparedExchange, exchange_prepare
 from apps.chat.streaming import NDJSON, new_stream_response, resumed_stream_response
+from apps.chat.tickets import TicketAuthentication, ticket_create
 from apps.core.api import SlopView, json_body
 from apps.core.errors import ApplicationError, NotFound
 from apps.core.pagination import page_params
+from apps.tenants.authentication import ApiKeyAuthentication
 from apps.tenants.scopes import Action
 
 _LAST_EVENT_ID = re.compile(r"^(chat_[A-Za-z0-9]{1,40}):(\d{1,9})$")
@@ -144,6 +146,7 @@ class ChatStreamView(SlopView):
     EventSource (?content=&thread_id=&model=). A Last-Event-ID header resumes the run it names."""
 
     content_negotiation_class = JsonOrStreamNegotiation
+    authentication_classes = [ApiKeyAuthentication, TicketAuthentication]
     info_description = "Stream a reply as server-sent events (or NDJSON); Last-Event-ID resumes"
 
     def _resume(self, request: Request) -> HttpResponseBase | None:
@@ -204,6 +207,17 @@ def remote_store_sync() -> Any:
     return async_to_sync(get)()
 
 
+class ChatTicketView(SlopView):
+    info_description = "A short-lived ticket for browser EventSource/WebSocket (?ticket=), never the key"
+
+    def post(self, request: Request) -> Response:
+        if not (
+            self.principal.scopes.may_any("chat", "write") or self.principal.scopes.may_any("chat", "read")
+        ):
+            self.require("chat", "write")
+        return Response(ticket_create(principal=self.principal), status=201)
+
+
 class ChatDetailView(SlopView):
     info_description = "A chat (chat_…) with its messages, or a thread (thread_…) with its messages"
 
@@ -242,4 +256,4 @@ class ChatDetailView(SlopView):
         )
 
 
-__all__ = ["Action", "ChatDetailView", "ChatStreamView", "ChatView"]
+__all__ = ["Action", "ChatDetailView", "ChatStreamView", "ChatTicketView", "ChatView"]

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 from typing import Any
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -15,6 +16,7 @@ from apps.chat.engine import Exchange, error_event
 from apps.chat.runs import Run, run_start
 from apps.chat.services import exchange_prepare
 from apps.chat.streaming import worker_thread
+from apps.chat.tickets import principal_for_ticket
 from apps.core.errors import ApplicationError, error_payload, to_application_error
 from apps.tenants.authentication import Principal
 
@@ -29,6 +31,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         await self.accept()
         principal = self.scope.get("principal")
+        ticket = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("ticket")
+        if principal is None and ticket:
+            try:
+                principal = await database_sync_to_async(principal_for_ticket)(ticket[0])
+            except ApplicationError as error:
+                self.scope["auth_error"] = error
         if principal is None:
             error = self.scope.get("auth_error") or ApplicationError(
                 "Missing API key: send 'Authorization: Bearer <api key>' on the handshake",

@@ -112,3 +112,39 @@ def test_no_key_is_401_everywhere(client: Any) -> None:
     ]:
         response = getattr(client, method)(path)
         assert response.status_code == 401, path
+
+
+def test_tickets_need_a_chat_scope_and_a_key(client_for: Any, alice: Any, client: Any) -> None:
+    assert client.post("/chat/tickets").status_code == 401
+    no_chat = client_for(alice, "memory.*")
+    response = no_chat.post("/chat/tickets")
+    assert response.status_code == 403 and response.json()["code"] == "scope_violation"
+    made = client_for(alice, "chat.read").post("/chat/tickets")
+    assert made.status_code == 201 and made.json()["ticket"].startswith("tkt_")
+
+
+def test_a_ticket_acts_for_its_own_tenant_only(
+    client_for: Any, alice: Any, charlie: Any, client: Any
+) -> None:
+    from apps.chat.tickets import principal_for_ticket
+
+    ticket = client_for(charlie, "chat.*").post("/chat/tickets").json()["ticket"]
+    assert principal_for_ticket(ticket).tenant == charlie
+    # a ticket is no API key: it does not open the JSON endpoints
+    assert client.get(f"/chat?ticket={ticket}").status_code == 401
+
+
+def test_a_revoked_key_invalidates_its_tickets(alice: Any, make_key: Any) -> None:
+    from rest_framework.test import APIClient
+
+    from apps.chat.tickets import principal_for_ticket
+    from apps.core.errors import ApplicationError
+    from apps.tenants.services import api_key_revoke
+
+    key = make_key(alice, "chat.*")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    ticket = api.post("/chat/tickets").json()["ticket"]
+    api_key_revoke(prefix=key.split("_")[2])
+    with pytest.raises(ApplicationError):
+        principal_for_ticket(ticket)

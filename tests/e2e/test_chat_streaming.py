@@ -342,3 +342,39 @@ def test_websocket_many_exchanges_cancel_and_isolation(chat_servers: Any, tenant
     assert out["anonymous"]["code"] == "unauthenticated" and out["anonymous_close"] == 4401
     stored = Message.objects.for_tenant(tenants["alice"]).filter(thread__thread_id="thread_ws").count()
     assert stored == 4
+
+
+def test_browser_tickets_for_eventsource_and_websocket(chat_servers: Any, tenants: dict[str, Any]) -> None:
+    server, other = chat_servers
+    made = post(server, "/chat/tickets", tenants["alice_key"], {}, **{"X-SLOP-Scope": "chat.write,chat.read"})
+    assert made.status_code == 201 and made.json()["expires_in"] == 60
+    ticket = made.json()["ticket"]
+    # EventSource: no headers at all, only the ticket (valid on the other process too, via Redis)
+    with httpx.stream(
+        "GET", f"{other.url}/chat/stream", params={"content": "from a browser", "ticket": ticket}, timeout=20
+    ) as response:
+        items, done = read_stream(response)
+    assert done and items[-1].event["message"]["content"] == "from a browser"
+    # the ticket carries the narrowed scope: no tools for this one
+    with httpx.stream(
+        "GET",
+        f"{server.url}/chat/stream",
+        timeout=20,
+        params={"content": '/tool calculator {"expression": "1+1"}', "ticket": ticket},
+    ) as response:
+        events = [i.event for i in read_stream(response)[0]]
+    assert next(e for e in events if e["type"] == "tool_result")["code"] == "scope_violation"
+    bad = httpx.get(f"{server.url}/chat/stream", params={"content": "x", "ticket": "tkt_nope"}, timeout=10)
+    assert bad.status_code == 401
+
+    async def over_websocket() -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        async with websockets.connect(f"{server.ws_url}/chat/ws?ticket={ticket}") as ws:
+            await ws.send(json.dumps({"messages": [{"content": "hello ws"}]}))
+            events = await _ws_exchange(ws)
+        async with websockets.connect(f"{server.ws_url}/chat/ws?ticket=tkt_expired") as ws:
+            refused = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        return events, refused
+
+    events, refused = asyncio.run(over_websocket())
+    assert events[-2]["message"]["content"] == "hello ws"
+    assert refused["code"] == "unauthenticated"
