@@ -40,7 +40,9 @@ def wait_for(port: int, timeout: float = 60) -> None:
 
 
 def manage(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
+    )
     if done.returncode != 0:
         raise SystemExit(done.stderr)
     return done.stdout.strip()
@@ -74,7 +76,9 @@ n = 20000
 seconds = timeit.timeit(once, number=n)
 print(f"{{seconds / n * 1e6:.1f}}")
 """
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
     return done.stdout.strip().splitlines()[-1]
 
 
@@ -98,7 +102,10 @@ def main() -> None:
     }
     server = subprocess.Popen(
         [sys.executable, "manage.py", "serve", "--no-demo", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         wait_for(port)
@@ -107,7 +114,12 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}/info"
         wrk(url, 2, args.connections, [])  # warm up
         anonymous = wrk(url, args.seconds, args.connections, [])
-        authed = wrk(url, args.seconds, args.connections, [f"Authorization: Bearer {key}", "X-SLOP-Scope: memory.user.read"])
+        authed = wrk(
+            url,
+            args.seconds,
+            args.connections,
+            [f"Authorization: Bearer {key}", "X-SLOP-Scope: memory.user.read"],
+        )
         per_call = in_process_auth_cost(env, key)
     finally:
         server.terminate()

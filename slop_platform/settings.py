@@ -247,6 +247,8 @@ TOOLS_JOB_MAX_ATTEMPTS = env_int("SLOP_TOOLS_JOB_MAX_ATTEMPTS", 3, minimum=1)
 TOOLS_JOB_GRACE_SECONDS = env_float("SLOP_TOOLS_JOB_GRACE_SECONDS", 30.0, minimum=0.0)
 # A queued job not started within this many seconds is sent to the broker again.
 TOOLS_JOB_REQUEUE_SECONDS = env_float("SLOP_TOOLS_JOB_REQUEUE_SECONDS", 120.0, minimum=1.0)
+# How often a job's SSE stream re-reads the job besides listening to the channel layer.
+TOOLS_STREAM_POLL_SECONDS = env_float("SLOP_TOOLS_STREAM_POLL_SECONDS", 3.0, minimum=0.1)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = globals().get("CELERY_BEAT_SCHEDULE", {})
 CELERY_BEAT_SCHEDULE["tools-reap-stale-jobs"] = {"task": "tools.reap_stale_jobs", "schedule": 30.0}
 # --- Models (apps.llm) and chat (apps.chat) -------------------------------------------------

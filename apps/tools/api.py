@@ -12,9 +12,10 @@ from rest_framework.response import Response
 
 from apps.core.api import SlopView, json_body
 from apps.core.errors import ApplicationError, ValidationFailed
-from apps.core.pagination import parse_limit
+from apps.core.pagination import page_params, paginate, parse_limit
 from apps.tools.events import job_as_dict
-from apps.tools.selectors import may_read, tool_as_dict, tools_for
+from apps.tools.models import ToolJob
+from apps.tools.selectors import may_read, tool_as_dict, tool_jobs_visible, tools_for
 from apps.tools.services import tool_call, tool_delete, tool_get, tool_job_cancel, tool_job_for, tool_put
 from apps.tools.spec import ToolSpec
 
@@ -52,7 +53,7 @@ def _flag(request: Request, name: str) -> bool:
 
 def _wait(request: Request) -> float:
     raw = request.query_params.get("wait")
-    if raw in (None, ""):
+    if raw is None or raw == "":
         return 0.0
     try:
         seconds = float(raw)
@@ -132,6 +133,23 @@ class ToolDetailView(SlopView):
         from apps.tenants.scopes import Action
 
         return self.principal.allows(Action("tools", "write", tool_id))
+
+
+class ToolJobListView(SlopView):
+    info_description = "List recent tool jobs (?tool=, ?status=)"
+
+    def get(self, request: Request) -> Response:
+        self.require("tools", "list")
+        cursor, limit = page_params(request.query_params)
+        status = request.query_params.get("status") or None
+        if status is not None and status not in ToolJob.Status.values:
+            raise ValidationFailed({"status": [f"Must be one of {', '.join(ToolJob.Status.values)}."]})
+        tool_id = request.query_params.get("tool") or None
+        if tool_id is not None and len(tool_id) > 64:
+            raise ValidationFailed({"tool": ["At most 64 characters."]})
+        jobs = tool_jobs_visible(principal=self.principal, tool_id=tool_id, status=status)
+        page = paginate(jobs, cursor=cursor, limit=limit)
+        return Response({"jobs": [job_as_dict(job) for job in page.items], "next_cursor": page.next_cursor})
 
 
 class ToolJobView(SlopView):

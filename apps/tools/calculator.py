@@ -16,7 +16,8 @@ import operator
 from collections.abc import Callable
 
 MAX_LENGTH = 1000
-MAX_DEPTH = 50
+MAX_DEPTH = 50  # parentheses
+MAX_TREE_DEPTH = 200  # operators chained or nested (1+1+…+1 is a chain of that depth)
 MAX_RESULT_BITS = 4096  # about 1233 decimal digits
 Number = int | float
 
@@ -78,8 +79,8 @@ def _power(base: Number, exponent: Number) -> Number:
 
 
 def _evaluate(node: ast.AST, depth: int) -> Number:
-    if depth > MAX_DEPTH:
-        raise CalculatorError(f"The expression is nested more than {MAX_DEPTH} levels deep")
+    if depth > MAX_TREE_DEPTH:
+        raise CalculatorError(f"The expression chains or nests more than {MAX_TREE_DEPTH} operations")
     if isinstance(node, ast.Expression):
         return _evaluate(node.body, depth + 1)
     if isinstance(node, ast.Constant):

@@ -170,8 +170,8 @@ def tool_job_refresh(job: ToolJob) -> ToolJob:
             )
             if updated:
                 logger.warning("Job %s was not picked up; sending it again", job.public_id)
-                job.enqueued_at = now
                 _send(job)
+                job.refresh_from_db()  # an eager (in-process) worker may have run it already
         return job
     if job.status != Status.RUNNING:
         return job

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from apps.core.crypto import DecryptionError
 from apps.core.errors import ApplicationError
 from apps.core.ids import new_id
 from apps.tenants.models import Tenant
@@ -21,7 +22,15 @@ def tool_execute(
     builtin = BUILTINS.get(spec.id)
     if spec.kind == Tool.Kind.BUILTIN and builtin is not None:
         return builtin.run(parameters)
-    row = tool_row_get(tenant=tenant, tool_id=spec.id)
+    try:
+        row = tool_row_get(tenant=tenant, tool_id=spec.id)
+    except DecryptionError:
+        raise ApplicationError(
+            f"Tool {spec.id}'s signing secret cannot be decrypted (was SLOP_ENCRYPTION_KEY changed?); "
+            f'rotate it with PUT /tools/{spec.id} {{"rotate_secret": true}}',
+            code="tool_not_configured",
+            status=503,
+        ) from None
     if row is None or row.kind != Tool.Kind.WEBHOOK:
         raise ApplicationError(f"Tool {spec.id} no longer exists", code="not_found", status=404)
     if not row.webhook_url or not row.signing_secret:

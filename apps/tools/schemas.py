@@ -8,6 +8,7 @@ JSON-Schema property, or the seed's shorthand name → type name (`{"expression"
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -57,6 +58,27 @@ def _refs(node: Any) -> list[str]:
     return found
 
 
+# A quantified group that itself contains a quantifier, e.g. (a+)+ or (\w*)*: the classic
+# catastrophic-backtracking shape. Python's re has no time limit, so such patterns are refused.
+_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)\s*[+*{]")
+MAX_PATTERN_LENGTH = 500
+
+
+def _patterns(node: Any) -> list[str]:
+    found: list[str] = []
+    if isinstance(node, dict):
+        if isinstance(node.get("pattern"), str):
+            found.append(node["pattern"])
+        if isinstance(node.get("patternProperties"), dict):
+            found.extend(str(key) for key in node["patternProperties"])
+        for value in node.values():
+            found.extend(_patterns(value))
+    elif isinstance(node, list):
+        for item in node:
+            found.extend(_patterns(item))
+    return found
+
+
 def check_schema(schema: Any) -> dict[str, Any]:
     """The schema if it is a usable JSON Schema for tool parameters; SchemaProblem otherwise."""
     if not isinstance(schema, dict):
@@ -68,6 +90,11 @@ def check_schema(schema: Any) -> dict[str, Any]:
     external = [ref for ref in _refs(schema) if not ref.startswith("#")]
     if external:
         raise SchemaProblem(f"only local references (#/…) are allowed, not {external[0]!r}")
+    for pattern in _patterns(schema):
+        if len(pattern) > MAX_PATTERN_LENGTH or _NESTED_QUANTIFIER.search(pattern):
+            raise SchemaProblem(
+                f"the pattern {pattern[:60]!r} is too long or nests quantifiers (slow to match); simplify it"
+            )
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.conf import settings
@@ -101,8 +102,12 @@ def tools_executable_by(*, principal: Principal) -> list[ToolSpec]:
     ]
 
 
+JOB_ID = re.compile(r"^job_[A-Za-z0-9]{1,36}$")
+
+
 def tool_job_get(*, tenant: Tenant | int, job_id: str) -> ToolJob:
-    job = ToolJob.objects.for_tenant(tenant).filter(public_id=job_id).first()
+    found = JOB_ID.match(job_id) is not None
+    job = ToolJob.objects.for_tenant(tenant).filter(public_id=job_id).first() if found else None
     if job is None:
         raise NotFound(f"Job not found: {job_id}")
     return job
@@ -138,3 +143,21 @@ def tool_as_dict(spec: ToolSpec, *, detail: bool = False, show_url: bool = False
         if show_url and spec.kind == Tool.Kind.WEBHOOK:
             body["url"] = spec.webhook_url
     return body
+
+
+def tool_jobs_visible(*, principal: Principal, tool_id: str | None = None, status: str | None = None) -> Any:
+    """The team's jobs whose tool the caller may read or execute (a queryset, filtered in SQL)."""
+    jobs = ToolJob.objects.for_tenant(principal.tenant)
+    scopes = principal.scopes
+    if scopes.prefixes("tools", "read") is not None and scopes.prefixes("tools", "execute") is not None:
+        visible = [
+            spec.id
+            for spec in tenant_tools(tenant=principal.tenant)
+            if may_read(principal, spec) or may_execute(principal, spec)
+        ]
+        jobs = jobs.filter(tool_slug__in=visible)
+    if tool_id is not None:
+        jobs = jobs.filter(tool_slug=tool_id)
+    if status is not None:
+        jobs = jobs.filter(status=status)
+    return jobs

@@ -39,7 +39,8 @@ def tool_id_problem(tool_id: str) -> str | None:
 
 def _existing_spec(*, principal: Principal, tool_id: str, permission: str) -> ToolSpec:
     """The tool, once the caller may `permission` it; the seed's 403 comes before a 404."""
-    spec = tool_spec_get(tenant=principal.tenant, tool_id=tool_id)
+    # An id no tool can have (NUL bytes, 10 KB) is not looked up at all.
+    spec = tool_spec_get(tenant=principal.tenant, tool_id=tool_id) if TOOL_ID.match(tool_id) else None
     if spec is None:
         require_scope(principal, Action("tools", permission, tool_id))
         raise NotFound(f"Tool not found: {tool_id}")
@@ -62,7 +63,8 @@ def tool_call(
 ) -> dict[str, Any]:
     """Validate, check scope, run. `{"result": …}`, or for long-running tools (and `run_async`)
     `{"job_id", "status", "status_url"}` after waiting up to `wait_seconds` for the job (with
-    `"result"` too when it finished in time). Raises ApplicationError: 403 scope_violation, 404,
+    `"result"` too when it finished in time; call it outside a transaction for the job to start
+    while it waits). Raises ApplicationError: 403 scope_violation, 404,
     409 tool_disabled, 400 validation_error, 502/504 upstream failures."""
     spec = _existing_spec(principal=principal, tool_id=tool_id, permission="execute")
     if not spec.enabled:
@@ -82,7 +84,9 @@ def tool_call(
             call_id=call_id,
             api_key_id=principal.key_id,
         )
-    job = _wait_for(job, wait_seconds or 0.0)
+    # Inside a caller's transaction the job is only sent at its commit: waiting would be in vain.
+    in_transaction = transaction.get_connection().in_atomic_block
+    job = _wait_for(job, 0.0 if in_transaction else (wait_seconds or 0.0))
     answer: dict[str, Any] = {
         "job_id": job.public_id,
         "status": job.status,
@@ -209,7 +213,8 @@ def tool_put(
     }
     if details:
         raise ValidationFailed(details)
-    row = tool_row_get(tenant=principal.tenant, tool_id=tool_id)
+    # The secret stays deferred: replacing a tool never needs to decrypt the old one.
+    row = Tool.objects.for_tenant(principal.tenant).defer("signing_secret").filter(slug=tool_id).first()
     created = row is None
     if row is None:
         count = Tool.objects.for_tenant(principal.tenant).filter(kind=Tool.Kind.WEBHOOK).count()
@@ -221,7 +226,7 @@ def tool_put(
     new_secret: str | None = None
     if secret is not None:
         row.signing_secret = secret
-    elif created or rotate or not row.signing_secret:
+    elif created or rotate or not _has_secret(row):
         new_secret = new_signing_secret()
         row.signing_secret = new_secret
     for name, value in values.items():
@@ -233,9 +238,13 @@ def tool_put(
         raise ApplicationError(
             f"Tool {tool_id} was created by another request", code="conflict", status=409
         ) from None
-    spec = tool_spec_get(tenant=principal.tenant, tool_id=tool_id)
-    assert spec is not None
-    return spec, created, new_secret
+    saved = tool_spec_get(tenant=principal.tenant, tool_id=tool_id)
+    assert saved is not None
+    return saved, created, new_secret
+
+
+def _has_secret(row: Tool) -> bool:
+    return Tool.objects.for_tenant(row.tenant_id).filter(pk=row.pk).exclude(signing_secret="").exists()
 
 
 def tool_signing_secret_rotate(*, tool: Tool) -> str:

@@ -17,7 +17,10 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.conf import settings
+from django.http import HttpRequest, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.views import View
 
 from apps.core.errors import ApplicationError, error_payload, error_response
 from apps.tenants.authentication import SCOPE_HEADER, Principal, principal_for, unauthenticated
@@ -25,7 +28,6 @@ from apps.tools.events import job_event, job_group
 from apps.tools.models import ToolJob
 from apps.tools.services import tool_job_for
 
-POLL_SECONDS = 3.0
 KEEPALIVE_SECONDS = 15.0
 MAX_STREAM_SECONDS = 3600.0
 _TERMINAL = {str(status) for status in ToolJob.TERMINAL}
@@ -84,7 +86,9 @@ async def _events(principal: Principal, job_id: str, tenant_id: int) -> AsyncIte
             try:
                 if layer is None or channel is None:
                     raise TimeoutError
-                message = await asyncio.wait_for(layer.receive(channel), timeout=POLL_SECONDS)
+                message = await asyncio.wait_for(
+                    layer.receive(channel), timeout=settings.TOOLS_STREAM_POLL_SECONDS
+                )
                 pending = message.get("event")
             except TimeoutError:
                 job = await sync_to_async(tool_job_for)(principal=principal, job_id=job_id)
@@ -100,19 +104,32 @@ async def _events(principal: Principal, job_id: str, tenant_id: int) -> AsyncIte
             await layer.group_discard(group, channel)
 
 
-async def job_stream(request: HttpRequest, job_id: str) -> HttpResponse:
-    if request.method != "GET":
-        return error_response(
+class ToolJobStreamView(View):
+    """Async (one coroutine per open stream, no thread held while it waits)."""
+
+    info_description = "Stream a tool job's status changes (SSE)"
+    http_method_names = ["get", "options"]
+
+    async def get(self, request: HttpRequest, job_id: str) -> HttpResponseBase:
+        try:
+            principal = await sync_to_async(_authenticate)(request)
+            job = await sync_to_async(tool_job_for)(principal=principal, job_id=job_id)
+        except ApplicationError as error:
+            return error_response(error)
+        response = StreamingHttpResponse(
+            _events(principal, job.public_id, job.tenant_id), content_type="text/event-stream; charset=utf-8"
+        )
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"
+        return response
+
+    def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        response = error_response(
             ApplicationError(f'Method "{request.method}" not allowed.', code="method_not_allowed", status=405)
         )
-    try:
-        principal = await sync_to_async(_authenticate)(request)
-        job = await sync_to_async(tool_job_for)(principal=principal, job_id=job_id)
-    except ApplicationError as error:
-        return error_response(error)
-    response = StreamingHttpResponse(
-        _events(principal, job.public_id, job.tenant_id), content_type="text/event-stream; charset=utf-8"
-    )
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"
-    return response
+        response["Allow"] = "GET"
+
+        async def answer() -> HttpResponseBase:
+            return response
+
+        return answer()
