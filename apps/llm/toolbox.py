@@ -86,6 +86,28 @@ def tool_execute(*, principal: Principal, offered: dict[str, OfferedTool], call:
             logger.exception("tool %s failed", tool.tool_id)
             error = ApplicationError(f"Tool {tool.tool_id} failed", code="tool_failed", status=502)
         return ToolOutcome(error=error.payload())
-    if isinstance(response, dict) and set(response) == {"result"}:
-        return ToolOutcome(result=response["result"])
-    return ToolOutcome(result=response)
+    return _outcome(response)
+
+
+def _outcome(response: Any) -> ToolOutcome:
+    """A tool's answer as the model sees it: the result itself; for a long-running tool's job, its
+    result when it finished within the wait, its error, or where to follow it if still running."""
+    if not isinstance(response, dict):
+        return ToolOutcome(result=response)
+    if "job_id" not in response:
+        return ToolOutcome(result=response.get("result", response))
+    status = response.get("status")
+    if status == "succeeded":
+        return ToolOutcome(result=response.get("result"))
+    if status in ("failed", "cancelled"):
+        error = response.get("error")
+        message = error if isinstance(error, str) else f"Tool job {response['job_id']} {status}"
+        return ToolOutcome(error={"error": message, "code": "tool_failed", "job_id": response["job_id"]})
+    return ToolOutcome(
+        result={
+            "job_id": response["job_id"],
+            "status": status,
+            "status_url": response.get("status_url"),
+            "note": "Still running after the chat's wait; its result will be at status_url.",
+        }
+    )

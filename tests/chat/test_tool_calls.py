@@ -93,3 +93,22 @@ def test_the_loop_stops_at_the_iteration_cap(alice_client: Any, fake_gpt: Any, s
     # the last round offers no tools, so the model must answer
     assert "tools" not in fake_gpt.requests[-1]
     assert body["message"]["status"] == "complete"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_long_running_tools_job_is_awaited(alice_client: Any) -> None:
+    assert alice_client.put("/tools/calculator", {"long_running": True}, format="json").status_code == 200
+    body = say(alice_client, '/tool calculator {"expression": "20+22"}').json()
+    assert body["tool_calls"][0]["result"] == 42
+    assert body["message"]["content"] == 'calculator returned: {"result": 42}'
+
+
+def test_job_answers_become_results_errors_or_a_pointer() -> None:
+    from apps.llm.toolbox import _outcome
+
+    assert _outcome({"result": 1}).result == 1
+    assert _outcome({"job_id": "job_1", "status": "succeeded", "result": 2}).result == 2
+    failed = _outcome({"job_id": "job_1", "status": "failed", "error": "boom"})
+    assert failed.error == {"error": "boom", "code": "tool_failed", "job_id": "job_1"}
+    running = _outcome({"job_id": "job_1", "status": "running", "status_url": "/tools/jobs/job_1"})
+    assert running.result["status_url"] == "/tools/jobs/job_1" and running.error is None
