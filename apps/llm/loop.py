@@ -88,7 +88,7 @@ async def run_tool_loop(
     messages = list(request.messages)
     for iteration in range(max_iterations + 1):
         last_round = iteration == max_iterations
-        round_request = replace(request, messages=messages, tools=[] if last_round else request.tools)
+        round_request = replace(request, messages=messages, allow_tool_calls=not last_round)
         round_text: list[str] = []
         calls: list[ToolCall] = []
         async for event in provider.stream(round_request):

@@ -216,3 +216,32 @@ def test_bad_list_params_and_ids(alice_client: Any) -> None:
     assert alice_client.get("/chat/nothing_here").status_code == 404
     assert alice_client.get("/chat/chat_01NOPE").status_code == 404
     assert alice_client.get("/chat/thread_nope").status_code == 404
+
+
+def test_an_oversize_body_is_a_413(alice_client: Any, alice: Any) -> None:
+    response = say(alice_client, "x" * (3 * 1024 * 1024))
+    assert response.status_code == 413 and response.json()["code"] == "payload_too_large"
+    assert not Message.objects.for_tenant(alice).exists()
+
+
+def test_anthropic_model_with_tools_through_the_api(
+    client_for: Any, alice: Any, anthropic_upstream: Any
+) -> None:
+    from apps.llm.services import model_config_create
+
+    model_config_create(
+        tenant=alice,
+        name="claude-fake",
+        provider="anthropic",
+        upstream_model="claude-test",
+        base_url=anthropic_upstream.url,
+        api_key=anthropic_upstream.api_key,
+        max_output_tokens=300,
+    )
+    client = client_for(alice, "chat.write,tools.calculator.execute")
+    body = say(client, "use calculator 3*5", model="claude-fake").json()
+    assert body["tool_calls"][0]["result"] == 15
+    assert body["message"]["content"] == 'Let me calculate. The tool said {"result": 15}'
+    sent = anthropic_upstream.requests[-1]
+    assert sent["model"] == "claude-test" and sent["max_tokens"] == 300
+    assert [t["name"] for t in sent["tools"]] == ["calculator"]

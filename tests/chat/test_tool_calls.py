@@ -90,8 +90,8 @@ def test_the_loop_stops_at_the_iteration_cap(alice_client: Any, fake_gpt: Any, s
     settings.SLOP_CHAT_MAX_TOOL_ITERATIONS = 2
     body = say(alice_client, "always tool", model="fake").json()
     assert [c.get("result") for c in body["tool_calls"]] == [2, 2]
-    # the last round offers no tools, so the model must answer
-    assert "tools" not in fake_gpt.requests[-1]
+    # the last round forbids tool calls, so the model must answer
+    assert fake_gpt.requests[-1]["tool_choice"] == "none" and fake_gpt.requests[-1]["tools"]
     assert body["message"]["status"] == "complete"
 
 

@@ -21,7 +21,6 @@ from typing import Any
 from aiohttp import web
 
 
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -107,7 +106,7 @@ async def _openai(request: web.Request) -> web.StreamResponse:
         )
     if "slow" in text:
         await asyncio.sleep(3)
-    kind, value = _plan(body["messages"], bool(body.get("tools")))
+    kind, value = _plan(body["messages"], bool(body.get("tools")) and body.get("tool_choice") != "none")
     base = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": body["model"]}
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     await response.prepare(request)
@@ -170,7 +169,8 @@ async def _anthropic(request: web.Request) -> web.StreamResponse:
         )
     if "slow" in text:
         await asyncio.sleep(3)
-    kind, value = _plan(body["messages"], bool(body.get("tools")))
+    choice = body.get("tool_choice") or {}
+    kind, value = _plan(body["messages"], bool(body.get("tools")) and choice.get("type") != "none")
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     await response.prepare(request)
 

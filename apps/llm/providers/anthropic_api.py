@@ -84,6 +84,8 @@ class AnthropicProvider(Provider):
                 {"name": t.name, "description": t.description, "input_schema": t.parameters}
                 for t in request.tools
             ]
+            if not request.allow_tool_calls:
+                arguments["tool_choice"] = {"type": "none"}
         if request.temperature is not None:
             arguments["temperature"] = request.temperature
         blocks: dict[int, dict[str, str]] = {}

@@ -48,6 +48,9 @@ class CompletionRequest:
     tools: list[ToolDefinition] = field(default_factory=list)
     temperature: float | None = None
     max_tokens: int | None = None
+    # False on the loop's last round: the tools stay described (Anthropic wants them whenever the
+    # history has tool calls) but the model must answer in text.
+    allow_tool_calls: bool = True
 
 
 @dataclass(frozen=True)

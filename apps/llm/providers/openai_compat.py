@@ -82,6 +82,8 @@ class OpenAICompatibleProvider(Provider):
                 }
                 for t in request.tools
             ]
+            if not request.allow_tool_calls:
+                arguments["tool_choice"] = "none"
         if request.temperature is not None:
             arguments["temperature"] = request.temperature
         if request.max_tokens is not None:
