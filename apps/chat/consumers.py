@@ -35,11 +35,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if principal is None and ticket:
             try:
                 principal = await database_sync_to_async(principal_for_ticket)(ticket[0])
-            except ApplicationError as error:
-                self.scope["auth_error"] = error
+            except ApplicationError as refused:
+                self.scope["auth_error"] = refused
         if principal is None:
             error = self.scope.get("auth_error") or ApplicationError(
-                "Missing API key: send 'Authorization: Bearer <api key>' on the handshake",
+                "Missing API key: send 'Authorization: Bearer <api key>' on the handshake"
+                " (browsers: ?ticket= from POST /chat/tickets)",
                 code="unauthenticated",
                 status=401,
             )
