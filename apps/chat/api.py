@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.http.response import HttpResponseBase
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
@@ -83,7 +83,6 @@ def _wants_ndjson(request: Request) -> bool:
 
 def _complete(prepared: PreparedExchange) -> dict[str, Any]:
     """Runs an exchange to its end in this request (no stream); nothing is stored if it fails."""
-    from asgiref.sync import sync_to_async
 
     async def run() -> dict[str, Any]:
         exchange = Exchange(prepared, to_thread=sync_to_async)

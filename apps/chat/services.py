@@ -67,13 +67,14 @@ def _messages(raw: Any) -> list[ChatMessage]:
             continue
         role = item.get("role") or "user"  # the reference clients send {"content": ...} alone
         content = item.get("content")
+        problems = len(errors)
         if role not in ROLES:
             errors[f"{where}.role"] = [f"Must be one of {', '.join(ROLES)}, not {role!r}."]
         if not isinstance(content, str):
             errors[f"{where}.content"] = ["Must be a string."]
         elif len(content) > limit:
             errors[f"{where}.content"] = [f"At most {limit} characters (got {len(content)})."]
-        if where not in errors and f"{where}.role" not in errors and f"{where}.content" not in errors:
+        if len(errors) == problems:
             out.append(ChatMessage(role=str(role), content=str(content)))
     if errors:
         raise ValidationFailed(errors)
