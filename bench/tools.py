@@ -76,6 +76,28 @@ def wrk_post(
     return rps, p50, p99
 
 
+def in_process_call_cost(env: dict[str, str], key: str) -> str:
+    """Microseconds per tool_call("calculator") in one process: the tools code without HTTP."""
+    code = f"""
+import django, timeit
+django.setup()
+from apps.tenants.authentication import principal_for
+from apps.tools.services import tool_call
+principal = principal_for("Bearer {key}", None, "tools.calculator.execute")
+parameters = {{"expression": "15 * 7"}}
+def once():
+    assert tool_call(principal=principal, tool_id="calculator", parameters=parameters) == {{"result": 105}}
+once()
+n = 2000
+print(f"{{timeit.timeit(once, number=n) / n * 1e6:.0f}}")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env={**env, "SLOP_CELERY_EAGER": "true"},
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return done.stdout.strip().splitlines()[-1]
+
+
 def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
@@ -182,6 +204,7 @@ def main() -> None:
         wrk_post(url, body, key, 2, args.connections, workdir)  # warm up
         rps, p50, p99 = wrk_post(url, body, key, args.seconds, args.connections, workdir)
         latencies = job_latencies(f"http://127.0.0.1:{port}", key, args.jobs)
+        per_call = in_process_call_cost(env, key)
     finally:
         for process in reversed(processes):
             process.terminate()
@@ -192,6 +215,7 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"POST /tools/calculator, {args.connections} connections, {args.seconds}s (Daphne, 1 process)")
     print(f"  {rps:8.1f} req/s   p50 {p50}   p99 {p99}")
+    print(f"  in-process tool_call (one indexed lookup, scope, schema, evaluate): {per_call} µs per call")
     print(f"Job enqueue-to-start latency, {len(latencies)} sequential jobs, 1 Celery worker, Redis broker")
     print(
         f"  p50 {percentile(latencies, 0.5) * 1000:.1f} ms   p95 {percentile(latencies, 0.95) * 1000:.1f} ms"

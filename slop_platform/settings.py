@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "channels",
     "apps.core",
     "apps.tenants",
+    "apps.pay",
     "apps.tools",
     "apps.llm",
     "apps.chat",
@@ -143,6 +144,12 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# Periodic work (the `beat` process): settle payments Stripe has not confirmed, reap jobs whose
+# worker died.
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "pay-reconcile": {"task": "pay.reconcile_pending_payments", "schedule": 300.0},
+    "tools-reap-stale-jobs": {"task": "tools.reap_stale_jobs", "schedule": 30.0},
+}
 
 # --- HTTP, security -------------------------------------------------------------------------
 # The largest body any endpoint takes; endpoints that accept more (uploads) raise their own limit
@@ -166,11 +173,15 @@ API_KEY_ENV = env_str("SLOP_KEY_ENV", "dev" if DEBUG else "live") or "live"
 # How long a process trusts a key it has looked up; revocation reaches every process within it.
 API_KEY_CACHE_SECONDS = env_int("SLOP_KEY_CACHE_SECONDS", 5, minimum=0)
 API_KEY_TOUCH_SECONDS = 60  # last_used_at is written at most this often per key
+# Requests per minute per API key (a tenant's own limit wins) and per address without a key; 0: off.
+RATE_LIMIT_PER_MINUTE = env_int("SLOP_RATE_LIMIT_PER_MINUTE", 1200, minimum=0)
+ANON_RATE_LIMIT_PER_MINUTE = env_int("SLOP_ANON_RATE_LIMIT_PER_MINUTE", 300, minimum=0)
 
 # --- REST framework, OpenAPI ------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["apps.tenants.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["apps.tenants.authentication.HasApiKey"],
+    "DEFAULT_THROTTLE_CLASSES": ["apps.tenants.throttling.RateLimit"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "apps.core.errors.drf_exception_handler",
@@ -227,7 +238,22 @@ SLOP_DESCRIPTION = env_str(
 )
 SLOP_PUBLIC_URL = env_str("SLOP_PUBLIC_URL", "")
 
-# --- Secrets at rest, outbound HTTP (apps/core/crypto.py, apps/core/http.py) ---------------------
+# --- Pay (Stripe) ---------------------------------------------------------------------------
+# No key: /pay answers 503 payments_not_configured. STRIPE_API_BASE points the SDK at another
+# Stripe-compatible server (localstripe in tests); STRIPE_LOCALSTRIPE_COMPAT leaves out the one
+# parameter localstripe rejects (`description` on PaymentIntents; it travels in metadata anyway).
+STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
+STRIPE_API_BASE = env_str("STRIPE_API_BASE")
+STRIPE_LOCALSTRIPE_COMPAT = env_bool("STRIPE_LOCALSTRIPE_COMPAT", False)
+STRIPE_TIMEOUT_SECONDS = env_float("STRIPE_TIMEOUT_SECONDS", 20.0, minimum=0.1)
+STRIPE_MAX_NETWORK_RETRIES = env_int("STRIPE_MAX_NETWORK_RETRIES", 1, minimum=0)
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = env_int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 300, minimum=1)
+# Pending payments older than this are settled by the beat task / `manage.py pay_reconcile`;
+# a create Stripe never answered is retried (same idempotency key) only within Stripe's 24 h window.
+SLOP_PAY_RECONCILE_AFTER_SECONDS = env_int("SLOP_PAY_RECONCILE_AFTER_SECONDS", 300, minimum=0)
+SLOP_PAY_RETRY_CREATE_WITHIN_SECONDS = env_int("SLOP_PAY_RETRY_CREATE_WITHIN_SECONDS", 23 * 3600, minimum=60)
+# --- Secrets at rest, outbound HTTP (apps/core/crypto.py, apps/core/http/) ----------------------
 # Keys for secrets stored in the database (comma-separated; the first encrypts, all decrypt).
 # Unset: derived from SECRET_KEY.
 ENCRYPTION_KEYS = env_list("SLOP_ENCRYPTION_KEY", [])
@@ -249,8 +275,7 @@ TOOLS_JOB_GRACE_SECONDS = env_float("SLOP_TOOLS_JOB_GRACE_SECONDS", 30.0, minimu
 TOOLS_JOB_REQUEUE_SECONDS = env_float("SLOP_TOOLS_JOB_REQUEUE_SECONDS", 120.0, minimum=1.0)
 # How often a job's SSE stream re-reads the job besides listening to the channel layer.
 TOOLS_STREAM_POLL_SECONDS = env_float("SLOP_TOOLS_STREAM_POLL_SECONDS", 3.0, minimum=0.1)
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = globals().get("CELERY_BEAT_SCHEDULE", {})
-CELERY_BEAT_SCHEDULE["tools-reap-stale-jobs"] = {"task": "tools.reap_stale_jobs", "schedule": 30.0}
+
 # --- Models (apps.llm) and chat (apps.chat) -------------------------------------------------
 # Platform models every tenant may use besides `echo` and its own configurations.
 OPENAI_API_KEY = env_str("OPENAI_API_KEY")

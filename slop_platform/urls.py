@@ -13,6 +13,7 @@ urlpatterns = [
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi"), name="docs"),
     path("admin/", admin.site.urls),
+    path("", include("apps.pay.urls")),
     path("", include("apps.tools.urls")),
     path("", include("apps.chat.urls")),
 ]

@@ -74,3 +74,14 @@ class EncryptedTextField(models.TextField):
         if value is None or value == "":
             return value
         return encrypt_text(str(value))
+
+
+def decrypt_text_or_none(stored: str | None) -> str | None:
+    """The plaintext, or None for an empty value or one no configured key opens (it must then be
+    entered again)."""
+    if not stored:
+        return None
+    try:
+        return decrypt_text(stored)
+    except DecryptionError:
+        return None

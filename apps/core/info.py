@@ -8,6 +8,7 @@ are merged from each installed app's `slop_capabilities`; an app may add per-cal
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Any
 
 from django.apps import apps
@@ -29,8 +30,13 @@ def _walk(patterns: list[Any], prefix: str = "") -> list[tuple[str, Any]]:
 
 
 def installed_endpoints() -> list[dict[str, Any]]:
+    return _endpoints_of(get_resolver())
+
+
+@cache  # a process's routes are fixed once it has started; one entry per URLconf
+def _endpoints_of(resolver: URLResolver) -> list[dict[str, Any]]:
     endpoints: dict[str, dict[str, Any]] = {}
-    for route, callback in _walk(get_resolver().url_patterns):
+    for route, callback in _walk(resolver.url_patterns):
         view_class = getattr(callback, "cls", None) or getattr(callback, "view_class", None)
         description = getattr(view_class, "info_description", None)
         if view_class is None or not description:
@@ -58,6 +64,7 @@ BASE_CAPABILITIES: dict[str, Any] = {
 }
 
 
+@cache
 def capabilities() -> dict[str, Any]:
     merged = dict(BASE_CAPABILITIES)
     for config in apps.get_app_configs():

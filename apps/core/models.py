@@ -3,6 +3,8 @@
 Every tenant-owned table inherits `TenantOwnedModel`. Its manager refuses to run a query until the
 queryset says whose rows it wants: `.for_tenant(tenant)` scopes by tenant, and `.unscoped()` is the
 one explicitly named escape hatch for code that must cross tenants (operators, the API-key lookup).
+A query whose top-level filter pins the tenant (`tenant=…`) is scoped too: that is how Django's own
+unique-constraint validation queries, and every tenant-owned constraint starts with `tenant`.
 A related manager reached from a tenant-owned instance (`thread.messages`) is scoped to that
 instance's tenant automatically.
 """
@@ -12,6 +14,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Self
 
 from django.db import models
+from django.db.models.lookups import Exact
+from django.db.models.sql.where import AND
 
 if TYPE_CHECKING:
     from apps.tenants.models import Tenant
@@ -47,8 +51,19 @@ class TenantQuerySet(models.QuerySet[Any]):
     def is_scoped(self) -> bool:
         return self._scope is not _UNSET
 
+    def _pins_tenant(self) -> bool:
+        where = self.query.where
+        if where.connector != AND or where.negated:
+            return False
+        return any(
+            isinstance(child, Exact)
+            and getattr(getattr(child.lhs, "target", None), "name", None) == "tenant"
+            and getattr(child.lhs, "alias", None) == self.query.base_table
+            for child in where.children
+        )
+
     def _guard(self) -> None:
-        if self._scope is _UNSET:
+        if self._scope is _UNSET and not self._pins_tenant():
             raise TenantScopeError(
                 f"{self.model.__name__} queried without .for_tenant(tenant) or .unscoped()"
             )

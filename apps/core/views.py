@@ -45,6 +45,7 @@ class HealthzView(PublicView):
     """Alive: the process answers. It checks nothing else, so no dependency's fault kills it."""
 
     authentication_classes = []
+    throttle_classes = []
 
     def get(self, request: Request) -> Response:
         return Response({"status": "ok"})
@@ -54,6 +55,7 @@ class ReadyzView(PublicView):
     """Ready: the database and (when configured) Redis answer; 503 otherwise."""
 
     authentication_classes = []
+    throttle_classes = []
 
     def get(self, request: Request) -> Response:
         checks: dict[str, str] = {}

@@ -13,6 +13,9 @@ class Tenant(models.Model):
     slug = models.SlugField(max_length=63, unique=True)
     name = models.CharField(max_length=200)
     is_active = models.BooleanField(default=True)
+    rate_limit_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Requests per minute per API key; empty: the platform default"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -21,7 +21,7 @@ import httpx
 from django.conf import settings
 
 from apps.core.errors import ApplicationError
-from apps.core.http import DestinationRefused, ResponseTooLarge, guarded_client
+from apps.core.http import DestinationRefused, GuardedClient, ResponseTooLarge, guarded_client
 
 SIGNATURE_HEADER = "X-SLOP-Signature"
 SECRET_PREFIX = "whsec_"  # noqa: S105 (a label, not a secret)
@@ -61,7 +61,7 @@ def verify_signature(
 
 
 @lru_cache(maxsize=4)
-def _client(max_response_bytes: int) -> httpx.Client:
+def _client(max_response_bytes: int) -> GuardedClient:
     # One pooled client per process; the total timeout is given per request.
     return guarded_client(max_response_bytes=max_response_bytes)
 

@@ -55,3 +55,13 @@ def test_deleting_a_tenant_cascades(alice: Tenant) -> None:
     api_key_create(tenant=alice, scopes="*")
     alice.delete()
     assert ApiKey.objects.unscoped().count() == 0
+
+
+def test_a_query_that_pins_the_tenant_is_scoped(alice: Tenant, charlie: Tenant) -> None:
+    api_key_create(tenant=alice, scopes="*", name="mine")
+    assert [k.name for k in ApiKey.objects.filter(tenant=alice)] == ["mine"]
+    assert ApiKey.objects.filter(tenant_id=charlie.pk).count() == 0
+    with pytest.raises(TenantScopeError):
+        ApiKey.objects.exclude(tenant=charlie).count()
+    with pytest.raises(TenantScopeError):
+        ApiKey.objects.filter(tenant__slug=alice.slug).count()

@@ -54,6 +54,9 @@ def start_server(extra_env: dict[str, str] | None, tmp_dir: Path) -> LiveServer:
         "SLOP_DEBUG": "false",
         "ALLOWED_HOSTS": "*",
         "SLOP_DB_POOL_MAX": "4",
+        # Many tests share one server and one client address; rate limits have their own tests.
+        "SLOP_RATE_LIMIT_PER_MINUTE": "0",
+        "SLOP_ANON_RATE_LIMIT_PER_MINUTE": "0",
         **(extra_env or {}),
     }
     log_path = tmp_dir / f"server-{port}.log"

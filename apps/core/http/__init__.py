@@ -20,6 +20,8 @@ httpx2 exception and these, so `except DestinationRefused` works for either.
 
 from __future__ import annotations
 
+import httpx
+
 from apps.core.http._flavours import HTTPX, HTTPX2
 from apps.core.http.policy import (
     DestinationRefused,
@@ -30,6 +32,10 @@ from apps.core.http.policy import (
     resolve_checked,
 )
 
+# For annotations elsewhere (the lint bans naming httpx.Client outside this package).
+GuardedClient = httpx.Client
+GuardedAsyncClient = httpx.AsyncClient
+
 guarded_client = HTTPX.client
 guarded_async_client = HTTPX.async_client
 sdk_client = HTTPX2.client
@@ -37,6 +43,8 @@ sdk_async_client = HTTPX2.async_client
 
 __all__ = [
     "DestinationRefused",
+    "GuardedAsyncClient",
+    "GuardedClient",
     "ResponseTooLarge",
     "TotalTimeout",
     "address_refusal",
