@@ -87,8 +87,10 @@ async def concurrent_streams(
 
     async def one(client: httpx.AsyncClient, index: int) -> None:
         nonlocal started_streams, open_now
-        # Connections arrive over about a second (as clients do), not in one burst past the
-        # server's listen backlog.
+        # Connections arrive over a few seconds (as clients do), not in one burst: Daphne listens
+        # with Twisted's backlog of 50, and a burst of hundreds of connects overflows it
+        # (TcpExtListenOverflows) and some are reset. In production raise it
+        # (`daphne -e tcp:port=8000:backlog=1024`) or put a proxy in front.
         await asyncio.sleep(index * ramp)
         body = {"model": "echo", "messages": [{"content": text}]}
         try:
@@ -144,7 +146,7 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=500)
     parser.add_argument("--words", type=int, default=40)
     parser.add_argument("--delay-ms", type=int, default=100, help="echo's pause between words")
-    parser.add_argument("--ramp-ms", type=float, default=2.0, help="pause between opening two streams")
+    parser.add_argument("--ramp-ms", type=float, default=5.0, help="pause between opening two streams")
     args = parser.parse_args()
     upstream = start_upstream("openai", "sk-bench")
     data_dir = Path(tempfile.mkdtemp(prefix="slop-bench-chat-"))
