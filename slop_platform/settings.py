@@ -62,6 +62,8 @@ INSTALLED_APPS = [
     "apps.pay",
     "apps.tools",
     "apps.resources",
+    "apps.llm",
+    "apps.chat",
 ]
 
 MIDDLEWARE = [
@@ -305,3 +307,22 @@ RESOURCES_MAX_EMBEDDED_CHUNKS = env_int("SLOP_RESOURCES_MAX_EMBEDDED_CHUNKS", 10
 RESOURCES_EXACT_SEARCH_MAX_CHUNKS = env_int("SLOP_RESOURCES_EXACT_SEARCH_MAX_CHUNKS", 20000, minimum=0)
 # Chunks less similar than this (cosine) to the query are not counted as matches by meaning.
 RESOURCES_MIN_SIMILARITY = env_float("SLOP_RESOURCES_MIN_SIMILARITY", 0.2, minimum=-1.0)
+
+# --- Models (apps.llm) and chat (apps.chat) -------------------------------------------------
+# Platform models every tenant may use besides `echo` and its own configurations.
+OPENAI_API_KEY = env_str("OPENAI_API_KEY")
+SLOP_OPENAI_BASE_URL = env_str("SLOP_OPENAI_BASE_URL")  # any OpenAI-compatible API (Ollama, vLLM, ...)
+SLOP_OPENAI_MODELS = env_list("SLOP_OPENAI_MODELS", ["gpt-4o-mini"])
+ANTHROPIC_API_KEY = env_str("ANTHROPIC_API_KEY")
+SLOP_ANTHROPIC_BASE_URL = env_str("SLOP_ANTHROPIC_BASE_URL")
+SLOP_ANTHROPIC_MODELS = env_list("SLOP_ANTHROPIC_MODELS", ["claude-sonnet-4-5"])
+SLOP_DEFAULT_MODEL = env_str("SLOP_DEFAULT_MODEL")
+SLOP_LLM_TIMEOUT_SECONDS = env_float("SLOP_LLM_TIMEOUT_SECONDS", 60.0, minimum=0.1)
+SLOP_ECHO_DELAY_MS = env_float("SLOP_ECHO_DELAY_MS", 0.0, minimum=0)
+SLOP_CHAT_MAX_CONTENT_CHARS = env_int("SLOP_CHAT_MAX_CONTENT_CHARS", 100_000, minimum=1)
+SLOP_CHAT_MAX_TOOL_ITERATIONS = env_int("SLOP_CHAT_MAX_TOOL_ITERATIONS", 5, minimum=0)
+SLOP_CHAT_TOOL_WAIT_SECONDS = env_float("SLOP_CHAT_TOOL_WAIT_SECONDS", 30.0, minimum=0)
+SLOP_CHAT_RUN_TTL_SECONDS = env_int("SLOP_CHAT_RUN_TTL_SECONDS", 300, minimum=1)
+SLOP_CHAT_RESUME_GRACE_SECONDS = env_float("SLOP_CHAT_RESUME_GRACE_SECONDS", 5.0, minimum=0)
+SLOP_SSE_KEEPALIVE_SECONDS = env_float("SLOP_SSE_KEEPALIVE_SECONDS", 15.0, minimum=0.1)
+SLOP_CHAT_TICKET_SECONDS = env_int("SLOP_CHAT_TICKET_SECONDS", 60, minimum=1)

@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("apps.pay.urls")),
     path("", include("apps.tools.urls")),
     path("", include("apps.resources.urls")),
+    path("", include("apps.chat.urls")),
 ]
 
 handler400 = "apps.core.views.bad_request"

@@ -139,3 +139,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+# Local OpenAI- and Anthropic-compatible model servers (apps.llm, apps.chat tests).
+from tests.llm.fixtures import anthropic_upstream, openai_upstream  # noqa: E402, F401

@@ -1,0 +1,258 @@
+"""The /chat endpoints (PROTOCOL.md §4 and §5): thin views over services, selectors and stream runs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from asgiref.sync import async_to_sync, sync_to_async
+from django.http.response import HttpResponseBase
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.chat import selectors
+from apps.chat.engine import Exchange
+from apps.chat.models import Chat, Message, Thread
+from apps.chat.runs import remote_store, run_get
+from apps.chat.services import PreparedExchange, exchange_prepare
+from apps.chat.streaming import NDJSON, new_stream_response, resumed_stream_response
+from apps.chat.tickets import TicketAuthentication, ticket_create
+from apps.core.api import SlopView, json_body
+from apps.core.errors import ApplicationError, NotFound
+from apps.core.pagination import page_params
+from apps.tenants.authentication import ApiKeyAuthentication
+from apps.tenants.scopes import Action
+
+_LAST_EVENT_ID = re.compile(r"^(chat_[A-Za-z0-9]{1,40}):(\d{1,9})$")
+
+
+class JsonOrStreamNegotiation(BaseContentNegotiation):
+    """Errors are always JSON, whatever the client accepts (EventSource sends text/event-stream)."""
+
+    def select_parser(self, request: Request, parsers: Iterable[Any]) -> Any:
+        candidates = list(parsers)
+        for parser in candidates:
+            if parser.media_type == "application/json":
+                return parser
+        return candidates[0] if candidates else None
+
+    def select_renderer(
+        self, request: Request, renderers: Iterable[Any], format_suffix: str | None = None
+    ) -> Any:
+        first = next(iter(renderers))
+        return first, first.media_type
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def message_json(message: Message) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": message.message_id,
+        "role": message.role,
+        "content": message.content,
+        "created_at": _iso(message.created_at),
+    }
+    if message.role == "assistant":
+        body["status"] = message.status
+        body["model"] = message.model
+        body["usage"] = {"input_tokens": message.input_tokens, "output_tokens": message.output_tokens}
+        if message.tool_calls:
+            body["tool_calls"] = message.tool_calls
+    if message.agent:
+        body["agent"] = message.agent
+    return body
+
+
+def thread_summary(thread: Thread) -> dict[str, Any]:
+    return {
+        "id": thread.thread_id,
+        "title": thread.title,
+        "last_message": thread.last_message,
+        "created_at": _iso(thread.created_at),
+        "updated_at": _iso(thread.updated_at),
+    }
+
+
+def _wants_ndjson(request: Request) -> bool:
+    return NDJSON in request.headers.get("Accept", "")
+
+
+def _complete(prepared: PreparedExchange) -> dict[str, Any]:
+    """Runs an exchange to its end in this request (no stream); nothing is stored if it fails."""
+
+    async def run() -> dict[str, Any]:
+        exchange = Exchange(prepared, to_thread=sync_to_async)
+        async for _ in exchange.events():
+            pass
+        done = await exchange.finish("complete")
+        done.pop("type")
+        done.pop("content")
+        return done
+
+    return async_to_sync(run)()
+
+
+class ChatView(SlopView):
+    content_negotiation_class = JsonOrStreamNegotiation
+    info_description = (
+        'Chat with a model (stream with "stream": true); list chats, or threads with ?type=threads'
+    )
+
+    def get(self, request: Request) -> Response:
+        cursor, limit = page_params(request.query_params)
+        kind = request.query_params.get("type", "chats")
+        if kind in ("chats", "threads") and not self.principal.scopes.may_any("chat", "read"):
+            self.require("chat", "read")  # no chat may be read at all: the seed's 403
+        if kind == "threads":
+            page = selectors.thread_list(principal=self.principal, cursor=cursor, limit=limit)
+            return Response(
+                {"threads": [thread_summary(t) for t in page.items], "next_cursor": page.next_cursor}
+            )
+        if kind != "chats":
+            raise ApplicationError(
+                "type must be chats or threads",
+                code="validation_error",
+                extra={"details": {"type": ["Must be chats or threads."]}},
+            )
+        page = selectors.chat_list(principal=self.principal, cursor=cursor, limit=limit)
+        chats = [
+            {"id": c.chat_id, "snippet": c.snippet, "model": c.model, "created_at": _iso(c.created_at)}
+            for c in page.items
+        ]
+        return Response({"chats": chats, "next_cursor": page.next_cursor})
+
+    def post(self, request: Request) -> HttpResponseBase:
+        body = json_body(request)
+        stream = body.get("stream", False)
+        if not isinstance(stream, bool):
+            raise ApplicationError(
+                "stream must be true or false",
+                code="validation_error",
+                extra={"details": {"stream": ["Must be a boolean."]}},
+            )
+        prepared = exchange_prepare(principal=self.principal, body=body)
+        if stream:
+            return new_stream_response(prepared, ndjson=_wants_ndjson(request))
+        return Response(_complete(prepared))
+
+
+class ChatStreamView(SlopView):
+    """POST /chat/stream (SSE, or NDJSON with Accept: application/x-ndjson) and GET /chat/stream for
+    EventSource (?content=&thread_id=&model=). A Last-Event-ID header resumes the run it names."""
+
+    content_negotiation_class = JsonOrStreamNegotiation
+    authentication_classes = [ApiKeyAuthentication, TicketAuthentication]
+    info_description = "Stream a reply as server-sent events (or NDJSON); Last-Event-ID resumes"
+
+    def _resume(self, request: Request) -> HttpResponseBase | None:
+        header = request.headers.get("Last-Event-ID") or request.query_params.get("last_event_id")
+        if not header:
+            return None
+        match = _LAST_EVENT_ID.match(header.strip())
+        if match is None:
+            raise ApplicationError(
+                "Last-Event-ID must be an id this server sent (<run id>:<n>)",
+                code="validation_error",
+                extra={"details": {"Last-Event-ID": ["Not an event id of this server."]}},
+            )
+        run_id, after = match[1], int(match[2])
+        tenant_id = int(self.tenant.pk)
+        run = run_get(tenant_id=tenant_id, run_id=run_id)
+        if run is not None:
+            thread_id = run.thread_id
+        else:
+            store = remote_store_sync()
+            meta = async_to_sync(store.meta)(tenant_id, run_id) if store is not None else None
+            if meta is None:
+                raise NotFound(f"Stream not found or expired: {run_id}")
+            thread_id = meta.get("thread_id")
+        self.require("chat", "read", thread_id)
+        return resumed_stream_response(
+            tenant_id=tenant_id, run_id=run_id, after=after, ndjson=_wants_ndjson(request)
+        )
+
+    def get(self, request: Request) -> HttpResponseBase:
+        resumed = self._resume(request)
+        if resumed is not None:
+            return resumed
+        params = request.query_params
+        body: dict[str, Any] = {"messages": [{"role": "user", "content": params.get("content")}]}
+        if "content" not in params:
+            body["messages"] = []
+        for name in ("thread_id", "model", "agent"):
+            if params.get(name):
+                body[name] = params[name]
+        prepared = exchange_prepare(principal=self.principal, body=body)
+        return new_stream_response(prepared, ndjson=_wants_ndjson(request))
+
+    def post(self, request: Request) -> HttpResponseBase:
+        resumed = self._resume(request)
+        if resumed is not None:
+            return resumed
+        prepared = exchange_prepare(principal=self.principal, body=json_body(request))
+        return new_stream_response(prepared, ndjson=_wants_ndjson(request))
+
+
+def remote_store_sync() -> Any:
+    """The Redis mirror, looked up on the server's event loop (this view runs in a thread)."""
+
+    async def get() -> Any:
+        return remote_store()
+
+    return async_to_sync(get)()
+
+
+class ChatTicketView(SlopView):
+    info_description = "A short-lived ticket for browser EventSource/WebSocket (?ticket=), never the key"
+
+    def post(self, request: Request) -> Response:
+        if not (
+            self.principal.scopes.may_any("chat", "write") or self.principal.scopes.may_any("chat", "read")
+        ):
+            self.require("chat", "write")
+        return Response(ticket_create(principal=self.principal), status=201)
+
+
+class ChatDetailView(SlopView):
+    info_description = "A chat (chat_…) with its messages, or a thread (thread_…) with its messages"
+
+    def get(self, request: Request, identifier: str) -> Response:
+        if identifier.startswith("thread_"):
+            return self._thread(request, identifier)
+        if not identifier.startswith("chat_"):
+            raise NotFound(f"Chat not found: {identifier}")
+        chat: Chat = selectors.chat_get(principal=self.principal, chat_id=identifier)
+        self.require("chat", "read", chat.thread.thread_id if chat.thread else chat.chat_id)
+        return Response(
+            {
+                "id": chat.chat_id,
+                "thread_id": chat.thread.thread_id if chat.thread else None,
+                "messages": [message_json(m) for m in selectors.chat_messages(chat=chat)],
+                "model": chat.model,
+                "created_at": _iso(chat.created_at),
+            }
+        )
+
+    def _thread(self, request: Request, thread_id: str) -> Response:
+        cursor, limit = page_params(request.query_params)
+        thread = selectors.thread_get(principal=self.principal, thread_id=thread_id)
+        self.require("chat", "read", thread.thread_id)
+        page = selectors.thread_messages(thread=thread, cursor=cursor, limit=limit)
+        return Response(
+            {
+                "thread_id": thread.thread_id,
+                "title": thread.title,
+                "messages": [message_json(m) for m in page.items],
+                "model": thread.model,
+                "created_at": _iso(thread.created_at),
+                "updated_at": _iso(thread.updated_at),
+                "next_cursor": page.next_cursor,
+            }
+        )
+
+
+__all__ = ["Action", "ChatDetailView", "ChatStreamView", "ChatTicketView", "ChatView"]
