@@ -9,27 +9,32 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apps.core.errors import ValidationFailed
+from apps.tenants.authentication import Principal
 from apps.tools.calculator import CalculatorError, evaluate
 
 
 @dataclass(frozen=True)
 class Builtin:
+    """A tool every tenant has. `run` gets the caller, for tools that act within the caller's
+    scopes (the search tools); those cannot run as background jobs, where there is no caller."""
+
     id: str
     description: str
     schema: dict[str, Any]
     example: Any
     safe: bool
-    run: Callable[[dict[str, Any]], Any]
+    run: Callable[[dict[str, Any], Principal | None], Any]
+    needs_caller: bool = False
 
 
-def _calculator(parameters: dict[str, Any]) -> Any:
+def _calculator(parameters: dict[str, Any], caller: Principal | None) -> Any:
     try:
         return evaluate(parameters["expression"])
     except CalculatorError as exc:
         raise ValidationFailed({"expression": [str(exc)]}, message=f"Cannot calculate: {exc}") from None
 
 
-def _current_time(parameters: dict[str, Any]) -> Any:
+def _current_time(parameters: dict[str, Any], caller: Principal | None) -> Any:
     name = parameters.get("timezone") or "UTC"
     try:
         zone = ZoneInfo(name)
@@ -46,6 +51,35 @@ def _current_time(parameters: dict[str, Any]) -> Any:
         "unix": int(now.timestamp()),
     }
 
+
+def _resource_search(parameters: dict[str, Any], caller: Principal | None) -> Any:
+    from apps.resources.search import resource_search
+
+    assert caller is not None  # needs_caller: tool_call refuses to queue it
+    hits = resource_search(
+        tenant=caller.tenant,
+        query=parameters["query"],
+        readable_prefixes=caller.scopes.prefixes("resources", "read"),
+        limit=parameters.get("limit", 5),
+        type=parameters.get("type"),
+        prefix=parameters.get("prefix"),
+    )
+    return [
+        {
+            "id": hit.resource.path,
+            "title": hit.resource.title,
+            "type": hit.resource.type,
+            "score": hit.score,
+            "snippet": hit.snippet,
+        }
+        for hit in hits
+    ]
+
+
+_SEARCH_PROPERTIES: dict[str, Any] = {
+    "query": {"type": "string", "minLength": 1, "maxLength": 2000, "description": "What to look for"},
+    "limit": {"type": "integer", "minimum": 1, "maximum": 20, "description": "How many results (default 5)"},
+}
 
 BUILTINS: dict[str, Builtin] = {
     builtin.id: builtin
@@ -82,6 +116,24 @@ BUILTINS: dict[str, Builtin] = {
             example={"timezone": "Europe/Paris"},
             safe=True,
             run=_current_time,
+        ),
+        Builtin(
+            id="resource_search",
+            description="Searches the team's resources (documents) by words and meaning; "
+            "only resources the caller may read",
+            schema={
+                "type": "object",
+                "properties": {
+                    **_SEARCH_PROPERTIES,
+                    "type": {"type": "string", "description": "Only resources of this type"},
+                    "prefix": {"type": "string", "description": "Only resources whose id starts with this"},
+                },
+                "required": ["query"],
+            },
+            example={"query": "mars mission timeline", "limit": 3},
+            safe=True,
+            run=_resource_search,
+            needs_caller=True,
         ),
     ]
 }

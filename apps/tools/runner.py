@@ -7,6 +7,7 @@ from typing import Any
 from apps.core.crypto import DecryptionError
 from apps.core.errors import ApplicationError
 from apps.core.ids import new_id
+from apps.tenants.authentication import Principal
 from apps.tenants.models import Tenant
 from apps.tools.builtins import BUILTINS
 from apps.tools.models import Tool
@@ -16,12 +17,24 @@ from apps.tools.webhooks import call_webhook
 
 
 def tool_execute(
-    *, tenant: Tenant | int, spec: ToolSpec, parameters: dict[str, Any], call_id: str | None
+    *,
+    tenant: Tenant | int,
+    spec: ToolSpec,
+    parameters: dict[str, Any],
+    call_id: str | None,
+    caller: Principal | None = None,
 ) -> Any:
-    """The tool's result; ApplicationError (400 for bad input, 502/504 upstream) otherwise."""
+    """The tool's result; ApplicationError (400 for bad input, 502/504 upstream) otherwise.
+    `caller` is the principal of a synchronous call (None in a background job)."""
     builtin = BUILTINS.get(spec.id)
     if spec.kind == Tool.Kind.BUILTIN and builtin is not None:
-        return builtin.run(parameters)
+        if builtin.needs_caller and caller is None:
+            raise ApplicationError(
+                f"Tool {spec.id} searches with the caller's scopes and cannot run as a background job",
+                code="invalid_request",
+                status=400,
+            )
+        return builtin.run(parameters, caller)
     try:
         row = tool_row_get(tenant=tenant, tool_id=spec.id)
     except DecryptionError:

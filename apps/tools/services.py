@@ -72,10 +72,18 @@ def tool_call(
     if not isinstance(parameters, dict):
         raise ValidationFailed({"parameters": ["Parameters must be a JSON object."]})
     validate_parameters(spec.schema, parameters)
+    builtin = BUILTINS.get(spec.id)
+    if builtin is not None and builtin.needs_caller and (spec.long_running or run_async):
+        raise ApplicationError(
+            f"Tool {tool_id} searches with the caller's scopes and runs only synchronously; "
+            "call it without ?async=true",
+            code="invalid_request",
+        )
     if not (spec.long_running or run_async):
-        return {
-            "result": tool_execute(tenant=principal.tenant, spec=spec, parameters=parameters, call_id=call_id)
-        }
+        result = tool_execute(
+            tenant=principal.tenant, spec=spec, parameters=parameters, call_id=call_id, caller=principal
+        )
+        return {"result": result}
     with transaction.atomic():
         job = tool_job_create(
             tenant=principal.tenant,

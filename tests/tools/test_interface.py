@@ -24,7 +24,7 @@ def principal(make_key):
 
 
 def test_specs_carry_what_a_model_needs(principal, alice) -> None:
-    [calculator, _] = tools_for(principal=principal(alice))
+    calculator = tools_for(principal=principal(alice))[0]
     assert calculator.id == "calculator"
     assert calculator.description == "Performs mathematical calculations"
     assert calculator.schema["required"] == ["expression"]
