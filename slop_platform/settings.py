@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "channels",
     "apps.core",
     "apps.tenants",
+    "apps.memory",
 ]
 
 MIDDLEWARE = [
@@ -240,3 +241,14 @@ SLOP_EMBEDDINGS_TIMEOUT = env_float("SLOP_EMBEDDINGS_TIMEOUT", 30.0, minimum=0.1
 SLOP_EMBEDDINGS_BATCH_SIZE = env_int("SLOP_EMBEDDINGS_BATCH_SIZE", 32, minimum=1)
 SLOP_EMBEDDINGS_CACHE_SIZE = env_int("SLOP_EMBEDDINGS_CACHE_SIZE", 10_000, minimum=0)
 SLOP_EMBEDDINGS_SHARED_CACHE = env_bool("SLOP_EMBEDDINGS_SHARED_CACHE", True)
+
+# --- Memory (apps/memory) -----------------------------------------------------------------------
+SLOP_MEMORY_MAX_VALUE_BYTES = env_int("SLOP_MEMORY_MAX_VALUE_BYTES", 1024 * 1024, minimum=1)
+# A value at the limit still fits in the request body (key, JSON escaping and whitespace aside).
+BODY_LIMITS["/memory"] = SLOP_MEMORY_MAX_VALUE_BYTES * 2 + 64 * 1024
+# Semantic query: exact scan up to this many matching rows per tenant, the HNSW index above it.
+SLOP_MEMORY_EXACT_SEARCH_MAX_ROWS = env_int("SLOP_MEMORY_EXACT_SEARCH_MAX_ROWS", 10_000, minimum=0)
+# Index scans take k / (tenant's share of the table) x this many rows (pgvector < 0.8), <= 1000.
+SLOP_MEMORY_OVERFETCH_FACTOR = env_float("SLOP_MEMORY_OVERFETCH_FACTOR", 4.0, minimum=1.0)
+SLOP_MEMORY_MIN_EF_SEARCH = env_int("SLOP_MEMORY_MIN_EF_SEARCH", 100, minimum=1)
+SLOP_MEMORY_MAX_SCAN_TUPLES = env_int("SLOP_MEMORY_MAX_SCAN_TUPLES", 50_000, minimum=1)
