@@ -167,7 +167,11 @@ class LocalProvider:
                     # Never reach for the network: the weights are on disk.
                     os.environ.setdefault("HF_HUB_OFFLINE", "1")
                     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
                     from sentence_transformers import SentenceTransformer
+                    from transformers.utils import logging as transformers_logging
+
+                    transformers_logging.disable_progress_bar()
 
                     self._model = SentenceTransformer(
                         str(self.model_path), device="cpu", local_files_only=True

@@ -11,7 +11,8 @@ return fewer than k rows, or none, for a tenant that owns a small share of the t
    rows pass the filter. Older versions (pgserver ships 0.6.2) return at most `hnsw.ef_search`
    rows, so the query takes the `ef` nearest rows of the whole table and filters those, with `ef`
    sized from the tenant's share of the table (`k / share x over-fetch factor`, at most 1000).
-3. If the index still yields fewer than k rows, the exact scan answers instead: complete wins.
+3. If the index yields fewer than k rows, once more with ef = 1000, then the exact scan answers
+   instead: complete wins over fast.
 
 Vectors are unit length; cosine distance d is in [0, 2] and score = clamp(1 - d, 0, 1).
 """
@@ -218,23 +219,32 @@ def search_plan(tenant_id: int, prefixes: list[str] | None, limit: int) -> tuple
     return "index", ef
 
 
+def nearest_ids(
+    *, tenant_id: int, vector: list[float], limit: int, prefixes: list[str] | None, min_score: float = 0.0
+) -> tuple[list[tuple[int, float]], str]:
+    """The (id, distance) of the tenant's nearest rows, and how they were found: "exact", "index"."""
+    literal = vector_literal(vector)
+    plan, ef = search_plan(tenant_id, prefixes, limit)
+    if plan == "index" and has_iterative_scan():
+        hits = _iterative(tenant_id, literal, prefixes, limit, min_score, ef)
+        if len(hits) >= limit:
+            return hits, "index"
+    elif plan == "index":
+        # The tenant's share near the query can be below its share of the table: when the first
+        # over-fetch comes back short, one wider pass before the exact scan.
+        for attempt_ef in dict.fromkeys((ef, MAX_EF_SEARCH)):
+            hits, frontier = _over_fetch(tenant_id, literal, prefixes, limit, min_score, attempt_ef)
+            # Short of k is still complete when min_score cut off inside what the index returned.
+            cut_inside = min_score > 0 and frontier is not None and frontier > 1.0 - min_score
+            if len(hits) >= limit or cut_inside:
+                return hits, "index"
+    return _exact(tenant_id, literal, prefixes, limit, min_score), "exact"
+
+
 def semantic_search(
     *, tenant_id: int, query: str, limit: int, prefixes: list[str] | None, min_score: float
 ) -> list[dict[str, Any]]:
-    vector = vector_literal(embed_text(query))
-    plan, ef = search_plan(tenant_id, prefixes, limit)
-    hits: list[tuple[int, float]] | None = None
-    if plan == "index" and has_iterative_scan():
-        hits = _iterative(tenant_id, vector, prefixes, limit, min_score, ef)
-        complete = len(hits) >= limit
-    elif plan == "index":
-        hits, frontier = _over_fetch(tenant_id, vector, prefixes, limit, min_score, ef)
-        # Short of k is still complete when min_score cut off inside what the index returned.
-        complete = len(hits) >= limit or (
-            min_score > 0 and frontier is not None and frontier > 1.0 - min_score
-        )
-    else:
-        complete = False
-    if not complete:
-        hits = _exact(tenant_id, vector, prefixes, limit, min_score)
-    return _fetch(hits or [])
+    hits, _ = nearest_ids(
+        tenant_id=tenant_id, vector=embed_text(query), limit=limit, prefixes=prefixes, min_score=min_score
+    )
+    return _fetch(hits)

@@ -80,7 +80,9 @@ def test_theme_question_finds_user_preference_first(alice_client):
 def test_thread_metadata_examples(alice_client):
     for key, value in UNRELATED.items():
         alice_client.post("/memory", {"key": key, "value": value}, format="json")
-    stored = alice_client.post("/memory", {"key": "thread:thread_12345", "value": THREAD_VALUE}, format="json")
+    stored = alice_client.post(
+        "/memory", {"key": "thread:thread_12345", "value": THREAD_VALUE}, format="json"
+    )
     assert stored.json() == {"status": "stored"}
 
     found = alice_client.post(
