@@ -19,6 +19,11 @@ class MemoryItemForm(forms.ModelForm):
         model = MemoryItem
         fields = ["tenant", "key", "value"]
 
+    def _get_validation_exclusions(self) -> set[str]:
+        # Django checks the (tenant, key) constraint through the model's default manager, which
+        # refuses unscoped queries; clean() checks it within the tenant instead.
+        return {*super()._get_validation_exclusions(), "tenant", "key"}  # type: ignore[misc]
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         try:
@@ -28,6 +33,14 @@ class MemoryItemForm(forms.ModelForm):
                 services.validate_value(cleaned["value"])
         except ApplicationError as exc:
             raise forms.ValidationError(exc.message) from None
+        tenant, key = cleaned.get("tenant"), cleaned.get("key")
+        if (
+            self.instance.pk is None
+            and tenant is not None
+            and key is not None
+            and MemoryItem.objects.for_tenant(tenant).filter(key=key).exists()
+        ):
+            raise forms.ValidationError(f"{tenant} already has a memory key {key!r}; edit that one")
         return cleaned
 
 
