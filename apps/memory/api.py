@@ -13,7 +13,7 @@ from apps.core.pagination import page_params
 from apps.memory import selectors, services
 from apps.memory.models import KEY_MAX_LENGTH
 
-QUERY_MAX_LIMIT = 100
+QUERY_MAX_LIMIT = selectors.MAX_QUERY_LIMIT
 QUERY_MAX_CHARACTERS = 10_000
 
 

@@ -19,6 +19,7 @@ Vectors are unit length; cosine distance d is in [0, 2] and score = clamp(1 - d,
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import threading
@@ -32,7 +33,7 @@ from apps.core.embeddings import embed_text
 
 TABLE = "memory_memoryitem"
 MAX_EF_SEARCH = 1000  # pgvector's upper bound for hnsw.ef_search
-_TENANT_COUNT_SECONDS = 60
+_ROW_COUNT_SECONDS = 60
 
 _version_lock = threading.Lock()
 _pgvector_version: tuple[int, ...] | None = None
@@ -82,15 +83,17 @@ def _count_matching(tenant_id: int, prefixes: list[str] | None, cap: int) -> int
         return int(cursor.fetchone()[0])
 
 
-def _tenant_rows(tenant_id: int) -> int:
-    """The tenant's row count, cached for a minute (it only sizes the over-fetch)."""
-    cache_key = f"memory:rows:{tenant_id}"
+def _matching_rows(tenant_id: int, prefixes: list[str] | None) -> int:
+    """How many rows the tenant's filter matches, cached for a minute (it only sizes the over-fetch)."""
+    digest = hashlib.sha256(json.dumps(prefixes).encode()).hexdigest()[:16]
+    cache_key = f"memory:rows:{tenant_id}:{digest}"
     rows = cache.get(cache_key)
     if rows is None:
+        where, params = _filter_sql(tenant_id, prefixes)
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT count(*) FROM {TABLE} WHERE tenant_id = %s", [tenant_id])  # noqa: S608
+            cursor.execute(f"SELECT count(*) FROM {TABLE} WHERE {where}", params)  # noqa: S608
             rows = int(cursor.fetchone()[0])
-        cache.set(cache_key, rows, _TENANT_COUNT_SECONDS)
+        cache.set(cache_key, rows, _ROW_COUNT_SECONDS)
     return int(rows)
 
 
@@ -210,8 +213,7 @@ def search_plan(tenant_id: int, prefixes: list[str] | None, limit: int) -> tuple
     matching = _count_matching(tenant_id, prefixes, threshold + 1)
     if matching <= threshold:
         return "exact", 0
-    # A prefix filter leaves an unknown share above the threshold: assume the smallest it can be.
-    tenant_rows = _tenant_rows(tenant_id) if prefixes is None else matching
+    tenant_rows = max(_matching_rows(tenant_id, prefixes), matching)
     table_rows = max(_table_rows(), tenant_rows)
     ef = ef_search_for(limit, tenant_rows, table_rows)
     if not has_iterative_scan() and ef >= MAX_EF_SEARCH and limit / (tenant_rows / table_rows) > ef:

@@ -10,13 +10,15 @@ from typing import Any
 
 from django.db.models import Q
 
-from apps.core.errors import NotFound
+from apps.core.errors import NotFound, ValidationFailed
 from apps.core.pagination import Page, paginate
 from apps.memory.models import MemoryItem
 from apps.memory.search import semantic_search
 from apps.tenants.authentication import Principal, scope_violation
 from apps.tenants.models import Tenant
 from apps.tenants.scopes import Action, intersect_prefixes
+
+MAX_QUERY_LIMIT = 100
 
 
 def readable_prefixes(principal: Principal, extra_prefix: str | None = None) -> list[str] | None:
@@ -63,7 +65,12 @@ def memory_query(
 ) -> list[dict[str, Any]]:
     """The caller's readable items nearest in meaning to `query`: [{"key", "value", "score"}].
 
-    `score` is the cosine similarity clamped to [0, 1]; results are ordered by it, best first."""
+    `score` is the cosine similarity clamped to [0, 1]; results are ordered by it, best first.
+    `limit` is held to 1..100; an empty query is a 400 (callers: the API, and the AI's memory tool)."""
+    if not isinstance(query, str) or not query.strip():
+        raise ValidationFailed({"query": ["Required: a non-empty string."]})
+    limit = max(1, min(int(limit), MAX_QUERY_LIMIT))
+    min_score = max(0.0, min(float(min_score), 1.0))
     prefixes = readable_prefixes(principal, key_prefix)
     if prefixes == []:
         return []
