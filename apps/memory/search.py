@@ -165,16 +165,17 @@ def _iterative(
         f") SELECT id, distance FROM hits WHERE TRUE{distance_sql} ORDER BY distance, key LIMIT %s"
     )
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef)])
-        cursor.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
+        # One round trip for the settings. Keep the planner on the vector index: the tenant's btree
+        # plus a sort is the exact scan, which search_plan() already chose against.
         cursor.execute(
-            "SELECT set_config('hnsw.max_scan_tuples', %s, true)",
-            [str(settings.SLOP_MEMORY_MAX_SCAN_TUPLES)],
+            "SELECT set_config('hnsw.ef_search', %s, true), "
+            "set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+            "set_config('hnsw.max_scan_tuples', %s, true), "
+            "set_config('enable_seqscan', 'off', true), "
+            "set_config('enable_bitmapscan', 'off', true), "
+            "set_config('enable_sort', 'off', true)",
+            [str(ef), str(settings.SLOP_MEMORY_MAX_SCAN_TUPLES)],
         )
-        # Keep the planner on the vector index: the tenant's btree plus a sort is the exact scan,
-        # which is what step 1 already chose against.
-        cursor.execute("SELECT set_config('enable_seqscan', 'off', true)")
-        cursor.execute("SELECT set_config('enable_bitmapscan', 'off', true)")
         cursor.execute(sql, [vector, *params, vector, limit, *distance_params, limit])
         return [(int(row[0]), float(row[1])) for row in cursor.fetchall()]
 

@@ -13,7 +13,16 @@ import pytest
 from django.db import connection
 from django.test import override_settings
 
-from apps.memory.search import _exact, _over_fetch, nearest_ids, search_plan, vector_literal
+from apps.memory.search import (
+    _exact,
+    _iterative,
+    _over_fetch,
+    has_iterative_scan,
+    nearest_ids,
+    pgvector_version,
+    search_plan,
+    vector_literal,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -137,3 +146,26 @@ def test_a_row_written_is_found_by_the_next_index_query(big_table):
             cursor.execute("SELECT key FROM memory_memoryitem WHERE id = %s", [hits[0][0]])
             assert cursor.fetchone()[0] == "fresh/0"
         assert hits[0][1] == pytest.approx(0.0, abs=1e-5)
+
+
+@override_settings(SLOP_MEMORY_EXACT_SEARCH_MAX_ROWS=100, SLOP_MEMORY_MIN_EF_SEARCH=40)
+def test_iterative_scan_on_pgvector_0_8(big_table):
+    """Runs against a PostgreSQL with pgvector 0.8+ (DATABASE_URL, e.g. compose's pgvector image)."""
+    if not has_iterative_scan():
+        pytest.skip(
+            f"pgvector {pgvector_version()} has no iterative scan (the embedded pgserver ships 0.6.2)"
+        )
+    alice = big_table["alice"]
+    recalls = []
+    for query in clustered(10):
+        literal = vector_literal(query.tolist())
+        hits = _iterative(alice.pk, literal, ["a/"], 10, 0.0, 40)
+        exact = ids(_exact(alice.pk, literal, ["a/"], 10, 0.0))
+        assert len(hits) == 10
+        recalls.append(len(set(ids(hits)) & set(exact)) / 10)
+    assert sum(recalls) / len(recalls) >= 0.9
+
+
+def test_the_embedded_database_takes_the_over_fetch_path(db):
+    assert pgvector_version() >= (0, 6)
+    assert has_iterative_scan() == (pgvector_version() >= (0, 8))
