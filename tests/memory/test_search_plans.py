@@ -68,11 +68,11 @@ def insert(tenant_id: int, vectors: np.ndarray, key_prefix: str = "item/") -> No
 
 @pytest.fixture
 def big_table(make_tenant):
-    """charlie: 2500 rows, alice: 500 rows (index path), bob: 30 rows (exact path)."""
+    """charlie: 1500 rows, alice: 300 rows (index path), bob: 30 rows (exact path)."""
     charlie, alice, bob = make_tenant("Charlie"), make_tenant("Alice"), make_tenant("Bob")
-    insert(charlie.pk, clustered(2500))
-    insert(alice.pk, clustered(250), key_prefix="a/")
-    insert(alice.pk, clustered(250), key_prefix="b/")
+    insert(charlie.pk, clustered(1500))
+    insert(alice.pk, clustered(150), key_prefix="a/")
+    insert(alice.pk, clustered(150), key_prefix="b/")
     insert(bob.pk, clustered(30))
     return {"alice": alice, "bob": bob, "charlie": charlie}
 
