@@ -149,13 +149,13 @@ def test_a_row_written_is_found_by_the_next_index_query(big_table):
 
 
 @override_settings(SLOP_MEMORY_EXACT_SEARCH_MAX_ROWS=100, SLOP_MEMORY_MIN_EF_SEARCH=40)
-def test_iterative_scan_on_pgvector_0_8(big_table):
+def test_iterative_scan_on_pgvector_0_8(db, request):
     """Runs against a PostgreSQL with pgvector 0.8+ (DATABASE_URL, e.g. compose's pgvector image)."""
     if not has_iterative_scan():
         pytest.skip(
             f"pgvector {pgvector_version()} has no iterative scan (the embedded pgserver ships 0.6.2)"
         )
-    alice = big_table["alice"]
+    alice = request.getfixturevalue("big_table")["alice"]
     recalls = []
     for query in clustered(10):
         literal = vector_literal(query.tolist())
