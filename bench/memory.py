@@ -75,7 +75,7 @@ class Vectors:
 
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def setup_django(data_dir: Path) -> None:
@@ -128,10 +128,13 @@ def load(total_rows: int, big_rows: int, vectors: Vectors) -> dict[str, int]:
     np.random.default_rng(3).shuffle(order)
     counters: dict[int, int] = {}
     batch = 20_000
-    with conn.cursor() as cursor, cursor.copy(
-        "COPY memory_memoryitem (tenant_id, key, value, embedding_text, content_hash, embedding_model,"
-        " embedding, created_at, updated_at) FROM STDIN (FORMAT BINARY)"
-    ) as copy:
+    with (
+        conn.cursor() as cursor,
+        cursor.copy(
+            "COPY memory_memoryitem (tenant_id, key, value, embedding_text, content_hash, embedding_model,"
+            " embedding, created_at, updated_at) FROM STDIN (FORMAT BINARY)"
+        ) as copy,
+    ):
         copy.set_types(
             [
                 "int8",
@@ -168,16 +171,15 @@ def load(total_rows: int, big_rows: int, vectors: Vectors) -> dict[str, int]:
                         stamp,
                     )
                 )
-            print(
-                f"  loaded {start + len(chunk):>9,} rows  {time.monotonic() - started:6.1f}s", flush=True
-            )
+            print(f"  loaded {start + len(chunk):>9,} rows  {time.monotonic() - started:6.1f}s", flush=True)
     loaded = time.monotonic() - started
     print(f"  COPY: {total_rows:,} rows in {loaded:.1f}s", flush=True)
     started = time.monotonic()
     conn.execute("SET maintenance_work_mem = '6GB'")
     conn.execute("SET max_parallel_maintenance_workers = 2")
     conn.execute(
-        "CREATE INDEX memory_item_embedding_hnsw ON memory_memoryitem USING hnsw (embedding vector_cosine_ops)"
+        "CREATE INDEX memory_item_embedding_hnsw ON memory_memoryitem"
+        " USING hnsw (embedding vector_cosine_ops)"
         " WITH (m = 16, ef_construction = 64)"
     )
     built = time.monotonic() - started
@@ -250,7 +252,8 @@ def wrk(
 POST_SCRIPT = """
 wrk.headers["Content-Type"] = "application/json"
 local counter = 0
-local words = {"project", "budget", "holiday", "recipe", "meeting", "invoice", "garden", "guitar", "travel", "doctor"}
+local words = {"project", "budget", "holiday", "recipe", "meeting",
+               "invoice", "garden", "guitar", "travel", "doctor"}
 request = function()
   counter = counter + 1
   local thread = tostring(math.random(1, 1000000000))
@@ -329,6 +332,8 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--sweep", action="store_true", help="also try over-fetch factors 1, 2, 4, 8")
+    parser.add_argument("--only-queries", action="store_true", help="skip the HTTP and embedding parts")
     parser.add_argument("--data-dir", help="keep the database here (reused when it already holds the table)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -355,6 +360,16 @@ def main() -> None:
     big_figures = query_figures(big, Vectors(seed=2), args.queries)
     small_figures = query_figures(small, Vectors(seed=3), args.queries)
     naive_small = naive_hnsw_results(small, Vectors(seed=4), 50)
+    sweep = {}
+    if args.sweep:
+        from django.test import override_settings
+
+        for factor in (1.0, 2.0, 4.0, 8.0):
+            with override_settings(SLOP_MEMORY_OVERFETCH_FACTOR=factor, SLOP_MEMORY_MIN_EF_SEARCH=10):
+                sweep[factor] = query_figures(big, Vectors(seed=5), min(args.queries, 100))
+    if args.only_queries:
+        print_query_figures(args, state, big_figures, small_figures, naive_small, sweep)
+        return
 
     print("Embedding cost (local model)", flush=True)
     cost = embedding_cost()
@@ -390,34 +405,49 @@ def main() -> None:
         if not keep:
             shutil.rmtree(data_dir, ignore_errors=True)
 
+    print_query_figures(args, state, big_figures, small_figures, naive_small, sweep)
+    get, post = http["get"], http["post"]  # type: ignore[index]
+    print(
+        f"GET /memory/:key at {args.connections} connections: {get['rps']} req/s"
+        f" (p50 {get['p50']}, p99 {get['p99']})"
+    )
+    print(
+        f"POST /memory at {args.connections} connections (new text each): {post['rps']} req/s"
+        f" (p50 {post['p50']}, p99 {post['p99']})"
+    )
+    for label, (p50, p95) in http["query"].items():  # type: ignore[attr-defined]
+        print(
+            f"POST /memory/query over HTTP, {label} tenant, embedding included:"
+            f" p50 {p50:.1f} ms, p95 {p95:.1f} ms"
+        )
+    print(
+        f"Embedding cost per item (local all-MiniLM-L6-v2, CPU): single {cost['single']:.1f} ms,"
+        f" batch of 32 {cost['batch32']:.1f} ms, batch of 128 {cost['batch128']:.1f} ms"
+    )
+
+
+def print_query_figures(args, state, big_figures, small_figures, naive_small, sweep) -> None:  # type: ignore[no-untyped-def]
     print()
     print(
-        f"Table: {args.total_rows:,} rows; load (COPY) {state['load_seconds']}s, HNSW build {state['index_seconds']}s"
+        f"Table: {args.total_rows:,} rows; load (COPY) {state['load_seconds']}s,"
+        f" HNSW build {state['index_seconds']}s"
     )
     for label, figures in (
         (f"big tenant ({args.big_rows:,} items)", big_figures),
         ("small tenant (50 items)", small_figures),
     ):
         print(
-            f"  query {label}: p50 {figures['p50']:.1f} ms, p95 {figures['p95']:.1f} ms, recall@10 {figures['recall']:.3f},"
+            f"  query {label}: p50 {figures['p50']:.1f} ms, p95 {figures['p95']:.1f} ms,"
+            f" recall@10 {figures['recall']:.3f},"
             f" fewest results {figures['min_results']}, plan {figures['plans']}"
         )
     print(f"  a plain filtered HNSW query gives the small tenant {naive_small:.1f} of 10 results on average")
-    get, post = http["get"], http["post"]  # type: ignore[index]
-    print(
-        f"GET /memory/:key at {args.connections} connections: {get['rps']} req/s (p50 {get['p50']}, p99 {get['p99']})"
-    )
-    print(
-        f"POST /memory at {args.connections} connections (new text each): {post['rps']} req/s (p50 {post['p50']}, p99 {post['p99']})"
-    )
-    for label, (p50, p95) in http["query"].items():  # type: ignore[attr-defined]
+    for factor, figures in sweep.items():
         print(
-            f"POST /memory/query over HTTP, {label} tenant, embedding included: p50 {p50:.1f} ms, p95 {p95:.1f} ms"
+            f"  over-fetch factor {factor:g}: big tenant p50 {figures['p50']:.1f} ms,"
+            f" p95 {figures['p95']:.1f} ms,"
+            f" recall@10 {figures['recall']:.3f}"
         )
-    print(
-        f"Embedding cost per item (local all-MiniLM-L6-v2, CPU): single {cost['single']:.1f} ms,"
-        f" batch of 32 {cost['batch32']:.1f} ms, batch of 128 {cost['batch128']:.1f} ms"
-    )
 
 
 if __name__ == "__main__":
