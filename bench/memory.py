@@ -340,7 +340,8 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--sweep", action="store_true", help="also try over-fetch factors 1, 2, 4, 8")
+    parser.add_argument("--sweep", action="store_true", help="also try the over-fetch --factors")
+    parser.add_argument("--factors", type=float, nargs="+", default=[1.0, 2.0, 4.0, 8.0])
     parser.add_argument("--only-queries", action="store_true", help="skip the HTTP and embedding parts")
     parser.add_argument("--data-dir", help="keep the database here (reused when it already holds the table)")
     args = parser.parse_args()
@@ -372,7 +373,7 @@ def main() -> None:
     if args.sweep:
         from django.test import override_settings
 
-        for factor in (1.0, 2.0, 4.0, 8.0):
+        for factor in args.factors:
             with override_settings(SLOP_MEMORY_OVERFETCH_FACTOR=factor, SLOP_MEMORY_MIN_EF_SEARCH=10):
                 sweep[factor] = query_figures(big, Vectors(seed=5), min(args.queries, 100))
     if args.only_queries:

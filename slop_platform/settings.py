@@ -250,6 +250,6 @@ BODY_LIMITS["/memory"] = SLOP_MEMORY_MAX_VALUE_BYTES * 2 + 64 * 1024
 # Semantic query: exact scan up to this many matching rows per tenant, the HNSW index above it.
 SLOP_MEMORY_EXACT_SEARCH_MAX_ROWS = env_int("SLOP_MEMORY_EXACT_SEARCH_MAX_ROWS", 10_000, minimum=0)
 # Index scans take k / (tenant's share of the table) x this many rows (pgvector < 0.8), <= 1000.
-SLOP_MEMORY_OVERFETCH_FACTOR = env_float("SLOP_MEMORY_OVERFETCH_FACTOR", 4.0, minimum=1.0)
+SLOP_MEMORY_OVERFETCH_FACTOR = env_float("SLOP_MEMORY_OVERFETCH_FACTOR", 6.0, minimum=1.0)
 SLOP_MEMORY_MIN_EF_SEARCH = env_int("SLOP_MEMORY_MIN_EF_SEARCH", 100, minimum=1)
 SLOP_MEMORY_MAX_SCAN_TUPLES = env_int("SLOP_MEMORY_MAX_SCAN_TUPLES", 50_000, minimum=1)
