@@ -342,6 +342,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--sweep", action="store_true", help="also try the over-fetch --factors")
     parser.add_argument("--factors", type=float, nargs="+", default=[1.0, 2.0, 4.0, 8.0])
+    parser.add_argument(
+        "--prepare-only", action="store_true", help="create the scratch database (settings) and stop"
+    )
     parser.add_argument("--only-queries", action="store_true", help="skip the HTTP and embedding parts")
     parser.add_argument("--data-dir", help="keep the database here (reused when it already holds the table)")
     args = parser.parse_args()
@@ -351,6 +354,8 @@ def main() -> None:
     data_dir = Path(args.data_dir) if keep else Path(tempfile.mkdtemp(prefix="slop-bench-memory-"))
     data_dir.mkdir(parents=True, exist_ok=True)
     setup_django(data_dir)
+    if args.prepare_only:
+        return
     from apps.tenants.models import Tenant
     from apps.tenants.services import api_key_create
 
