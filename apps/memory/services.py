@@ -27,20 +27,35 @@ def validate_key(key: Any, field: str = "key") -> str:
     return key
 
 
-def _contains_nul(value: Any) -> bool:
-    # PostgreSQL's jsonb cannot hold U+0000; refuse it with a 400 instead of failing in the database.
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any("\x00" in str(name) or _contains_nul(inner) for name, inner in value.items())
-    if isinstance(value, list):
-        return any(_contains_nul(inner) for inner in value)
-    return False
+MAX_VALUE_DEPTH = 64
+
+
+def _value_problem(value: Any) -> str | None:
+    """Walks the value without recursion: too deep, or a U+0000 (which jsonb cannot hold)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_VALUE_DEPTH:
+            return f"May nest at most {MAX_VALUE_DEPTH} levels deep."
+        if isinstance(item, str):
+            if "\x00" in item:
+                return "May not contain the character U+0000."
+        elif isinstance(item, dict):
+            for name, inner in item.items():
+                if "\x00" in str(name):
+                    return "May not contain the character U+0000."
+                stack.append((inner, depth + 1))
+        elif isinstance(item, list):
+            stack.extend((inner, depth + 1) for inner in item)
+    return None
 
 
 def validate_value(value: Any) -> Any:
     if value is None:
         raise ValidationFailed({"value": ["Is required: any JSON value except null."]})
+    problem = _value_problem(value)
+    if problem:
+        raise ValidationFailed({"value": [problem]})
     try:
         encoded = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except ValueError:
@@ -54,8 +69,6 @@ def validate_value(value: Any) -> Any:
             status=413,
             extra={"limit_bytes": limit},
         )
-    if _contains_nul(value):
-        raise ValidationFailed({"value": ["May not contain the character U+0000."]})
     return value
 
 

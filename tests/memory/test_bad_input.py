@@ -162,3 +162,18 @@ def test_list_rejects_bad_limit_and_cursor(alice_client, stored):
 def test_unauthenticated_requests_are_401(client):
     assert client.get("/memory").status_code == 401
     assert client.post("/memory/query", {"query": "x"}, content_type="application/json").status_code == 401
+
+
+@pytest.mark.parametrize("depth", [65, 900, 200_000])
+def test_deeply_nested_values_are_400_not_500(alice_client, alice, depth):
+    body = '{"key": "deep", "value": ' + "[" * depth + "]" * depth + "}"
+    response = alice_client.post("/memory", body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["code"] in ("validation_error", "invalid_request")
+    assert MemoryItem.objects.for_tenant(alice).count() == 0
+
+
+def test_nesting_up_to_64_levels_is_stored(alice_client):
+    value = json.loads("[" * 63 + '"core"' + "]" * 63)
+    assert alice_client.post("/memory", {"key": "nested", "value": value}, format="json").status_code == 200
+    assert alice_client.get("/memory/nested").json()["value"] == value
