@@ -11,7 +11,6 @@ from apps.core.api import SlopView, json_body
 from apps.core.errors import ValidationFailed
 from apps.core.pagination import page_params
 from apps.memory import selectors, services
-from apps.memory.models import KEY_MAX_LENGTH
 
 QUERY_MAX_LIMIT = selectors.MAX_QUERY_LIMIT
 QUERY_MAX_CHARACTERS = 10_000
@@ -55,8 +54,10 @@ def parse_query(body: dict[str, Any]) -> dict[str, Any]:
         details["filter"] = ['Must be an object, e.g. {"key_prefix": "thread:"}.']
     elif isinstance(filters, dict):
         key_prefix = filters.get("key_prefix")
-        if key_prefix is not None and (not isinstance(key_prefix, str) or len(key_prefix) > KEY_MAX_LENGTH):
-            details["filter.key_prefix"] = [f"Must be a string of at most {KEY_MAX_LENGTH} characters."]
+        try:
+            key_prefix = services.validate_prefix(key_prefix, "filter.key_prefix")
+        except ValidationFailed as exc:
+            details.update(exc.extra["details"])
     if details:
         raise ValidationFailed(details)
     return {"query": query, "limit": limit, "min_score": float(min_score), "key_prefix": key_prefix or None}
@@ -67,7 +68,7 @@ class MemoryCollectionView(SlopView):
 
     def get(self, request: Request) -> Response:
         cursor, limit = page_params(request.query_params)
-        prefix = request.query_params.get("prefix") or None
+        prefix = services.validate_prefix(request.query_params.get("prefix"))
         page = selectors.memory_item_list(principal=self.principal, prefix=prefix, cursor=cursor, limit=limit)
         keys = [
             {
@@ -91,6 +92,7 @@ class MemoryItemView(SlopView):
     info_description = "Get, update (returns previous_value) or delete one key"
 
     def get(self, request: Request, key: str = "query") -> Response:
+        services.validate_key(key)
         self.require("memory", "read", key)
         item = selectors.memory_item_get(tenant=self.tenant, key=key)
         return Response(
@@ -110,6 +112,7 @@ class MemoryItemView(SlopView):
         return Response({"status": "updated", "previous_value": previous})
 
     def delete(self, request: Request, key: str = "query") -> Response:
+        services.validate_key(key)
         self.require("memory", "write", key)
         services.memory_item_delete(tenant=self.tenant, key=key)
         return Response({"status": "deleted"})

@@ -14,6 +14,7 @@ from apps.core.errors import NotFound, ValidationFailed
 from apps.core.pagination import Page, paginate
 from apps.memory.models import MemoryItem
 from apps.memory.search import semantic_search
+from apps.memory.services import validate_prefix
 from apps.tenants.authentication import Principal, scope_violation
 from apps.tenants.models import Tenant
 from apps.tenants.scopes import Action, intersect_prefixes
@@ -71,6 +72,7 @@ def memory_query(
         raise ValidationFailed({"query": ["Required: a non-empty string."]})
     limit = max(1, min(int(limit), MAX_QUERY_LIMIT))
     min_score = max(0.0, min(float(min_score), 1.0))
+    key_prefix = validate_prefix(key_prefix, "key_prefix")
     prefixes = readable_prefixes(principal, key_prefix)
     if prefixes == []:
         return []

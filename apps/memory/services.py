@@ -30,6 +30,13 @@ def validate_key(key: Any, field: str = "key") -> str:
 MAX_VALUE_DEPTH = 64
 
 
+def validate_prefix(prefix: Any, field: str = "prefix") -> str | None:
+    """A key prefix from a query string or a filter: like a key, but may be empty (no filter)."""
+    if prefix is None or prefix == "":
+        return None
+    return validate_key(prefix, field)
+
+
 def _value_problem(value: Any) -> str | None:
     """Walks the value without recursion: too deep, or a U+0000 (which jsonb cannot hold)."""
     stack: list[tuple[Any, int]] = [(value, 1)]

@@ -177,3 +177,28 @@ def test_nesting_up_to_64_levels_is_stored(alice_client):
     value = json.loads("[" * 63 + '"core"' + "]" * 63)
     assert alice_client.post("/memory", {"key": "nested", "value": value}, format="json").status_code == 200
     assert alice_client.get("/memory/nested").json()["value"] == value
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body", "field"),
+    [
+        ("get", "/memory/a%00b", None, "key"),
+        ("delete", "/memory/a%00b", None, "key"),
+        ("put", "/memory/a%00b", {"value": 1}, "key"),
+        ("get", "/memory?prefix=%00", None, "prefix"),
+        ("get", "/memory?prefix=" + "p" * 513, None, "prefix"),
+        ("post", "/memory/query", {"query": "x", "filter": {"key_prefix": "a\u0000"}}, "filter.key_prefix"),
+    ],
+)
+def test_control_characters_in_keys_and_prefixes_are_400(alice_client, stored, method, url, body, field):
+    send = getattr(alice_client, method)
+    response = send(url, body, format="json") if body is not None else send(url)
+    assert field in _details(response)
+    # the request failed cleanly: the next one works
+    assert alice_client.get("/memory/user_preference").json()["value"] == {"theme": "dark"}
+
+
+def test_odd_but_valid_text_is_fine(alice_client, stored):
+    response = alice_client.post("/memory/query", {"query": "theme\u0000 with a nul"}, format="json")
+    assert response.status_code == 200
+    assert alice_client.get("/memory?cursor=%00").status_code == 400
