@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck check system-deps bench clean
+.PHONY: run test lint typecheck check system-deps bench bench-memory clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
@@ -39,6 +39,10 @@ check: lint typecheck test
 
 bench: $(STAMP)
 	$(PY) bench/info.py
+
+# Loads a million synthetic vectors and builds the HNSW index: tens of minutes on 2 cores.
+bench-memory: $(STAMP)
+	$(PY) bench/memory.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .data/test

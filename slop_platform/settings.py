@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "apps.resources",
     "apps.llm",
     "apps.chat",
+    "apps.memory",
 ]
 
 MIDDLEWARE = [
@@ -326,3 +327,15 @@ SLOP_CHAT_RUN_TTL_SECONDS = env_int("SLOP_CHAT_RUN_TTL_SECONDS", 300, minimum=1)
 SLOP_CHAT_RESUME_GRACE_SECONDS = env_float("SLOP_CHAT_RESUME_GRACE_SECONDS", 5.0, minimum=0)
 SLOP_SSE_KEEPALIVE_SECONDS = env_float("SLOP_SSE_KEEPALIVE_SECONDS", 15.0, minimum=0.1)
 SLOP_CHAT_TICKET_SECONDS = env_int("SLOP_CHAT_TICKET_SECONDS", 60, minimum=1)
+SLOP_EMBEDDINGS_THREADS = env_int("SLOP_EMBEDDINGS_THREADS", 1, minimum=1)  # torch intra-op threads
+
+# --- Memory (apps/memory) -----------------------------------------------------------------------
+SLOP_MEMORY_MAX_VALUE_BYTES = env_int("SLOP_MEMORY_MAX_VALUE_BYTES", 1024 * 1024, minimum=1)
+# A value at the limit still fits in the request body (key, JSON escaping and whitespace aside).
+BODY_LIMITS["/memory"] = SLOP_MEMORY_MAX_VALUE_BYTES * 2 + 64 * 1024
+# Semantic query: exact scan up to this many matching rows per tenant, the HNSW index above it.
+SLOP_MEMORY_EXACT_SEARCH_MAX_ROWS = env_int("SLOP_MEMORY_EXACT_SEARCH_MAX_ROWS", 10_000, minimum=0)
+# Index scans take k / (tenant's share of the table) x this many rows (pgvector < 0.8), <= 1000.
+SLOP_MEMORY_OVERFETCH_FACTOR = env_float("SLOP_MEMORY_OVERFETCH_FACTOR", 6.0, minimum=1.0)
+SLOP_MEMORY_MIN_EF_SEARCH = env_int("SLOP_MEMORY_MIN_EF_SEARCH", 100, minimum=1)
+SLOP_MEMORY_MAX_SCAN_TUPLES = env_int("SLOP_MEMORY_MAX_SCAN_TUPLES", 50_000, minimum=1)

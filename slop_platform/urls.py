@@ -17,6 +17,7 @@ urlpatterns = [
     path("", include("apps.tools.urls")),
     path("", include("apps.resources.urls")),
     path("", include("apps.chat.urls")),
+    path("", include("apps.memory.urls")),
 ]
 
 handler400 = "apps.core.views.bad_request"

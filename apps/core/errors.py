@@ -92,6 +92,8 @@ def to_application_error(exc: BaseException) -> ApplicationError | None:
         return exc
     if isinstance(exc, drf_exceptions.ValidationError):
         return ValidationFailed(_flatten_details(exc.detail))
+    if isinstance(exc, RecursionError):  # json.loads on a body nested thousands of levels deep
+        return ApplicationError("Malformed request body: JSON nested too deeply", code="invalid_request")
     if isinstance(exc, drf_exceptions.ParseError):
         return ApplicationError(f"Malformed request body: {exc.detail}", code="invalid_request", status=400)
     if isinstance(exc, drf_exceptions.UnsupportedMediaType):

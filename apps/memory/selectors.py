@@ -1,0 +1,81 @@
+"""Reads from a tenant's memory: one item, the key list, and semantic query.
+
+Scope prefixes (PROTOCOL.md §3) and the caller's own filters are applied inside the SQL, so a list or
+a search never fetches a key the caller may not read and never comes back short because of one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q
+
+from apps.core.errors import NotFound, ValidationFailed
+from apps.core.pagination import Page, paginate
+from apps.memory.models import MemoryItem
+from apps.memory.search import semantic_search
+from apps.memory.services import validate_prefix
+from apps.tenants.authentication import Principal, scope_violation
+from apps.tenants.models import Tenant
+from apps.tenants.scopes import Action, intersect_prefixes
+
+MAX_QUERY_LIMIT = 100
+
+
+def readable_prefixes(principal: Principal, extra_prefix: str | None = None) -> list[str] | None:
+    """Key prefixes the caller may read, narrowed by `extra_prefix`: None = every key, [] = none.
+
+    A caller with no memory read scope at all gets the seed's 403 rather than an empty answer."""
+    prefixes = principal.scopes.prefixes("memory", "read")
+    if prefixes is not None and not prefixes:
+        raise scope_violation(Action(area="memory", permission="read"))
+    if extra_prefix:
+        return intersect_prefixes(prefixes, [extra_prefix])
+    return prefixes
+
+
+def _prefix_q(prefixes: list[str]) -> Q:
+    condition = Q(pk__in=[])
+    for prefix in prefixes:
+        condition |= Q(key__startswith=prefix)
+    return condition
+
+
+def memory_item_get(*, tenant: Tenant, key: str) -> MemoryItem:
+    item = MemoryItem.objects.for_tenant(tenant).filter(key=key).defer("embedding").first()
+    if item is None:
+        raise NotFound(f"Memory key not found: {key}")
+    return item
+
+
+def memory_item_list(*, principal: Principal, prefix: str | None, cursor: str | None, limit: int) -> Page:
+    prefixes = readable_prefixes(principal, prefix)
+    queryset = MemoryItem.objects.for_tenant(principal.tenant).only("pk", "key", "created_at", "updated_at")
+    if prefixes is not None:
+        queryset = queryset.filter(_prefix_q(prefixes))
+    return paginate(queryset, cursor=cursor, limit=limit)
+
+
+def memory_query(
+    *,
+    principal: Principal,
+    query: str,
+    limit: int = 10,
+    key_prefix: str | None = None,
+    min_score: float = 0.0,
+) -> list[dict[str, Any]]:
+    """The caller's readable items nearest in meaning to `query`: [{"key", "value", "score"}].
+
+    `score` is the cosine similarity clamped to [0, 1]; results are ordered by it, best first.
+    `limit` is held to 1..100; an empty query is a 400 (callers: the API, and the AI's memory tool)."""
+    if not isinstance(query, str) or not query.strip():
+        raise ValidationFailed({"query": ["Required: a non-empty string."]})
+    limit = max(1, min(int(limit), MAX_QUERY_LIMIT))
+    min_score = max(0.0, min(float(min_score), 1.0))
+    key_prefix = validate_prefix(key_prefix, "key_prefix")
+    prefixes = readable_prefixes(principal, key_prefix)
+    if prefixes == []:
+        return []
+    return semantic_search(
+        tenant_id=principal.tenant.pk, query=query, limit=limit, prefixes=prefixes, min_score=min_score
+    )

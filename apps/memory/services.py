@@ -1,0 +1,170 @@
+"""Writes to a tenant's memory. Every write embeds first and touches the database last, so a failed
+embedding or a bad value leaves the stored data exactly as it was."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core.embeddings import content_hash, embed_text, embedding_model_id
+from apps.core.errors import ApplicationError, NotFound, ValidationFailed
+from apps.memory.models import KEY_MAX_LENGTH, MemoryItem
+from apps.memory.text import embedding_text
+from apps.tenants.models import Tenant
+
+
+def validate_key(key: Any, field: str = "key") -> str:
+    if not isinstance(key, str):
+        raise ValidationFailed({field: ["Must be a string."]})
+    if not 1 <= len(key) <= KEY_MAX_LENGTH:
+        raise ValidationFailed({field: [f"Must be 1 to {KEY_MAX_LENGTH} characters long."]})
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in key):
+        raise ValidationFailed({field: ["May not contain control characters."]})
+    return key
+
+
+MAX_VALUE_DEPTH = 64
+
+
+def validate_prefix(prefix: Any, field: str = "prefix") -> str | None:
+    """A key prefix from a query string or a filter: like a key, but may be empty (no filter)."""
+    if prefix is None or prefix == "":
+        return None
+    return validate_key(prefix, field)
+
+
+def _value_problem(value: Any) -> str | None:
+    """Walks the value without recursion: too deep, or a U+0000 (which jsonb cannot hold)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_VALUE_DEPTH:
+            return f"May nest at most {MAX_VALUE_DEPTH} levels deep."
+        if isinstance(item, str):
+            if "\x00" in item:
+                return "May not contain the character U+0000."
+        elif isinstance(item, dict):
+            for name, inner in item.items():
+                if "\x00" in str(name):
+                    return "May not contain the character U+0000."
+                stack.append((inner, depth + 1))
+        elif isinstance(item, list):
+            stack.extend((inner, depth + 1) for inner in item)
+    return None
+
+
+def validate_value(value: Any) -> Any:
+    if value is None:
+        raise ValidationFailed({"value": ["Is required: any JSON value except null."]})
+    problem = _value_problem(value)
+    if problem:
+        raise ValidationFailed({"value": [problem]})
+    try:
+        encoded = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        raise ValidationFailed({"value": ["Must be JSON (no NaN or Infinity)."]}) from None
+    size = len(encoded.encode())
+    limit = settings.SLOP_MEMORY_MAX_VALUE_BYTES
+    if size > limit:
+        raise ApplicationError(
+            f"The value is {size} bytes; a memory value may be at most {limit} bytes",
+            code="payload_too_large",
+            status=413,
+            extra={"limit_bytes": limit},
+        )
+    return value
+
+
+def _embedding_fields(key: str, value: Any) -> dict[str, Any]:
+    text = embedding_text(key, value)
+    model_id = embedding_model_id()
+    return {
+        "embedding_text": text,
+        "content_hash": content_hash(text, model_id),
+        "embedding_model": model_id,
+        "embedding": embed_text(text),
+    }
+
+
+def memory_item_store(*, tenant: Tenant, key: str, value: Any) -> MemoryItem:
+    """Create the item or overwrite its value (one upsert, safe under concurrent writers)."""
+    key = validate_key(key)
+    value = validate_value(value)
+    fields = _embedding_fields(key, value)
+    now = timezone.now()
+    item = MemoryItem(tenant=tenant, key=key, value=value, created_at=now, updated_at=now, **fields)
+    MemoryItem.objects.bulk_create(
+        [item],
+        update_conflicts=True,
+        unique_fields=["tenant", "key"],
+        update_fields=["value", "updated_at", *fields],
+    )
+    return item
+
+
+def memory_item_update(*, tenant: Tenant, key: str, value: Any) -> Any:
+    """Replace the value of an existing item; returns the previous value (404 when missing)."""
+    key = validate_key(key)
+    value = validate_value(value)
+    if not MemoryItem.objects.for_tenant(tenant).filter(key=key).exists():
+        raise NotFound(f"Memory key not found: {key}")
+    fields = _embedding_fields(key, value)
+    with transaction.atomic():
+        item = MemoryItem.objects.for_tenant(tenant).select_for_update().filter(key=key).first()
+        if item is None:  # deleted while we were embedding
+            raise NotFound(f"Memory key not found: {key}")
+        previous = item.value
+        item.value = value
+        for name, field_value in fields.items():
+            setattr(item, name, field_value)
+        item.save(update_fields=["value", "updated_at", *fields])
+    return previous
+
+
+def memory_item_delete(*, tenant: Tenant, key: str) -> None:
+    deleted, _ = MemoryItem.objects.for_tenant(tenant).filter(key=key).delete()
+    if not deleted:
+        raise NotFound(f"Memory key not found: {key}")
+
+
+def memory_items_reembed(*, tenant: Tenant | None, stale_only: bool, batch_size: int = 256) -> int:
+    """Rebuild text and vectors (after a model or text change); returns how many rows changed.
+
+    `tenant=None` walks every tenant: an operator command, so it crosses tenants on purpose."""
+    from apps.core.embeddings import embed_texts
+
+    model_id = embedding_model_id()
+    queryset = MemoryItem.objects.for_tenant(tenant) if tenant else MemoryItem.objects.unscoped()
+    changed = 0
+    last_pk = 0
+    while True:
+        rows = list(
+            queryset.filter(pk__gt=last_pk)
+            .order_by("pk")
+            .only("pk", "key", "value", "content_hash", "tenant_id")[:batch_size]
+        )
+        if not rows:
+            return changed
+        last_pk = rows[-1].pk
+        todo = []
+        for row in rows:
+            text = embedding_text(row.key, row.value)
+            digest = content_hash(text, model_id)
+            if stale_only and digest == row.content_hash:
+                continue
+            row.embedding_text, row.content_hash, row.embedding_model = text, digest, model_id
+            todo.append(row)
+        if not todo:
+            continue
+        vectors = embed_texts([row.embedding_text for row in todo])
+        for row, vector in zip(todo, vectors, strict=True):
+            row.embedding = vector
+        # Only the vector fields: a value written meanwhile is not overwritten.
+        MemoryItem.objects.unscoped().bulk_update(
+            todo, ["embedding_text", "content_hash", "embedding_model", "embedding"]
+        )
+        changed += len(todo)

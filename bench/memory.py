@@ -1,0 +1,468 @@
+"""Memory at scale: throughput of GET/POST /memory, and semantic query latency + recall in a big table.
+
+What it does, on a scratch embedded PostgreSQL (pgserver, pgvector 0.6.2):
+1. Loads a table of --total-rows synthetic vectors with COPY (binary): a "big" tenant with
+   --big-rows items, a "small" tenant with 50 items, the rest spread over other tenants; then
+   builds the HNSW index (parallel, in memory).
+   The vectors are synthetic: unit vectors with a low intrinsic dimension (a random 32-d latent
+   projected to 384-d plus noise), which is how sentence embeddings behave, unlike uniform noise.
+2. In process: query latency (p50/p95) and recall@10 against an exact scan for the big and the
+   small tenant, through the same code the endpoint runs (apps.memory.search.nearest_ids), and how
+   many results a plain filtered HNSW query would have given the small tenant.
+3. Over HTTP against Daphne (`manage.py serve`) with wrk at --connections: GET /memory/:key and
+   POST /memory (each POST a new text, so each one embeds), and /memory/query end to end (the
+   real model embeds the query) for the big and the small tenant.
+4. Embedding cost per item with the local model: one text per call, and in batches.
+
+    .venv/bin/python bench/memory.py [--total-rows 1000000] [--big-rows 100000] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DIMENSIONS = 384
+LATENT = 32
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(port: int, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"server did not start on {port}")
+
+
+class Vectors:
+    """Unit vectors with a 32-d latent structure, reproducible."""
+
+    def __init__(self, seed: int = 1) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.projection = self.rng.normal(size=(LATENT, DIMENSIONS)).astype(np.float32)
+
+    def sample(self, count: int) -> np.ndarray:
+        latent = self.rng.normal(size=(count, LATENT)).astype(np.float32)
+        vectors = latent @ self.projection + self.rng.normal(scale=0.3, size=(count, DIMENSIONS)).astype(
+            np.float32
+        )
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def setup_django(data_dir: Path) -> None:
+    os.environ.update(
+        {
+            "SLOP_DATA_DIR": str(data_dir),
+            "SECRET_KEY": "bench-only-secret-key",
+            "SLOP_DEBUG": "false",
+            "ALLOWED_HOSTS": "*",
+            "SLOP_LOG_LEVEL": "WARNING",
+            "DJANGO_SETTINGS_MODULE": "slop_platform.settings",
+            "SLOP_DB_POOL": "false",
+        }
+    )
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from django.db import connection
+
+    # The HNSW index of a big table must fit in shared buffers (pgserver's default is 128 MB);
+    # this takes effect the next time the scratch server starts (a re-run with --data-dir).
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW shared_buffers")
+        print(f"shared_buffers = {cursor.fetchone()[0]}", flush=True)
+        cursor.execute(f"ALTER SYSTEM SET shared_buffers = '{os.environ.get('BENCH_SHARED_BUFFERS', '2GB')}'")
+
+
+def raw_connection():  # type: ignore[no-untyped-def]
+    import psycopg
+    from django.db import connection
+    from pgvector.psycopg import register_vector
+
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    conn = psycopg.connect(**params, autocommit=True)
+    register_vector(conn)
+    return conn
+
+
+def load(total_rows: int, big_rows: int, vectors: Vectors) -> dict[str, int]:
+    from apps.tenants.services import tenant_create
+
+    big = tenant_create(name="Big tenant").pk
+    small = tenant_create(name="Small tenant").pk
+    others = [tenant_create(name=f"Other {index}").pk for index in range(9)]
+    other_rows = total_rows - big_rows - 50
+    plan = [(big, big_rows), (small, 50)] + [(tenant, other_rows // 9) for tenant in others]
+    plan[-1] = (plan[-1][0], plan[-1][1] + other_rows - (other_rows // 9) * 9)
+    conn = raw_connection()
+    started = time.monotonic()
+    conn.execute("DROP INDEX IF EXISTS memory_item_embedding_hnsw")
+    # Interleave tenants in the heap, as real traffic would.
+    order = np.concatenate([np.full(rows, tenant, dtype=np.int64) for tenant, rows in plan])
+    np.random.default_rng(3).shuffle(order)
+    counters: dict[int, int] = {}
+    batch = 20_000
+    with (
+        conn.cursor() as cursor,
+        cursor.copy(
+            "COPY memory_memoryitem (tenant_id, key, value, embedding_text, content_hash, embedding_model,"
+            " embedding, created_at, updated_at) FROM STDIN (FORMAT BINARY)"
+        ) as copy,
+    ):
+        copy.set_types(
+            [
+                "int8",
+                "varchar",
+                "jsonb",
+                "text",
+                "varchar",
+                "varchar",
+                "vector",
+                "timestamptz",
+                "timestamptz",
+            ]
+        )
+        now = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+        from datetime import datetime
+
+        stamp = datetime.fromisoformat(now)
+        for start in range(0, len(order), batch):
+            chunk = order[start : start + batch]
+            block = vectors.sample(len(chunk))
+            for tenant, vector in zip(chunk.tolist(), block, strict=True):
+                number = counters.get(tenant, 0)
+                counters[tenant] = number + 1
+                copy.write_row(
+                    (
+                        tenant,
+                        f"item/{number}",
+                        json.dumps({"n": number}),
+                        "synthetic",
+                        "0" * 64,
+                        "synthetic",
+                        vector,
+                        stamp,
+                        stamp,
+                    )
+                )
+            print(f"  loaded {start + len(chunk):>9,} rows  {time.monotonic() - started:6.1f}s", flush=True)
+    loaded = time.monotonic() - started
+    print(f"  COPY: {total_rows:,} rows in {loaded:.1f}s", flush=True)
+    started = time.monotonic()
+    conn.execute("SET maintenance_work_mem = '6GB'")
+    conn.execute("SET max_parallel_maintenance_workers = 2")
+    conn.execute(
+        "CREATE INDEX memory_item_embedding_hnsw ON memory_memoryitem"
+        " USING hnsw (embedding vector_cosine_ops)"
+        " WITH (m = 16, ef_construction = 64)"
+    )
+    built = time.monotonic() - started
+    conn.execute("VACUUM ANALYZE memory_memoryitem")
+    print(f"  HNSW index: built in {built:.1f}s", flush=True)
+    conn.close()
+    return {"big": big, "small": small, "load_seconds": int(loaded), "index_seconds": int(built)}
+
+
+def query_figures(tenant_id: int, vectors: Vectors, queries: int) -> dict[str, float]:
+    from apps.memory.search import _exact, nearest_ids, vector_literal
+
+    latencies, recalls, counts, plans = [], [], [], set()
+    for vector in vectors.sample(queries):
+        started = time.perf_counter()
+        hits, plan = nearest_ids(tenant_id=tenant_id, vector=vector.tolist(), limit=10, prefixes=None)
+        latencies.append((time.perf_counter() - started) * 1000)
+        plans.add(plan)
+        exact = _exact(tenant_id, vector_literal(vector.tolist()), None, 10, 0.0)
+        recalls.append(len({i for i, _ in hits} & {i for i, _ in exact}) / max(len(exact), 1))
+        counts.append(len(hits))
+    return {
+        "p50": statistics.median(latencies),
+        "p95": percentile(latencies, 0.95),
+        "recall": statistics.mean(recalls),
+        "min_results": min(counts),
+        "plans": ",".join(sorted(plans)),
+    }
+
+
+def naive_hnsw_results(tenant_id: int, vectors: Vectors, queries: int) -> float:
+    """How many of 10 results a plain HNSW scan filtered by tenant gives (pgvector 0.6 defaults).
+
+    An HNSW scan yields at most hnsw.ef_search (40) rows and pgvector filters them afterwards, so
+    this is the 40 nearest rows of the whole table, then the tenant's among them."""
+    from django.db import connection
+
+    from apps.memory.search import vector_literal
+
+    found = []
+    for vector in vectors.sample(queries):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM (SELECT tenant_id FROM memory_memoryitem"
+                " ORDER BY embedding <=> %s::vector LIMIT 40) s WHERE tenant_id = %s",
+                [vector_literal(vector.tolist()), tenant_id],
+            )
+            found.append(min(cursor.fetchone()[0], 10))
+    return statistics.mean(found)
+
+
+def wrk(
+    url: str, seconds: int, connections: int, headers: list[str], script: Path | None = None
+) -> dict[str, str]:
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    for header in headers:
+        command += ["-H", header]
+    if script:
+        command += ["-s", str(script)]
+    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    if "Non-2xx" in output:
+        raise SystemExit(f"errors during the run:\n{output}")
+    return {
+        "rps": re.search(r"Requests/sec:\s+([\d.]+)", output).group(1),  # type: ignore[union-attr]
+        "p50": re.search(r"50%\s+(\S+)", output).group(1),  # type: ignore[union-attr]
+        "p99": re.search(r"99%\s+(\S+)", output).group(1),  # type: ignore[union-attr]
+    }
+
+
+POST_SCRIPT = """
+wrk.headers["Content-Type"] = "application/json"
+local counter = 0
+local words = {"project", "budget", "holiday", "recipe", "meeting",
+               "invoice", "garden", "guitar", "travel", "doctor"}
+request = function()
+  counter = counter + 1
+  local thread = tostring(math.random(1, 1000000000))
+  local word = words[(counter % #words) + 1]
+  local body = '{"key": "bench/' .. thread .. '/' .. counter .. '", "value": {"note": "' .. word ..
+    ' note ' .. thread .. ' number ' .. counter .. '", "tags": ["' .. word .. '"]}}'
+  return wrk.format("POST", "/memory", nil, body)
+end
+"""
+
+
+def http_figures(
+    port: int, key: str, big_key: str, small_key: str, seconds: int, connections: int, tmp: Path
+) -> dict[str, object]:
+    import httpx
+
+    base = f"http://127.0.0.1:{port}"
+    auth = f"Authorization: Bearer {key}"
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=60) as client:
+        client.post("/memory", json={"key": "user_preference", "value": {"theme": "dark", "language": "en"}})
+    wrk(f"{base}/memory/user_preference", 2, connections, [auth])  # warm up
+    get = wrk(f"{base}/memory/user_preference", seconds, connections, [auth])
+    script = tmp / "post.lua"
+    script.write_text(POST_SCRIPT)
+    wrk(f"{base}/memory", 2, connections, [auth], script)
+    post = wrk(f"{base}/memory", seconds, connections, [auth], script)
+    query_latency = {}
+    texts = [
+        "project planning threads",
+        "what theme settings do I have",
+        "travel plans for spring",
+        "doctor appointment",
+    ]
+    for label, tenant_key in (("big", big_key), ("small", small_key)):
+        with httpx.Client(
+            base_url=base, headers={"Authorization": f"Bearer {tenant_key}"}, timeout=60
+        ) as client:
+            timings = []
+            for index in range(120):
+                body = {"query": f"{texts[index % len(texts)]} {uuid.uuid4().hex[:6]}", "limit": 10}
+                started = time.perf_counter()
+                response = client.post("/memory/query", json=body)
+                timings.append((time.perf_counter() - started) * 1000)
+                assert response.status_code == 200 and len(response.json()["results"]) == 10, response.text
+            timings = timings[20:]
+            query_latency[label] = (statistics.median(timings), percentile(timings, 0.95))
+    return {"get": get, "post": post, "query": query_latency}
+
+
+def embedding_cost() -> dict[str, float]:
+    from apps.core.embeddings import get_provider
+
+    provider = get_provider()
+    provider.embed(["warm up the model"])
+    texts = [
+        f"user note {index}: meeting about the {index % 7} budget and holiday plans {uuid.uuid4().hex[:6]}"
+        for index in range(256)
+    ]
+    started = time.perf_counter()
+    for text in texts[:64]:
+        provider.embed([text])
+    single = (time.perf_counter() - started) / 64 * 1000
+    figures = {"single": single}
+    for size in (32, 128):
+        started = time.perf_counter()
+        for start in range(0, 256, size):
+            provider.embed(texts[start : start + size])
+        figures[f"batch{size}"] = (time.perf_counter() - started) / 256 * 1000
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--total-rows", type=int, default=1_000_000)
+    parser.add_argument("--big-rows", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--sweep", action="store_true", help="also try the over-fetch --factors")
+    parser.add_argument("--factors", type=float, nargs="+", default=[1.0, 2.0, 4.0, 8.0])
+    parser.add_argument(
+        "--prepare-only", action="store_true", help="create the scratch database (settings) and stop"
+    )
+    parser.add_argument("--only-queries", action="store_true", help="skip the HTTP and embedding parts")
+    parser.add_argument("--data-dir", help="keep the database here (reused when it already holds the table)")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed: apt-get install wrk")
+    keep = bool(args.data_dir)
+    data_dir = Path(args.data_dir) if keep else Path(tempfile.mkdtemp(prefix="slop-bench-memory-"))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    setup_django(data_dir)
+    if args.prepare_only:
+        return
+    from apps.tenants.models import Tenant
+    from apps.tenants.services import api_key_create
+
+    vectors = Vectors()
+    state_file = data_dir / "bench-memory.json"
+    if state_file.exists():
+        state = json.loads(state_file.read_text())
+        print(f"Reusing the table in {data_dir}", flush=True)
+    else:
+        print(f"Loading {args.total_rows:,} rows (big tenant {args.big_rows:,}, small tenant 50)", flush=True)
+        state = load(args.total_rows, args.big_rows, vectors)
+        state_file.write_text(json.dumps(state))
+    big, small = state["big"], state["small"]
+
+    print("Semantic query in process (nearest_ids, limit 10)", flush=True)
+    big_figures = query_figures(big, Vectors(seed=2), args.queries)
+    small_figures = query_figures(small, Vectors(seed=3), args.queries)
+    naive_small = naive_hnsw_results(small, Vectors(seed=4), 50)
+    sweep = {}
+    if args.sweep:
+        from django.test import override_settings
+
+        for factor in args.factors:
+            with override_settings(SLOP_MEMORY_OVERFETCH_FACTOR=factor, SLOP_MEMORY_MIN_EF_SEARCH=10):
+                sweep[factor] = query_figures(big, Vectors(seed=5), min(args.queries, 100))
+    if args.only_queries:
+        print_query_figures(args, state, big_figures, small_figures, naive_small, sweep)
+        return
+
+    print("Embedding cost (local model)", flush=True)
+    cost = embedding_cost()
+
+    tenants = {tenant.pk: tenant for tenant in Tenant.objects.filter(pk__in=[big, small])}
+    big_key = api_key_create(tenant=tenants[big], scopes="*").plaintext
+    small_key = api_key_create(tenant=tenants[small], scopes="*").plaintext
+    bench_tenant = Tenant.objects.filter(slug="bench-http").first() or __import__(
+        "apps.tenants.services", fromlist=["tenant_create"]
+    ).tenant_create(name="Bench HTTP", slug="bench-http")
+    key = api_key_create(tenant=bench_tenant, scopes="*").plaintext
+    from django.db import connections
+
+    connections.close_all()
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "serve", "--no-demo", "--port", str(port)],
+        cwd=ROOT,
+        env={**os.environ, "SLOP_DB_POOL": "true", "SLOP_DB_POOL_MAX": "16"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(port)
+        print("HTTP (Daphne, one process)", flush=True)
+        http = http_figures(port, key, big_key, small_key, args.seconds, args.connections, data_dir)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        if not keep:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+    print_query_figures(args, state, big_figures, small_figures, naive_small, sweep)
+    get, post = http["get"], http["post"]  # type: ignore[index]
+    print(
+        f"GET /memory/:key at {args.connections} connections: {get['rps']} req/s"
+        f" (p50 {get['p50']}, p99 {get['p99']})"
+    )
+    print(
+        f"POST /memory at {args.connections} connections (new text each): {post['rps']} req/s"
+        f" (p50 {post['p50']}, p99 {post['p99']})"
+    )
+    for label, (p50, p95) in http["query"].items():  # type: ignore[attr-defined]
+        print(
+            f"POST /memory/query over HTTP, {label} tenant, embedding included:"
+            f" p50 {p50:.1f} ms, p95 {p95:.1f} ms"
+        )
+    print(
+        f"Embedding cost per item (local all-MiniLM-L6-v2, CPU): single {cost['single']:.1f} ms,"
+        f" batch of 32 {cost['batch32']:.1f} ms, batch of 128 {cost['batch128']:.1f} ms"
+    )
+
+
+def print_query_figures(args, state, big_figures, small_figures, naive_small, sweep) -> None:  # type: ignore[no-untyped-def]
+    print()
+    print(
+        f"Table: {args.total_rows:,} rows; load (COPY) {state['load_seconds']}s,"
+        f" HNSW build {state['index_seconds']}s"
+    )
+    for label, figures in (
+        (f"big tenant ({args.big_rows:,} items)", big_figures),
+        ("small tenant (50 items)", small_figures),
+    ):
+        print(
+            f"  query {label}: p50 {figures['p50']:.1f} ms, p95 {figures['p95']:.1f} ms,"
+            f" recall@10 {figures['recall']:.3f},"
+            f" fewest results {figures['min_results']}, plan {figures['plans']}"
+        )
+    print(f"  a plain filtered HNSW query gives the small tenant {naive_small:.1f} of 10 results on average")
+    for factor, figures in sweep.items():
+        print(
+            f"  over-fetch factor {factor:g}: big tenant p50 {figures['p50']:.1f} ms,"
+            f" p95 {figures['p95']:.1f} ms,"
+            f" recall@10 {figures['recall']:.3f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""The seed's memory examples with curl against the real server, and read-your-writes over HTTP."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from apps.tenants.models import Tenant
+from apps.tenants.services import api_key_create
+from tests.e2e.conftest import LiveServer
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def curl(
+    server: LiveServer, key: str, method: str, path: str, body: object | None = None
+) -> tuple[int, dict]:
+    command = [
+        "curl",
+        "-s",
+        "-w",
+        "\n%{http_code}",
+        "-X",
+        method,
+        f"{server.url}{path}",
+        "-H",
+        f"Authorization: Bearer {key}",
+    ]
+    if body is not None:
+        command += ["-H", "Content-Type: application/json", "-d", json.dumps(body)]
+    output = subprocess.run(command, capture_output=True, text=True, check=True, timeout=60).stdout
+    text, _, status = output.rpartition("\n")
+    return int(status), json.loads(text)
+
+
+def test_seed_memory_examples_with_curl(slop_server: LiveServer) -> None:
+    alice = Tenant.objects.create(slug="curl-alice", name="Alice")
+    charlie = Tenant.objects.create(slug="curl-charlie", name="Charlie")
+    key = api_key_create(tenant=alice, scopes="*").plaintext
+    other = api_key_create(tenant=charlie, scopes="*").plaintext
+    thread = {
+        "title": "Project Planning",
+        "participants": ["user_1", "user_2"],
+        "tags": ["project", "planning", "roadmap"],
+        "status": "active",
+    }
+    for path_key, value in [
+        ("search_history", ["best pizza near me", "flight prices to Lisbon"]),
+        ("shipping_address", {"street": "12 Harbour Road", "city": "Bristol"}),
+        ("thread:thread_999", {"title": "Holiday rota", "participants": ["user_7"]}),
+    ]:
+        assert curl(slop_server, key, "POST", "/memory", {"key": path_key, "value": value})[0] == 200
+
+    assert curl(
+        slop_server,
+        key,
+        "POST",
+        "/memory",
+        {"key": "user_preference", "value": {"theme": "dark", "language": "en"}},
+    ) == (200, {"status": "stored"})
+    status, got = curl(slop_server, key, "GET", "/memory/user_preference")
+    assert status == 200 and got["value"] == {"theme": "dark", "language": "en"}
+    status, listed = curl(slop_server, key, "GET", "/memory")
+    assert {entry["key"] for entry in listed["keys"]} >= {"user_preference", "search_history"}
+    status, found = curl(
+        slop_server, key, "POST", "/memory/query", {"query": "What theme settings do I have?", "limit": 1}
+    )
+    assert [result["key"] for result in found["results"]] == ["user_preference"]
+
+    assert curl(slop_server, key, "POST", "/memory", {"key": "thread:thread_12345", "value": thread}) == (
+        200,
+        {"status": "stored"},
+    )
+    status, threads = curl(
+        slop_server,
+        key,
+        "POST",
+        "/memory/query",
+        {"query": "project planning threads with user_1", "filter": {"key_prefix": "thread:"}},
+    )
+    assert [result["key"] for result in threads["results"]] == ["thread:thread_12345", "thread:thread_999"]
+    assert threads["results"][0]["value"] == thread
+
+    updated = {**thread, "participants": ["user_1", "user_2", "user_3"], "status": "in_progress"}
+    status, body = curl(slop_server, key, "PUT", "/memory/thread:thread_12345", {"value": updated})
+    assert (status, body) == (200, {"status": "updated", "previous_value": thread})
+    status, body = curl(
+        slop_server, key, "PUT", "/memory/user_preference", {"value": {"theme": "light", "language": "en"}}
+    )
+    assert body["previous_value"] == {"theme": "dark", "language": "en"}
+
+    # charlie sees none of it
+    assert curl(slop_server, other, "GET", "/memory/user_preference")[0] == 404
+    assert curl(slop_server, other, "GET", "/memory")[1]["keys"] == []
+    assert curl(slop_server, other, "POST", "/memory/query", {"query": "theme"})[1] == {"results": []}
+    assert curl(slop_server, other, "DELETE", "/memory/user_preference")[0] == 404
+
+    assert curl(slop_server, key, "DELETE", "/memory/user_preference") == (200, {"status": "deleted"})
+    assert curl(slop_server, key, "GET", "/memory/user_preference")[0] == 404
+
+
+def test_read_your_writes_under_concurrency(slop_server: LiveServer) -> None:
+    tenant = Tenant.objects.create(slug="ryw", name="RYW")
+    headers = {"Authorization": f"Bearer {api_key_create(tenant=tenant, scopes='*').plaintext}"}
+    topics = [
+        "sourdough baking",
+        "marathon training",
+        "tax returns",
+        "guitar chords",
+        "bird watching",
+        "tomato gardening",
+        "chess openings",
+        "sailing knots",
+    ]
+
+    def write_then_find(topic: str) -> str | None:
+        key = "note/" + topic.replace(" ", "_")
+        with httpx.Client(base_url=slop_server.url, headers=headers, timeout=60) as client:
+            stored = client.post("/memory", json={"key": key, "value": f"my notes on {topic}"})
+            assert stored.status_code == 200, stored.text
+            found = client.post(
+                "/memory/query", json={"query": topic, "limit": 1, "filter": {"key_prefix": "note/"}}
+            )
+            results = found.json()["results"]
+            return results[0]["key"] if results else None
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        found_keys = list(pool.map(write_then_find, topics))
+    # Each query ran after its own write returned: at the least, the item is there to be found.
+    assert all(key is not None for key in found_keys)
+    with httpx.Client(base_url=slop_server.url, headers=headers, timeout=60) as client:
+        for topic in topics:
+            results = client.post("/memory/query", json={"query": topic, "limit": 1}).json()["results"]
+            assert results[0]["key"] == "note/" + topic.replace(" ", "_")
