@@ -52,6 +52,18 @@ def _current_time(parameters: dict[str, Any], caller: Principal | None) -> Any:
     }
 
 
+def _memory_search(parameters: dict[str, Any], caller: Principal | None) -> Any:
+    from apps.memory.selectors import memory_query
+
+    assert caller is not None  # needs_caller: tool_call refuses to queue it
+    return memory_query(
+        principal=caller,
+        query=parameters["query"],
+        limit=parameters.get("limit", 5),
+        key_prefix=parameters.get("key_prefix"),
+    )
+
+
 def _resource_search(parameters: dict[str, Any], caller: Principal | None) -> Any:
     from apps.resources.search import resource_search
 
@@ -116,6 +128,22 @@ BUILTINS: dict[str, Builtin] = {
             example={"timezone": "Europe/Paris"},
             safe=True,
             run=_current_time,
+        ),
+        Builtin(
+            id="memory_search",
+            description="Searches the team's memory by meaning; only keys the caller may read",
+            schema={
+                "type": "object",
+                "properties": {
+                    **_SEARCH_PROPERTIES,
+                    "key_prefix": {"type": "string", "description": "Only keys starting with this"},
+                },
+                "required": ["query"],
+            },
+            example={"query": "What theme settings do I have?"},
+            safe=True,
+            run=_memory_search,
+            needs_caller=True,
         ),
         Builtin(
             id="resource_search",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from apps.memory.services import memory_item_store
 from apps.resources.services import resource_create
 
 pytestmark = pytest.mark.django_db
@@ -49,3 +50,26 @@ def test_resource_search_validates_and_refuses_background_runs(alices_resources,
     )
     queued = alice_client.post("/tools/resource_search?async=true", {"query": "mars"}, format="json")
     assert queued.status_code == 400 and "synchronously" in queued.json()["error"]
+
+
+@pytest.fixture
+def alices_memory(alice) -> None:
+    memory_item_store(tenant=alice, key="user_preference", value={"theme": "dark", "language": "en"})
+    memory_item_store(tenant=alice, key="thread:thread_1", value={"title": "Colour schemes and themes"})
+
+
+def test_memory_search_finds_only_readable_keys(alices_memory, client_for, alice) -> None:
+    everything = client_for(alice).post(
+        "/tools/memory_search", {"query": "What theme settings do I have?"}, format="json"
+    )
+    assert everything.status_code == 200
+    assert everything.json()["result"][0]["key"] == "user_preference"
+    narrowed = client_for(alice, "tools.safe.*,memory.thread:.read").post(
+        "/tools/memory_search", {"query": "theme"}, format="json"
+    )
+    assert [hit["key"] for hit in narrowed.json()["result"]] == ["thread:thread_1"]
+
+
+def test_memory_search_never_crosses_tenants(alices_memory, charlie_client) -> None:
+    response = charlie_client.post("/tools/memory_search", {"query": "theme"}, format="json")
+    assert response.status_code == 200 and response.json() == {"result": []}
