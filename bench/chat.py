@@ -26,13 +26,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.info import free_port, manage, wait_for  # noqa: E402
+from bench.common import free_port, manage, percentile, wait_for  # noqa: E402
 from tests.llm.fake_upstreams import start_upstream, stop_upstream  # noqa: E402
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 def first_token_direct(client: httpx.Client, upstream_url: str, api_key: str) -> float:

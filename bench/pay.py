@@ -28,10 +28,11 @@ from pathlib import Path
 import httpx
 import stripe
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from info import free_port, manage, wait_for
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.common import free_port, manage, percentile, wait_for  # noqa: E402
+
 SECRET = "whsec_bench"  # noqa: S105 (a throwaway signing secret for the bench)
 LOCALSTRIPE = (
     "import sys; from localstripe import resources, server; "
@@ -44,11 +45,6 @@ def signed(payload: bytes) -> str:
     now = int(time.time())
     digest = hmac.new(SECRET.encode(), f"{now}.".encode() + payload, hashlib.sha256).hexdigest()
     return f"t={now},v1={digest}"
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
 
 
 def main() -> None:

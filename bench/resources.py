@@ -25,7 +25,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from apps.resources.chunking import split_into_chunks  # noqa: E402 - pure Python, no settings
+from bench.common import free_port, manage, percentile, wait_for  # noqa: E402
 
 WORDS = [
     "system", "data", "server", "network", "request", "response", "memory", "cache", "queue",
@@ -79,32 +79,6 @@ QUERIES = [
     "tomato garden compost", "server memory queue", "what happens when a planet orbits a comet",
     "patient symptom diagnosis", "budget revenue contract", "warm oven flour sugar recipe",
 ]  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(port: int, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"server did not start on {port}")
-
-
-def manage(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        raise SystemExit(done.stderr)
-    return done.stdout.strip()
 
 
 def ingest(base: str, key: str, count: int, writers: int, tag: str) -> tuple[float, int]:
@@ -249,11 +223,6 @@ q = lambda values, f: sorted(values)[round(f * (len(values) - 1))]
 print(f"BREAKDOWN query embedding p50 {q(embed_ms, .5):.1f} ms p95 {q(embed_ms, .95):.1f} ms; "
       f"search without it p50 {q(search_ms, .5):.1f} ms p95 {q(search_ms, .95):.1f} ms")
 """
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def main() -> None:
