@@ -18,13 +18,16 @@ def provider_for(model: ResolvedModel) -> Provider:
 
             delay_ms = settings.SLOP_ECHO_DELAY_MS
         return EchoProvider(delay_seconds=max(0.0, float(delay_ms)) / 1000)
+    # A base URL a tenant chose is reached only through the SSRF-guarded client; the platform's
+    # own (from the environment) is trusted, like any other operator setting.
+    guarded = model.source != "platform"
     if model.provider == "openai":
         return OpenAICompatibleProvider(
-            base_url=model.base_url, api_key=model.api_key, timeout=model.timeout_seconds
+            base_url=model.base_url, api_key=model.api_key, timeout=model.timeout_seconds, guarded=guarded
         )
     if model.provider == "anthropic":
         return AnthropicProvider(
-            base_url=model.base_url, api_key=model.api_key, timeout=model.timeout_seconds
+            base_url=model.base_url, api_key=model.api_key, timeout=model.timeout_seconds, guarded=guarded
         )
     raise ApplicationError(
         f"Model {model.name!r} has an unknown provider {model.provider!r}",

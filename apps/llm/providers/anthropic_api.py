@@ -21,7 +21,7 @@ from apps.llm.providers.base import (
     upstream_error,
     upstream_timeout,
 )
-from apps.llm.providers.clients import client_for
+from apps.llm.providers.clients import client_for, failure_reason, guarded_http_client
 
 DEFAULT_MAX_TOKENS = 1024
 
@@ -56,16 +56,23 @@ def to_anthropic_messages(messages: list[ChatMessage]) -> tuple[str | None, list
 class AnthropicProvider(Provider):
     name = "anthropic"
 
-    def __init__(self, *, base_url: str | None, api_key: str | None, timeout: float) -> None:
+    def __init__(
+        self, *, base_url: str | None, api_key: str | None, timeout: float, guarded: bool = False
+    ) -> None:
         self.timeout = timeout
+        self.guarded = guarded
         self.base_url = base_url or None
         self.api_key = api_key or "not-configured"
 
     def _client(self) -> anthropic.AsyncAnthropic:
         return client_for(
-            ("anthropic", self.base_url, self.api_key, self.timeout),
+            ("anthropic", self.base_url, self.api_key, self.timeout, self.guarded),
             lambda: anthropic.AsyncAnthropic(
-                base_url=self.base_url, api_key=self.api_key, timeout=self.timeout, max_retries=0
+                base_url=self.base_url,
+                api_key=self.api_key,
+                timeout=self.timeout,
+                max_retries=0,
+                http_client=guarded_http_client(self.timeout) if self.guarded else None,
             ),
         )
 
@@ -123,7 +130,7 @@ class AnthropicProvider(Provider):
         except anthropic.APIStatusError as exc:
             raise upstream_error(self.name, _reason(exc), upstream_status=exc.status_code) from None
         except anthropic.APIError as exc:
-            raise upstream_error(self.name, str(exc.message or exc)) from None
+            raise upstream_error(self.name, failure_reason(exc)) from None
         yield UsageReport(input_tokens, output_tokens)
 
 

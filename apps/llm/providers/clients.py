@@ -29,3 +29,27 @@ def client_for(key: tuple[Any, ...], build: Callable[[], T]) -> T:
             clients.clear()
         client = clients[key] = build()
     return client  # type: ignore[no-any-return]
+
+
+# Streamed replies can be long: the guarded client's default response cap is for tool answers.
+MAX_REPLY_BYTES = 32 * 1024 * 1024
+
+
+def guarded_http_client(timeout: float) -> Any:
+    """The SSRF-guarded httpx2 client for an SDK talking to a tenant-chosen base URL."""
+    from apps.core.http import sdk_async_client
+
+    return sdk_async_client(timeout=timeout, max_response_bytes=MAX_REPLY_BYTES)
+
+
+def failure_reason(exc: BaseException) -> str:
+    """The SDK's message, or the refusal behind its generic "Connection error." when the SSRF
+    guard refused the address (the SDKs keep the real cause in the exception chain)."""
+    from apps.core.http import DestinationRefused
+
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, DestinationRefused):
+            return str(cause)
+        cause = cause.__cause__ or cause.__context__
+    return str(getattr(exc, "message", None) or exc)

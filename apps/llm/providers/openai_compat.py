@@ -22,7 +22,7 @@ from apps.llm.providers.base import (
     upstream_error,
     upstream_timeout,
 )
-from apps.llm.providers.clients import client_for
+from apps.llm.providers.clients import client_for, failure_reason, guarded_http_client
 
 
 def to_openai_messages(messages: list[ChatMessage]) -> list[dict[str, Any]]:
@@ -53,17 +53,24 @@ def to_openai_messages(messages: list[ChatMessage]) -> list[dict[str, Any]]:
 class OpenAICompatibleProvider(Provider):
     name = "openai"
 
-    def __init__(self, *, base_url: str | None, api_key: str | None, timeout: float) -> None:
+    def __init__(
+        self, *, base_url: str | None, api_key: str | None, timeout: float, guarded: bool = False
+    ) -> None:
         self.timeout = timeout
+        self.guarded = guarded
         self.base_url = base_url or None
         # Local servers (Ollama, llama.cpp) take any key; the SDK insists on one.
         self.api_key = api_key or "not-needed"
 
     def _client(self) -> openai.AsyncOpenAI:
         return client_for(
-            ("openai", self.base_url, self.api_key, self.timeout),
+            ("openai", self.base_url, self.api_key, self.timeout, self.guarded),
             lambda: openai.AsyncOpenAI(
-                base_url=self.base_url, api_key=self.api_key, timeout=self.timeout, max_retries=0
+                base_url=self.base_url,
+                api_key=self.api_key,
+                timeout=self.timeout,
+                max_retries=0,
+                http_client=guarded_http_client(self.timeout) if self.guarded else None,
             ),
         )
 
@@ -115,7 +122,7 @@ class OpenAICompatibleProvider(Provider):
         except openai.APIStatusError as exc:
             raise upstream_error(self.name, _reason(exc), upstream_status=exc.status_code) from None
         except openai.APIError as exc:
-            raise upstream_error(self.name, str(exc.message or exc)) from None
+            raise upstream_error(self.name, failure_reason(exc)) from None
         for index in sorted(pending):
             slot = pending[index]
             yield ToolCallRequest(
