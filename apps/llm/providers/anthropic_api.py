@@ -11,7 +11,6 @@ import anthropic
 from apps.llm.providers.base import (
     ChatMessage,
     CompletionRequest,
-    Provider,
     ProviderEvent,
     TextDelta,
     ToolCall,
@@ -21,7 +20,7 @@ from apps.llm.providers.base import (
     upstream_error,
     upstream_timeout,
 )
-from apps.llm.providers.clients import client_for, failure_reason, guarded_http_client
+from apps.llm.providers.clients import SdkProvider, failure_reason
 
 DEFAULT_MAX_TOKENS = 1024
 
@@ -53,28 +52,10 @@ def to_anthropic_messages(messages: list[ChatMessage]) -> tuple[str | None, list
     return system, out
 
 
-class AnthropicProvider(Provider):
+class AnthropicProvider(SdkProvider):
     name = "anthropic"
-
-    def __init__(
-        self, *, base_url: str | None, api_key: str | None, timeout: float, guarded: bool = False
-    ) -> None:
-        self.timeout = timeout
-        self.guarded = guarded
-        self.base_url = base_url or None
-        self.api_key = api_key or "not-configured"
-
-    def _client(self) -> anthropic.AsyncAnthropic:
-        return client_for(
-            ("anthropic", self.base_url, self.api_key, self.timeout, self.guarded),
-            lambda: anthropic.AsyncAnthropic(
-                base_url=self.base_url,
-                api_key=self.api_key,
-                timeout=self.timeout,
-                max_retries=0,
-                http_client=guarded_http_client(self.timeout) if self.guarded else None,
-            ),
-        )
+    sdk_class = anthropic.AsyncAnthropic
+    missing_key = "not-configured"
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[ProviderEvent]:
         system, messages = to_anthropic_messages(request.messages)

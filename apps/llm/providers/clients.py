@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
+
+from apps.llm.providers.base import Provider
 
 T = TypeVar("T")
 
@@ -53,3 +55,31 @@ def failure_reason(exc: BaseException) -> str:
             return str(cause)
         cause = cause.__cause__ or cause.__context__
     return str(getattr(exc, "message", None) or exc)
+
+
+class SdkProvider(Provider):
+    """A provider backed by an official SDK's async client: one client per event loop and
+    configuration, built with the SSRF-guarded HTTP client when the base URL is a tenant's."""
+
+    sdk_class: ClassVar[Callable[..., Any]]
+    missing_key: ClassVar[str] = "not-configured"  # the SDKs insist on a key; local servers take any
+
+    def __init__(
+        self, *, base_url: str | None, api_key: str | None, timeout: float, guarded: bool = False
+    ) -> None:
+        self.timeout = timeout
+        self.guarded = guarded
+        self.base_url = base_url or None
+        self.api_key = api_key or self.missing_key
+
+    def _client(self) -> Any:
+        return client_for(
+            (self.name, self.base_url, self.api_key, self.timeout, self.guarded),
+            lambda: self.sdk_class(
+                base_url=self.base_url,
+                api_key=self.api_key,
+                timeout=self.timeout,
+                max_retries=0,
+                http_client=guarded_http_client(self.timeout) if self.guarded else None,
+            ),
+        )

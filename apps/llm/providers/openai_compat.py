@@ -12,7 +12,6 @@ import openai
 from apps.llm.providers.base import (
     ChatMessage,
     CompletionRequest,
-    Provider,
     ProviderEvent,
     TextDelta,
     ToolCall,
@@ -22,7 +21,7 @@ from apps.llm.providers.base import (
     upstream_error,
     upstream_timeout,
 )
-from apps.llm.providers.clients import client_for, failure_reason, guarded_http_client
+from apps.llm.providers.clients import SdkProvider, failure_reason
 
 
 def to_openai_messages(messages: list[ChatMessage]) -> list[dict[str, Any]]:
@@ -50,29 +49,10 @@ def to_openai_messages(messages: list[ChatMessage]) -> list[dict[str, Any]]:
     return out
 
 
-class OpenAICompatibleProvider(Provider):
+class OpenAICompatibleProvider(SdkProvider):
     name = "openai"
-
-    def __init__(
-        self, *, base_url: str | None, api_key: str | None, timeout: float, guarded: bool = False
-    ) -> None:
-        self.timeout = timeout
-        self.guarded = guarded
-        self.base_url = base_url or None
-        # Local servers (Ollama, llama.cpp) take any key; the SDK insists on one.
-        self.api_key = api_key or "not-needed"
-
-    def _client(self) -> openai.AsyncOpenAI:
-        return client_for(
-            ("openai", self.base_url, self.api_key, self.timeout, self.guarded),
-            lambda: openai.AsyncOpenAI(
-                base_url=self.base_url,
-                api_key=self.api_key,
-                timeout=self.timeout,
-                max_retries=0,
-                http_client=guarded_http_client(self.timeout) if self.guarded else None,
-            ),
-        )
+    sdk_class = openai.AsyncOpenAI
+    missing_key = "not-needed"
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[ProviderEvent]:
         arguments: dict[str, Any] = {
