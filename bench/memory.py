@@ -3,12 +3,14 @@
 What it does, on a scratch embedded PostgreSQL (pgserver, pgvector 0.6.2):
 1. Loads a table of --total-rows synthetic vectors with COPY (binary): a "big" tenant with
    --big-rows items, a "small" tenant with 50 items, the rest spread over other tenants; then
-   builds the HNSW index (parallel, in memory).
+   builds the shared HNSW index (parallel, in memory), then the big tenant's own partial index
+   (apps/memory/tenant_indexes.py, as the beat task would).
    The vectors are synthetic: unit vectors with a low intrinsic dimension (a random 32-d latent
    projected to 384-d plus noise), which is how sentence embeddings behave, unlike uniform noise.
-2. In process: query latency (p50/p95) and recall@10 against an exact scan for the big and the
-   small tenant, through the same code the endpoint runs (apps.memory.search.nearest_ids), and how
-   many results a plain filtered HNSW query would have given the small tenant.
+2. In process: query latency (p50/p95) and recall@10 against an exact scan for the big tenant
+   (through the shared index, then through its own) and the small tenant, through the same code
+   the endpoint runs (apps.memory.search.nearest_ids), and how many results a plain filtered
+   HNSW query would have given the small tenant.
 3. Over HTTP against Daphne (`manage.py serve`) with wrk at --connections: GET /memory/:key and
    POST /memory (each POST a new text, so each one embeds), and /memory/query end to end (the
    real model embeds the query) for the big and the small tenant.
@@ -31,6 +33,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 
@@ -322,6 +325,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--sweep", action="store_true", help="also try the over-fetch --factors")
     parser.add_argument("--factors", type=float, nargs="+", default=[1.0, 2.0, 4.0, 8.0])
+    parser.add_argument("--efs", type=int, nargs="+", default=[40, 64, 100, 200])
     parser.add_argument(
         "--prepare-only", action="store_true", help="create the scratch database (settings) and stop"
     )
@@ -350,19 +354,38 @@ def main() -> None:
         state_file.write_text(json.dumps(state))
     big, small = state["big"], state["small"]
 
-    print("Semantic query in process (nearest_ids, limit 10)", flush=True)
+    print("Semantic query in process (nearest_ids, limit 10), through the shared index", flush=True)
+    from django.test import override_settings
+
+    from apps.memory import tenant_indexes
+
+    sweep: dict[str, dict[str, float]] = {}
+    with mock.patch.object(tenant_indexes, "indexed_tenants", return_value=frozenset()):
+        shared_figures = query_figures(big, Vectors(seed=2), args.queries)
+        if args.sweep:
+            for factor in args.factors:
+                with override_settings(SLOP_MEMORY_OVERFETCH_FACTOR=factor, SLOP_MEMORY_MIN_EF_SEARCH=10):
+                    sweep[f"shared index, over-fetch factor {factor:g}"] = query_figures(
+                        big, Vectors(seed=5), min(args.queries, 100)
+                    )
+    if "tenant_index_seconds" not in state:
+        print("Building the big tenant's own index (sync_tenant_indexes)", flush=True)
+        report = tenant_indexes.sync_tenant_indexes()
+        state["tenant_index_seconds"] = round(report.built.get(big, 0.0), 1)
+        state_file.write_text(json.dumps(state))
+    print("Semantic query in process, the big tenant through its own index", flush=True)
     big_figures = query_figures(big, Vectors(seed=2), args.queries)
     small_figures = query_figures(small, Vectors(seed=3), args.queries)
     naive_small = naive_hnsw_results(small, Vectors(seed=4), 50)
-    sweep = {}
     if args.sweep:
-        from django.test import override_settings
-
-        for factor in args.factors:
-            with override_settings(SLOP_MEMORY_OVERFETCH_FACTOR=factor, SLOP_MEMORY_MIN_EF_SEARCH=10):
-                sweep[factor] = query_figures(big, Vectors(seed=5), min(args.queries, 100))
+        for ef in args.efs:
+            with override_settings(SLOP_MEMORY_MIN_EF_SEARCH=ef):
+                sweep[f"own index, ef_search {ef}"] = query_figures(
+                    big, Vectors(seed=5), min(args.queries, 100)
+                )
+    figures = (state, shared_figures, big_figures, small_figures, naive_small, sweep)
     if args.only_queries:
-        print_query_figures(args, state, big_figures, small_figures, naive_small, sweep)
+        print_query_figures(args, *figures)
         return
 
     print("Embedding cost (local model)", flush=True)
@@ -399,7 +422,7 @@ def main() -> None:
         if not keep:
             shutil.rmtree(data_dir, ignore_errors=True)
 
-    print_query_figures(args, state, big_figures, small_figures, naive_small, sweep)
+    print_query_figures(args, *figures)
     get, post = http["get"], http["post"]  # type: ignore[index]
     print(
         f"GET /memory/:key at {args.connections} connections: {get['rps']} req/s"
@@ -420,15 +443,17 @@ def main() -> None:
     )
 
 
-def print_query_figures(args, state, big_figures, small_figures, naive_small, sweep) -> None:  # type: ignore[no-untyped-def]
+def print_query_figures(args, state, shared, big, small, naive_small, sweep) -> None:  # type: ignore[no-untyped-def]
     print()
     print(
         f"Table: {args.total_rows:,} rows; load (COPY) {state['load_seconds']}s,"
-        f" HNSW build {state['index_seconds']}s"
+        f" shared HNSW build {state['index_seconds']}s,"
+        f" the big tenant's own index {state.get('tenant_index_seconds', '?')}s"
     )
     for label, figures in (
-        (f"big tenant ({args.big_rows:,} items)", big_figures),
-        ("small tenant (50 items)", small_figures),
+        (f"big tenant ({args.big_rows:,} items), shared index", shared),
+        (f"big tenant ({args.big_rows:,} items), own index", big),
+        ("small tenant (50 items)", small),
     ):
         print(
             f"  query {label}: p50 {figures['p50']:.1f} ms, p95 {figures['p95']:.1f} ms,"
@@ -436,10 +461,9 @@ def print_query_figures(args, state, big_figures, small_figures, naive_small, sw
             f" fewest results {figures['min_results']}, plan {figures['plans']}"
         )
     print(f"  a plain filtered HNSW query gives the small tenant {naive_small:.1f} of 10 results on average")
-    for factor, figures in sweep.items():
+    for label, figures in sweep.items():
         print(
-            f"  over-fetch factor {factor:g}: big tenant p50 {figures['p50']:.1f} ms,"
-            f" p95 {figures['p95']:.1f} ms,"
+            f"  {label}: big tenant p50 {figures['p50']:.1f} ms, p95 {figures['p95']:.1f} ms,"
             f" recall@10 {figures['recall']:.3f}"
         )
 

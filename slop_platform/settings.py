@@ -147,10 +147,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 # Periodic work (the `beat` process): settle payments Stripe has not confirmed, reap jobs whose
-# worker died.
+# worker died, give big memory tenants an index of their own.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "pay-reconcile": {"task": "pay.reconcile_pending_payments", "schedule": 300.0},
     "tools-reap-stale-jobs": {"task": "tools.reap_stale_jobs", "schedule": 30.0},
+    "memory-sync-tenant-indexes": {"task": "memory.sync_tenant_indexes", "schedule": 600.0},
 }
 
 # --- HTTP, security -------------------------------------------------------------------------
@@ -339,3 +340,9 @@ SLOP_MEMORY_EXACT_SEARCH_MAX_ROWS = env_int("SLOP_MEMORY_EXACT_SEARCH_MAX_ROWS",
 SLOP_MEMORY_OVERFETCH_FACTOR = env_float("SLOP_MEMORY_OVERFETCH_FACTOR", 6.0, minimum=1.0)
 SLOP_MEMORY_MIN_EF_SEARCH = env_int("SLOP_MEMORY_MIN_EF_SEARCH", 100, minimum=1)
 SLOP_MEMORY_MAX_SCAN_TUPLES = env_int("SLOP_MEMORY_MAX_SCAN_TUPLES", 50_000, minimum=1)
+# A tenant with this many items gets an HNSW index of its own (built by the beat task or
+# `manage.py memory_indexes`), dropped again below half of it; processes see a change within the
+# cache time.
+SLOP_MEMORY_TENANT_INDEX_MIN_ROWS = env_int("SLOP_MEMORY_TENANT_INDEX_MIN_ROWS", 20_000, minimum=1)
+SLOP_MEMORY_TENANT_INDEX_CACHE_SECONDS = env_int("SLOP_MEMORY_TENANT_INDEX_CACHE_SECONDS", 30, minimum=0)
+SLOP_MEMORY_INDEX_BUILD_MEMORY = env_str("SLOP_MEMORY_INDEX_BUILD_MEMORY", "1GB")

@@ -7,11 +7,14 @@ return fewer than k rows, or none, for a tenant that owns a small share of the t
 1. Count the tenant's matching rows (tenant + scope prefixes + key_prefix), stopping at the exact
    threshold. At or below it: an exact scan of just those rows (a materialised CTE keeps the
    planner off the HNSW index). This is the true top-k, always complete.
-2. Above it, through the index. pgvector 0.8+ (`hnsw.iterative_scan`) keeps scanning until enough
+2. Above it, a tenant with an index of its own (apps/memory/tenant_indexes.py: big tenants get a
+   partial HNSW index) is served by that index: every row it yields is the tenant's, so a small
+   `ef_search` fills the top k.
+3. Otherwise through the shared index. pgvector 0.8+ (`hnsw.iterative_scan`) keeps scanning until enough
    rows pass the filter. Older versions (pgserver ships 0.6.2) return at most `hnsw.ef_search`
    rows, so the query takes the `ef` nearest rows of the whole table and filters those, with `ef`
    sized from the tenant's share of the table (`k / share x over-fetch factor`, at most 1000).
-3. If the index yields fewer than k rows, once more with ef = 1000, then the exact scan answers
+4. If the index yields fewer than k rows, once more with ef = 1000, then the exact scan answers
    instead: complete wins over fast.
 
 Vectors are unit length; cosine distance d is in [0, 2] and score = clamp(1 - d, 0, 1).
@@ -30,6 +33,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 
 from apps.core.embeddings import embed_text
+from apps.memory.tenant_indexes import has_tenant_index
 
 TABLE = "memory_memoryitem"
 MAX_EF_SEARCH = 1000  # pgvector's upper bound for hnsw.ef_search
@@ -146,7 +150,45 @@ def _over_fetch(
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef)])
         cursor.execute(sql, [vector, vector, ef, *params, *distance_params, limit])
-        rows = cursor.fetchall()
+        return _hits_and_frontier(cursor.fetchall())
+
+
+def _tenant_index(
+    tenant_id: int, vector: str, prefixes: list[str] | None, limit: int, min_score: float, ef: int
+) -> tuple[list[tuple[int, float]], float | None]:
+    """The tenant's own partial HNSW index: its rows only, so `ef` rows are ample for k.
+
+    Returns the hits and the frontier, as _over_fetch does."""
+    # The tenant id is written into the SQL as a literal (it is an int): the planner matches a
+    # partial index's predicate against constants only, never against a bound parameter.
+    where, params = _filter_sql(tenant_id, prefixes)
+    where = where.replace("tenant_id = %s", f"tenant_id = {int(tenant_id)}", 1)
+    params = params[1:]
+    distance_sql, distance_params = _distance_clause(min_score, "distance")
+    sql = (
+        f"WITH hits AS MATERIALIZED ("  # noqa: S608 - only placeholders and an int are interpolated
+        f"  SELECT id, key, embedding <=> %s::vector AS distance FROM {TABLE} WHERE {where} "
+        f"  ORDER BY embedding <=> %s::vector LIMIT %s"
+        f") (SELECT id, distance FROM hits WHERE TRUE{distance_sql} ORDER BY distance, key LIMIT %s) "
+        f"UNION ALL SELECT NULL, max(distance) FROM hits"
+    )
+    iterative = ", set_config('hnsw.iterative_scan', 'relaxed_order', true)" if has_iterative_scan() else ""
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Vector index scans only (the tenant's btree plus a sort is the exact scan); of the two
+        # vector indexes that can order these rows, the tenant's is the smaller and cheaper.
+        cursor.execute(
+            "SELECT set_config('hnsw.ef_search', %s, true), "
+            "set_config('enable_seqscan', 'off', true), "
+            "set_config('enable_bitmapscan', 'off', true), "
+            f"set_config('enable_sort', 'off', true){iterative}",
+            [str(ef)],
+        )
+        cursor.execute(sql, [vector, *params, vector, ef, *distance_params, limit])
+        return _hits_and_frontier(cursor.fetchall())
+
+
+def _hits_and_frontier(rows: list[tuple[Any, Any]]) -> tuple[list[tuple[int, float]], float | None]:
+    """Rows of (id, distance) plus one (NULL, farthest distance the index yielded)."""
     hits = sorted(((int(row[0]), float(row[1])) for row in rows if row[0] is not None), key=lambda h: h[1])
     frontier = next((float(row[1]) for row in rows if row[0] is None and row[1] is not None), None)
     return hits, frontier
@@ -209,12 +251,17 @@ def ef_search_for(limit: int, tenant_rows: int, table_rows: int) -> int:
 
 
 def search_plan(tenant_id: int, prefixes: list[str] | None, limit: int) -> tuple[str, int]:
-    """("exact", 0) or ("index", ef_search), for this tenant, filter and limit."""
+    """("exact", 0), ("tenant_index", ef_search) or ("index", ef_search), for this tenant and filter."""
     threshold = settings.SLOP_MEMORY_EXACT_SEARCH_MAX_ROWS
     matching = _count_matching(tenant_id, prefixes, threshold + 1)
     if matching <= threshold:
         return "exact", 0
     tenant_rows = max(_matching_rows(tenant_id, prefixes), matching)
+    if has_tenant_index(tenant_id):
+        if prefixes is None:  # every row the index yields passes the filter
+            return "tenant_index", max(settings.SLOP_MEMORY_MIN_EF_SEARCH, limit)
+        all_rows = max(_matching_rows(tenant_id, None), tenant_rows)
+        return "tenant_index", ef_search_for(limit, tenant_rows, all_rows)
     table_rows = max(_table_rows(), tenant_rows)
     ef = ef_search_for(limit, tenant_rows, table_rows)
     if not has_iterative_scan() and ef >= MAX_EF_SEARCH and limit / (tenant_rows / table_rows) > ef:
@@ -225,22 +272,25 @@ def search_plan(tenant_id: int, prefixes: list[str] | None, limit: int) -> tuple
 def nearest_ids(
     *, tenant_id: int, vector: list[float], limit: int, prefixes: list[str] | None, min_score: float = 0.0
 ) -> tuple[list[tuple[int, float]], str]:
-    """The (id, distance) of the tenant's nearest rows, and how they were found: "exact", "index"."""
+    """The (id, distance) of the tenant's nearest rows and how they were found: "exact", "index",
+    "tenant_index"."""
     literal = vector_literal(vector)
     plan, ef = search_plan(tenant_id, prefixes, limit)
     if plan == "index" and has_iterative_scan():
         hits = _iterative(tenant_id, literal, prefixes, limit, min_score, ef)
         if len(hits) >= limit:
             return hits, "index"
-    elif plan == "index":
-        # The tenant's share near the query can be below its share of the table: when the first
-        # over-fetch comes back short, one wider pass before the exact scan.
+    elif plan in ("index", "tenant_index"):
+        scan = _tenant_index if plan == "tenant_index" else _over_fetch
+        # The tenant's share near the query can be below its share of the table (or the prefix
+        # filter's share of the tenant's rows): when the first pass comes back short, one wider
+        # pass before the exact scan.
         for attempt_ef in dict.fromkeys((ef, MAX_EF_SEARCH)):
-            hits, frontier = _over_fetch(tenant_id, literal, prefixes, limit, min_score, attempt_ef)
+            hits, frontier = scan(tenant_id, literal, prefixes, limit, min_score, attempt_ef)
             # Short of k is still complete when min_score cut off inside what the index returned.
             cut_inside = min_score > 0 and frontier is not None and frontier > 1.0 - min_score
             if len(hits) >= limit or cut_inside:
-                return hits, "index"
+                return hits, plan
     return _exact(tenant_id, literal, prefixes, limit, min_score), "exact"
 
 
