@@ -14,6 +14,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -142,7 +143,13 @@ def main() -> None:
     parser.add_argument("--words", type=int, default=40)
     parser.add_argument("--delay-ms", type=int, default=100, help="echo's pause between words")
     parser.add_argument("--ramp-ms", type=float, default=5.0, help="pause between opening two streams")
+    parser.add_argument(
+        "--profile", metavar="FILE", help="record the server with py-spy (raw, collapsed stacks) while timing"
+    )
     args = parser.parse_args()
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if args.profile and not Path(spy).exists():
+        raise SystemExit("--profile needs py-spy: .venv/bin/pip install py-spy")
     upstream = start_upstream("openai", "sk-bench")
     data_dir = Path(tempfile.mkdtemp(prefix="slop-bench-chat-"))
     port = free_port()
@@ -158,6 +165,7 @@ def main() -> None:
         "SLOP_OPENAI_BASE_URL": upstream.url,
         "SLOP_OPENAI_MODELS": "fake-gpt",
         "SLOP_ECHO_DELAY_MS": str(args.delay_ms),
+        "SLOP_RATE_LIMIT_PER_MINUTE": "0",  # measure the request path, not the limiter's 429s
     }
     server_log = Path(os.environ.get("BENCH_SERVER_LOG", os.devnull)).open("w")  # noqa: SIM115
     server = subprocess.Popen(
@@ -177,9 +185,21 @@ def main() -> None:
                 first_token_direct(client, upstream.url, upstream.api_key)
                 first_token_platform(client, url, key)
             direct, platform = [], []
+            profiler = (
+                subprocess.Popen(
+                    [spy, "record", "-p", str(server.pid), "-r", "500", "-f", "raw", "-o", args.profile],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                if args.profile
+                else None
+            )
             for _ in range(args.samples):
                 direct.append(first_token_direct(client, upstream.url, upstream.api_key) * 1000)
                 platform.append(first_token_platform(client, url, key) * 1000)
+            if profiler is not None:
+                profiler.send_signal(signal.SIGINT)
+                profiler.wait(timeout=60)
         idle_rss = rss_kib(server.pid)
         streams = asyncio.run(
             concurrent_streams(url, key, args.streams, args.words, server.pid, args.ramp_ms / 1000)
