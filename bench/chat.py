@@ -37,12 +37,15 @@ def first_token_direct(client: httpx.Client, upstream_url: str, api_key: str) ->
     with client.stream(
         "POST", f"{upstream_url}/chat/completions", json=body, headers={"Authorization": f"Bearer {api_key}"}
     ) as response:
-        for line in response.iter_lines():
-            if line.startswith("data: {"):
+        elapsed = None
+        for line in response.iter_lines():  # read to the end, as the platform does
+            if elapsed is None and line.startswith("data: {"):
                 delta = json.loads(line[6:])["choices"]
                 if delta and delta[0]["delta"].get("content"):
-                    return time.perf_counter() - started
-    raise SystemExit("the upstream sent no content")
+                    elapsed = time.perf_counter() - started
+    if elapsed is None:
+        raise SystemExit("the upstream sent no content")
+    return elapsed
 
 
 def first_token_platform(client: httpx.Client, url: str, key: str) -> float:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from django.conf import settings
 
 from apps.core.errors import ApplicationError
+from apps.core.tenant_cache import TenantSnapshots
 from apps.llm.models import ModelConfig, UsageRecord
 from apps.llm.secrets import decrypt_secret
 from apps.tenants.models import Tenant
@@ -70,7 +73,7 @@ def _from_config(config: ModelConfig) -> ResolvedModel:
     )
 
 
-def available_models(*, tenant: Tenant) -> dict[str, ResolvedModel]:
+def available_models(*, tenant: Tenant | int) -> dict[str, ResolvedModel]:
     """Every model the tenant may name; its own configurations win over platform ones."""
     models = platform_models()
     for config in ModelConfig.objects.for_tenant(tenant).order_by("name"):
@@ -78,7 +81,7 @@ def available_models(*, tenant: Tenant) -> dict[str, ResolvedModel]:
     return models
 
 
-def default_model_name(models: dict[str, ResolvedModel]) -> str:
+def default_model_name(models: Mapping[str, ResolvedModel]) -> str:
     for model in models.values():
         if model.is_default:
             return model.name
@@ -91,9 +94,14 @@ def default_model_name(models: dict[str, ResolvedModel]) -> str:
     return "echo"
 
 
+# A chat resolves its model from a snapshot a few seconds old at most (a chat's start is
+# latency-critical); /info and the admin read the table.
+chat_model_snapshots = TenantSnapshots(lambda tenant_id: MappingProxyType(available_models(tenant=tenant_id)))
+
+
 def model_resolve(*, tenant: Tenant, name: str | None) -> ResolvedModel:
     """The model a request names (or the tenant's default); 400 listing the valid ones if unknown."""
-    models = available_models(tenant=tenant)
+    models = chat_model_snapshots.get(int(tenant.pk))
     chosen = name or default_model_name(models)
     if chosen not in models:
         valid = sorted(models)

@@ -11,6 +11,18 @@ class ToolsConfig(AppConfig):
     verbose_name = "Tools"
     slop_capabilities = {"sse": True, "tools": {"builtin": ["calculator", "current_time"], "webhooks": True}}
 
+    def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_save
+
+        from apps.tools.models import Tool
+        from apps.tools.selectors import chat_tool_snapshots
+
+        def forget(sender: Any, instance: Tool, **kwargs: Any) -> None:
+            chat_tool_snapshots.forget_changed(instance.tenant_id)
+
+        post_save.connect(forget, sender=Tool, weak=False, dispatch_uid="tools-forget-chat-snapshot")
+        post_delete.connect(forget, sender=Tool, weak=False, dispatch_uid="tools-forget-chat-snapshot")
+
     def slop_info(self, principal: Any) -> dict[str, Any]:
         from apps.tools.selectors import tools_for
 

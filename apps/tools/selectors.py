@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 
 from apps.core.errors import NotFound
+from apps.core.tenant_cache import TenantSnapshots
 from apps.tenants.authentication import Principal
 from apps.tenants.models import Tenant
 from apps.tenants.scopes import Action
@@ -93,11 +94,16 @@ def tools_for(*, principal: Principal) -> list[ToolSpec]:
     ]
 
 
+# What a chat offers the model is read from a snapshot a few seconds old at most (a chat's start
+# is latency-critical); running a tool looks it up afresh.
+chat_tool_snapshots = TenantSnapshots(lambda tenant_id: tuple(tenant_tools(tenant=tenant_id)))
+
+
 def tools_executable_by(*, principal: Principal) -> list[ToolSpec]:
     """The enabled tools the effective scope may execute (what a model is offered during /chat)."""
     return [
         spec
-        for spec in tenant_tools(tenant=principal.tenant)
+        for spec in chat_tool_snapshots.get(int(principal.tenant.pk))
         if spec.enabled and may_execute(principal, spec)
     ]
 

@@ -245,3 +245,46 @@ def test_anthropic_model_with_tools_through_the_api(
     sent = anthropic_upstream.requests[-1]
     assert sent["model"] == "claude-test" and sent["max_tokens"] == 300
     assert [t["name"] for t in sent["tools"]] == ["calculator"]
+
+
+def test_a_model_configured_or_removed_applies_to_the_next_chat(
+    alice_client: Any, alice: Any, openai_upstream: Any
+) -> None:
+    from apps.llm.services import model_config_create
+
+    assert say(alice_client, "hi", model="later-gpt").status_code == 400  # snapshot taken without it
+    model_config_create(
+        tenant=alice,
+        name="later-gpt",
+        provider="openai",
+        base_url=openai_upstream.url,
+        api_key=openai_upstream.api_key,
+    )
+    response = say(alice_client, "hi", model="later-gpt")
+    assert response.status_code == 200, response.json()
+    ModelConfig.objects.for_tenant(alice).filter(name="later-gpt").delete()
+    assert say(alice_client, "hi", model="later-gpt").status_code == 400
+
+
+def test_a_change_without_a_signal_is_seen_after_the_snapshot_expires(
+    alice_client: Any, alice: Any, openai_upstream: Any, settings: Any
+) -> None:
+    """What another process saved reaches this one within SLOP_TENANT_CONFIG_CACHE_SECONDS."""
+    import time
+
+    from apps.llm.services import model_config_create
+
+    settings.SLOP_TENANT_CONFIG_CACHE_SECONDS = 1
+    model_config_create(
+        tenant=alice,
+        name="old-name",
+        provider="openai",
+        base_url=openai_upstream.url,
+        api_key=openai_upstream.api_key,
+    )
+    assert say(alice_client, "hi", model="old-name").status_code == 200
+    ModelConfig.objects.for_tenant(alice).filter(name="old-name").update(name="new-name")  # no signal
+    assert say(alice_client, "hi", model="old-name").status_code == 200  # this process's snapshot
+    time.sleep(1.1)
+    assert say(alice_client, "hi", model="old-name").status_code == 400
+    assert say(alice_client, "hi", model="new-name").status_code == 200

@@ -112,3 +112,25 @@ def test_job_answers_become_results_errors_or_a_pointer() -> None:
     assert failed.error == {"error": "boom", "code": "tool_failed", "job_id": "job_1"}
     running = _outcome({"job_id": "job_1", "status": "running", "status_url": "/tools/jobs/job_1"})
     assert running.result["status_url"] == "/tools/jobs/job_1" and running.error is None
+
+
+def test_a_tool_switched_off_is_not_offered_to_the_next_chat(alice_client: Any, fake_gpt: Any) -> None:
+    say(alice_client, "hello", model="fake")  # the tenant's tools are now in this process's snapshot
+    assert "calculator" in [t["function"]["name"] for t in fake_gpt.requests[-1]["tools"]]
+    assert alice_client.put("/tools/calculator", {"enabled": False}, format="json").status_code == 200
+    say(alice_client, "hello", model="fake")
+    assert "calculator" not in [t["function"]["name"] for t in fake_gpt.requests[-1]["tools"]]
+
+
+def test_a_tool_switched_off_by_another_process_is_refused_when_called(alice_client: Any, alice: Any) -> None:
+    """Another process's change reaches this one's snapshot within SLOP_TENANT_CONFIG_CACHE_SECONDS;
+    until then the model may still be offered the tool, but running it checks the table."""
+    from apps.tools.models import Tool
+
+    assert say(alice_client, CALC).json()["tool_calls"][0]["result"] == 4
+    alice_client.put("/tools/calculator", {"enabled": True}, format="json")
+    say(alice_client, "hello")  # snapshot taken with the tool enabled
+    Tool.objects.for_tenant(alice).filter(slug="calculator").update(enabled=False)  # no signal
+    call = say(alice_client, CALC).json()["tool_calls"][0]
+    assert "result" not in call
+    assert call["error"]["code"] == "tool_disabled"

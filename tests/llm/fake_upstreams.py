@@ -116,6 +116,15 @@ async def _openai(request: web.Request) -> web.StreamResponse:
         await response.write(f"data: {json.dumps(payload)}\n\n".encode())
 
     await chunk({"role": "assistant", "content": ""})
+    if "odd chunks" in text:  # shapes some OpenAI-compatible servers send; nothing here is text
+        for odd in ({"choices": None}, {"choices": [{"index": 0, "delta": None}]}, {"choices": ["x"]}):
+            await response.write(f"data: {json.dumps({**base, **odd})}\n\n".encode())
+        await chunk({"content": 5, "tool_calls": ["not a call"]})
+    if "error mid-stream" in text:  # an error event after the stream began, as OpenAI sends them
+        await chunk({"content": "Partial "})
+        await response.write(b'data: {"error": {"message": "The server had an error mid-stream"}}\n\n')
+        await response.write_eof()
+        return response
     if kind == "tool":
         arguments = json.dumps(value)
         await chunk(

@@ -161,3 +161,33 @@ def test_echo_streams_word_by_word_and_requests_tools() -> None:
     completion = asyncio.run(echo.complete(_request('/tool calculator {"expression": "2+2"}')))
     assert completion.tool_calls[0].name == "calculator"
     assert completion.tool_calls[0].arguments == {"expression": "2+2"}
+
+
+def test_odd_chunk_shapes_from_compatible_servers_are_skipped(openai_upstream: Upstream) -> None:
+    provider = OpenAICompatibleProvider(
+        base_url=openai_upstream.url, api_key=openai_upstream.api_key, timeout=2
+    )
+
+    async def collect() -> list:
+        return [event async for event in provider.stream(_request("odd chunks please"))]
+
+    events = asyncio.run(collect())
+    text = "".join(e.text for e in events if isinstance(e, TextDelta))
+    assert text == "You said: odd chunks please (2 messages)"
+
+
+def test_an_error_event_mid_stream_is_a_502_with_its_reason(openai_upstream: Upstream) -> None:
+    provider = OpenAICompatibleProvider(
+        base_url=openai_upstream.url, api_key=openai_upstream.api_key, timeout=2
+    )
+    seen: list[str] = []
+
+    async def collect() -> None:
+        async for event in provider.stream(_request("error mid-stream")):
+            if isinstance(event, TextDelta):
+                seen.append(event.text)
+
+    with pytest.raises(ApplicationError) as caught:
+        asyncio.run(collect())
+    assert seen == ["Partial "]
+    assert caught.value.status == 502 and "mid-stream" in caught.value.message
