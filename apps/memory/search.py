@@ -66,10 +66,14 @@ def _like_escape(prefix: str) -> str:
     return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def _filter_sql(tenant_id: int, prefixes: list[str] | None, *, alias: str = "") -> tuple[str, list[Any]]:
+def _filter_sql(
+    tenant_id: int, prefixes: list[str] | None, *, alias: str = "", literal_tenant: bool = False
+) -> tuple[str, list[Any]]:
     column = f"{alias}." if alias else ""
-    clauses = [f"{column}tenant_id = %s"]
-    params: list[Any] = [tenant_id]
+    # literal_tenant: the id written into the SQL (it is an int), for a partial index's predicate,
+    # which the planner matches against constants only, never against a bound parameter.
+    clauses = [f"{column}tenant_id = {int(tenant_id)}" if literal_tenant else f"{column}tenant_id = %s"]
+    params: list[Any] = [] if literal_tenant else [tenant_id]
     if prefixes is not None:
         likes = " OR ".join(f"{column}key LIKE %s" for _ in prefixes) or "FALSE"
         clauses.append(f"({likes})")
@@ -159,11 +163,7 @@ def _tenant_index(
     """The tenant's own partial HNSW index: its rows only, so `ef` rows are ample for k.
 
     Returns the hits and the frontier, as _over_fetch does."""
-    # The tenant id is written into the SQL as a literal (it is an int): the planner matches a
-    # partial index's predicate against constants only, never against a bound parameter.
-    where, params = _filter_sql(tenant_id, prefixes)
-    where = where.replace("tenant_id = %s", f"tenant_id = {int(tenant_id)}", 1)
-    params = params[1:]
+    where, params = _filter_sql(tenant_id, prefixes, literal_tenant=True)
     distance_sql, distance_params = _distance_clause(min_score, "distance")
     sql = (
         f"WITH hits AS MATERIALIZED ("  # noqa: S608 - only placeholders and an int are interpolated
