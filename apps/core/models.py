@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Self
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.lookups import Exact
 from django.db.models.sql.where import AND
@@ -139,6 +140,23 @@ class TenantOwnedModel(models.Model):
 
     class Meta:
         abstract = True
+
+    def clean(self) -> None:
+        """A row may point only at rows of its own tenant. Forms (the admin's) validate through
+        this; relation choices there span tenants, so the check cannot be left to the choices."""
+        super().clean()
+        problems = []
+        for field in self._meta.concrete_fields:
+            related = field.related_model
+            if field.name == "tenant" or not isinstance(related, type):
+                continue
+            if not issubclass(related, TenantOwnedModel) or getattr(self, field.attname) is None:
+                continue
+            target = getattr(self, field.name)
+            if self.tenant_id is not None and target.tenant_id != self.tenant_id:
+                problems.append(f"{field.verbose_name} {target} belongs to another tenant")
+        if problems:
+            raise ValidationError("; ".join(problems))
 
 
 class TimestampedModel(models.Model):

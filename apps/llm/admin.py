@@ -5,6 +5,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 
+from apps.core.admin import OperatorAdmin
 from apps.llm.models import ModelConfig, UsageRecord
 from apps.llm.secrets import encrypt_secret
 
@@ -32,13 +33,10 @@ class ModelConfigForm(forms.ModelForm):
 
 
 @admin.register(ModelConfig)
-class ModelConfigAdmin(admin.ModelAdmin):
+class ModelConfigAdmin(OperatorAdmin):
     form = ModelConfigForm
     list_display = ["name", "tenant", "provider", "upstream_model", "is_default"]
     list_filter = ["provider"]
-
-    def get_queryset(self, request: Any) -> Any:
-        return ModelConfig.objects.unscoped()  # operators see every tenant's configurations
 
     def save_model(self, request: Any, obj: ModelConfig, form: Any, change: bool) -> None:
         if form.cleaned_data.get("api_key"):
@@ -47,9 +45,15 @@ class ModelConfigAdmin(admin.ModelAdmin):
 
 
 @admin.register(UsageRecord)
-class UsageRecordAdmin(admin.ModelAdmin):
+class UsageRecordAdmin(OperatorAdmin):
     list_display = ["day", "tenant", "model", "requests", "input_tokens", "output_tokens"]
-    list_filter = ["day", "model"]
+    list_filter = ["day", "model", "tenant"]
+    list_select_related = ["tenant"]
+    ordering = ["-day", "tenant", "model"]
 
-    def get_queryset(self, request: Any) -> Any:
-        return UsageRecord.objects.unscoped()
+    # Metered tokens are what billing reads: shown, never written by hand.
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False

@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from apps.core.admin import OperatorAdmin
 from apps.core.errors import ApplicationError
 from apps.memory import services
 from apps.memory.models import MemoryItem
@@ -45,7 +46,7 @@ class MemoryItemForm(forms.ModelForm):
 
 
 @admin.register(MemoryItem)
-class MemoryItemAdmin(admin.ModelAdmin):
+class MemoryItemAdmin(OperatorAdmin):
     form = MemoryItemForm
     list_display = ["key", "tenant", "updated_at", "created_at"]
     list_filter = ["tenant"]
@@ -56,8 +57,8 @@ class MemoryItemAdmin(admin.ModelAdmin):
     show_full_result_count = False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[MemoryItem]:
-        # Operators cross tenants on purpose; the tenant filter narrows the list to one.
-        return MemoryItem.objects.unscoped().defer("embedding")
+        # The tenant filter narrows the list to one tenant; the vectors are never shown.
+        return super().get_queryset(request).defer("embedding")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         fields = list(self.readonly_fields)

@@ -10,13 +10,14 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from apps.core.admin import OperatorAdmin
 from apps.core.crypto import encrypt_text
 from apps.pay.models import Payment, PaymentSettings, StripeEvent
 from apps.pay.money import CURRENCIES
 
 
 @admin.register(Payment)
-class PaymentAdmin(admin.ModelAdmin):
+class PaymentAdmin(OperatorAdmin):
     list_display = ["id", "tenant", "status", "amount", "currency", "stripe_payment_intent_id", "created_at"]
     list_filter = ["status", "currency", "tenant"]
     search_fields = ["id", "stripe_payment_intent_id", "stripe_charge_id", "tenant__slug", "idempotency_key"]
@@ -51,7 +52,7 @@ class PaymentAdmin(admin.ModelAdmin):
     exclude = ["client_secret"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Payment]:
-        return Payment.objects.unscoped().select_related("tenant")
+        return super().get_queryset(request).select_related("tenant")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -61,7 +62,7 @@ class PaymentAdmin(admin.ModelAdmin):
 
 
 @admin.register(StripeEvent)
-class StripeEventAdmin(admin.ModelAdmin):
+class StripeEventAdmin(OperatorAdmin):
     list_display = ["id", "type", "payment", "outcome", "received_at", "processed_at"]
     list_filter = ["type"]
     search_fields = ["id", "payment__id"]
@@ -115,12 +116,12 @@ class PaymentSettingsForm(forms.ModelForm):
 
 
 @admin.register(PaymentSettings)
-class PaymentSettingsAdmin(admin.ModelAdmin):
+class PaymentSettingsAdmin(OperatorAdmin):
     form = PaymentSettingsForm
     list_display = ["tenant", "has_own_stripe_key", "updated_at"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[PaymentSettings]:
-        return PaymentSettings.objects.unscoped().select_related("tenant")
+        return super().get_queryset(request).select_related("tenant")
 
     @admin.display(boolean=True, description="own Stripe key")
     def has_own_stripe_key(self, obj: PaymentSettings) -> bool:

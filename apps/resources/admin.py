@@ -18,6 +18,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDi
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 
+from apps.core.admin import OperatorAdmin
 from apps.core.errors import ApplicationError
 from apps.resources import services
 from apps.resources.ids import resource_id_problem
@@ -99,7 +100,7 @@ class SearchForm(forms.Form):
 
 
 @admin.register(Resource)
-class ResourceAdmin(admin.ModelAdmin):
+class ResourceAdmin(OperatorAdmin):
     form = ResourceAdminForm
     list_display = ["path", "title", "type", "tenant", "updated_at"]
     list_filter = ["tenant", "type"]
@@ -108,7 +109,7 @@ class ResourceAdmin(admin.ModelAdmin):
     change_list_template = "admin/resources/change_list.html"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Resource]:
-        return Resource.objects.unscoped().select_related("tenant")
+        return super().get_queryset(request).select_related("tenant")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return ["tenant", "path", "created_at", "updated_at"] if obj is not None else []

@@ -10,26 +10,27 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from apps.core.admin import OperatorAdmin, OperatorTabularInline
 from apps.core.errors import ApplicationError
 from apps.tenants.models import ApiKey, Membership, Tenant
 from apps.tenants.services import api_key_create, normalise_scopes
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(OperatorTabularInline):
     model = Membership
     extra = 0
     autocomplete_fields = ["user"]
 
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(OperatorAdmin):
     list_display = ["slug", "name", "is_active", "rate_limit_per_minute", "created_at"]
     search_fields = ["slug", "name"]
     inlines = [MembershipInline]
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(OperatorAdmin):
     list_display = ["user", "tenant", "role", "created_at"]
     list_filter = ["role"]
     search_fields = ["user__username", "tenant__slug"]
@@ -54,7 +55,7 @@ class ApiKeyCreateForm(forms.ModelForm):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(OperatorAdmin):
     list_display = [
         "prefix",
         "name",
@@ -72,7 +73,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     actions = ["revoke"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ApiKey]:
-        return ApiKey.objects.unscoped().select_related("tenant")
+        return super().get_queryset(request).select_related("tenant")
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
         if obj is None:

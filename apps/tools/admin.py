@@ -15,6 +15,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
+from apps.core.admin import OperatorAdmin
 from apps.core.errors import ApplicationError
 from apps.core.http import outbound_url_problem
 from apps.tools.builtins import BUILTINS
@@ -93,7 +94,7 @@ class ToolForm(forms.ModelForm):
 
 
 @admin.register(Tool)
-class ToolAdmin(admin.ModelAdmin):
+class ToolAdmin(OperatorAdmin):
     form = ToolForm
     list_display = ["slug", "tenant", "kind", "safe", "long_running", "enabled", "updated_at"]
     list_filter = ["tenant", "kind", "safe", "long_running", "enabled"]
@@ -102,7 +103,7 @@ class ToolAdmin(admin.ModelAdmin):
     actions = ["rotate_signing_secret"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Tool]:
-        return Tool.objects.unscoped().select_related("tenant").defer("signing_secret")
+        return super().get_queryset(request).select_related("tenant").defer("signing_secret")
 
     def save_model(self, request: HttpRequest, obj: Tool, form: Any, change: bool) -> None:
         new_secret = None
@@ -139,7 +140,7 @@ class ToolAdmin(admin.ModelAdmin):
 
 
 @admin.register(ToolJob)
-class ToolJobAdmin(admin.ModelAdmin):
+class ToolJobAdmin(OperatorAdmin):
     list_display = [
         "public_id",
         "tenant",
@@ -156,7 +157,7 @@ class ToolJobAdmin(admin.ModelAdmin):
     actions = ["cancel"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ToolJob]:
-        return ToolJob.objects.unscoped().select_related("tenant")
+        return super().get_queryset(request).select_related("tenant")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
