@@ -134,7 +134,9 @@ def memory_item_delete(*, tenant: Tenant, key: str) -> None:
 def memory_items_reembed(*, tenant: Tenant | None, stale_only: bool, batch_size: int = 256) -> int:
     """Rebuild text and vectors (after a model or text change); returns how many rows changed.
 
-    `tenant=None` walks every tenant: an operator command, so it crosses tenants on purpose."""
+    An item whose stored hash is that of its canonical text (`apps.memory.text`) under the current
+    model is left alone unless `stale_only` is off. `tenant=None` walks every tenant: an operator
+    command, so it crosses tenants on purpose."""
     from apps.core.embeddings import embed_texts
 
     model_id = embedding_model_id()
@@ -145,7 +147,7 @@ def memory_items_reembed(*, tenant: Tenant | None, stale_only: bool, batch_size:
         rows = list(
             queryset.filter(pk__gt=last_pk)
             .order_by("pk")
-            .only("pk", "key", "value", "content_hash", "tenant_id")[:batch_size]
+            .only("pk", "key", "value", "content_hash", "updated_at", "tenant_id")[:batch_size]
         )
         if not rows:
             return changed
@@ -156,15 +158,14 @@ def memory_items_reembed(*, tenant: Tenant | None, stale_only: bool, batch_size:
             digest = content_hash(text, model_id)
             if stale_only and digest == row.content_hash:
                 continue
-            row.embedding_text, row.content_hash, row.embedding_model = text, digest, model_id
-            todo.append(row)
+            todo.append((row, text, digest))
         if not todo:
             continue
-        vectors = embed_texts([row.embedding_text for row in todo])
-        for row, vector in zip(todo, vectors, strict=True):
-            row.embedding = vector
-        # Only the vector fields: a value written meanwhile is not overwritten.
-        MemoryItem.objects.unscoped().bulk_update(
-            todo, ["embedding_text", "content_hash", "embedding_model", "embedding"]
-        )
-        changed += len(todo)
+        vectors = embed_texts([text for _, text, _ in todo])
+        with transaction.atomic():
+            for (row, text, digest), vector in zip(todo, vectors, strict=True):
+                # Only if the value is still the one embedded: a write since then (it moves
+                # updated_at) stored its own vector, which must not be replaced by this older one.
+                fields = {"embedding_text": text, "content_hash": digest, "embedding_model": model_id}
+                current = MemoryItem.objects.unscoped().filter(pk=row.pk, updated_at=row.updated_at)
+                changed += current.update(**fields, embedding=vector)
