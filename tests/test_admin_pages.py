@@ -209,3 +209,21 @@ def test_relation_choices_span_tenants_but_a_row_cannot_point_into_another(
     assert not refused.is_valid()
     assert "thread thread_c belongs to another tenant" in str(refused.errors)
     assert form(alice_thread).is_valid(), form(alice_thread).errors
+
+
+@pytest.mark.parametrize(
+    ("host", "secure", "secure_cookies", "warned"),
+    [
+        ("10.0.0.5:8000", False, True, True),  # plain HTTP on a LAN address: the browser drops the cookies
+        ("localhost:8000", False, True, False),  # browsers keep Secure cookies on http://localhost
+        ("10.0.0.5:8000", True, True, False),
+        ("10.0.0.5:8000", False, False, False),
+    ],
+)
+def test_the_login_page_says_when_secure_cookies_cannot_work(
+    settings: Any, host: str, secure: bool, secure_cookies: bool, warned: bool
+) -> None:
+    settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = secure_cookies
+    page = Client().get("/admin/login/", HTTP_HOST=host, secure=secure)
+    assert page.status_code == 200
+    assert ("SLOP_SECURE_COOKIES=false" in page.content.decode()) is warned
