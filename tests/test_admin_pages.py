@@ -107,23 +107,32 @@ def _url(model: type[models.Model], view: str, *args: Any) -> str:
     return f"/admin/{meta.app_label}/{meta.model_name}/" + "".join(f"{arg}/" for arg in args) + view
 
 
-def test_every_registered_admin_opens(operator: tuple[Client, User], alice: Tenant, alice_client) -> None:
-    client, user = operator
-    makers = _rows(alice, user, alice_client)
-    registered = list(admin.site._registry)
-    missing = [model.__name__ for model in registered if model not in makers]
+@pytest.fixture
+def registered(operator: tuple[Client, User], alice: Tenant, alice_client: Any) -> list[type[models.Model]]:
+    """Every model the admin registers, each with at least one row."""
+    makers = _rows(alice, operator[1], alice_client)
+    models_ = list(admin.site._registry)
+    missing = [model.__name__ for model in models_ if model not in makers]
     assert not missing, f"add a row maker for {missing} so its admin pages are opened here"
-    for model in registered:
+    for model in models_:
         makers[model]()
+    return models_
 
+
+def _first_row(model: type[models.Model]) -> Any:
+    manager: Any = model._default_manager
+    row = (manager.unscoped() if hasattr(manager, "unscoped") else manager).first()
+    assert row is not None, f"no {model.__name__} row to open"
+    return row
+
+
+def test_every_registered_admin_opens(
+    operator: tuple[Client, User], registered: list[type[models.Model]]
+) -> None:
+    client = operator[0]
     problems: list[str] = []
     for model in registered:
-        row = (
-            model._default_manager.unscoped().first()
-            if hasattr(model._default_manager, "unscoped")
-            else model._default_manager.first()
-        )
-        assert row is not None, f"no {model.__name__} row to open"
+        row = _first_row(model)
         expected_add = 403 if model in NO_ADD else 200
         checks = [
             (_url(model, ""), 200),
@@ -185,18 +194,14 @@ def _form_data(page: Any) -> dict[str, Any]:
 
 
 def test_every_change_form_saves_unchanged(
-    operator: tuple[Client, User], alice: Tenant, alice_client
+    operator: tuple[Client, User], registered: list[type[models.Model]]
 ) -> None:
-    client, user = operator
-    makers = _rows(alice, user, alice_client)
-    for model in admin.site._registry:
-        makers[model]()
+    client = operator[0]
     problems = []
-    for model in admin.site._registry:
+    for model in registered:
         if model in VIEW_ONLY:
             continue
-        manager = model._default_manager
-        row = (manager.unscoped() if hasattr(manager, "unscoped") else manager).first()
+        row = _first_row(model)
         url = _url(model, "change/", row.pk)
         response = client.post(url, _form_data(client.get(url)))
         if response.status_code != 302:
