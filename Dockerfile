@@ -8,6 +8,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends build-essential
     && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /build
 # torch first and pinned, as the Makefile does, from PyTorch's CPU index: the Linux wheel on PyPI
 # pulls several GB of CUDA packages that a CPU-only container never uses.
 RUN pip install --index-url https://download.pytorch.org/whl/cpu "torch==2.13.0"
