@@ -20,6 +20,10 @@ class MembershipInline(admin.TabularInline):
     extra = 0
     autocomplete_fields = ["user"]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Membership]:
+        # The formset narrows this to the tenant on the page; an unsaved tenant gets .none().
+        return Membership.objects.unscoped().select_related("user")
+
 
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
@@ -34,6 +38,9 @@ class MembershipAdmin(admin.ModelAdmin):
     list_filter = ["role"]
     search_fields = ["user__username", "tenant__slug"]
     autocomplete_fields = ["user", "tenant"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Membership]:
+        return Membership.objects.unscoped().select_related("user", "tenant")
 
 
 class ApiKeyCreateForm(forms.ModelForm):
