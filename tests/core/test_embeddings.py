@@ -109,6 +109,16 @@ def test_one_tenants_cache_entry_never_serves_another_tenant(counted):
     assert len(counted) == 3
 
 
+@pytest.mark.django_db
+def test_two_teams_storing_the_same_text_each_reach_the_provider(counted, alice_client, charlie_client):
+    value = unique("merger with Initech")
+    for client in (alice_client, charlie_client):
+        response = client.post("/memory", {"key": "plan", "value": value}, format="json")
+        assert response.status_code == 200
+    embedded = [text for text in counted if value in text]
+    assert len(embedded) == 2  # charlie's write was not answered from alice's cache entry
+
+
 def test_concurrent_callers_get_their_own_vectors(counted):
     texts = [unique(f"concurrent sentence number {index}") for index in range(16)]
     results: dict[int, list[float]] = {}
