@@ -7,6 +7,12 @@ A query whose top-level filter pins the tenant (`tenant=…`) is scoped too: tha
 unique-constraint validation queries, and every tenant-owned constraint starts with `tenant`.
 A related manager reached from a tenant-owned instance (`thread.messages`) is scoped to that
 instance's tenant automatically.
+
+The check runs when the SQL is compiled (`TenantQuery.get_compiler`), so it also covers
+`aiterator()` and a queryset used inside another query (`id__in=`, `Subquery`, `Exists`, `union`).
+`raw()` needs `.unscoped()`: no scope reaches hand-written SQL, which must carry its own tenant
+predicate. Django's own machinery (cascades, forward relations, `refresh_from_db`) uses the plain
+base manager and is not affected.
 """
 
 from __future__ import annotations
