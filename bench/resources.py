@@ -132,7 +132,7 @@ tenant = Tenant.objects.get(slug="bench")
 have = Resource.objects.for_tenant(tenant).count()
 rng = random.Random(7)
 np_rng = np.random.default_rng(7)
-seeds = np.array(embed_texts([document(rng, 700) for _ in range(64)]), dtype=np.float32)
+seeds = np.array(embed_texts([document(rng, 700) for _ in range(64)], tenant_id=0), dtype=np.float32)
 started = time.perf_counter()
 table, chunk_table = Resource._meta.db_table, ResourceChunk._meta.db_table
 with connection.cursor() as cursor:
@@ -188,7 +188,7 @@ from apps.resources import search
 from apps.tenants.models import Tenant
 tenant = Tenant.objects.get(slug="bench")
 filters = search.Filters(tenant_id=tenant.pk, readable_prefixes=None, type=None, prefix=None)
-vector = search._vector_literal(embed_text("volcano lava"))
+vector = search._vector_literal(embed_text("volcano lava", tenant_id=0))
 where, params = filters.sql()
 small = search._tenant_is_small(tenant.pk)
 print("exact path" if small else "HNSW path (tenant above the exact-search threshold)")
@@ -214,7 +214,7 @@ embed_ms, search_ms = [], []
 for index in range(60):
     query = f"{rng.choice(QUERIES)} {rng.choice(WORDS)} breakdown {index}"
     started = time.perf_counter()
-    embed_text(query)
+    embed_text(query, tenant_id=0)
     embed_ms.append((time.perf_counter() - started) * 1000)
     started = time.perf_counter()
     search.resource_search(tenant=tenant, query=query, readable_prefixes=None, limit=10)

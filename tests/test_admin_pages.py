@@ -76,7 +76,7 @@ def _rows(tenant: Tenant, user: User, chat_client: Any) -> dict[type[models.Mode
 
     def stripe_event() -> None:
         StripeEvent.objects.create(
-            id="evt_adminpages", type="payment_intent.succeeded", tenant=tenant, payment=payment(),
+            event_id="evt_adminpages", type="payment_intent.succeeded", tenant=tenant, payment=payment(),
             created=int(timezone.now().timestamp()),
         )  # fmt: skip
 

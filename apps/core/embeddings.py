@@ -1,7 +1,7 @@
 """Text embeddings for the whole platform: one interface, two providers, one content-hash cache.
 
-    embed_texts(["theme dark", ...]) -> [[0.01, ...], ...]   # unit-length vectors
-    embed_text("theme dark") -> [0.01, ...]
+    embed_texts(["theme dark", ...], tenant_id=7) -> [[0.01, ...], ...]   # unit-length vectors
+    embed_text("theme dark", tenant_id=7) -> [0.01, ...]
     EMBEDDING_DIMENSIONS / embedding_dimensions() -> 384
 
 Providers (`SLOP_EMBEDDINGS_PROVIDER`):
@@ -14,9 +14,11 @@ Providers (`SLOP_EMBEDDINGS_PROVIDER`):
   configured by base URL, model, key and dimensions.
 
 Vectors are normalised to unit length, so cosine similarity is a dot product and the cosine
-distance pgvector computes is in [0, 2]. Identical text is embedded once: a bounded in-process LRU
-in front of Django's cache (Redis when REDIS_URL is set, so processes share it), keyed by a hash of
-the provider's model id and the text.
+distance pgvector computes is in [0, 2]. Identical text is embedded once per tenant: a bounded
+in-process LRU in front of Django's cache (Redis when REDIS_URL is set, so processes share it), keyed
+by the tenant and a hash of the provider's model id and the text. The tenant is in the key because a
+cache shared across tenants is an oracle: a fast answer for a text tells the caller another team
+embedded it. Callers pass the tenant's id (this module imports no feature app).
 """
 
 from __future__ import annotations
@@ -300,13 +302,18 @@ def reset_provider() -> None:
     _local_cache.clear()
 
 
+def cache_key(tenant_id: int, digest: str) -> str:
+    """The shared-cache key of one tenant's vector for one content hash."""
+    return f"emb:{int(tenant_id)}:{digest}"
+
+
 def embedding_model_id() -> str:
     """Identifies the vectors' meaning; stored with each vector so `reembed` finds stale ones."""
     return get_provider().model_id
 
 
 class _LruCache:
-    """Vectors by content hash, kept as float32 arrays (1.5 KB each rather than ~12 KB as lists)."""
+    """Vectors by cache key (tenant and content hash), as float32 arrays (1.5 KB each, not ~12 KB)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -359,44 +366,45 @@ def _unpack(blob: bytes) -> list[float] | None:
     return list(values) if len(values) == EMBEDDING_DIMENSIONS else None
 
 
-def embed_texts(texts: list[str]) -> list[list[float]]:
-    """Unit vectors for `texts`, in order; each distinct text is embedded at most once."""
+def embed_texts(texts: list[str], *, tenant_id: int) -> list[list[float]]:
+    """Unit vectors for `texts`, in order; each distinct text is embedded at most once per tenant."""
     if not texts:
         return []
     provider = get_provider()
     hashes = [content_hash(text, provider.model_id) for text in texts]
+    keys = [cache_key(tenant_id, digest) for digest in hashes]
     found: dict[str, list[float]] = {}
-    for digest in hashes:
-        vector = _local_cache.get(digest)
+    for key in keys:
+        vector = _local_cache.get(key)
         if vector is not None:
-            found[digest] = vector
-    missing_hashes = [digest for digest in dict.fromkeys(hashes) if digest not in found]
-    if missing_hashes and getattr(settings, "SLOP_EMBEDDINGS_SHARED_CACHE", True):
-        shared = cache.get_many([f"emb:{digest}" for digest in missing_hashes])
-        for digest in missing_hashes:
-            blob = shared.get(f"emb:{digest}")
+            found[key] = vector
+    missing = [key for key in dict.fromkeys(keys) if key not in found]
+    if missing and getattr(settings, "SLOP_EMBEDDINGS_SHARED_CACHE", True):
+        shared = cache.get_many(missing)
+        for key in missing:
+            blob = shared.get(key)
             vector = _unpack(blob) if isinstance(blob, bytes) else None
             if vector is not None:
-                found[digest] = vector
-                _local_cache.put(digest, vector)
+                found[key] = vector
+                _local_cache.put(key, vector)
     todo: dict[str, str] = {}
-    for digest, text in zip(hashes, texts, strict=True):
-        if digest not in found:
-            todo.setdefault(digest, text)
+    for key, text in zip(keys, texts, strict=True):
+        if key not in found:
+            todo.setdefault(key, text)
     if todo:
         vectors = provider.embed(list(todo.values()))
         fresh: dict[str, bytes] = {}
-        for digest, vector in zip(todo, vectors, strict=True):
-            found[digest] = vector
-            _local_cache.put(digest, vector)
-            fresh[f"emb:{digest}"] = _pack(vector)
+        for key, vector in zip(todo, vectors, strict=True):
+            found[key] = vector
+            _local_cache.put(key, vector)
+            fresh[key] = _pack(vector)
         if getattr(settings, "SLOP_EMBEDDINGS_SHARED_CACHE", True):
             try:
                 cache.set_many(fresh, timeout=_SHARED_CACHE_SECONDS)
             except Exception:  # a cache outage must not fail a write
                 logger.warning("Could not store embeddings in the shared cache", exc_info=True)
-    return [found[digest] for digest in hashes]
+    return [found[key] for key in keys]
 
 
-def embed_text(text: str) -> list[float]:
-    return embed_texts([text])[0]
+def embed_text(text: str, *, tenant_id: int) -> list[float]:
+    return embed_texts([text], tenant_id=tenant_id)[0]

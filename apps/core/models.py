@@ -7,15 +7,23 @@ A query whose top-level filter pins the tenant (`tenant=…`) is scoped too: tha
 unique-constraint validation queries, and every tenant-owned constraint starts with `tenant`.
 A related manager reached from a tenant-owned instance (`thread.messages`) is scoped to that
 instance's tenant automatically.
+
+The check runs when the SQL is compiled (`TenantQuery.get_compiler`), so it also covers
+`aiterator()` and a queryset used inside another query (`id__in=`, `Subquery`, `Exists`, `union`).
+`raw()` needs `.unscoped()`: no scope reaches hand-written SQL, which must carry its own tenant
+predicate. Django's own machinery (cascades, forward relations, `refresh_from_db`) uses the plain
+base manager and is not affected.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Self
 
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.lookups import Exact
+from django.db.models.sql.query import Query
 from django.db.models.sql.where import AND
 
 if TYPE_CHECKING:
@@ -29,8 +37,55 @@ class TenantScopeError(RuntimeError):
 _UNSET = object()
 
 
+def _pins_tenant(query: Query) -> bool:
+    """True when the top-level WHERE has `tenant = <a value>` (an expression such as OuterRef or F
+    correlates rows across tenants and pins nothing)."""
+    where = query.where
+    if where.connector != AND or where.negated:
+        return False
+    return any(
+        isinstance(child, Exact)
+        and getattr(getattr(child.lhs, "target", None), "name", None) == "tenant"
+        and getattr(child.lhs, "alias", None) == query.base_table
+        and not hasattr(child.rhs, "resolve_expression")
+        for child in where.children
+    )
+
+
+class TenantQuery(Query):
+    """The SQL query of a tenant-owned table: it refuses to compile until it is scoped.
+
+    The scope lives on the query rather than on the queryset because every path to the database ends
+    in `get_compiler()`: iteration, `aiterator()`, and a queryset used inside another query
+    (`filter(id__in=…)`, `Subquery`, `Exists`, `union`), which Django compiles from the inner
+    queryset's `query` without calling any queryset method. A clone keeps the scope."""
+
+    tenant_scope: object = _UNSET  # a tenant id, or "unscoped"
+
+    def check_tenant_scope(self) -> None:
+        if self.tenant_scope is _UNSET and not _pins_tenant(self):
+            raise TenantScopeError(
+                f"{self.model.__name__ if self.model else 'A tenant-owned table'} queried without "
+                ".for_tenant(tenant) or .unscoped()"
+            )
+
+    def get_compiler(self, using: Any = None, connection: Any = None, elide_empty: bool = True) -> Any:
+        self.check_tenant_scope()
+        return super().get_compiler(using, connection, elide_empty)
+
+
 class TenantQuerySet(models.QuerySet[Any]):
-    _scope: object = _UNSET  # a tenant id, or "unscoped"
+    def __init__(self, model: Any = None, query: Query | None = None, **kwargs: Any) -> None:
+        super().__init__(model, query if query is not None else TenantQuery(model), **kwargs)
+
+    @property
+    def _scope(self) -> object:
+        return getattr(self.query, "tenant_scope", _UNSET)
+
+    def _with_scope(self, scope: object) -> Self:
+        clone = self._chain()  # type: ignore[attr-defined]
+        clone.query.tenant_scope = scope
+        return clone  # type: ignore[no-any-return]
 
     def for_tenant(self, tenant: Tenant | int) -> Self:
         tenant_id = tenant if isinstance(tenant, int) else tenant.pk
@@ -38,41 +93,22 @@ class TenantQuerySet(models.QuerySet[Any]):
             raise TenantScopeError("for_tenant() needs a saved tenant")
         if self._scope not in (_UNSET, "unscoped", tenant_id):
             raise TenantScopeError("this queryset is already scoped to another tenant")
-        clone = self.filter(tenant_id=tenant_id)
-        clone._scope = tenant_id
-        return clone
+        return self.filter(tenant_id=tenant_id)._with_scope(tenant_id)
 
     def unscoped(self) -> Self:
         """Every tenant's rows. Only for operator tools and the credential lookup."""
-        clone = self._chain()  # type: ignore[attr-defined]
-        clone._scope = "unscoped"
-        return clone
+        return self._with_scope("unscoped")
 
     @property
     def is_scoped(self) -> bool:
         return self._scope is not _UNSET
 
-    def _pins_tenant(self) -> bool:
-        where = self.query.where
-        if where.connector != AND or where.negated:
-            return False
-        return any(
-            isinstance(child, Exact)
-            and getattr(getattr(child.lhs, "target", None), "name", None) == "tenant"
-            and getattr(child.lhs, "alias", None) == self.query.base_table
-            for child in where.children
-        )
-
     def _guard(self) -> None:
-        if self._scope is _UNSET and not self._pins_tenant():
-            raise TenantScopeError(
-                f"{self.model.__name__} queried without .for_tenant(tenant) or .unscoped()"
-            )
-
-    def _clone(self) -> Self:
-        clone = super()._clone()  # type: ignore[misc]
-        clone._scope = self._scope
-        return clone
+        # Update, delete and aggregate queries are other Query classes; check before Django builds
+        # them (and before any Python-side work such as the deletion collector).
+        query = self.query
+        if isinstance(query, TenantQuery):
+            query.check_tenant_scope()
 
     def _fetch_all(self) -> None:
         if self._result_cache is None:
@@ -82,6 +118,35 @@ class TenantQuerySet(models.QuerySet[Any]):
     def iterator(self, chunk_size: int | None = None) -> Any:
         self._guard()
         return super().iterator(chunk_size=chunk_size)
+
+    async def aiterator(self, chunk_size: int = 2000) -> AsyncIterator[Any]:
+        self._guard()
+        async for row in super().aiterator(chunk_size=chunk_size):
+            yield row
+
+    def raw(self, raw_query: Any, params: Any = (), translations: Any = None, using: Any = None) -> Any:
+        """Raw SQL only through `.unscoped()`: no scope can be applied to SQL written by hand, so
+        the caller names the escape hatch and puts the tenant predicate in the SQL itself."""
+        if self._scope != "unscoped":
+            raise TenantScopeError(
+                f"{self.model.__name__}.objects.raw() runs SQL the tenant scope cannot reach: use "
+                ".unscoped().raw() with a tenant predicate in the SQL"
+            )
+        return super().raw(raw_query, params=params, translations=translations, using=using)
+
+    def _check_combinable(self, other: Any) -> None:
+        # `a | b` keeps a's scope, so b's rows must be no wider than a's: `for_tenant(a) | unscoped()`
+        # would otherwise read every tenant under tenant a's name.
+        if self._scope != "unscoped" and getattr(other, "_scope", _UNSET) != self._scope:
+            raise TenantScopeError("only querysets scoped to the same tenant can be combined with | or ^")
+
+    def __or__(self, other: Any) -> Self:
+        self._check_combinable(other)
+        return super().__or__(other)
+
+    def __xor__(self, other: Any) -> Self:
+        self._check_combinable(other)
+        return super().__xor__(other)
 
     def count(self) -> int:
         self._guard()

@@ -222,16 +222,21 @@ def _iterative(
         return [(int(row[0]), float(row[1])) for row in cursor.fetchall()]
 
 
-def _fetch(ids_and_distances: list[tuple[int, float]]) -> list[dict[str, Any]]:
+def _fetch(tenant_id: int, ids_and_distances: list[tuple[int, float]]) -> list[dict[str, Any]]:
     if not ids_and_distances:
         return []
     ids = [item_id for item_id, _ in ids_and_distances]
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id, key, value FROM {TABLE} WHERE id = ANY(%s)", [ids])  # noqa: S608
+        # The tenant again, not only the ids: an id is a fact about the table, not about whose row
+        # it is, and this statement is the one that reads values out.
+        cursor.execute(
+            f"SELECT id, key, value FROM {TABLE} WHERE tenant_id = %s AND id = ANY(%s)",  # noqa: S608
+            [tenant_id, ids],
+        )
         rows = {int(row[0]): (row[1], row[2]) for row in cursor.fetchall()}
     results = []
     for item_id, distance in ids_and_distances:
-        if item_id not in rows:  # deleted between the two statements
+        if item_id not in rows:  # deleted between the two statements (or not the tenant's)
             continue
         key, value = rows[item_id]
         score = min(1.0, max(0.0, 1.0 - distance))
@@ -297,7 +302,8 @@ def nearest_ids(
 def semantic_search(
     *, tenant_id: int, query: str, limit: int, prefixes: list[str] | None, min_score: float
 ) -> list[dict[str, Any]]:
+    vector = embed_text(query, tenant_id=tenant_id)
     hits, _ = nearest_ids(
-        tenant_id=tenant_id, vector=embed_text(query), limit=limit, prefixes=prefixes, min_score=min_score
+        tenant_id=tenant_id, vector=vector, limit=limit, prefixes=prefixes, min_score=min_score
     )
-    return _fetch(hits)
+    return _fetch(tenant_id, hits)

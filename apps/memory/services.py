@@ -79,14 +79,14 @@ def validate_value(value: Any) -> Any:
     return value
 
 
-def _embedding_fields(key: str, value: Any) -> dict[str, Any]:
+def _embedding_fields(tenant_id: int, key: str, value: Any) -> dict[str, Any]:
     text = embedding_text(key, value)
     model_id = embedding_model_id()
     return {
         "embedding_text": text,
         "content_hash": content_hash(text, model_id),
         "embedding_model": model_id,
-        "embedding": embed_text(text),
+        "embedding": embed_text(text, tenant_id=tenant_id),
     }
 
 
@@ -94,7 +94,7 @@ def memory_item_store(*, tenant: Tenant, key: str, value: Any) -> MemoryItem:
     """Create the item or overwrite its value (one upsert, safe under concurrent writers)."""
     key = validate_key(key)
     value = validate_value(value)
-    fields = _embedding_fields(key, value)
+    fields = _embedding_fields(tenant.pk, key, value)
     now = timezone.now()
     item = MemoryItem(tenant=tenant, key=key, value=value, created_at=now, updated_at=now, **fields)
     MemoryItem.objects.bulk_create(
@@ -112,7 +112,7 @@ def memory_item_update(*, tenant: Tenant, key: str, value: Any) -> Any:
     value = validate_value(value)
     if not MemoryItem.objects.for_tenant(tenant).filter(key=key).exists():
         raise NotFound(f"Memory key not found: {key}")
-    fields = _embedding_fields(key, value)
+    fields = _embedding_fields(tenant.pk, key, value)
     with transaction.atomic():
         item = MemoryItem.objects.for_tenant(tenant).select_for_update().filter(key=key).first()
         if item is None:  # deleted while we were embedding
@@ -161,11 +161,16 @@ def memory_items_reembed(*, tenant: Tenant | None, stale_only: bool, batch_size:
             todo.append((row, text, digest))
         if not todo:
             continue
-        vectors = embed_texts([text for _, text, _ in todo])
-        with transaction.atomic():
-            for (row, text, digest), vector in zip(todo, vectors, strict=True):
-                # Only if the value is still the one embedded: a write since then (it moves
-                # updated_at) stored its own vector, which must not be replaced by this older one.
-                fields = {"embedding_text": text, "content_hash": digest, "embedding_model": model_id}
-                current = MemoryItem.objects.unscoped().filter(pk=row.pk, updated_at=row.updated_at)
-                changed += current.update(**fields, embedding=vector)
+        # Each tenant's rows through its own cache entries (the cache key carries the tenant).
+        by_tenant: dict[int, list[tuple[MemoryItem, str, str]]] = {}
+        for entry in todo:
+            by_tenant.setdefault(entry[0].tenant_id, []).append(entry)
+        for tenant_id, group in by_tenant.items():
+            vectors = embed_texts([text for _, text, _ in group], tenant_id=tenant_id)
+            with transaction.atomic():
+                for (row, text, digest), vector in zip(group, vectors, strict=True):
+                    # Only if the value is still the one embedded: a write since then (it moves
+                    # updated_at) stored its own vector, which must not be replaced by this older one.
+                    fields = {"embedding_text": text, "content_hash": digest, "embedding_model": model_id}
+                    current = MemoryItem.objects.unscoped().filter(pk=row.pk, updated_at=row.updated_at)
+                    changed += current.update(**fields, embedding=vector)

@@ -63,10 +63,19 @@ class PaymentAdmin(OperatorAdmin):
 
 @admin.register(StripeEvent)
 class StripeEventAdmin(OperatorAdmin):
-    list_display = ["id", "type", "payment", "outcome", "received_at", "processed_at"]
+    list_display = ["event_id", "tenant", "type", "payment", "outcome", "received_at", "processed_at"]
     list_filter = ["type"]
-    search_fields = ["id", "payment__id"]
-    readonly_fields = ["id", "type", "tenant", "payment", "created", "received_at", "processed_at", "outcome"]
+    search_fields = ["event_id", "payment__id"]
+    readonly_fields = [
+        "event_id",
+        "type",
+        "tenant",
+        "payment",
+        "created",
+        "received_at",
+        "processed_at",
+        "outcome",
+    ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -75,9 +75,13 @@ FINAL_STATUSES = {PaymentStatus.SUCCESS, PaymentStatus.CANCELED, PaymentStatus.R
 
 
 class StripeEvent(models.Model):
-    """A webhook event already applied: its row is written in the same transaction as the change."""
+    """A webhook event already applied: its row is written in the same transaction as the change.
 
-    id = models.CharField(primary_key=True, max_length=255)
+    Once per account, not once globally: a tenant signs its own endpoint's events with its own
+    secret, so it can send any event id it likes; a global key would let it learn (and pre-empt) the
+    ids delivered to other tenants or to the platform."""
+
+    event_id = models.CharField(max_length=255, help_text="Stripe's event id")
     type = models.CharField(max_length=100)
     # The tenant whose key's webhook delivered it; null for the platform account.
     tenant = models.ForeignKey(
@@ -89,8 +93,16 @@ class StripeEvent(models.Model):
     processed_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=200, blank=True, default="")
 
+    class Meta:
+        constraints = [
+            # NULLS NOT DISTINCT: the platform account's events (tenant NULL) are once-only too.
+            models.UniqueConstraint(
+                fields=["tenant", "event_id"], name="stripe_event_once_per_account", nulls_distinct=False
+            )
+        ]
+
     def __str__(self) -> str:
-        return f"{self.id} {self.type}"
+        return f"{self.event_id} {self.type}"
 
 
 class PaymentSettings(TenantOwnedModel):

@@ -1,14 +1,19 @@
 """Stripe's webhook: verify the signature, then apply each event exactly once.
 
-The StripeEvent row (primary key: Stripe's event id) is inserted in the same transaction as the
-change it causes. A second delivery of the same event fails that insert and is acknowledged without
-touching anything; two deliveries racing each other serialise on the primary key. Events may arrive
-in any order: `payment_apply_state` keeps the final or newest state.
+The StripeEvent row (unique per account and Stripe event id) is inserted in the same transaction as
+the change it causes. A second delivery of the same event fails that insert and is acknowledged
+without touching anything; two deliveries racing each other serialise on the unique constraint.
+Events may arrive in any order: `payment_apply_state` keeps the final or newest state.
+
+Accounts: `/pay/webhook` is the platform's Stripe account (its secret in settings), and
+`/pay/webhook/<tenant slug>` a tenant's own account (its secret in PaymentSettings). Each endpoint
+reaches only the payments charged through its account, and its event ids are its own.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import stripe
@@ -52,16 +57,36 @@ def verify_event(*, payload: bytes, signature: str | None, secret: str | None) -
         ) from None
     except ValueError:
         raise ApplicationError("The webhook body is not a JSON event", code="invalid_request") from None
+    # The SDK's tolerance only refuses old timestamps; a signature from the future is refused too,
+    # or a captured delivery signed with a skewed clock would be replayable for as long as it is.
+    signed_at = _signed_at(signature)
+    if signed_at is None or signed_at > time.time() + settings.STRIPE_WEBHOOK_TOLERANCE_SECONDS:
+        raise ApplicationError(
+            "The Stripe-Signature timestamp is in the future", code="invalid_signature", status=400
+        )
     data = event.to_dict()
     if not isinstance(data.get("id"), str) or not isinstance(data.get("type"), str):
         raise ApplicationError("The event has no id or type", code="invalid_request")
     return data
 
 
+def _signed_at(signature: str) -> int | None:
+    """The `t=` of a Stripe-Signature header (the first one, as the SDK reads it)."""
+    for item in signature.split(","):
+        name, _, value = item.strip().partition("=")
+        if name == "t":
+            return int(value) if value.isdigit() else None
+    return None
+
+
 def _find_payment(obj: dict[str, Any], intent_id: str, tenant: Tenant | None) -> Payment | None:
-    # Crossing tenants on purpose: the event names a PaymentIntent, and PaymentIntent ids are
-    # unique at Stripe. A tenant's own webhook endpoint only reaches that tenant's payments.
-    base = Payment.objects.for_tenant(tenant) if tenant is not None else Payment.objects.unscoped()
+    if tenant is not None:
+        # A tenant's own account: its payments charged with its own key, nobody else's.
+        base = Payment.objects.for_tenant(tenant).filter(uses_tenant_key=True)
+    else:
+        # Crossing tenants on purpose: the platform's account charged for every tenant, and
+        # PaymentIntent ids are unique at Stripe. Only payments charged with the platform's key.
+        base = Payment.objects.unscoped().filter(uses_tenant_key=False)
     rows = base.select_for_update()
     if intent_id:
         found = rows.filter(stripe_payment_intent_id=intent_id).first()
@@ -114,7 +139,7 @@ def stripe_event_apply(*, event: dict[str, Any], tenant: Tenant | None = None) -
         try:
             with transaction.atomic():
                 row = StripeEvent.objects.create(
-                    id=event_id,
+                    event_id=event_id,
                     type=event_type[:100],
                     tenant=tenant,
                     created=created if isinstance(created, int) else 0,

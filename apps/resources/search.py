@@ -166,7 +166,7 @@ def _rank_by_meaning_hnsw(*, vector: str, filters: Filters, limit: int) -> list[
 
 
 def rank_by_meaning(*, query: str, filters: Filters, limit: int) -> list[Ranked]:
-    vector = _vector_literal(embed_text(query))
+    vector = _vector_literal(embed_text(query, tenant_id=filters.tenant_id))
     if not _tenant_is_small(filters.tenant_id):
         ranked = _rank_by_meaning_hnsw(vector=vector, filters=filters, limit=limit)
         if ranked is not None:
@@ -174,16 +174,17 @@ def rank_by_meaning(*, query: str, filters: Filters, limit: int) -> list[Ranked]
     return _rank_by_meaning_exact(vector=vector, filters=filters, limit=limit)
 
 
-def _snippets(query: str, chunk_pks: list[int]) -> dict[int, str]:
+def _snippets(tenant_id: int, query: str, chunk_pks: list[int]) -> dict[int, str]:
     if not chunk_pks:
         return {}
+    # The tenant in the SQL, not only the ids: this statement reads chunk text out.
     sql = f"""
         SELECT c.id, ts_headline(%s::regconfig, c.text, websearch_to_tsquery(%s::regconfig, %s), %s)
-        FROM {_chunk_table()} c WHERE c.id = ANY(%s)
+        FROM {_chunk_table()} c WHERE c.tenant_id = %s AND c.id = ANY(%s)
     """  # noqa: S608
     options = SNIPPET_OPTIONS + ', StartSel="", StopSel=""'
     with connection.cursor() as cursor:
-        cursor.execute(sql, [SEARCH_CONFIG, SEARCH_CONFIG, query, options, chunk_pks])
+        cursor.execute(sql, [SEARCH_CONFIG, SEARCH_CONFIG, query, options, tenant_id, chunk_pks])
         return {row[0]: " ".join((row[1] or "").split()) for row in cursor.fetchall()}
 
 
@@ -228,7 +229,7 @@ def resource_search(
         rankings.append([ranked for ranked in meaning if ranked.value <= floor])
     fused = fuse(rankings, limit=limit)
     resources = Resource.objects.for_tenant(tenant).defer("content").in_bulk([pk for pk, *_ in fused])
-    snippets = _snippets(query, [chunk_pk for *_, chunk_pk in fused])
+    snippets = _snippets(tenant.pk, query, [chunk_pk for *_, chunk_pk in fused])
     hits = []
     for resource_pk, score, places, chunk_pk in fused:
         resource = resources.get(resource_pk)

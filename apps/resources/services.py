@@ -40,7 +40,9 @@ def _build_chunks(*, resource: Resource) -> list[ResourceChunk]:
     if not texts:
         texts = [""]  # a resource with a title and no content is still found by its title
     embedded = min(len(texts), settings.RESOURCES_MAX_EMBEDDED_CHUNKS)
-    vectors = embed_texts([embedding_input(resource.title, text) for text in texts[:embedded]])
+    vectors = embed_texts(
+        [embedding_input(resource.title, text) for text in texts[:embedded]], tenant_id=resource.tenant_id
+    )
     return [
         ResourceChunk(
             tenant_id=resource.tenant_id,

@@ -21,6 +21,10 @@ class MembershipInline(OperatorTabularInline):
     extra = 0
     autocomplete_fields = ["user"]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Membership]:
+        # The formset narrows this to the tenant on the page; an unsaved tenant gets .none().
+        return Membership.objects.unscoped().select_related("user")
+
 
 @admin.register(Tenant)
 class TenantAdmin(OperatorAdmin):
@@ -35,6 +39,9 @@ class MembershipAdmin(OperatorAdmin):
     list_filter = ["role"]
     search_fields = ["user__username", "tenant__slug"]
     autocomplete_fields = ["user", "tenant"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Membership]:
+        return Membership.objects.unscoped().select_related("user", "tenant")
 
 
 class ApiKeyCreateForm(forms.ModelForm):

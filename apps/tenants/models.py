@@ -25,13 +25,17 @@ class Tenant(models.Model):
         return self.slug
 
 
-class Membership(models.Model):
+class Membership(TenantOwnedModel):
+    """A user's role in one team. Tenant-owned like every other row: a user belongs to several
+    teams, so listing a user's memberships crosses tenants and needs `.unscoped()`."""
+
     class Role(models.TextChoices):
         OWNER = "owner"
         ADMIN = "admin"
         MEMBER = "member"
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    # The base's field, with the reverse accessor it always had (`tenant.memberships`).
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships", db_index=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -16,6 +16,7 @@ from jsonschema.exceptions import SchemaError, ValidationError
 from referencing.exceptions import Unresolvable
 
 from apps.core.errors import ValidationFailed
+from apps.tools.schema_refs import RefProblem, check_refs
 
 MAX_SCHEMA_BYTES = 64 * 1024
 MAX_ERRORS = 20
@@ -90,6 +91,10 @@ def check_schema(schema: Any) -> dict[str, Any]:
     external = [ref for ref in _refs(schema) if not ref.startswith("#")]
     if external:
         raise SchemaProblem(f"only local references (#/…) are allowed, not {external[0]!r}")
+    try:
+        check_refs(schema)
+    except RefProblem as exc:
+        raise SchemaProblem(str(exc)) from None
     for pattern in _patterns(schema):
         if len(pattern) > MAX_PATTERN_LENGTH or _NESTED_QUANTIFIER.search(pattern):
             raise SchemaProblem(

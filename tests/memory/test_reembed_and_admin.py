@@ -34,7 +34,9 @@ def test_reembed_one_tenant_restores_search(alice, charlie, alice_client, rememb
     assert "Re-embedded 2 memory items (tenant alice" in out.getvalue()
     pet = MemoryItem.objects.for_tenant(alice).get(key="pet")
     assert pet.embedding_model == embedding_model_id()
-    assert list(pet.embedding) == pytest.approx(embed_text(pet.embedding_text), abs=1e-5)
+    assert list(pet.embedding) == pytest.approx(
+        embed_text(pet.embedding_text, tenant_id=pet.tenant_id), abs=1e-5
+    )
     assert MemoryItem.objects.for_tenant(charlie).get().embedding_model == "old-model"
     results = alice_client.post("/memory/query", {"query": "my puppy", "limit": 1}, format="json").json()
     assert results["results"][0]["key"] == "pet"
@@ -88,7 +90,9 @@ def test_admin_edit_re_embeds_the_value(operator_client, alice, remember):
     item.refresh_from_db()
     assert item.value == "dentist appointment on monday"
     assert "dentist" in item.embedding_text
-    assert list(item.embedding) == pytest.approx(embed_text(item.embedding_text), abs=1e-5)
+    assert list(item.embedding) == pytest.approx(
+        embed_text(item.embedding_text, tenant_id=item.tenant_id), abs=1e-5
+    )
 
 
 def test_admin_add_validates_the_value(operator_client, alice):

@@ -33,7 +33,7 @@ def signed(payload: bytes, secret: str = TEST_WEBHOOK_SECRET, at: int | None = N
     return f"t={timestamp},v1={digest}"
 
 
-def make_payment(tenant, *, intent_id: str = "", status: str = "pending") -> Payment:
+def make_payment(tenant, *, intent_id: str = "", status: str = "pending", own_key: bool = False) -> Payment:
     return Payment.objects.create(
         tenant=tenant,
         id=new_id("tx"),
@@ -45,6 +45,7 @@ def make_payment(tenant, *, intent_id: str = "", status: str = "pending") -> Pay
         stripe_payment_intent_id=intent_id,
         stripe_answered=bool(intent_id),
         request_fingerprint="x",
+        uses_tenant_key=own_key,
     )
 
 
@@ -97,7 +98,7 @@ def test_an_event_delivered_five_times_is_applied_once(client, alice):
     assert [r.status_code for r in outcomes] == [200] * 5
     assert outcomes[0].json()["outcome"] == "applied: success"
     assert {r.json()["outcome"] for r in outcomes[1:]} == {"duplicate"}
-    assert StripeEvent.objects.filter(id=event["id"]).count() == 1
+    assert StripeEvent.objects.filter(event_id=event["id"]).count() == 1
     assert status_of(payment) == "success"
     assert Payment.objects.for_tenant(alice).get(pk=payment.pk).stripe_charge_id == "ch_123"
 
@@ -174,7 +175,7 @@ def test_unknown_event_types_are_acknowledged_and_ignored(client, alice):
     }
     response = deliver(client, event)
     assert response.status_code == 200 and response.json()["outcome"].startswith("ignored")
-    assert StripeEvent.objects.get(id="evt_customer").processed_at is not None
+    assert StripeEvent.objects.get(event_id="evt_customer").processed_at is not None
     assert status_of(payment) == "pending"
 
 
@@ -200,7 +201,7 @@ def test_a_bad_or_old_signature_is_400_with_no_side_effect(client, alice, secret
     response = deliver(client, event, secret=secret, at=int(time.time()) - age)
 
     assert response.status_code == 400 and response.json()["code"] == "invalid_signature"
-    assert not StripeEvent.objects.filter(id=event["id"]).exists()
+    assert not StripeEvent.objects.filter(event_id=event["id"]).exists()
     assert status_of(payment) == "pending"
 
 
@@ -230,8 +231,8 @@ def test_webhook_without_a_secret_is_503(client):
 
 def test_a_tenants_own_webhook_endpoint_uses_its_own_secret(client, alice, charlie):
     PaymentSettings.objects.create(tenant=alice, stripe_webhook_secret_encrypted=encrypt_text("whsec_alice"))
-    mine = make_payment(alice, intent_id="pi_alice_own")
-    theirs = make_payment(charlie, intent_id="pi_charlie")
+    mine = make_payment(alice, intent_id="pi_alice_own", own_key=True)
+    theirs = make_payment(charlie, intent_id="pi_charlie", own_key=True)
     path = f"/pay/webhook/{alice.slug}"
 
     assert (
@@ -285,5 +286,64 @@ def test_five_simultaneous_deliveries_apply_once(alice):
         thread.join(timeout=30)
 
     assert sorted(outcomes) == ["applied: refunded"] + ["duplicate"] * 4
-    assert StripeEvent.objects.filter(id="evt_race").count() == 1
+    assert StripeEvent.objects.filter(event_id="evt_race").count() == 1
     assert status_of(payment) == "refunded"
+
+
+# --- issue 12: the account's own payments and event ids; signatures from the future ------------
+
+
+@pytest.fixture
+def alice_endpoint(alice):
+    PaymentSettings.objects.create(tenant=alice, stripe_webhook_secret_encrypted=encrypt_text("whsec_alice"))
+    return f"/pay/webhook/{alice.slug}"
+
+
+def test_a_tenants_endpoint_cannot_pre_empt_the_platforms_events(client, alice, alice_endpoint):
+    """Alice signs her own endpoint's events, so she can send any event id: it must not be the
+    platform's (or another tenant's) record of that id."""
+    payment = make_payment(alice, intent_id="pi_platform")  # charged with the platform's key
+    event = intent_event("payment_intent.succeeded", payment, "succeeded", created=9100)
+
+    first = deliver(client, event, path=alice_endpoint, secret="whsec_alice")
+    assert first.status_code == 200 and first.json()["outcome"] == "ignored: no payment of ours"
+    # The platform's genuine delivery of that id is still applied, not answered "duplicate".
+    genuine = deliver(client, event)
+    assert genuine.json()["outcome"] == "applied: success" and status_of(payment) == "success"
+    assert StripeEvent.objects.filter(event_id=event["id"]).count() == 2
+    # Each account still applies its own event once.
+    assert deliver(client, event).json()["outcome"] == "duplicate"
+    assert deliver(client, event, path=alice_endpoint, secret="whsec_alice").json()["outcome"] == "duplicate"
+
+
+def test_a_tenants_endpoint_reaches_only_payments_of_its_own_account(client, alice, alice_endpoint):
+    platform = make_payment(alice, intent_id="pi_by_platform")
+    forged = intent_event("payment_intent.succeeded", platform, "succeeded", created=9200)
+    response = deliver(client, forged, path=alice_endpoint, secret="whsec_alice")
+    assert response.json()["outcome"] == "ignored: no payment of ours"
+    assert status_of(platform) == "pending"
+    own = make_payment(alice, intent_id="pi_by_alice", own_key=True)
+    theirs = intent_event("payment_intent.succeeded", own, "succeeded", created=9201)
+    assert deliver(client, theirs).json()["outcome"] == "ignored: no payment of ours"  # platform's door
+    assert status_of(own) == "pending"
+
+
+@pytest.mark.parametrize("path", ["/pay/webhook", "tenant"])
+def test_a_signature_from_an_hour_ahead_is_400_with_no_side_effect(client, alice, alice_endpoint, path):
+    own_key = path == "tenant"
+    payment = make_payment(alice, intent_id="pi_future", own_key=own_key)
+    event = intent_event("payment_intent.succeeded", payment, "succeeded", created=9300)
+    secret = "whsec_alice" if own_key else TEST_WEBHOOK_SECRET
+
+    response = deliver(
+        client, event, path=alice_endpoint if own_key else path, secret=secret, at=int(time.time()) + 3600
+    )
+
+    assert response.status_code == 400 and response.json()["code"] == "invalid_signature"
+    assert not StripeEvent.objects.filter(event_id=event["id"]).exists()
+    assert status_of(payment) == "pending"
+    # Within the tolerance a clock slightly ahead is fine.
+    ahead = deliver(
+        client, event, path=alice_endpoint if own_key else path, secret=secret, at=int(time.time()) + 60
+    )
+    assert ahead.status_code == 200 and status_of(payment) == "success"

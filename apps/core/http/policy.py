@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Iterable
 from urllib.parse import urlsplit
@@ -25,6 +26,36 @@ class ResponseTooLarge(httpx.TransportError):
 
 class TotalTimeout(httpx.TimeoutException):
     """The whole exchange took longer than the client's total deadline."""
+
+
+# The last label of a host that URL parsers (WHATWG, inet_aton, getaddrinfo) read as an IPv4 number.
+_NUMERIC_LABEL = re.compile(r"[0-9]+|0[xX][0-9a-fA-F]*")
+
+
+def non_canonical_ipv4(host: str) -> bool:
+    """True for a host that is an IPv4 address in any spelling but the dotted-decimal one:
+    `010.8.8.8` and `0177.0.0.1` (octal), `0x7f.1` (hex), `127.1` (short), `2130706433` (one
+    number). Software disagrees about what these mean (httpx refuses them, getaddrinfo reads octal,
+    Python's ipaddress refuses leading zeros), so the address a check sees need not be the one
+    connected to. A name whose last label is a number is read as IPv4 by the URL standard too."""
+    if ":" in host:  # IPv6 (its dotted IPv4 tail is checked by ipaddress)
+        return False
+    labels = host.split(".")
+    if len(labels) > 1 and labels[-1] == "":  # one trailing dot names the same host
+        labels.pop()
+    if not labels or not _NUMERIC_LABEL.fullmatch(labels[-1]):
+        return False
+    try:
+        return str(ipaddress.IPv4Address(host)) != host
+    except ValueError:
+        return True
+
+
+def non_canonical_reason(host: str) -> str:
+    return (
+        f"{host} is not a canonical IPv4 address: write it as four decimal numbers without leading "
+        "zeros (a.b.c.d), or use a host name"
+    )
 
 
 def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -88,6 +119,8 @@ def resolve_checked(
     unresolved: type[Exception] = httpx.ConnectError,
 ) -> list[str]:
     """The addresses of `host` the platform may connect to; raises `refused` otherwise."""
+    if non_canonical_ipv4(host):
+        raise refused(f"Refused to connect to {host}: {non_canonical_reason(host)}")
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
@@ -101,6 +134,8 @@ async def resolve_checked_async(
     refused: type[Exception] = DestinationRefused,
     unresolved: type[Exception] = httpx.ConnectError,
 ) -> list[str]:
+    if non_canonical_ipv4(host):
+        raise refused(f"Refused to connect to {host}: {non_canonical_reason(host)}")
     try:
         infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
@@ -124,6 +159,8 @@ def outbound_url_problem(url: str) -> str | None:
         return "credentials in the URL are not allowed; use the signing secret"
     if port == 0:
         return "port 0 is not a valid port"
+    if non_canonical_ipv4(parts.hostname):
+        return non_canonical_reason(parts.hostname)
     try:
         address = ipaddress.ip_address(parts.hostname)
     except ValueError:
