@@ -68,6 +68,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "apps.core.middleware.JsonErrorPagesMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
     "apps.core.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -78,11 +79,14 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "apps.core.middleware.MediaTypeMiddleware",
     "apps.core.middleware.InputTextMiddleware",
     "apps.core.middleware.JsonErrorMiddleware",
 ]
 
 ROOT_URLCONF = "slop_platform.urls"
+# Paths that answer HTML (pages for people); every other path answers JSON, errors included.
+HTML_PATH_PREFIXES = ["/admin/", "/docs", "/static/"]
 APPEND_SLASH = False
 ASGI_APPLICATION = "slop_platform.asgi.application"
 
