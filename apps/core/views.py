@@ -24,16 +24,16 @@ class InfoView(PublicView):
     )
 
     def get(self, request: Request) -> Response:
+        principal = request.auth
         body = {
             "name": settings.SLOP_NAME,
             "version": settings.VERSION,
             "description": settings.SLOP_DESCRIPTION,
             "endpoints": installed_endpoints(),
-            "capabilities": capabilities(),
+            "capabilities": capabilities(principal if isinstance(principal, Principal) else None),
             "creator": {"name": "SLOP Platform"},
             "links": {"documentation": "/docs", "openapi": "/openapi.json"},
         }
-        principal = request.auth
         if isinstance(principal, Principal):
             body["tenant"] = {"slug": principal.tenant.slug, "name": principal.tenant.name}
             body["scopes"] = principal.scopes.describe()
