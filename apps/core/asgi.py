@@ -16,8 +16,8 @@ Django's sync handler does, and their streaming bodies are iterated on the event
 It also reads bodies sent without Content-Length (`Transfer-Encoding: chunked`): the server hands
 the whole body over ASGI, but DRF and Django's form parsing take a missing Content-Length to mean
 "no body", so such a request was parsed as empty. The handler counts what it received, keeps at
-most the path's body limit (BodySizeLimitMiddleware's), answers 413 past it, and otherwise sets
-CONTENT_LENGTH to what arrived.
+most the path's body limit (BodySizeLimitMiddleware's) and sets CONTENT_LENGTH to what arrived;
+BodySizeLimitMiddleware then answers 413 past the limit.
 """
 
 from __future__ import annotations
@@ -82,16 +82,6 @@ class SingleHopASGIHandler(ASGIHandler):
     def create_request(
         self, scope: Mapping[str, Any], body_file: IO[bytes]
     ) -> tuple[ASGIRequest, None] | tuple[None, HttpResponseBase]:
-        received, limit = _body_received.get(), _body_limit.get(settings.MAX_BODY_BYTES)
-        if received > limit:
-            return None, error_response(
-                ApplicationError(
-                    f"Request body is {received} bytes; the limit here is {limit} bytes",
-                    code="payload_too_large",
-                    status=413,
-                    extra={"limit_bytes": limit},
-                )
-            )
         request, error = super().create_request(scope, body_file)
         if request is None:  # Django's plain-text 400 (a query string that is not UTF-8) or 413
             refused = (
@@ -100,7 +90,10 @@ class SingleHopASGIHandler(ASGIHandler):
                 else ApplicationError("Request body is too large", code="payload_too_large", status=413)
             )
             return None, error_response(refused)
-        if "CONTENT_LENGTH" not in request.META and received:
+        received = _body_received.get()
+        if received and ("CONTENT_LENGTH" not in request.META or received > _body_limit.get(0)):
+            # What arrived, so DRF reads a chunked body, and BodySizeLimitMiddleware answers 413
+            # (with the request id, like any other) for a body that was cut at the limit.
             request.META["CONTENT_LENGTH"] = str(received)
         return request, None
 

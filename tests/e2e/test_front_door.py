@@ -87,7 +87,9 @@ def test_a_chunked_body_over_the_limit_is_a_413(strict_server: LiveServer) -> No
         yield b'"}]}'
 
     response = httpx.post(f"{strict_server.url}/chat", content=chunks(), headers=headers, timeout=30)
-    assert _assert_json_error(response, 413)["code"] == "payload_too_large"
+    body = _assert_json_error(response, 413)
+    assert body["code"] == "payload_too_large" and body["limit_bytes"] == 2 * 1024 * 1024
+    assert response.headers["x-request-id"].startswith("req_")
 
 
 async def _websocket_with_ticket(server: LiveServer, ticket: str) -> None:
