@@ -9,13 +9,13 @@ from typing import Any, cast
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.http import QueryDict
-from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.api import SlopView, json_body
 from apps.core.errors import ApplicationError, ValidationFailed
 from apps.core.pagination import page_params, parse_limit
+from apps.core.parsers import JSONParser, MultiPartParser
 from apps.resources import selectors, services
 from apps.resources.ids import normalise_prefix, resource_id_problem, validate_resource_id
 from apps.resources.ingestion import extract_text
