@@ -58,6 +58,14 @@ def _where(url: str) -> str:
     return f"{parts.hostname}:{parts.port}{parts.path}" if parts.hostname else parts.path
 
 
+def _close_database_pools() -> None:
+    for connection in connections.all():
+        connection.close()
+        close_pool = getattr(connection, "close_pool", None)  # PostgreSQL with a pool (Django 5.1+)
+        if close_pool is not None:
+            close_pool()
+
+
 class Command(BaseCommand):
     help = (
         "Migrate, ensure the demo tenant, and run the platform: embedded Redis, a Celery worker and "
@@ -90,7 +98,7 @@ class Command(BaseCommand):
         if settings.DEBUG and settings.EMBEDDED_DATABASE:
             settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
             settings.DEVELOPMENT_MARKER.write_text(DEVELOPMENT_MARKER_TEXT)
-        connections.close_all()
+        _close_database_pools()  # serve needs no connection from here on, nor the pool's threads
 
         stop = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -178,7 +186,7 @@ class Command(BaseCommand):
             child.wait_stopped()
         if redis is not None:
             Child("Redis", redis.process).stop()
-        connections.close_all()
+        _close_database_pools()
         if settings.EMBEDDED_DATABASE and not embedded_server_release(settings.DATA_DIR):
             self.line("PostgreSQL keeps running: another process (a manage.py command?) still uses it")
         self.line("Stopped.")
