@@ -24,7 +24,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
 from slop_platform.embedded import embedded_server_release
-from slop_platform.embedded_redis import EmbeddedRedisError, embedded_redis_start
+from slop_platform.embedded_redis import EmbeddedRedis, EmbeddedRedisError, embedded_redis_start
 from slop_platform.processes import Child, die_with_parent, spawn
 
 ASGI_APPLICATION = "slop_platform.asgi:application"
@@ -104,7 +104,7 @@ class Command(BaseCommand):
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
         children: list[Child] = []
-        redis = None
+        redis: EmbeddedRedis | None = None
         failure: str | None = None
         try:
             env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -173,7 +173,7 @@ class Command(BaseCommand):
         self.line(f"Daphne: pid {daphne.pid}, HTTP + WebSocket")
         return [daphne, beat, worker]
 
-    def _stop(self, children: list[Child], redis: Any) -> None:
+    def _stop(self, children: list[Child], redis: EmbeddedRedis | None) -> None:
         names = [child.name for child in children] + (["Redis"] if redis else [])
         if settings.EMBEDDED_DATABASE:
             names.append("PostgreSQL")
