@@ -3,12 +3,17 @@ folder that `make run` marked puts the processes that use it in development mode
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from apps.core.embeddings import reset_provider
+from slop_platform.startup import embedding_model_preload
 
 ROOT = Path(__file__).resolve().parents[2]
 ENTRY_POINTS = {
@@ -92,3 +97,31 @@ def test_the_marker_yields_to_slop_debug_and_to_a_named_database(tmp_path: Path)
     assert told.stdout.strip() == "False"
     assert named.returncode == 2
     assert named.stderr.startswith("SLOP Platform cannot start: SECRET_KEY must be set in production")
+
+
+def test_a_model_that_cannot_load_is_a_warning_not_a_dead_server(
+    settings: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings.SLOP_EMBEDDINGS_PRELOAD = True
+    settings.SLOP_EMBEDDINGS_PROVIDER = "local"
+    settings.SLOP_EMBEDDINGS_MODEL_PATH = str(tmp_path)  # no model there
+    reset_provider()
+    try:
+        with caplog.at_level(logging.INFO, logger="slop.startup"):
+            embedding_model_preload()
+    finally:
+        reset_provider()
+
+    assert [record.getMessage() for record in caplog.records] == [
+        "Loading the embedding model…",
+        f"The embedding model is not loaded: No sentence-transformers model at {tmp_path}",
+    ]
+
+
+def test_no_preload_when_switched_off(settings: Any, caplog: pytest.LogCaptureFixture) -> None:
+    settings.SLOP_EMBEDDINGS_PRELOAD = False
+
+    with caplog.at_level(logging.INFO, logger="slop.startup"):
+        embedding_model_preload()
+
+    assert caplog.records == []
