@@ -33,10 +33,16 @@ def _secret_key() -> str:
     if key:
         return key
     if not DEBUG:
-        raise ImproperlyConfigured(
-            "SECRET_KEY must be set in production (for development: SLOP_DEBUG=true, or a data "
-            f"folder that `make run` has marked, which {DATA_DIR} is not)"
-        )
+        if env_str("SLOP_DEBUG"):
+            why = "SLOP_DEBUG is false"
+        elif DEVELOPMENT_MARKER.is_file():
+            why = f"DATABASE_URL is set, so the development mark of {DATA_DIR} does not count"
+        else:
+            why = (
+                "for development: SLOP_DEBUG=true, or a data folder that `make run` has marked, "
+                f"which {DATA_DIR} is not"
+            )
+        raise ImproperlyConfigured(f"SECRET_KEY must be set in production ({why})")
     # Development: a key generated once and kept with the data, so encrypted fields and sessions
     # survive restarts without a well-known default.
     path = DATA_DIR / "secret_key"

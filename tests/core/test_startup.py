@@ -88,6 +88,7 @@ def test_the_marker_yields_to_slop_debug_and_to_a_named_database(tmp_path: Path)
     (tmp_path / "development").write_text("make run\n")
 
     told = print_debug(shell_env(tmp_path, SLOP_DEBUG="false", SECRET_KEY="k" * 40))
+    told_without_key = run([sys.executable, "manage.py", "check"], shell_env(tmp_path, SLOP_DEBUG="false"))
     # A production database (say, a data folder copied into an image): the marker does not count.
     named = run(
         [sys.executable, "manage.py", "check"],
@@ -95,8 +96,14 @@ def test_the_marker_yields_to_slop_debug_and_to_a_named_database(tmp_path: Path)
     )
 
     assert told.stdout.strip() == "False"
+    assert told_without_key.stderr.splitlines() == [
+        "SLOP Platform cannot start: SECRET_KEY must be set in production (SLOP_DEBUG is false)"
+    ]
     assert named.returncode == 2
-    assert named.stderr.startswith("SLOP Platform cannot start: SECRET_KEY must be set in production")
+    assert named.stderr.splitlines() == [
+        "SLOP Platform cannot start: SECRET_KEY must be set in production (DATABASE_URL is set, so "
+        f"the development mark of {tmp_path} does not count)"
+    ]
 
 
 def test_a_model_that_cannot_load_is_a_warning_not_a_dead_server(

@@ -36,6 +36,8 @@ DEVELOPMENT_MARKER_TEXT = (
 
 def _port_free(host: str, port: int) -> bool:
     with socket.socket() as sock:
+        # As Daphne (Twisted) binds: connections of a previous run in TIME_WAIT do not count.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
