@@ -246,7 +246,11 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]},
     },
     "root": {"handlers": ["console"], "level": env_str("SLOP_LOG_LEVEL", "INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}, "pgserver": {"level": "WARNING"}},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        "pgserver": {"level": "WARNING"},
+        "sentence_transformers": {"level": "WARNING"},  # slop.startup says when the model loads
+    },
 }
 
 # --- SLOP ------------------------------------------------------------------------------------
