@@ -4,29 +4,26 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 STAMP := $(VENV)/.installed
+# pip says what it downloads, with progress bars (the first install takes minutes).
+PIP_PROGRESS := --progress-bar on --no-input
 
-.PHONY: run test lint typecheck check system-deps bench bench-memory clean
+.PHONY: run test lint typecheck check bench bench-memory clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	# torch first, pinned: the CPU build; an unpinned torch pulls several GB of CUDA packages.
-	$(PY) -m pip install --quiet "torch==2.13.0"
-	$(PY) -m pip install --quiet -e ".[dev]"
+	@# torch first, pinned: the CPU build; an unpinned torch pulls several GB of CUDA packages.
+	@echo "Installing torch (CPU build, a few hundred MB; first time only)"
+	$(PY) -m pip install $(PIP_PROGRESS) "torch==2.13.0"
+	@echo "Installing the platform and its dependencies"
+	$(PY) -m pip install $(PIP_PROGRESS) -e ".[dev]"
 	touch $(STAMP)
-
-# redis-server is needed by the tests (they start their own on a free port).
-system-deps:
-	@command -v redis-server >/dev/null || { \
-	  echo "Installing redis-server"; \
-	  (apt-get update -qq && apt-get install -y -qq redis-server) >/dev/null || \
-	  { echo "Please install redis-server"; exit 1; }; }
 
 run: $(STAMP)
 	SLOP_DEBUG=$${SLOP_DEBUG:-true} PORT=$(PORT) $(PY) manage.py serve --port $(PORT)
 
-test: $(STAMP) system-deps
+test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -161,6 +161,7 @@ def main() -> None:
         "SLOP_DATA_DIR": str(data_dir),
         "SECRET_KEY": "bench-only-secret-key",
         "SLOP_DEBUG": "false",
+        "SLOP_EMBEDDINGS_PRELOAD": "false",  # never embeds: keep start-up and RSS as measured
         "ALLOWED_HOSTS": "*",
         "SLOP_LOG_LEVEL": "WARNING",
         "DJANGO_SETTINGS_MODULE": "slop_platform.settings",

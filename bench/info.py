@@ -71,6 +71,7 @@ def main() -> None:
         "SLOP_DATA_DIR": str(data_dir),
         "SECRET_KEY": "bench-only-secret-key",
         "SLOP_DEBUG": "false",
+        "SLOP_EMBEDDINGS_PRELOAD": "false",  # never embeds: keep start-up and RSS as measured
         "ALLOWED_HOSTS": "*",
         "SLOP_LOG_LEVEL": "WARNING",
         "SLOP_RATE_LIMIT_PER_MINUTE": "0",  # measure the request path, not the limiter's 429s

@@ -6,7 +6,10 @@ import os
 
 import django
 
+from slop_platform.startup import embedding_model_preload, settings_or_exit
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "slop_platform.settings")
+settings_or_exit()
 django.setup(set_prefix=False)  # what django.core.asgi.get_asgi_application() does first
 
 from apps.core.asgi import SingleHopASGIHandler  # noqa: E402
@@ -27,3 +30,6 @@ application = ProtocolTypeRouter(
         "websocket": ApiKeyAuthMiddleware(URLRouter(websocket_urlpatterns)),
     }
 )
+
+# Before Daphne listens, so no request waits for it.
+embedding_model_preload()

@@ -28,8 +28,41 @@ def embedded_server(data_dir: Path) -> Any:
 
                 pgdata = data_dir / "postgres"
                 pgdata.mkdir(parents=True, exist_ok=True)
+                _forget_dead_handles(pgdata)
                 _server = pgserver.get_server(pgdata, cleanup_mode="stop")
         return _server
+
+
+def _forget_dead_handles(pgdata: Path) -> None:
+    """Drop the processes that died without saying so from pgserver's list of users.
+
+    pgserver stops the server when the last process on its list exits, but a process killed
+    outright (or a Celery pool process, which leaves through os._exit) never takes itself off,
+    and then the server would outlive everyone."""
+    import psutil
+    from pgserver.postgres_server import PostgresServer
+    from pgserver.utils import DiskList
+
+    handles = DiskList(pgdata / ".handle_pids.json")
+    with PostgresServer._lock:
+        pids = handles.get()
+        alive = [pid for pid in pids if psutil.pid_exists(pid)]
+        if alive != pids:
+            handles.put(alive)
+
+
+def embedded_server_release(data_dir: Path) -> bool:
+    """This process is done with the embedded server: stop it if no other live process uses it.
+    Returns whether it is stopped."""
+    global _server
+    with _lock:
+        if _server is None:
+            return True
+        pgdata = data_dir / "postgres"
+        _forget_dead_handles(pgdata)
+        _server.cleanup()  # with cleanup_mode="stop": stops the server if this was its last user
+        _server = None
+        return not (pgdata / "postmaster.pid").exists()
 
 
 def embedded_connection_params(data_dir: Path) -> dict[str, Any]:

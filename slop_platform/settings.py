@@ -1,8 +1,9 @@
 """Settings for SLOP Platform: one module, configured only through environment variables.
 
 Without DATABASE_URL the platform runs on its embedded default: a real PostgreSQL with pgvector
-started by pgserver in SLOP_DATA_DIR, an in-memory channel layer, a local-memory cache and Celery
-tasks run in-process. With DATABASE_URL / REDIS_URL it uses those servers instead.
+started by pgserver in SLOP_DATA_DIR. Without REDIS_URL a process has an in-memory channel layer, a
+local-memory cache and runs Celery tasks in-process; `make run` (manage.py serve) starts an embedded
+Redis instead and gives its processes (Daphne, Celery worker and beat) its REDIS_URL, as production.
 """
 
 from __future__ import annotations
@@ -18,8 +19,13 @@ from slop_platform.env import env_bool, env_float, env_int, env_list, env_str
 BASE_DIR = Path(__file__).resolve().parent.parent
 VERSION = "0.1.0"
 
-DEBUG = env_bool("SLOP_DEBUG", False)
 DATA_DIR = Path(env_str("SLOP_DATA_DIR", str(BASE_DIR / ".data")) or ".data").resolve()
+# `make run` leaves this file in its data folder. A process that uses the same folder for its
+# embedded database (no DATABASE_URL) and is not told SLOP_DEBUG is in development mode too, so
+# `manage.py` commands run beside `make run` work as written. Production names its database, so a
+# stray marker (say, a data folder copied into an image) never turns debug on there.
+DEVELOPMENT_MARKER = DATA_DIR / "development"
+DEBUG = env_bool("SLOP_DEBUG", not env_str("DATABASE_URL") and DEVELOPMENT_MARKER.is_file())
 
 
 def _secret_key() -> str:
@@ -27,10 +33,16 @@ def _secret_key() -> str:
     if key:
         return key
     if not DEBUG:
-        raise ImproperlyConfigured(
-            "SECRET_KEY must be set (or SLOP_DEBUG=true for development, which keeps a generated key "
-            "in SLOP_DATA_DIR/secret_key)"
-        )
+        if env_str("SLOP_DEBUG"):
+            why = "SLOP_DEBUG is false"
+        elif DEVELOPMENT_MARKER.is_file():
+            why = f"DATABASE_URL is set, so the development mark of {DATA_DIR} does not count"
+        else:
+            why = (
+                "for development: SLOP_DEBUG=true, or a data folder that `make run` has marked, "
+                f"which {DATA_DIR} is not"
+            )
+        raise ImproperlyConfigured(f"SECRET_KEY must be set in production ({why})")
     # Development: a key generated once and kept with the data, so encrypted fields and sessions
     # survive restarts without a well-known default.
     path = DATA_DIR / "secret_key"
@@ -242,7 +254,11 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]},
     },
     "root": {"handlers": ["console"], "level": env_str("SLOP_LOG_LEVEL", "INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}, "pgserver": {"level": "WARNING"}},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        "pgserver": {"level": "WARNING"},
+        "sentence_transformers": {"level": "WARNING"},  # slop.startup says when the model loads
+    },
 }
 
 # --- SLOP ------------------------------------------------------------------------------------
@@ -305,6 +321,8 @@ SLOP_EMBEDDINGS_TIMEOUT = env_float("SLOP_EMBEDDINGS_TIMEOUT", 30.0, minimum=0.1
 SLOP_EMBEDDINGS_BATCH_SIZE = env_int("SLOP_EMBEDDINGS_BATCH_SIZE", 32, minimum=1)
 SLOP_EMBEDDINGS_CACHE_SIZE = env_int("SLOP_EMBEDDINGS_CACHE_SIZE", 10_000, minimum=0)
 SLOP_EMBEDDINGS_SHARED_CACHE = env_bool("SLOP_EMBEDDINGS_SHARED_CACHE", True)
+# Load the local model when a web process starts (slop_platform/asgi.py), not on the first write.
+SLOP_EMBEDDINGS_PRELOAD = env_bool("SLOP_EMBEDDINGS_PRELOAD", True)
 
 # --- Resources (apps.resources) -------------------------------------------------------------
 # Uploads and JSON bodies to /resources may be this large (20 MiB by default); more is a 413.

@@ -1,37 +1,194 @@
+"""`make run`: the platform as production runs it, on one machine, with nothing to install.
+
+Migrates, ensures the demo tenant, then starts and watches: the embedded Redis (unless REDIS_URL
+is set), a Celery worker and Celery beat, and Daphne, each a process of its own with the same
+environment, as the `worker`, `beat` and `web` services of compose.yaml. Ctrl-C (or SIGTERM) stops
+them (Daphne, beat and the worker, then Redis, then the embedded PostgreSQL); so does any of them
+exiting on its own.
+"""
+
 from __future__ import annotations
 
 import os
+import signal
+import socket
+import sys
+import threading
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connections
+
+from slop_platform.embedded import embedded_server_release
+from slop_platform.embedded_redis import EmbeddedRedis, EmbeddedRedisError, embedded_redis_start
+from slop_platform.processes import Child, die_with_parent, spawn
+
+ASGI_APPLICATION = "slop_platform.asgi:application"
+DEVELOPMENT_MARKER_TEXT = (
+    "This data folder belongs to `make run`: processes that use it for the embedded database\n"
+    "(no DATABASE_URL) run in development mode unless SLOP_DEBUG says otherwise.\n"
+)
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        # As Daphne (Twisted) binds: connections of a previous run in TIME_WAIT do not count.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _listening(host: str, port: int) -> bool:
+    target = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host  # noqa: S104 - a comparison
+    try:
+        with socket.create_connection((target, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _where(url: str) -> str:
+    """A URL without its credentials, for the start-up lines."""
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port}{parts.path}" if parts.hostname else parts.path
+
+
+def _close_database_pools() -> None:
+    for connection in connections.all():
+        connection.close()
+        close_pool = getattr(connection, "close_pool", None)  # PostgreSQL with a pool (Django 5.1+)
+        if close_pool is not None:
+            close_pool()
 
 
 class Command(BaseCommand):
     help = (
-        "Migrate, ensure the demo tenant and serve HTTP + WebSocket with Daphne, in one process "
-        "(so the embedded PostgreSQL starts once and stops with it)."
+        "Migrate, ensure the demo tenant, and run the platform: embedded Redis, a Celery worker and "
+        "beat, and Daphne (HTTP + WebSocket). Ctrl-C stops them all and the embedded PostgreSQL."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-        parser.add_argument("--port", default=os.environ.get("PORT", "8000"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
         parser.add_argument("--no-demo", action="store_true", help="do not create the demo tenant")
+        parser.add_argument(
+            "--concurrency", type=int, default=2, help="Celery worker processes (compose.yaml: 2)"
+        )
+
+    def line(self, text: str) -> None:
+        self.stdout.write(text)
+        self.stdout.flush()
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from daphne.cli import CommandLineInterface
-
+        host, port = options["host"], options["port"]
+        if not _port_free(host, port):
+            raise CommandError(f"Port {port} on {host} is in use (PORT=9000 make run picks another)")
         call_command("migrate", interactive=False, verbosity=0)
+        if settings.EMBEDDED_DATABASE:
+            self.line(f"PostgreSQL: embedded (pgserver), data in {settings.DATA_DIR / 'postgres'}")
+        else:
+            self.line(f"PostgreSQL: {_where(str(settings.DATABASE_URL))} (DATABASE_URL)")
         if not options["no_demo"]:
             call_command("ensure_demo_tenant")
-        self.stdout.write(f"Serving on http://{options['host']}:{options['port']} (Ctrl-C stops)")
-        CommandLineInterface().run(
-            [
-                "-b",
-                options["host"],
-                "-p",
-                str(options["port"]),
-                "--proxy-headers",
-                "slop_platform.asgi:application",
-            ]
+        if settings.DEBUG and settings.EMBEDDED_DATABASE:
+            settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+            settings.DEVELOPMENT_MARKER.write_text(DEVELOPMENT_MARKER_TEXT)
+        _close_database_pools()  # serve needs no connection from here on, nor the pool's threads
+
+        stop = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
+        children: list[Child] = []
+        redis: EmbeddedRedis | None = None
+        failure: str | None = None
+        try:
+            env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+            if settings.REDIS_URL:
+                self.line(f"Redis: {_where(settings.REDIS_URL)} (REDIS_URL)")
+            else:
+                try:
+                    redis = embedded_redis_start(settings.DATA_DIR, preexec_fn=die_with_parent)
+                except EmbeddedRedisError as exc:
+                    raise CommandError(str(exc)) from None
+                env["REDIS_URL"] = redis.url
+                self.line(
+                    f"Redis: embedded (redis-server {redis.version}, pid {redis.process.pid}) on "
+                    f"127.0.0.1:{redis.port}: Celery broker, channel layer, cache; log {redis.log_path}"
+                )
+            children = self._start_children(env, host, port, options["concurrency"])
+            failure = self._watch(children, host, port, stop)
+        finally:
+            self._stop(children, redis)
+        if failure:
+            raise SystemExit(1)
+
+    def _watch(self, children: list[Child], host: str, port: int, stop: threading.Event) -> str | None:
+        """Until Ctrl-C or SIGTERM; returns why it stopped early if one of the children exited."""
+        serving = False
+        while not stop.is_set():
+            for child in children:
+                if not child.running():
+                    failure = f"{child.name} exited with status {child.process.returncode}; stopping"
+                    self.stderr.write(failure)
+                    return failure
+            if not serving and _listening(host, port):
+                serving = True
+                self.line(f"Serving on http://{host}:{port} (Ctrl-C stops everything)")
+            stop.wait(0.2 if not serving else 0.5)
+        return None
+
+    def _start_children(self, env: dict[str, str], host: str, port: int, concurrency: int) -> list[Child]:
+        python, cwd = sys.executable, Path(settings.BASE_DIR)
+        celery = [python, "-m", "celery", "-A", "slop_platform", "--quiet"]
+        worker_options = ["--loglevel=WARNING", "--without-mingle", "--without-gossip", "-n", "make-run@%h"]
+        # A warm shutdown lets the running jobs finish first.
+        worker = spawn(
+            "Celery worker",
+            [*celery, "worker", f"--concurrency={concurrency}", *worker_options],
+            env=env,
+            cwd=cwd,
+            stop_timeout=15.0,
         )
+        self.line(f"Celery worker: pid {worker.pid}, {concurrency} pool processes (tool jobs)")
+        schedule = settings.DATA_DIR / "celerybeat-schedule"
+        beat = spawn(
+            "Celery beat",
+            [*celery, "beat", "--loglevel=WARNING", f"--schedule={schedule}"],
+            env=env,
+            cwd=cwd,
+        )
+        tasks = ", ".join(sorted(settings.CELERY_BEAT_SCHEDULE))
+        self.line(f"Celery beat: pid {beat.pid} ({tasks})")
+        daphne = spawn(
+            "Daphne",
+            [python, "-m", "daphne", "-b", host, "-p", str(port), "--proxy-headers", ASGI_APPLICATION],
+            env=env,
+            cwd=cwd,
+        )
+        self.line(f"Daphne: pid {daphne.pid}, HTTP + WebSocket")
+        return [daphne, beat, worker]
+
+    def _stop(self, children: list[Child], redis: EmbeddedRedis | None) -> None:
+        names = [child.name for child in children] + (["Redis"] if redis else [])
+        if settings.EMBEDDED_DATABASE:
+            names.append("PostgreSQL")
+        self.line(f"Stopping {', '.join(names)}…")
+        # All at once: each takes seconds to tear its interpreter down (torch in Daphne), and none
+        # needs another to stop. Redis goes last, since the worker hands unfinished jobs back to it.
+        for child in children:
+            child.terminate()
+        for child in children:
+            child.wait_stopped()
+        if redis is not None:
+            Child("Redis", redis.process).stop()
+        _close_database_pools()
+        if settings.EMBEDDED_DATABASE and not embedded_server_release(settings.DATA_DIR):
+            self.line("PostgreSQL keeps running: another process (a manage.py command?) still uses it")
+        self.line("Stopped.")

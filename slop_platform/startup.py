@@ -1,0 +1,49 @@
+"""What each entry point (manage.py, Daphne, Celery) does first.
+
+- A misconfiguration (no SECRET_KEY in production, `SLOP_DEBUG=maybe`, ...) ends the process with
+  one line on stderr and exit status 2, not a traceback through Django's settings machinery.
+- A web process loads the local embedding model before it listens, saying so, instead of making
+  the first memory or resource write wait for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+logger = logging.getLogger("slop.startup")
+MISCONFIGURED_EXIT_STATUS = 2
+
+
+def settings_or_exit() -> None:
+    """Load the settings now; exit with one line if they refuse the environment."""
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        settings.INSTALLED_APPS  # noqa: B018 - the first attribute read imports the settings module
+    except ImproperlyConfigured as exc:
+        sys.stderr.write(f"SLOP Platform cannot start: {exc}\n")
+        sys.stderr.flush()
+        raise SystemExit(MISCONFIGURED_EXIT_STATUS) from None
+
+
+def embedding_model_preload() -> None:
+    """Load the local embedding model now (SLOP_EMBEDDINGS_PRELOAD); a failure is only logged,
+    since the writes that need the model answer 503 with the same reason."""
+    from django.conf import settings
+
+    if not settings.SLOP_EMBEDDINGS_PRELOAD or settings.SLOP_EMBEDDINGS_PROVIDER != "local":
+        return
+    from apps.core.embeddings import EmbeddingError, get_provider
+
+    started = time.monotonic()
+    logger.info("Loading the embedding model…")
+    try:
+        # Through the provider, not embed_texts(): nothing is cached for a text nobody asked for.
+        get_provider().embed(["warm-up"])
+    except EmbeddingError as exc:
+        logger.warning("The embedding model is not loaded: %s", exc)
+        return
+    logger.info("Embedding model ready in %.1f s", time.monotonic() - started)
