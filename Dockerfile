@@ -12,4 +12,4 @@ RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput
 RUN useradd --create-home slop && chown -R slop /app
 USER slop
 EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", "slop_platform.asgi:application"]
+CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "slop_platform.asgi:application"]

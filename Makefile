@@ -24,7 +24,8 @@ system-deps:
 	  { echo "Please install redis-server"; exit 1; }; }
 
 run: $(STAMP)
-	SLOP_DEBUG=$${SLOP_DEBUG:-true} PORT=$(PORT) $(PY) manage.py serve --port $(PORT)
+	SLOP_DEBUG=$${SLOP_DEBUG:-true} SLOP_DEMO_PUBLIC_LOOPBACK=$${SLOP_DEMO_PUBLIC_LOOPBACK:-true} \
+	  PORT=$(PORT) $(PY) manage.py serve --port $(PORT)
 
 test: $(STAMP) system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)

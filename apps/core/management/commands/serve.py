@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
@@ -25,13 +26,13 @@ class Command(BaseCommand):
         if not options["no_demo"]:
             call_command("ensure_demo_tenant")
         self.stdout.write(f"Serving on http://{options['host']}:{options['port']} (Ctrl-C stops)")
+        if settings.SLOP_DEMO_PUBLIC_LOOPBACK and not options["no_demo"]:
+            self.stdout.write(
+                "Key-less requests from this machine act on the demo tenant's public surface "
+                "(SLOP_DEMO_PUBLIC_LOOPBACK=false turns it off)"
+            )
+        # No --proxy-headers: Daphne would take the client address from X-Forwarded-For, whoever
+        # sent it. The platform reads that header itself, from SLOP_TRUSTED_PROXIES only.
         CommandLineInterface().run(
-            [
-                "-b",
-                options["host"],
-                "-p",
-                str(options["port"]),
-                "--proxy-headers",
-                "slop_platform.asgi:application",
-            ]
+            ["-b", options["host"], "-p", str(options["port"]), "slop_platform.asgi:application"]
         )
