@@ -34,7 +34,9 @@ def test_a_ticket_carries_its_tenant_key_and_narrowed_scopes(
     assert not principal.allows(Action(area="chat", permission="write"))
 
 
-def test_a_tampered_or_foreign_ticket_is_refused(client_for: Callable[..., SlopClient], alice: Tenant) -> None:
+def test_a_tampered_or_foreign_ticket_is_refused(
+    client_for: Callable[..., SlopClient], alice: Tenant
+) -> None:
     ticket = _ticket(client_for(alice, "chat.*"))
     for bad in (ticket[:-2] + ("AA" if not ticket.endswith("AA") else "BB"), "tkt_nope", "x" + ticket):
         with pytest.raises(ApplicationError) as refused:
