@@ -174,7 +174,10 @@ def test_loopback_key_less_requests_act_on_the_demo_surface(demo: Tenant) -> Non
 def test_the_demo_surface_is_off_unless_asked_for(demo: Tenant) -> None:
     assert APIClient(REMOTE_ADDR="127.0.0.1").get("/memory").status_code == 401
     # /t/demo/ is the demo tenant's public surface wherever the client is
-    assert APIClient(REMOTE_ADDR="203.0.113.5").get("/t/demo/memory").status_code == 200
+    remote = APIClient(REMOTE_ADDR="203.0.113.5")
+    assert remote.get("/t/demo/memory").status_code == 200
+    calculated = remote.post("/t/demo/tools/calculator", {"expression": "2 + 2"}, format="json")
+    assert calculated.json() == {"result": 4}  # the README's line
 
 
 @override_settings(SLOP_DEMO_PUBLIC_LOOPBACK=True)
