@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
+import redis
 from django.core.cache import caches
 from django.test import Client
 from django.test.utils import override_settings
@@ -68,3 +70,17 @@ def test_the_state_store_keeps_every_live_entry_and_drops_expired_ones() -> None
     assert len(store._cache) == 50  # the expired ones were swept when the store filled up
     with pytest.raises(ValueError):
         store.set("forever", 1, timeout=None)
+
+
+def test_with_redis_the_counters_live_in_the_state_redis(
+    redis_url: str, client_for: Callable[..., SlopClient], alice: Tenant, settings: Any
+) -> None:
+    settings.CACHES = {
+        **settings.CACHES,
+        "state": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_url},
+    }
+    settings.RATE_LIMIT_PER_MINUTE = 3
+    caches["state"].clear()
+    client = client_for(alice)
+    assert [client.get("/info").status_code for _ in range(4)] == [200, 200, 200, 429]
+    assert any(b":k" in key for key in redis.Redis.from_url(redis_url).keys("*rl:t*"))
