@@ -184,3 +184,18 @@ def test_the_demo_surface_is_off_unless_asked_for(demo: Tenant) -> None:
 def test_a_demo_tenant_with_empty_public_scopes_serves_nothing_at_the_root(demo: Tenant) -> None:
     tenant_public_scopes_set(tenant=demo, scopes=[])
     assert APIClient(REMOTE_ADDR="127.0.0.1").get("/memory").status_code == 401
+
+
+def test_job_urls_stay_on_the_public_surface(alice: Tenant) -> None:
+    tenant_public_scopes_set(tenant=alice, scopes=["tools.*"])
+    client = APIClient()
+    started = client.post(f"/t/{alice.slug}/tools/calculator?async=true", {"expression": "1+1"}, format="json")
+    assert started.status_code == 202, started.content
+    status_url = started.json()["status_url"]
+    assert status_url.startswith(f"/t/{alice.slug}/tools/jobs/job_")
+    job = client.get(status_url)
+    assert job.status_code == 200 and job.json()["status_url"] == status_url
+    # the root keeps its own URLs
+    from django.urls import get_script_prefix
+
+    assert get_script_prefix() == "/"
