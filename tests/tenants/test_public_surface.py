@@ -189,7 +189,9 @@ def test_a_demo_tenant_with_empty_public_scopes_serves_nothing_at_the_root(demo:
 def test_job_urls_stay_on_the_public_surface(alice: Tenant) -> None:
     tenant_public_scopes_set(tenant=alice, scopes=["tools.*"])
     client = APIClient()
-    started = client.post(f"/t/{alice.slug}/tools/calculator?async=true", {"expression": "1+1"}, format="json")
+    started = client.post(
+        f"/t/{alice.slug}/tools/calculator?async=true", {"expression": "1+1"}, format="json"
+    )
     assert started.status_code == 202, started.content
     status_url = started.json()["status_url"]
     assert status_url.startswith(f"/t/{alice.slug}/tools/jobs/job_")
