@@ -32,4 +32,4 @@ RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=6s --start-period=90s --retries=3 \
     CMD ["python", "-m", "slop_platform.healthcheck"]
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", "slop_platform.asgi:application"]
+CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "slop_platform.asgi:application"]

@@ -21,7 +21,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	SLOP_DEBUG=$${SLOP_DEBUG:-true} PORT=$(PORT) $(PY) manage.py serve --port $(PORT)
+	SLOP_DEBUG=$${SLOP_DEBUG:-true} SLOP_DEMO_PUBLIC_LOOPBACK=$${SLOP_DEMO_PUBLIC_LOOPBACK:-true} \
+	  PORT=$(PORT) $(PY) manage.py serve --port $(PORT)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

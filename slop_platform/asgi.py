@@ -22,12 +22,13 @@ django_asgi_app = SingleHopASGIHandler()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from apps.tenants.authentication import ApiKeyAuthMiddleware  # noqa: E402
+from apps.tenants.public import PublicSurfaceASGIMiddleware  # noqa: E402
 from slop_platform.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": ApiKeyAuthMiddleware(URLRouter(websocket_urlpatterns)),
+        "websocket": PublicSurfaceASGIMiddleware(ApiKeyAuthMiddleware(URLRouter(websocket_urlpatterns))),
     }
 )
 

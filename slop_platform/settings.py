@@ -81,6 +81,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "apps.core.middleware.JsonErrorPagesMiddleware",
+    # /t/<slug>/<path> is served as <path> by everything below it (apps/tenants/public.py).
+    "apps.tenants.public.PublicSurfacePathMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
     "apps.core.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -153,6 +155,16 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# "state": what must not be evicted (rate-limit counters). The default cache may drop entries when
+# full (LocMem culls at 300, Redis evicts under maxmemory); losing a counter resets a limit. With
+# Redis this is SLOP_STATE_REDIS_URL (default: REDIS_URL), whose server must run with
+# `maxmemory-policy noeviction` (or volatile-*, with the default cache's keys given no TTL); without
+# Redis an in-process store that drops entries only when they expire.
+STATE_REDIS_URL = env_str("SLOP_STATE_REDIS_URL", REDIS_URL)
+if STATE_REDIS_URL:
+    CACHES["state"] = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": STATE_REDIS_URL}
+else:
+    CACHES["state"] = {"BACKEND": "apps.core.state_cache.ExpiringLocMemCache", "LOCATION": "slop-state"}
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "memory://")
 CELERY_RESULT_BACKEND = None
@@ -199,10 +211,21 @@ API_KEY_TOUCH_SECONDS = 60  # last_used_at is written at most this often per key
 # Requests per minute per API key (a tenant's own limit wins) and per address without a key; 0: off.
 RATE_LIMIT_PER_MINUTE = env_int("SLOP_RATE_LIMIT_PER_MINUTE", 1200, minimum=0)
 ANON_RATE_LIMIT_PER_MINUTE = env_int("SLOP_ANON_RATE_LIMIT_PER_MINUTE", 300, minimum=0)
+# Proxies (addresses or CIDR networks) whose X-Forwarded-For is believed; empty: none, the socket
+# peer is the client. Rate limits per address and the demo loopback surface use this.
+SLOP_TRUSTED_PROXIES = env_list("SLOP_TRUSTED_PROXIES", [])
+# Key-less requests from loopback act on the demo tenant's public surface at the root path too.
+# `make run` turns it on; off unless asked for, so production never does it implicitly.
+SLOP_DEMO_PUBLIC_LOOPBACK = env_bool("SLOP_DEMO_PUBLIC_LOOPBACK", False)
+SLOP_DEMO_TENANT_SLUG = "demo"
 
 # --- REST framework, OpenAPI ------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["apps.tenants.authentication.ApiKeyAuthentication"],
+    # A key, else (no credential at all) the tenant's public surface when the request has one.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apps.tenants.authentication.ApiKeyAuthentication",
+        "apps.tenants.public.PublicSurfaceAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["apps.tenants.authentication.HasApiKey"],
     "DEFAULT_THROTTLE_CLASSES": ["apps.tenants.throttling.RateLimit"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

@@ -19,6 +19,7 @@ from rest_framework.test import APIClient
 
 from apps.tenants.authentication import clear_key_cache
 from apps.tenants.models import Tenant
+from apps.tenants.public import clear_public_cache
 from apps.tenants.services import api_key_create, tenant_create
 from slop_platform.embedded_redis import redis_server_binary
 
@@ -45,8 +46,10 @@ def wait_for_port(port: int, timeout: float = 20.0, process: subprocess.Popen[by
 @pytest.fixture(autouse=True)
 def _fresh_key_cache() -> Iterator[None]:
     clear_key_cache()
+    clear_public_cache()
     yield
     clear_key_cache()
+    clear_public_cache()
 
 
 @pytest.fixture

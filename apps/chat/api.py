@@ -23,6 +23,7 @@ from apps.core.api import SlopView, json_body
 from apps.core.errors import ApplicationError, NotFound
 from apps.core.pagination import page_params
 from apps.tenants.authentication import ApiKeyAuthentication
+from apps.tenants.public import PublicSurfaceAuthentication
 from apps.tenants.scopes import Action
 
 _LAST_EVENT_ID = re.compile(r"^(chat_[A-Za-z0-9]{1,40}):(\d{1,9})$")
@@ -145,7 +146,8 @@ class ChatStreamView(SlopView):
     EventSource (?content=&thread_id=&model=). A Last-Event-ID header resumes the run it names."""
 
     content_negotiation_class = JsonOrStreamNegotiation
-    authentication_classes = [ApiKeyAuthentication, TicketAuthentication]
+    # The public surface comes last: a ticket in the URL wins over acting key-less.
+    authentication_classes = [ApiKeyAuthentication, TicketAuthentication, PublicSurfaceAuthentication]
     info_description = "Stream a reply as server-sent events (or NDJSON); Last-Event-ID resumes"
 
     def _resume(self, request: Request) -> HttpResponseBase | None:

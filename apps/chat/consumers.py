@@ -35,9 +35,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         ticket = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("ticket")
         if principal is None and ticket:
             try:
-                principal = await database_sync_to_async(principal_for_ticket)(ticket[0])
+                principal = await database_sync_to_async(principal_for_ticket)(
+                    ticket[0], path_tenant_slug=self.scope.get("public_tenant_slug")
+                )
             except ApplicationError as refused:
                 self.scope["auth_error"] = refused
+        if principal is None and self.scope.get("auth_error") is None:
+            # Neither a key nor a ticket: the tenant's public surface, if this URL has one.
+            principal = self.scope.get("public_principal")
+            self.scope["auth_error"] = self.scope.get("public_error")
         if principal is None:
             error = self.scope.get("auth_error") or ApplicationError(
                 "Missing API key: send 'Authorization: Bearer <api key>' on the handshake"

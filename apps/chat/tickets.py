@@ -4,70 +4,87 @@ A client holding an API key asks `POST /chat/tickets` for a ticket and puts only
 URL (`GET /chat/stream?ticket=…`, `/chat/ws?ticket=…`); the long-lived key never goes in a URL. A
 ticket acts for the key that made it, narrowed by the X-SLOP-Scope of that request, and lapses after
 SLOP_CHAT_TICKET_SECONDS. It stays usable until then, so EventSource's automatic reconnects (with
-Last-Event-ID) work. Stored in the cache: Redis when REDIS_URL is set, so any process accepts it.
+Last-Event-ID) work.
+
+A ticket is self-contained: the tenant, the key id and the narrowed scopes, signed with SECRET_KEY
+and timestamped (django.core.signing). Nothing is stored, so no cache can lose it and every process
+accepts it; using it goes through the same key checks as a key itself (authenticate_key_id: the
+key's tenant, revoked, expired, tenant deactivated), read fresh so a revoked key stops at once.
 """
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
-from django.utils import timezone
+from django.core import signing
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
-from apps.tenants.authentication import Principal, unauthenticated
-from apps.tenants.models import ApiKey
-from apps.tenants.scopes import EffectiveScopes, ScopeSet, parse_scopes
+from apps.core.errors import ApplicationError
+from apps.tenants.authentication import (
+    Principal,
+    attach,
+    authenticate_key_id,
+    check_path_tenant,
+    principal_of,
+    unauthenticated,
+)
+from apps.tenants.scopes import ScopeError, parse_scopes
 
-
-def _cache_key(ticket: str) -> str:
-    return f"slop:chat:ticket:{ticket}"
+PREFIX = "tkt_"
+_SALT = "slop.chat.ticket"
+_MAX_LENGTH = 2000  # the signed payload holds the narrowed scopes (at most 100 of 600 characters)
 
 
 def ticket_create(*, principal: Principal) -> dict[str, Any]:
-    ticket = "tkt_" + secrets.token_urlsafe(24)
+    if principal.key_id is None:
+        raise ApplicationError(
+            "The public surface needs no ticket: open the stream without one",
+            code="invalid_request",
+            status=400,
+        )
     requested = principal.scopes.requested
-    cache.set(
-        _cache_key(ticket),
-        {
-            "key_id": principal.key_id,
-            "tenant_id": principal.tenant.pk,
-            "requested": requested.strings() if requested is not None else None,
-        },
-        timeout=settings.SLOP_CHAT_TICKET_SECONDS,
-    )
+    payload = {
+        "t": principal.tenant.pk,
+        "k": principal.key_id,
+        "s": requested.strings() if requested is not None else None,
+    }
+    ticket = PREFIX + signing.dumps(payload, salt=_SALT, compress=True)
     return {"ticket": ticket, "expires_in": settings.SLOP_CHAT_TICKET_SECONDS}
 
 
-def principal_for_ticket(ticket: str) -> Principal:
-    """The caller a ticket stands for, checked against its key now (revoked keys stop at once)."""
-    if not ticket.startswith("tkt_") or len(ticket) > 100:
+def _payload(ticket: str) -> dict[str, Any]:
+    if not ticket.startswith(PREFIX) or len(ticket) > _MAX_LENGTH:
         raise unauthenticated("Invalid ticket")
-    stored = cache.get(_cache_key(ticket))
-    if stored is None:
-        raise unauthenticated("Ticket expired or unknown; ask POST /chat/tickets for a new one")
-    row = ApiKey.objects.unscoped().select_related("tenant").filter(pk=stored["key_id"]).first()
-    if (
-        row is None
-        or row.tenant_id != stored["tenant_id"]
-        or row.revoked_at is not None
-        or not row.tenant.is_active
-        or (row.expires_at is not None and row.expires_at <= timezone.now())
+    try:
+        payload = signing.loads(ticket[len(PREFIX) :], salt=_SALT, max_age=settings.SLOP_CHAT_TICKET_SECONDS)
+    except signing.SignatureExpired:
+        raise unauthenticated("Ticket expired; ask POST /chat/tickets for a new one") from None
+    except signing.BadSignature:
+        raise unauthenticated("Invalid ticket") from None
+    if not (
+        isinstance(payload, dict)
+        and isinstance(payload.get("t"), int)
+        and isinstance(payload.get("k"), int)
+        and (payload.get("s") is None or isinstance(payload.get("s"), list))
     ):
-        raise unauthenticated("The API key behind this ticket is no longer valid")
-    requested = stored["requested"]
-    return Principal(
-        tenant=row.tenant,
-        key_id=row.pk,
-        key_prefix=row.prefix,
-        scopes=EffectiveScopes(
-            granted=parse_scopes(row.scopes) if row.scopes else ScopeSet(()),
-            requested=parse_scopes(requested) if requested else None,
-        ),
-    )
+        raise unauthenticated("Invalid ticket")
+    return payload
+
+
+def principal_for_ticket(ticket: str, *, path_tenant_slug: str | None = None) -> Principal:
+    """The caller a ticket stands for, checked against its key now (revoked keys stop at once)."""
+    payload = _payload(ticket)
+    try:
+        record = authenticate_key_id(tenant_id=payload["t"], key_id=payload["k"])
+    except ApplicationError:
+        raise unauthenticated("The API key behind this ticket is no longer valid") from None
+    try:
+        requested = parse_scopes(payload["s"]) if payload["s"] else None
+    except ScopeError:
+        raise unauthenticated("Invalid ticket") from None
+    return check_path_tenant(principal_of(record, requested), path_tenant_slug)
 
 
 class TicketAuthentication(BaseAuthentication):
@@ -77,10 +94,7 @@ class TicketAuthentication(BaseAuthentication):
         ticket = request.query_params.get("ticket")
         if not ticket:
             return None
-        principal = principal_for_ticket(ticket)
-        request._request.tenant = principal.tenant  # type: ignore[attr-defined]
-        request._request.principal = principal  # type: ignore[attr-defined]
-        return principal, principal
+        return attach(request, principal_for_ticket(ticket))
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="slop"'

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache  # evictable on purpose: losing an entry costs only speed
 
 from apps.core.errors import ApplicationError
 

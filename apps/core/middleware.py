@@ -67,7 +67,7 @@ class BodySizeLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        limit = body_limit_for(request.path)
+        limit = body_limit_for(request.path_info)  # below /t/<slug>/ on a public surface
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:

@@ -37,6 +37,12 @@ class InfoView(PublicView):
         if isinstance(principal, Principal):
             body["tenant"] = {"slug": principal.tenant.slug, "name": principal.tenant.name}
             body["scopes"] = principal.scopes.describe()
+            if principal.is_public:  # key-less on a tenant's public surface: say what it offers
+                body["public_surface"] = {
+                    "base_url": f"/t/{principal.tenant.slug}",
+                    "scopes": list(principal.tenant.public_scopes),
+                    "rate_limit_per_minute": settings.ANON_RATE_LIMIT_PER_MINUTE,
+                }
             body.update(caller_details(principal))
         return Response(body)
 

@@ -42,13 +42,20 @@ class KeyRecord:
 
 @dataclass(frozen=True)
 class Principal:
-    """The authenticated caller: a tenant, the key used and the scopes in force for this request."""
+    """The authenticated caller: a tenant, the key used and the scopes in force for this request.
+
+    A key-less caller of a tenant's public surface (apps/tenants/public.py) has no key: key_id is
+    None and the granted scopes are the tenant's public scopes."""
 
     tenant: Tenant
-    key_id: int
+    key_id: int | None
     key_prefix: str
     scopes: EffectiveScopes
     is_authenticated: bool = field(default=True)
+
+    @property
+    def is_public(self) -> bool:
+        return self.key_id is None
 
     def allows(self, action: Action) -> bool:
         return self.scopes.allows(action)
@@ -71,8 +78,10 @@ def clear_key_cache() -> None:
 def _load_record(prefix: str) -> KeyRecord | None:
     # The one place that looks a key up across tenants: the tenant is what the key tells us.
     row = ApiKey.objects.unscoped().select_related("tenant").filter(prefix=prefix).first()
-    if row is None:
-        return None
+    return _record_of(row) if row is not None else None
+
+
+def _record_of(row: ApiKey) -> KeyRecord:
     return KeyRecord(
         key_id=row.pk,
         prefix=row.prefix,
@@ -114,12 +123,37 @@ def authenticate_key(raw_key: str) -> KeyRecord:
                 _cache[parsed.prefix] = record
     if not key_matches(raw_key, record.key_hash):
         raise unauthenticated("Invalid API key")
+    _check_usable(record)
+    return record
+
+
+def _check_usable(record: KeyRecord) -> None:
+    """Revoked, expired or of a deactivated tenant: a 401. Every credential passes here."""
     if record.revoked:
         raise unauthenticated("API key has been revoked")
     if record.expires_at is not None and record.expires_at <= timezone.now():
         raise unauthenticated("API key has expired")
     _touch(record)
+
+
+def authenticate_key_id(*, tenant_id: int, key_id: int) -> KeyRecord:
+    """The record of a key named by a credential that carries its tenant and id (a chat ticket),
+    read fresh so a revocation stops it at once; the same checks as authenticate_key()."""
+    row = ApiKey.objects.for_tenant(tenant_id).select_related("tenant").filter(pk=key_id).first()
+    if row is None:
+        raise unauthenticated("The API key behind this credential no longer exists")
+    record = _record_of(row)
+    _check_usable(record)
     return record
+
+
+def principal_of(record: KeyRecord, requested: ScopeSet | None) -> Principal:
+    return Principal(
+        tenant=record.tenant,
+        key_id=record.key_id,
+        key_prefix=record.prefix,
+        scopes=EffectiveScopes(granted=record.granted, requested=requested),
+    )
 
 
 def requested_scopes(header: str | None) -> ScopeSet | None:
@@ -154,13 +188,23 @@ def principal_for(
     raw_key = key_from_headers(authorization, api_key)
     if raw_key is None:
         return None
-    record = authenticate_key(raw_key)
-    return Principal(
-        tenant=record.tenant,
-        key_id=record.key_id,
-        key_prefix=record.prefix,
-        scopes=EffectiveScopes(granted=record.granted, requested=requested_scopes(scope_header)),
-    )
+    return principal_of(authenticate_key(raw_key), requested_scopes(scope_header))
+
+
+def check_path_tenant(principal: Principal, path_tenant_slug: str | None) -> Principal:
+    """A credential used under /t/<slug>/ must be one of that tenant's: the URL and the key would
+    otherwise name two tenants, and the key's would silently win."""
+    if path_tenant_slug is not None and principal.tenant.slug != path_tenant_slug:
+        raise unauthenticated(f"This credential is not one of tenant {path_tenant_slug!r}'s")
+    return principal
+
+
+def attach(request: Request, principal: Principal) -> tuple[Principal, Principal]:
+    """What every DRF authentication class returns: the principal, also on the Django request."""
+    check_path_tenant(principal, getattr(request._request, "public_tenant_slug", None))
+    request._request.tenant = principal.tenant  # type: ignore[attr-defined]
+    request._request.principal = principal  # type: ignore[attr-defined]
+    return principal, principal
 
 
 class ApiKeyAuthentication(BaseAuthentication):
@@ -173,9 +217,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         )
         if principal is None:
             return None
-        request._request.tenant = principal.tenant  # type: ignore[attr-defined]
-        request._request.principal = principal  # type: ignore[attr-defined]
-        return principal, principal
+        return attach(request, principal)
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="slop"'
@@ -220,11 +262,14 @@ class ApiKeyAuthMiddleware(BaseMiddleware):
         scope["principal"] = None
         scope["auth_error"] = None
         try:
-            scope["principal"] = await database_sync_to_async(principal_for)(
+            principal = await database_sync_to_async(principal_for)(
                 _header(scope, b"authorization"),
                 _header(scope, b"x-api-key"),
                 _header(scope, b"x-slop-scope"),
             )
+            if principal is not None:
+                check_path_tenant(principal, scope.get("public_tenant_slug"))
+            scope["principal"] = principal
         except ApplicationError as error:
             scope["auth_error"] = error
         return await super().__call__(scope, receive, send)
@@ -236,7 +281,10 @@ __all__ = [
     "ApiKeyAuthentication",
     "HasApiKey",
     "Principal",
+    "attach",
     "authenticate_key",
+    "authenticate_key_id",
+    "check_path_tenant",
     "clear_key_cache",
     "hash_key",
     "require_scope",

@@ -7,6 +7,21 @@ from django.utils import timezone
 from apps.core.models import TenantOwnedModel
 
 
+def validate_public_scopes(value: object) -> None:
+    """A tenant's public scopes are scope strings like a key's; a bad one is refused on save."""
+    from django.core.exceptions import ValidationError
+
+    from apps.tenants.scopes import ScopeError, parse_scopes
+
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValidationError('A list of scope strings, e.g. ["chat.*", "tools.safe.*"]')
+    if value:
+        try:
+            parse_scopes(value)
+        except ScopeError as exc:
+            raise ValidationError(str(exc)) from None
+
+
 class Tenant(models.Model):
     """A team: everything it stores is its own."""
 
@@ -15,6 +30,15 @@ class Tenant(models.Model):
     is_active = models.BooleanField(default=True)
     rate_limit_per_minute = models.PositiveIntegerField(
         null=True, blank=True, help_text="Requests per minute per API key; empty: the platform default"
+    )
+    public_scopes = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_public_scopes],
+        help_text=(
+            "Scopes of key-less requests under /t/<slug>/ (empty: no public surface). `*` covers "
+            "chat, tools, memory and resources; pay (and any other area) only when named, e.g. pay.read"
+        ),
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

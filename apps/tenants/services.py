@@ -31,6 +31,13 @@ def tenant_create(*, name: str, slug: str | None = None) -> Tenant:
     return Tenant.objects.create(name=name, slug=candidate)
 
 
+def tenant_public_scopes_set(*, tenant: Tenant, scopes: str | list[str]) -> Tenant:
+    """Turn a tenant's public surface (/t/<slug>/) on with these scopes, or off with none."""
+    tenant.public_scopes = normalise_scopes(scopes) if scopes else []
+    tenant.save(update_fields=["public_scopes"])
+    return tenant
+
+
 @dataclass(frozen=True)
 class IssuedKey:
     api_key: ApiKey

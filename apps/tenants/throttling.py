@@ -1,6 +1,10 @@
 """Rate limits: requests per minute per API key (a tenant may have its own), and per client address
-for anonymous calls. Counters live in the cache, so they are shared by every process when Redis is
-configured and per process in the embedded default."""
+for key-less calls (anonymous ones, and each tenant's public surface separately).
+
+Counters live in the "state" cache, never the evictable default one (settings.CACHES): Redis when
+configured, so every process shares them, else an in-process store that drops only expired
+entries. The client address is the socket peer unless it is a trusted proxy (client_address).
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,28 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
+from apps.core.client_address import request_client_address
 from apps.tenants.authentication import Principal
 
 WINDOW_SECONDS = 60
+
+
+def _clock() -> float:  # one place to read the time, so tests can hold a window still
+    return time.time()
+
+
+def _count(key: str) -> int:
+    store = caches["state"]
+    store.add(key, 0, timeout=WINDOW_SECONDS + 5)
+    try:
+        return int(store.incr(key))
+    except ValueError:  # expired between add and incr: this request starts the window again
+        store.set(key, 1, timeout=WINDOW_SECONDS + 5)
+        return 1
 
 
 class RateLimit(BaseThrottle):
@@ -23,24 +42,20 @@ class RateLimit(BaseThrottle):
 
     def allow_request(self, request: Request, view: Any) -> bool:
         principal = request.auth
-        if isinstance(principal, Principal):
+        if isinstance(principal, Principal) and principal.key_id is not None:
             limit = principal.tenant.rate_limit_per_minute or settings.RATE_LIMIT_PER_MINUTE
             bucket = f"rl:t{principal.tenant.pk}:k{principal.key_id}"
+        elif isinstance(principal, Principal):  # a tenant's public surface, per client address
+            limit = settings.ANON_RATE_LIMIT_PER_MINUTE
+            bucket = f"rl:t{principal.tenant.pk}:pub:{request_client_address(request.META)}"
         else:
             limit = settings.ANON_RATE_LIMIT_PER_MINUTE
-            bucket = f"rl:anon:{self.get_ident(request)}"
+            bucket = f"rl:anon:{request_client_address(request.META)}"
         if limit <= 0:
             return True
-        now = time.time()
+        now = _clock()
         window = int(now // WINDOW_SECONDS)
-        key = f"{bucket}:{window}"
-        cache.add(key, 0, timeout=WINDOW_SECONDS + 5)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # evicted between add and incr: start again
-            cache.set(key, 1, timeout=WINDOW_SECONDS + 5)
-            count = 1
-        if count > limit:
+        if _count(f"{bucket}:{window}") > limit:
             self._wait = (window + 1) * WINDOW_SECONDS - now
             return False
         return True

@@ -8,6 +8,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.urls import get_script_prefix
 
 from apps.tools.models import ToolJob
 
@@ -32,8 +33,9 @@ def job_as_dict(job: ToolJob) -> dict[str, Any]:
         "created_at": job.created_at,
         "started_at": job.started_at,
         "finished_at": job.finished_at,
-        "status_url": f"/tools/jobs/{job.public_id}",
-        "stream_url": f"/tools/jobs/{job.public_id}/stream",
+        # Inside a request below /t/<slug>/ the prefix is that public surface's; elsewhere "/".
+        "status_url": f"{get_script_prefix()}tools/jobs/{job.public_id}",
+        "stream_url": f"{get_script_prefix()}tools/jobs/{job.public_id}/stream",
     }
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.urls import get_script_prefix
 
 from apps.core.errors import ApplicationError, NotFound, ValidationFailed
 from apps.core.http import outbound_url_problem
@@ -98,7 +99,7 @@ def tool_call(
     answer: dict[str, Any] = {
         "job_id": job.public_id,
         "status": job.status,
-        "status_url": f"/tools/jobs/{job.public_id}",
+        "status_url": f"{get_script_prefix()}tools/jobs/{job.public_id}",  # /t/<slug>/ too
     }
     if job.status == ToolJob.Status.SUCCEEDED:
         answer["result"] = job.result

@@ -54,3 +54,11 @@ def test_revoke_api_key_by_prefix() -> None:
     assert ApiKey.objects.unscoped().get(prefix=prefix).revoked_at is not None
     with pytest.raises(CommandError):
         run("revoke_api_key", "zzzzzzzz")
+
+
+def test_create_tenant_with_a_public_surface() -> None:
+    assert run("create_tenant", "Open Team", "--public-scopes", "chat.*,tools.safe.*") == "open-team"
+    assert Tenant.objects.get(slug="open-team").public_scopes == ["chat.*", "tools.safe.*"]
+    with pytest.raises(CommandError, match="weather"):
+        run("create_tenant", "Bad Team", "--public-scopes", "weather.read")
+    assert not Tenant.objects.filter(name="Bad Team").exists()  # nothing half-made

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.test import Client
 from django.test.utils import override_settings
 
@@ -18,6 +18,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def _empty_cache() -> None:
     cache.clear()
+    caches["state"].clear()  # the counters (in-process in tests: no REDIS_URL)
 
 
 @override_settings(RATE_LIMIT_PER_MINUTE=3)

@@ -97,6 +97,11 @@ class Command(BaseCommand):
             self.line(f"PostgreSQL: {_where(str(settings.DATABASE_URL))} (DATABASE_URL)")
         if not options["no_demo"]:
             call_command("ensure_demo_tenant")
+            if settings.SLOP_DEMO_PUBLIC_LOOPBACK:
+                self.line(
+                    "Key-less requests from this machine act on the demo tenant's public surface "
+                    "(SLOP_DEMO_PUBLIC_LOOPBACK=false turns it off)"
+                )
         if settings.DEBUG and settings.EMBEDDED_DATABASE:
             settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
             settings.DEVELOPMENT_MARKER.write_text(DEVELOPMENT_MARKER_TEXT)
@@ -168,7 +173,7 @@ class Command(BaseCommand):
         self.line(f"Celery beat: pid {beat.pid} ({tasks})")
         daphne = spawn(
             "Daphne",
-            [python, "-m", "daphne", "-b", host, "-p", str(port), "--proxy-headers", ASGI_APPLICATION],
+            [python, "-m", "daphne", "-b", host, "-p", str(port), ASGI_APPLICATION],
             env=env,
             cwd=cwd,
         )

@@ -9,14 +9,21 @@ from django.core.management.base import BaseCommand
 from apps.core.errors import ApplicationError
 from apps.tenants.authentication import authenticate_key
 from apps.tenants.models import Tenant
-from apps.tenants.services import api_key_create, tenant_create
+from apps.tenants.services import api_key_create, tenant_create, tenant_public_scopes_set
+
+DEMO_PUBLIC_SCOPES = ["chat.*", "tools.*", "memory.*", "resources.*"]
 
 
 class Command(BaseCommand):
     help = "Ensure the demo tenant and its full-scope key (kept in SLOP_DATA_DIR/demo_api_key)."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        tenant = Tenant.objects.filter(slug="demo").first() or tenant_create(name="Demo", slug="demo")
+        tenant = Tenant.objects.filter(slug="demo").first()
+        if tenant is None:
+            # Public (key-less) at /t/demo/, and at the root for loopback under make run: every
+            # area of the seed but pay, so the reference clients work and nobody spends money.
+            tenant = tenant_create(name="Demo", slug="demo")
+            tenant_public_scopes_set(tenant=tenant, scopes=DEMO_PUBLIC_SCOPES)
         path = settings.DATA_DIR / "demo_api_key"
         if path.exists():
             key = path.read_text().strip()
