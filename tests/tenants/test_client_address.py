@@ -8,7 +8,6 @@ from collections.abc import Iterator
 
 import pytest
 from django.core.cache import caches
-from django.core.management import call_command
 from django.test import Client
 from django.test.utils import override_settings
 
@@ -59,15 +58,20 @@ def test_clients_behind_a_trusted_proxy_have_limits_of_their_own() -> None:
 
 
 def test_serve_does_not_let_daphne_take_addresses_from_headers(monkeypatch: pytest.MonkeyPatch) -> None:
-    import daphne.cli
+    from types import SimpleNamespace
 
     from apps.core.management.commands import serve
 
-    seen: list[list[str]] = []
-    monkeypatch.setattr(daphne.cli.CommandLineInterface, "run", lambda self, args: seen.append(args))
-    monkeypatch.setattr(serve, "call_command", lambda *args, **kwargs: None)
-    call_command("serve", "--port", "0", "--no-demo")
-    assert seen and "--proxy-headers" not in seen[0]
+    started: list[list[str]] = []
+
+    def spawn(name: str, argv: list[str], **kwargs: object) -> SimpleNamespace:
+        started.append(argv)
+        return SimpleNamespace(pid=0)
+
+    monkeypatch.setattr(serve, "spawn", spawn)
+    serve.Command()._start_children({}, "127.0.0.1", 8000, 1)
+    daphne = [argv for argv in started if "daphne" in argv]
+    assert daphne and "--proxy-headers" not in daphne[0]
 
 
 def test_production_images_do_not_either() -> None:
