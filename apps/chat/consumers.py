@@ -12,12 +12,14 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from apps.chat.access import SEND
 from apps.chat.engine import Exchange, error_event
 from apps.chat.runs import Run, run_start
 from apps.chat.services import exchange_prepare
 from apps.chat.streaming import worker_thread
 from apps.chat.tickets import principal_for_ticket
 from apps.core.errors import ApplicationError, error_payload, to_application_error
+from apps.tenants.access import Context, enforce
 from apps.tenants.authentication import Principal
 
 COMPLETE = {"status": "complete"}
@@ -88,6 +90,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
             return
         try:
+            # Each message is an exchange: the same declared check as POST /chat (no query runs).
+            enforce(self.principal, SEND, Context(body_reader=lambda: data))
             prepared = await database_sync_to_async(exchange_prepare)(principal=self.principal, body=data)
         except Exception as exc:
             error = to_application_error(exc) or ApplicationError(
