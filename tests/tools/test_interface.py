@@ -21,6 +21,7 @@ def tool_call(*, principal: Principal, tool_id: str, **options: Any) -> Any:
     spec = enforce_target(principal, tool_target(principal, tool_id, "execute"))
     return run_checked(principal=principal, spec=spec, **options)
 
+
 pytestmark = pytest.mark.django_db
 
 
