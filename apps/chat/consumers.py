@@ -26,6 +26,7 @@ COMPLETE = {"status": "complete"}
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
+    access = SEND  # every message is an exchange: the declaration POST /chat has
     principal: Principal | None = None
     run: Run | None = None
     forwarder: asyncio.Task[None] | None = None
@@ -90,8 +91,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
             return
         try:
-            # Each message is an exchange: the same declared check as POST /chat (no query runs).
-            enforce(self.principal, SEND, Context(body_reader=lambda: data))
+            enforce(self.principal, self.access, Context(body_reader=lambda: data))  # runs no query
             prepared = await database_sync_to_async(exchange_prepare)(principal=self.principal, body=data)
         except Exception as exc:
             error = to_application_error(exc) or ApplicationError(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import gc
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -17,6 +18,15 @@ from apps.tenants.authentication import ApiKeyAuthMiddleware
 from apps.tenants.models import Tenant
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+
+@pytest.fixture(autouse=True)
+def _release_worker_connections() -> Iterator[None]:
+    # A run stores its reply from a worker thread of the test's event loop; the loop is gone after
+    # the test and its threads' database sessions go with them only once they are collected.
+    yield
+    gc.collect()
+
 
 application = ApiKeyAuthMiddleware(URLRouter([path("chat/ws", ChatConsumer.as_asgi())]))
 

@@ -12,6 +12,7 @@ from typing import Any
 from django.urls import URLPattern, URLResolver
 
 from apps.core.api import SlopView, served_methods
+from apps.tenants.access import Need, NeedSome, NeedTarget
 
 # Routes no tenant data sits behind, each with why it has no case. Nothing else may be left out.
 PUBLIC_ROUTES = {
@@ -77,4 +78,35 @@ def uncovered(found: Iterable[Route], cases: Mapping[str, Any]) -> list[str]:
         problems.extend(
             f"{route.label}: no probe for {method}" for method in route.methods if method not in probed
         )
+    return problems
+
+
+@dataclass(frozen=True)
+class Socket:
+    path: str
+    consumer: type | None
+
+
+def websocket_routes(patterns: Iterable[Any], prefix: str = "") -> list[Socket]:
+    """Every WebSocket route (Channels' URLRouter patterns, through nested routers)."""
+    found: list[Socket] = []
+    for pattern in patterns:
+        text = prefix + str(pattern.pattern)
+        inner = getattr(pattern.callback, "routes", None)
+        if inner is not None:
+            found.extend(websocket_routes(inner, text))
+        else:
+            found.append(Socket(text, getattr(pattern.callback, "consumer_class", None)))
+    return found
+
+
+def uncovered_websockets(found: Iterable[Socket], cases: Mapping[str, Any]) -> list[str]:
+    """A WebSocket route without a case, or whose consumer declares no `access` for its messages."""
+    problems: list[str] = []
+    for socket in found:
+        access = getattr(socket.consumer, "access", None)
+        if not isinstance(access, Need | NeedSome | NeedTarget):
+            problems.append(f"ws /{socket.path}: its consumer declares no access for its messages")
+        elif socket.path not in cases:
+            problems.append(f"ws /{socket.path}: no case in tests/core/test_route_access.py WEBSOCKET_CASES")
     return problems

@@ -4,11 +4,13 @@ For each route, a case creates objects as Alice's team through the API; then, fo
 route serves, a probe asserts that Charlie's team (a key with every scope) gets 404 on Alice's
 object, or never sees it in a list, search or stream; that a key of Alice's lacking the route's
 scope area gets the seed's 403 naming the scope needed; and that none of it changed Alice's data.
-A route, or a method of one, without a probe fails `test_every_route_has_a_case`.
+A route, or a method of one, without a probe fails `test_every_route_has_a_case`; WebSocket routes
+(Channels, not in `get_resolver()`) get the same treatment per message.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -16,13 +18,17 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
 from django.urls import get_resolver
 
 from apps.chat import runs
 from apps.pay.models import Payment
 from apps.tenants.models import Tenant
 from apps.tenants.scopes import AREAS
-from tests.core.route_access import routes, uncovered
+from slop_platform.asgi import application
+from slop_platform.routing import websocket_urlpatterns
+from tests.core.route_access import routes, uncovered, uncovered_websockets, websocket_routes
 
 pytestmark = pytest.mark.django_db
 
@@ -241,6 +247,12 @@ CASES: dict[str, Case] = {
 }
 
 
+# A WebSocket route's case: a message sent as Charlie, refused without the area, as an HTTP probe.
+WEBSOCKET_CASES: dict[str, Case] = {
+    "chat/ws": Case(chat_setup, (Probe("WS", "/chat/ws", "chat.{thread}.write", "own", _SEND),), _CHAT),
+}
+
+
 # --- The checks -------------------------------------------------------------------------------
 
 
@@ -249,6 +261,11 @@ def test_every_route_has_a_case() -> None:
     assert not uncovered(found, CASES), "\n".join(uncovered(found, CASES))
     served = {route.name for route in found}
     assert not set(CASES) - served, f"cases for routes that no longer exist: {set(CASES) - served}"
+    sockets = websocket_routes(websocket_urlpatterns)
+    assert not uncovered_websockets(sockets, WEBSOCKET_CASES), "\n".join(
+        uncovered_websockets(sockets, WEBSOCKET_CASES)
+    )
+    assert set(WEBSOCKET_CASES) == {socket.path for socket in sockets}
 
 
 def _fill(value: Any, values: dict[str, str]) -> Any:
@@ -317,3 +334,59 @@ def test_route_keeps_tenants_apart_and_checks_scopes(
         assert refused.json()["required_scope"] == _fill(probe.scope, values), where
         assert refused.json()["code"] == "scope_violation"
     assert snapshot() == before, f"{name}: a refused request changed Alice's data"
+
+
+@pytest.fixture
+def _release_worker_connections() -> Iterator[None]:
+    # A run stores its reply from a worker thread of the test's event loop; the loop is gone after
+    # the test and its threads' database sessions go with them only once they are collected.
+    yield
+    gc.collect()
+
+
+async def _ws_exchange(key: str, path: str, message: dict[str, Any]) -> list[dict[str, Any]]:
+    communicator = WebsocketCommunicator(application, path, headers=[(b"x-api-key", key.encode())])
+    connected, _ = await communicator.connect()
+    assert connected
+    await communicator.send_json_to(message)
+    events = [await communicator.receive_json_from(timeout=10)]
+    while events[-1] != {"status": "complete"}:
+        events.append(await communicator.receive_json_from(timeout=10))
+    await communicator.disconnect()
+    return events
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("_release_worker_connections")
+@pytest.mark.parametrize("path", sorted(WEBSOCKET_CASES))
+async def test_websocket_route_keeps_tenants_apart_and_checks_scopes(
+    path: str, alice: Tenant, charlie: Tenant, make_key: Any
+) -> None:
+    case = WEBSOCKET_CASES[path]
+    owner_key = await sync_to_async(make_key)(alice)
+
+    def setup_and_snapshot() -> tuple[dict[str, str], Callable[[], dict[str, Any]]]:
+        from tests.conftest import SlopClient
+
+        owner = SlopClient().with_key(owner_key)
+        values = case.setup(owner, alice)
+
+        def snapshot() -> dict[str, Any]:
+            return {p: json.loads(owner.get(_fill(p, values)).content) for p in case.snapshot}
+
+        return values, snapshot
+
+    values, snapshot = await sync_to_async(setup_and_snapshot)()
+    before = await sync_to_async(snapshot)()
+    for probe in case.probes:
+        message = _fill(probe.body, values)
+        events = await _ws_exchange(await sync_to_async(make_key)(charlie), probe.path, message)
+        assert events[-2]["type"] == "done" and SECRET not in json.dumps(events), events
+        area = probe.scope.split(".")[0]
+        refused = await _ws_exchange(
+            await sync_to_async(make_key)(alice, _lacking(area)), probe.path, message
+        )
+        assert refused[0]["code"] == "scope_violation", refused
+        assert refused[0]["required_scope"] == _fill(probe.scope, values)
+    assert await sync_to_async(snapshot)() == before

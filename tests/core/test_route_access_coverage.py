@@ -66,3 +66,25 @@ def test_the_access_hooks_cannot_be_overridden_nor_a_method_declared_twice_wrong
 def test_the_escape_hatch_names_its_reason() -> None:
     view = type("Open", (SlopView,), {"get": _handler, "dangerously_unchecked": "a health check"})
     assert view.dangerously_unchecked == "a health check"
+
+
+def test_a_websocket_route_without_a_declaration_or_a_case_is_named() -> None:
+    from channels.generic.websocket import AsyncWebsocketConsumer
+    from django.urls import path
+
+    from apps.chat.access import SEND
+    from slop_platform.routing import websocket_urlpatterns
+    from tests.core.route_access import uncovered_websockets, websocket_routes
+    from tests.core.test_route_access import WEBSOCKET_CASES
+
+    class Bare(AsyncWebsocketConsumer):
+        pass
+
+    class Declared(AsyncWebsocketConsumer):
+        access = SEND
+
+    patterns = [*websocket_urlpatterns, path("bare/ws", Bare.as_asgi()), path("new/ws", Declared.as_asgi())]
+    assert uncovered_websockets(websocket_routes(patterns), WEBSOCKET_CASES) == [
+        "ws /bare/ws: its consumer declares no access for its messages",
+        "ws /new/ws: no case in tests/core/test_route_access.py WEBSOCKET_CASES",
+    ]
