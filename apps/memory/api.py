@@ -11,6 +11,7 @@ from apps.core.api import SlopView, json_body
 from apps.core.errors import ValidationFailed
 from apps.core.pagination import page_params
 from apps.memory import selectors, services
+from apps.tenants.access import Need, NeedSome, body, url
 
 QUERY_MAX_LIMIT = selectors.MAX_QUERY_LIMIT
 QUERY_MAX_CHARACTERS = 10_000
@@ -63,8 +64,16 @@ def parse_query(body: dict[str, Any]) -> dict[str, Any]:
     return {"query": query, "limit": limit, "min_score": float(min_score), "key_prefix": key_prefix or None}
 
 
+# GET/PUT/DELETE /memory/query reach a key literally named `query` (that route has no key part).
+_KEY_IN_URL = url("key", default="query", validate=services.validate_key)
+
+
 class MemoryCollectionView(SlopView):
     info_description = "Store a key-value pair (POST) and list keys (GET, ?prefix=)"
+    access = {
+        "GET": NeedSome("memory", "read"),  # the list holds only readable keys
+        "POST": Need("memory", "write", body("key", validate=services.validate_key)),
+    }
 
     def get(self, request: Request) -> Response:
         cursor, limit = page_params(request.query_params)
@@ -83,17 +92,20 @@ class MemoryCollectionView(SlopView):
     def post(self, request: Request) -> Response:
         body = json_body(request)
         key = services.validate_key(body.get("key"))
-        self.require("memory", "write", key)
         services.memory_item_store(tenant=self.tenant, key=key, value=_required_value(body))
         return Response({"status": "stored"})
 
 
 class MemoryItemView(SlopView):
     info_description = "Get, update (returns previous_value) or delete one key"
+    access = {
+        "GET": Need("memory", "read", _KEY_IN_URL),
+        "PUT": Need("memory", "write", _KEY_IN_URL),
+        "DELETE": Need("memory", "write", _KEY_IN_URL),
+    }
 
     def get(self, request: Request, key: str = "query") -> Response:
         services.validate_key(key)
-        self.require("memory", "read", key)
         item = selectors.memory_item_get(tenant=self.tenant, key=key)
         return Response(
             {
@@ -106,14 +118,12 @@ class MemoryItemView(SlopView):
 
     def put(self, request: Request, key: str = "query") -> Response:
         services.validate_key(key)
-        self.require("memory", "write", key)
         value = _required_value(json_body(request))
         previous = services.memory_item_update(tenant=self.tenant, key=key, value=value)
         return Response({"status": "updated", "previous_value": previous})
 
     def delete(self, request: Request, key: str = "query") -> Response:
         services.validate_key(key)
-        self.require("memory", "write", key)
         services.memory_item_delete(tenant=self.tenant, key=key)
         return Response({"status": "deleted"})
 
@@ -122,6 +132,7 @@ class MemoryQueryView(MemoryItemView):
     """POST runs a semantic query; GET/PUT/DELETE still reach a key literally named `query`."""
 
     info_description = "Search memory by meaning: query, limit, filter.key_prefix, min_score"
+    access = {**MemoryItemView.access, "POST": NeedSome("memory", "read")}  # readable keys only
 
     def post(self, request: Request) -> Response:
         params = parse_query(json_body(request))

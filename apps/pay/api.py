@@ -16,6 +16,7 @@ from apps.pay.models import Payment, PaymentStatus
 from apps.pay.rendering import DecimalJSONParser, ExactDecimalRenderer, payment_to_dict
 from apps.pay.validation import idempotency_key_from, payment_request_validate
 from apps.pay.webhooks import stripe_event_apply, verify_event, webhook_secret_for
+from apps.tenants.access import Need
 from apps.tenants.models import Tenant
 
 
@@ -48,9 +49,9 @@ class PayView(PayBaseView):
     info_description = (
         "POST: charge a payment method through Stripe (Idempotency-Key supported); GET: list payments"
     )
+    access = {"POST": Need("pay", "execute"), "GET": Need("pay", "read")}
 
     def post(self, request: Request) -> Response:
-        self.require("pay", "execute")
         if not payments_configured_for(self.tenant):
             raise not_configured()
         key = idempotency_key_from(request.headers)
@@ -60,7 +61,6 @@ class PayView(PayBaseView):
         )
 
     def get(self, request: Request) -> Response:
-        self.require("pay", "read")
         cursor, limit = page_params(request.query_params)
         queryset = Payment.objects.for_tenant(self.tenant)
         status = request.query_params.get("status")
@@ -76,17 +76,17 @@ class PayView(PayBaseView):
 
 class PaymentDetailView(PayBaseView):
     info_description = "A payment's current state (refreshed from Stripe while it is not final)"
+    access = {"GET": Need("pay", "read")}
 
     def get(self, request: Request, payment_id: str) -> Response:
-        self.require("pay", "read")
         return Response(payment_to_dict(services.payment_refresh(tenant=self.tenant, payment_id=payment_id)))
 
 
 class PaymentRefundView(PayBaseView):
     info_description = "Refund a successful payment in full (extension; repeatable, refunds once)"
+    access = {"POST": Need("pay", "execute")}
 
     def post(self, request: Request, payment_id: str) -> Response:
-        self.require("pay", "execute")
         if request.body:
             json_body(request)  # an optional body must still be a JSON object
         return Response(payment_to_dict(services.payment_refund(tenant=self.tenant, payment_id=payment_id)))
@@ -94,6 +94,8 @@ class PaymentRefundView(PayBaseView):
 
 class StripeWebhookView(PublicView):
     """Called by Stripe, not by API clients: the signature is the credential."""
+
+    dangerously_unchecked = "Stripe calls it with no key; the Stripe-Signature header is checked"
 
     authentication_classes: list[Any] = []
     parser_classes: list[Any] = []  # the exact bytes are what Stripe signed

@@ -21,8 +21,7 @@ from apps.resources.ids import normalise_prefix, resource_id_problem, validate_r
 from apps.resources.ingestion import extract_text
 from apps.resources.models import Resource
 from apps.resources.search import resource_search
-from apps.tenants.authentication import scope_violation
-from apps.tenants.scopes import Action
+from apps.tenants.access import Context, Need, NeedSome, readable, url
 
 MAX_TITLE = 500
 MAX_TYPE = 100
@@ -140,26 +139,47 @@ def _form_data(request: Request) -> tuple[dict[str, Any], UploadedFile | None]:
     return json_body(request), None
 
 
+def _posted_id(context: Context) -> str:
+    """The id a POST creates: the `id` field, else the uploaded file's name."""
+    data, upload = _form_data(context.request)
+    raw_id = data.get("id")
+    if raw_id is None and upload is not None:
+        raw_id = upload.name
+    if raw_id is None:
+        raise ValidationFailed({"id": ["This field is required."]})
+    if (problem := resource_id_problem(raw_id)) is not None:
+        raise ValidationFailed({"id": [problem]})
+    return str(raw_id)
+
+
+def _folder(prefix: str) -> str:
+    return normalise_prefix(prefix) + "/"
+
+
+_ID_IN_URL = url("resource_id", validate=validate_resource_id)
+
+
 class ResourceView(SlopView):
     parser_classes = [JSONParser, MultiPartParser]
 
-    def require_readable_any(self, identifier: str | None = None) -> list[str] | None:
-        if not self.principal.scopes.may_any("resources", "read"):
-            raise scope_violation(Action("resources", "read", identifier))
-        return self.principal.scopes.prefixes("resources", "read")
+    def readable_ids(self) -> list[str] | None:
+        return readable(self.principal, "resources")
 
 
 class ResourceListView(ResourceView):
     info_description = (
         "List resources (?type=, ?prefix=, cursor pagination) or create one (JSON or file upload)"
     )
+    access = {
+        "GET": NeedSome("resources", "read"),  # the list holds only readable ids
+        "POST": Need("resources", "write", _posted_id),
+    }
 
     def get(self, request: Request) -> Response:
-        readable = self.require_readable_any()
         cursor, limit = page_params(request.query_params)
         page = selectors.resource_list(
             tenant=self.tenant,
-            readable_prefixes=readable,
+            readable_prefixes=self.readable_ids(),
             cursor=cursor,
             limit=limit,
             type=request.query_params.get("type") or None,
@@ -182,7 +202,6 @@ class ResourceListView(ResourceView):
         if errors:
             raise ValidationFailed(errors)
         resource_id = str(raw_id)
-        self.require("resources", "write", resource_id)
         metadata = fields["metadata"] or {}
         if upload is not None:
             fields["content"], metadata["file"] = _uploaded_text(upload)
@@ -201,6 +220,7 @@ class ResourceListView(ResourceView):
 
 class ResourceSearchView(ResourceView):
     info_description = "Search resources by words and meaning together (?q=, ?type=, ?prefix=, ?limit=)"
+    access = {"GET": NeedSome("resources", "read")}  # results hold only readable ids
 
     def get(self, request: Request) -> Response:
         query = (request.query_params.get("q") or "").strip()
@@ -209,11 +229,10 @@ class ResourceSearchView(ResourceView):
         if len(query) > MAX_QUERY or "\x00" in query:
             raise ValidationFailed({"q": [f"At most {MAX_QUERY} characters, no NUL characters."]})
         limit = parse_limit(request.query_params.get("limit"), default=10, maximum=100)
-        readable = self.require_readable_any()
         hits = resource_search(
             tenant=self.tenant,
             query=query,
-            readable_prefixes=readable,
+            readable_prefixes=self.readable_ids(),
             limit=limit,
             type=request.query_params.get("type") or None,
             prefix=request.query_params.get("prefix") or None,
@@ -236,16 +255,16 @@ class ResourceSearchView(ResourceView):
 
 class ResourcePrefixView(ResourceView):
     info_description = "List the resources under a path (notes → notes/hello, notes/todo)"
+    access = {"GET": NeedSome("resources", "read", ident=url("prefix", validate=_folder))}
 
     def get(self, request: Request, prefix: str) -> Response:
         folder = normalise_prefix(prefix)
         if not folder:
             raise ValidationFailed({"prefix": ["Name a path, e.g. /resources/prefix/notes."]})
-        readable = self.require_readable_any(folder + "/")
         cursor, limit = page_params(request.query_params)
         page = selectors.resource_list(
             tenant=self.tenant,
-            readable_prefixes=readable,
+            readable_prefixes=self.readable_ids(),
             cursor=cursor,
             limit=limit,
             type=request.query_params.get("type") or None,
@@ -258,10 +277,15 @@ class ResourcePrefixView(ResourceView):
 
 class ResourceDetailView(ResourceView):
     info_description = "Get, update (partial; metadata merged) or delete one resource by its hierarchical id"
+    access = {
+        "GET": Need("resources", "read", _ID_IN_URL),
+        "PUT": Need("resources", "write", _ID_IN_URL),
+        "PATCH": Need("resources", "write", _ID_IN_URL),
+        "DELETE": Need("resources", "write", _ID_IN_URL),
+    }
 
     def get(self, request: Request, resource_id: str) -> Response:
         validate_resource_id(resource_id)
-        self.require("resources", "read", resource_id)
         return Response(resource_detail(selectors.resource_get(tenant=self.tenant, resource_id=resource_id)))
 
     def put(self, request: Request, resource_id: str) -> Response:
@@ -270,7 +294,6 @@ class ResourceDetailView(ResourceView):
         fields, errors = _fields(data, creating=False)
         if errors:
             raise ValidationFailed(errors)
-        self.require("resources", "write", resource_id)
         if upload is not None:
             fields["content"], file_info = _uploaded_text(upload)
             fields["metadata"] = {**(fields["metadata"] or {}), "file": file_info}
@@ -281,6 +304,5 @@ class ResourceDetailView(ResourceView):
 
     def delete(self, request: Request, resource_id: str) -> Response:
         validate_resource_id(resource_id)
-        self.require("resources", "write", resource_id)
         services.resource_delete(tenant=self.tenant, resource_id=resource_id)
         return Response({"status": "deleted", "id": resource_id})

@@ -13,10 +13,13 @@ from rest_framework.response import Response
 from apps.core.api import SlopView, json_body
 from apps.core.errors import ApplicationError, ValidationFailed
 from apps.core.pagination import page_params, paginate, parse_limit
+from apps.tenants.access import Need, allows, url
+from apps.tenants.scopes import Action
+from apps.tools.access import job_in_url, tool_in_url
 from apps.tools.events import job_as_dict
 from apps.tools.models import ToolJob
 from apps.tools.selectors import may_read, tool_as_dict, tool_jobs_visible, tools_for
-from apps.tools.services import tool_call, tool_delete, tool_get, tool_job_cancel, tool_job_for, tool_put
+from apps.tools.services import tool_call, tool_delete, tool_job_cancel, tool_job_for, tool_put
 from apps.tools.spec import ToolSpec
 
 MAX_WAIT_SECONDS = 30.0
@@ -66,9 +69,9 @@ def _wait(request: Request) -> float:
 
 class ToolListView(SlopView):
     info_description = "List available tools"
+    access = {"GET": Need("tools", "list")}  # then only the tools the caller may read or execute
 
     def get(self, request: Request) -> Response:
-        self.require("tools", "list")
         limit = parse_limit(request.query_params.get("limit"))
         cursor = request.query_params.get("cursor")
         specs = sorted(tools_for(principal=self.principal), key=_sort_key)
@@ -99,9 +102,15 @@ class ToolDetailView(SlopView):
     info_description = (
         "Get tool details (GET), use a tool (POST), register (PUT) or delete (DELETE) a webhook tool"
     )
+    access = {
+        "GET": tool_in_url("read"),
+        "POST": tool_in_url("execute"),
+        "PUT": Need("tools", "write", url("tool_id")),  # creates: no tool to load yet
+        "DELETE": tool_in_url("write"),
+    }
 
     def get(self, request: Request, tool_id: str) -> Response:
-        spec = tool_get(principal=self.principal, tool_id=tool_id)
+        spec = self.target
         return Response(tool_as_dict(spec, detail=True, show_url=self._may_write(tool_id)))
 
     def post(self, request: Request, tool_id: str) -> Response:
@@ -110,7 +119,7 @@ class ToolDetailView(SlopView):
         parameters, call_id = _call_parameters(tool_id, json_body(request))
         answer = tool_call(
             principal=self.principal,
-            tool_id=tool_id,
+            spec=self.target,
             parameters=parameters,
             call_id=call_id,
             wait_seconds=wait,
@@ -130,16 +139,14 @@ class ToolDetailView(SlopView):
         return Response({"status": "deleted", "id": tool_id})
 
     def _may_write(self, tool_id: str) -> bool:
-        from apps.tenants.scopes import Action
-
-        return self.principal.allows(Action("tools", "write", tool_id))
+        return allows(self.principal, Action("tools", "write", tool_id))
 
 
 class ToolJobListView(SlopView):
     info_description = "List recent tool jobs (?tool=, ?status=)"
+    access = {"GET": Need("tools", "list")}  # then only jobs of tools the caller may read or execute
 
     def get(self, request: Request) -> Response:
-        self.require("tools", "list")
         cursor, limit = page_params(request.query_params)
         status = request.query_params.get("status") or None
         if status is not None and status not in ToolJob.Status.values:
@@ -154,12 +161,13 @@ class ToolJobListView(SlopView):
 
 class ToolJobView(SlopView):
     info_description = "Get (GET) or cancel (DELETE) a tool job"
+    access = {"GET": job_in_url("read", "execute"), "DELETE": job_in_url("execute")}
 
     def get(self, request: Request, job_id: str) -> Response:
-        return Response(job_as_dict(tool_job_for(principal=self.principal, job_id=job_id)))
+        return Response(job_as_dict(tool_job_for(job=self.target)))
 
     def delete(self, request: Request, job_id: str) -> Response:
-        return Response(job_as_dict(tool_job_cancel(principal=self.principal, job_id=job_id)))
+        return Response(job_as_dict(tool_job_cancel(job=self.target)))
 
 
 __all__ = ["ApplicationError", "ToolDetailView", "ToolJobView", "ToolListView", "may_read"]
