@@ -30,8 +30,8 @@ def test_a_ticket_carries_its_tenant_key_and_narrowed_scopes(
     ticket = _ticket(client_for(alice, "*", "chat.read"))
     principal = principal_for_ticket(ticket)
     assert principal.tenant == alice and principal.key_id is not None
-    assert principal.allows(Action(area="chat", permission="read"))
-    assert not principal.allows(Action(area="chat", permission="write"))
+    assert principal.scopes.allows(Action(area="chat", permission="read"))
+    assert not principal.scopes.allows(Action(area="chat", permission="write"))
 
 
 def test_a_tampered_or_foreign_ticket_is_refused(
