@@ -8,6 +8,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync, sync_to_async
 from django.http.response import HttpResponseBase
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,16 +17,41 @@ from apps.chat import selectors
 from apps.chat.engine import Exchange
 from apps.chat.models import Chat, Message, Thread
 from apps.chat.runs import remote_store, run_get
+from apps.chat.serializers import (
+    ChatDetailSerializer,
+    ChatListQuerySerializer,
+    ChatListSerializer,
+    ChatReplySerializer,
+    ChatRequestSerializer,
+    ChatStreamQuerySerializer,
+    TicketSerializer,
+)
 from apps.chat.services import PreparedExchange, exchange_prepare
 from apps.chat.streaming import NDJSON, new_stream_response, resumed_stream_response
 from apps.chat.tickets import TicketAuthentication, ticket_create
 from apps.core.api import SlopView, json_body
 from apps.core.errors import ApplicationError, NotFound
-from apps.core.pagination import page_params
+from apps.core.openapi import error_responses
+from apps.core.serializers import PageQuerySerializer, page_query, validated_query
 from apps.tenants.authentication import ApiKeyAuthentication
 from apps.tenants.scopes import Action
 
 _LAST_EVENT_ID = re.compile(r"^(chat_[A-Za-z0-9]{1,40}):(\d{1,9})$")
+LAST_EVENT_ID = OpenApiParameter(
+    "Last-Event-ID",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="<run id>:<n>: resume that run after event n (what EventSource sends by itself)",
+)
+STREAM_RESPONSES: dict[Any, Any] = {
+    (200, "text/event-stream"): OpenApiResponse(
+        {"type": "string"}, description="`id: <run>:<n>` + `data: <json event>` lines, then `data: [DONE]`"
+    ),
+    (200, NDJSON): OpenApiResponse(
+        {"type": "string"}, description="With Accept: application/x-ndjson: one JSON event per line"
+    ),
+}
 
 
 class JsonOrStreamNegotiation(BaseContentNegotiation):
@@ -102,21 +128,18 @@ class ChatView(SlopView):
         'Chat with a model (stream with "stream": true); list chats, or threads with ?type=threads'
     )
 
+    @extend_schema(parameters=[ChatListQuerySerializer], responses={200: ChatListSerializer})
     def get(self, request: Request) -> Response:
-        cursor, limit = page_params(request.query_params)
-        kind = request.query_params.get("type", "chats")
-        if kind in ("chats", "threads") and not self.principal.scopes.may_any("chat", "read"):
+        """Standalone chats, newest first; threads (most recently updated first) with ?type=threads."""
+        query = page_query(request.query_params, ChatListQuerySerializer)
+        cursor, limit = query["cursor"], query["limit"]
+        kind = query.get("type", "chats")
+        if not self.principal.scopes.may_any("chat", "read"):
             self.require("chat", "read")  # no chat may be read at all: the seed's 403
         if kind == "threads":
             page = selectors.thread_list(principal=self.principal, cursor=cursor, limit=limit)
             return Response(
                 {"threads": [thread_summary(t) for t in page.items], "next_cursor": page.next_cursor}
-            )
-        if kind != "chats":
-            raise ApplicationError(
-                "type must be chats or threads",
-                code="validation_error",
-                extra={"details": {"type": ["Must be chats or threads."]}},
             )
         page = selectors.chat_list(principal=self.principal, cursor=cursor, limit=limit)
         chats = [
@@ -125,17 +148,16 @@ class ChatView(SlopView):
         ]
         return Response({"chats": chats, "next_cursor": page.next_cursor})
 
+    @extend_schema(
+        request=ChatRequestSerializer,
+        responses={200: ChatReplySerializer, **STREAM_RESPONSES, **error_responses(502, 504)},
+    )
     def post(self, request: Request) -> HttpResponseBase:
+        """One exchange with a model; with `"stream": true` the reply comes as a stream (see
+        POST /chat/stream). Without thread_id the exchange is a standalone chat."""
         body = json_body(request)
-        stream = body.get("stream", False)
-        if not isinstance(stream, bool):
-            raise ApplicationError(
-                "stream must be true or false",
-                code="validation_error",
-                extra={"details": {"stream": ["Must be a boolean."]}},
-            )
         prepared = exchange_prepare(principal=self.principal, body=body)
-        if stream:
+        if body.get("stream") is True:
             return new_stream_response(prepared, ndjson=_wants_ndjson(request))
         return Response(_complete(prepared))
 
@@ -175,7 +197,14 @@ class ChatStreamView(SlopView):
             tenant_id=tenant_id, run_id=run_id, after=after, ndjson=_wants_ndjson(request)
         )
 
+    @extend_schema(
+        parameters=[ChatStreamQuerySerializer, LAST_EVENT_ID],
+        responses={**STREAM_RESPONSES, **error_responses(502, 504)},
+    )
     def get(self, request: Request) -> HttpResponseBase:
+        """For EventSource: the message in ?content=, optionally ?thread_id=, ?model=, ?agent=;
+        authenticated by a key header or ?ticket= (POST /chat/tickets)."""
+        validated_query(ChatStreamQuerySerializer, request.query_params)
         resumed = self._resume(request)
         if resumed is not None:
             return resumed
@@ -189,7 +218,20 @@ class ChatStreamView(SlopView):
         prepared = exchange_prepare(principal=self.principal, body=body)
         return new_stream_response(prepared, ndjson=_wants_ndjson(request))
 
+    @extend_schema(
+        request=ChatRequestSerializer,
+        parameters=[LAST_EVENT_ID],
+        responses={**STREAM_RESPONSES, **error_responses(502, 504)},
+    )
     def post(self, request: Request) -> HttpResponseBase:
+        """The reply as server-sent events: `id: <run>:<n>` + `data: <json event>` (types thinking,
+        content, tool_start, tool_result, agent, error, done), then `data: [DONE]`; NDJSON (one event
+        per line) with `Accept: application/x-ndjson`. `Last-Event-ID: <run>:<n>` resumes a run.
+
+        The same events flow over the WebSocket `/chat/ws` (not expressible in OpenAPI): send
+        `{"messages": [...], "thread_id": ...}` as often as you like on one connection; after each
+        exchange comes `{"status": "complete"}`; `{"type": "cancel"}` stops the current reply.
+        Authenticate the handshake with `Authorization: Bearer <key>` or `?ticket=`."""
         resumed = self._resume(request)
         if resumed is not None:
             return resumed
@@ -209,7 +251,10 @@ def remote_store_sync() -> Any:
 class ChatTicketView(SlopView):
     info_description = "A short-lived ticket for browser EventSource/WebSocket (?ticket=), never the key"
 
+    @extend_schema(request=None, responses={201: TicketSerializer})
     def post(self, request: Request) -> Response:
+        """A ticket that stands for this key (narrowed by this request's X-SLOP-Scope) for
+        SLOP_CHAT_TICKET_SECONDS, for browser EventSource and WebSocket URLs (?ticket=)."""
         if not (
             self.principal.scopes.may_any("chat", "write") or self.principal.scopes.may_any("chat", "read")
         ):
@@ -220,7 +265,10 @@ class ChatTicketView(SlopView):
 class ChatDetailView(SlopView):
     info_description = "A chat (chat_…) with its messages, or a thread (thread_…) with its messages"
 
+    @extend_schema(parameters=[PageQuerySerializer], responses={200: ChatDetailSerializer})
     def get(self, request: Request, identifier: str) -> Response:
+        """`chat_…`: the chat with its messages. `thread_…`: the thread with the newest page of its
+        messages, oldest first; next_cursor pages back in time."""
         if identifier.startswith("thread_"):
             return self._thread(request, identifier)
         if not identifier.startswith("chat_"):
@@ -238,7 +286,8 @@ class ChatDetailView(SlopView):
         )
 
     def _thread(self, request: Request, thread_id: str) -> Response:
-        cursor, limit = page_params(request.query_params)
+        query = page_query(request.query_params)
+        cursor, limit = query["cursor"], query["limit"]
         thread = selectors.thread_get(principal=self.principal, thread_id=thread_id)
         self.require("chat", "read", thread.thread_id)
         page = selectors.thread_messages(thread=thread, cursor=cursor, limit=limit)
