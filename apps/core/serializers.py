@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.validators import ProhibitNullCharactersValidator
 from rest_framework import serializers
 
 from apps.core.errors import ApplicationError
@@ -17,7 +18,13 @@ from apps.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 
 class StrictCharField(serializers.CharField):
-    """A JSON string; a number or a boolean is refused, not turned into text."""
+    """A JSON string; a number or a boolean is refused, not turned into text. `allow_nul=True`
+    keeps U+0000 (DRF refuses it by default) for text that never reaches a text column."""
+
+    def __init__(self, *, allow_nul: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if allow_nul:
+            self.validators = [v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)]
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
