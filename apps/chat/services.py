@@ -9,14 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from rest_framework.exceptions import ValidationError
 
 from apps.chat.models import Chat, Message, Thread
 from apps.chat.serializers import ChatRequestSerializer
-from rest_framework.exceptions import ValidationError
-
 from apps.core.ids import new_id
 from apps.llm.loop import LoopState
 from apps.llm.providers.base import ChatMessage

@@ -49,7 +49,10 @@ SCOPE_PARAMETER = OpenApiParameter(
 
 def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
     """`responses=` entries for errors a view answers beyond the ones every view shares."""
-    return {status: OpenApiResponse(ErrorSerializer, description=ERROR_DESCRIPTIONS[status]) for status in statuses}
+    return {
+        status: OpenApiResponse(ErrorSerializer, description=ERROR_DESCRIPTIONS[status])
+        for status in statuses
+    }
 
 
 def _own_doc(owner: Any) -> str:
@@ -93,8 +96,10 @@ class SlopAutoSchema(AutoSchema):
             statuses.append(401)
             if self._protected():
                 statuses.append(403)
-        if self.method in BODY_METHODS and self.view.get_parsers():
-            statuses += [413, 415]
+        if self.method in BODY_METHODS:
+            statuses.append(413)  # the size limit is a middleware's, before any parser
+            if self.view.get_parsers():
+                statuses.append(415)
         if "{" in self.path:
             statuses.append(404)
         if self.view.get_throttles():

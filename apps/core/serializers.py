@@ -24,7 +24,9 @@ class StrictCharField(serializers.CharField):
     def __init__(self, *, allow_nul: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if allow_nul:
-            self.validators = [v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)]
+            self.validators = [
+                v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)
+            ]
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
@@ -134,14 +136,19 @@ class PageQuerySerializer(serializers.Serializer):
     """`?limit=` and `?cursor=` of every list (newest first)."""
 
     limit = serializers.IntegerField(
-        required=False, min_value=1, max_value=MAX_LIMIT, help_text=f"1-{MAX_LIMIT}, {DEFAULT_LIMIT} by default."
+        required=False,
+        min_value=1,
+        max_value=MAX_LIMIT,
+        help_text=f"1-{MAX_LIMIT}, {DEFAULT_LIMIT} by default.",
     )
     cursor = serializers.CharField(
         required=False, allow_blank=True, help_text="The next_cursor of the previous page (opaque)."
     )
 
 
-def page_query(query_params: Any, serializer_class: type[serializers.Serializer] = PageQuerySerializer) -> dict[str, Any]:
+def page_query(
+    query_params: Any, serializer_class: type[serializers.Serializer] = PageQuerySerializer
+) -> dict[str, Any]:
     """Validated query parameters with `limit` defaulted and an empty cursor as None."""
     data = validated_query(serializer_class, query_params)
     data.setdefault("limit", DEFAULT_LIMIT)

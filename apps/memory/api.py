@@ -24,6 +24,7 @@ from apps.memory.serializers import (
     UpdatedStatusSerializer,
 )
 
+
 def _timestamp(value: Any) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
@@ -105,7 +106,9 @@ class MemoryQueryView(MemoryItemView):
     info_description = "Search memory by meaning: query, limit, filter.key_prefix, min_score"
 
     @extend_schema(
-        request=MemoryQuerySerializer, responses={200: MemoryQueryResultsSerializer}, operation_id="memory_query"
+        request=MemoryQuerySerializer,
+        responses={200: MemoryQueryResultsSerializer},
+        operation_id="memory_query",
     )
     def post(self, request: Request) -> Response:
         """The readable keys whose values are closest in meaning to `query`, best first, score in
