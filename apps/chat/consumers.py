@@ -17,7 +17,8 @@ from apps.chat.runs import Run, run_start
 from apps.chat.services import exchange_prepare
 from apps.chat.streaming import worker_thread
 from apps.chat.tickets import principal_for_ticket
-from apps.core.errors import ApplicationError, error_payload, to_application_error
+from apps.core.errors import ApplicationError, ValidationFailed, error_payload, to_application_error
+from apps.core.text import json_text_problems
 from apps.tenants.authentication import Principal
 
 COMPLETE = {"status": "complete"}
@@ -71,6 +72,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send_json(
                 error_event(error_payload("Send a JSON object", code="invalid_request", status=400))
             )
+            return
+        problems = json_text_problems(data)
+        if problems:
+            # Answered like any other refused exchange (exchange_prepare's errors): error, complete.
+            await self.send_json(error_event(ValidationFailed(problems).payload()))
+            await self.send_json(COMPLETE)
             return
         if data.get("type") == "cancel":
             if self.run is not None:

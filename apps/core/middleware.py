@@ -6,12 +6,14 @@ import contextvars
 import logging
 import re
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from apps.core.errors import ApplicationError, error_response, internal_error, to_application_error
 from apps.core.ids import new_id
+from apps.core.text import check_named_text
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -72,6 +74,41 @@ class BodySizeLimitMiddleware:
                 )
             )
         return self.get_response(request)
+
+
+class InputTextMiddleware:
+    """The input rule (apps/core/text.py) for query parameters and URL captures, for every view.
+
+    Bodies are checked by the parsers; this covers `?prefix=a%00b` and `/pay/tx%00`, which would
+    otherwise reach a query as a NUL and fail in PostgreSQL.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(
+        self,
+        request: HttpRequest,
+        view_func: Callable[..., Any],
+        view_args: tuple[Any, ...],
+        view_kwargs: dict[str, Any],
+    ) -> HttpResponse | None:
+        try:
+            check_named_text((name, value) for name, values in request.GET.lists() for value in values)
+            check_named_text(
+                [(name, value) for name, value in view_kwargs.items() if isinstance(value, str)]
+                + [
+                    (f"path[{index}]", value)
+                    for index, value in enumerate(view_args)
+                    if isinstance(value, str)
+                ]
+            )
+        except ApplicationError as refused:
+            return error_response(refused)
+        return None
 
 
 class JsonErrorMiddleware:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.validators import ProhibitNullCharactersValidator
 from rest_framework import serializers
 
 from apps.core.errors import ApplicationError

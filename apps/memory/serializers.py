@@ -58,7 +58,7 @@ class MemoryQueryFilterSerializer(ObjectSerializer):
 
 
 class MemoryQuerySerializer(ObjectSerializer):
-    query = StrictCharField(max_length=QUERY_MAX_CHARACTERS, trim_whitespace=False, allow_nul=True)
+    query = StrictCharField(max_length=QUERY_MAX_CHARACTERS, trim_whitespace=False)
     limit = StrictIntegerField(required=False, allow_null=True, min_value=1, max_value=QUERY_MAX_LIMIT)
     min_score = StrictFloatField(required=False, allow_null=True, min_value=0, max_value=1)
     filter = MemoryQueryFilterSerializer(required=False, allow_null=True)

@@ -8,30 +8,18 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
-from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 
+from apps.core.parsers import JSONParser, refuse_constant
 from apps.pay.models import Payment
 from apps.pay.money import CURRENCIES, from_minor_units
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows")
 
 
 class DecimalJSONParser(JSONParser):
     """Parses JSON numbers with a fraction as Decimal (an integer stays an int)."""
 
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
-        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
-        try:
-            return json.loads(
-                stream.read().decode(encoding), parse_float=Decimal, parse_constant=_refuse_constant
-            )
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ParseError(f"JSON parse error - {exc}") from None
+    def loads(self, text: str) -> Any:
+        return json.loads(text, parse_float=Decimal, parse_constant=refuse_constant)
 
 
 class ExactDecimalRenderer(JSONRenderer):

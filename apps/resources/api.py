@@ -9,13 +9,13 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.http import QueryDict
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.api import SlopView
 from apps.core.errors import ApplicationError, ValidationFailed
 from apps.core.openapi import error_responses
+from apps.core.parsers import JSONParser, MultiPartParser
 from apps.core.serializers import page_query, validated, validated_query
 from apps.resources import selectors, services
 from apps.resources.ids import normalise_prefix, validate_resource_id

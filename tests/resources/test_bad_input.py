@@ -73,8 +73,8 @@ def test_bad_paths_are_400(alice_client, method, path):
         ({"id": "a", "title": "T", "content": "nul\u0000here"}, "content"),
         ({"id": "a", "title": "T", "metadata": "text"}, "metadata"),
         ({"id": "a", "title": "T", "metadata": [1]}, "metadata"),
-        ({"id": "a", "title": "T", "metadata": {"k": "nul\u0000"}}, "metadata"),
-        ({"id": "a", "title": "T", "metadata": {"k\u0000": 1}}, "metadata"),
+        ({"id": "a", "title": "T", "metadata": {"k": "nul\u0000"}}, "metadata.k"),
+        ({"id": "a", "title": "T", "metadata": {"k\u0000": 1}}, "metadata.k\\u0000"),
     ],
 )
 def test_bad_create_bodies_are_400(alice_client, alice, body, field):

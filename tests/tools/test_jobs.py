@@ -163,11 +163,21 @@ def test_jobs_of_another_team_are_404(make_job, charlie_client) -> None:
     assert job.status == "queued"
 
 
-@pytest.mark.parametrize("job_id", ["job_nope", "nonsense", "x" * 300, "%00"])
+@pytest.mark.parametrize("job_id", ["job_nope", "nonsense", "x" * 300])
 def test_unknown_job_ids_are_404(alice_client, job_id: str) -> None:
     assert alice_client.get(f"/tools/jobs/{job_id}").status_code == 404
     assert alice_client.delete(f"/tools/jobs/{job_id}").status_code == 404
     assert alice_client.get(f"/tools/jobs/{job_id}/stream").status_code == 404
+
+
+def test_a_job_id_with_a_nul_is_a_400_naming_it(alice_client) -> None:
+    for response in (
+        alice_client.get("/tools/jobs/%00"),
+        alice_client.delete("/tools/jobs/%00"),
+        alice_client.get("/tools/jobs/%00/stream"),
+    ):
+        assert response.status_code == 400
+        assert "job_id" in response.json()["details"]
 
 
 def test_job_scopes(make_job, client_for, alice) -> None:

@@ -436,7 +436,15 @@ def test_info_lists_the_routes_and_the_callers_tools(alice_client, client_for, a
     assert client_for(alice, "tools.safe.*").get("/info").json()["tools"] == sorted(BUILTIN_IDS)
 
 
-@pytest.mark.parametrize("tool_id", ["%00", "a%00b", "x" * 5000, "%F0%9F%92%A9"])
+@pytest.mark.parametrize("tool_id", ["%00", "a%00b"])
+def test_tool_ids_with_a_nul_are_a_400_naming_the_id(alice_client, tool_id: str) -> None:
+    for method in ("get", "post", "delete", "put"):
+        response = getattr(alice_client, method)(f"/tools/{tool_id}", WEATHER, format="json")
+        assert response.status_code == 400
+        assert "tool_id" in response.json()["details"]
+
+
+@pytest.mark.parametrize("tool_id", ["x" * 5000, "%F0%9F%92%A9"])
 def test_odd_tool_ids_are_clean_errors(alice_client, tool_id: str) -> None:
     assert alice_client.get(f"/tools/{tool_id}").status_code == 404
     assert alice_client.post(f"/tools/{tool_id}", {}, format="json").status_code == 404
