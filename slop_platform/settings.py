@@ -218,6 +218,18 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     # The security schemes come from apps/core/openapi.py, per view's authentication.
     "DESCRIPTION": SLOP_OPENAPI_DESCRIPTION,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.tools.openapi.document_job_stream",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "PaymentStatusEnum": "apps.pay.models.PaymentStatus",
+        "ToolJobStatusEnum": "apps.tools.models.ToolJob.Status",
+        "ReplyStatusEnum": ["complete", "incomplete"],
+        "MessageRoleEnum": ["user", "system", "assistant"],
+        "WrittenStatusEnum": ["created", "updated"],
+        "ReadinessEnum": ["ready", "unavailable"],
+    },
 }
 
 # --- Static files, i18n ---------------------------------------------------------------------

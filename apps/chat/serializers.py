@@ -117,7 +117,7 @@ class ToolCallSerializer(serializers.Serializer):
 
 class ReplyMessageSerializer(serializers.Serializer):
     id = serializers.CharField()
-    role = serializers.ChoiceField(choices=["assistant"])
+    role = serializers.CharField(help_text="assistant")
     content = serializers.CharField()
     status = serializers.ChoiceField(choices=["complete", "incomplete"])
     agent = serializers.CharField(required=False)

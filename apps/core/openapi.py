@@ -68,22 +68,27 @@ class SlopAutoSchema(AutoSchema):
         return not any(isinstance(p, AllowAny) for p in self.view.get_permissions())
 
     def get_override_parameters(self) -> list[Any]:
-        parameters = list(super().get_override_parameters())
+        # A path parameter declared on a method that a subclass serves at another route
+        # (MemoryQueryView's inherited get/put/delete at /memory/query) is not in this path.
+        parameters = [
+            parameter
+            for parameter in super().get_override_parameters()
+            if not (
+                isinstance(parameter, OpenApiParameter)
+                and parameter.location == OpenApiParameter.PATH
+                and "{" + parameter.name + "}" not in self.path
+            )
+        ]
         if self._authenticated():
             parameters.append(SCOPE_PARAMETER)
         return parameters
 
     def get_description(self) -> str:  # type: ignore[override]
-        """The method's docstring, else the view's own (not one inherited from a base class), and
+        """The method's docstring, else the view's own (not one inherited from a base class), else
         the line the view shows in GET /info."""
         handler = getattr(self.view.__class__, self.method.lower(), None)
-        parts = [_own_doc(handler) if handler is not None else ""]
-        if not parts[0]:
-            parts[0] = _own_doc(self.view.__class__)
-        summary = getattr(self.view, "info_description", None)
-        if summary and summary not in parts[0]:
-            parts.insert(0, summary + ".")
-        return "\n\n".join(part for part in parts if part)
+        doc = (_own_doc(handler) if handler is not None else "") or _own_doc(self.view.__class__)
+        return doc or (getattr(self.view, "info_description", None) or "")
 
     def get_operation_id(self) -> str:
         name = re.sub(r"View$", "", self.view.__class__.__name__)

@@ -160,3 +160,32 @@ def validated_query(serializer_class: type[serializers.Serializer], query_params
     serializer = serializer_class(data=query_params)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
+
+
+class InfoEndpointSerializer(serializers.Serializer):
+    path = serializers.CharField()
+    methods = serializers.ListField(child=serializers.CharField())
+    description = serializers.CharField(allow_null=True)
+
+
+class InfoSerializer(serializers.Serializer):
+    """GET /info (PROTOCOL.md §10); `tenant`, `scopes` and the caller's models and tools with a key."""
+
+    name = serializers.CharField()
+    version = serializers.CharField()
+    description = serializers.CharField()
+    endpoints = InfoEndpointSerializer(many=True)
+    capabilities = serializers.DictField(help_text="streaming, websockets, sse, ndjson, models, …")
+    creator = serializers.DictField()
+    links = serializers.DictField()
+    tenant = serializers.DictField(required=False)
+    scopes = AnyJSONField(required=False)
+
+
+class HealthSerializer(serializers.Serializer):
+    status = serializers.CharField(help_text="ok")
+
+
+class ReadinessSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ready", "unavailable"])
+    checks = serializers.DictField(child=serializers.ChoiceField(choices=["ok", "unavailable"]))

@@ -7,12 +7,14 @@ import logging
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
+from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.api import PublicView
 from apps.core.errors import ApplicationError, error_response
 from apps.core.info import caller_details, capabilities, installed_endpoints
+from apps.core.serializers import HealthSerializer, InfoSerializer, ReadinessSerializer
 from apps.tenants.authentication import Principal
 
 logger = logging.getLogger(__name__)
@@ -23,6 +25,7 @@ class InfoView(PublicView):
         "What this server is and can do; with a key, the caller's tenant, models, tools and scopes"
     )
 
+    @extend_schema(responses={200: InfoSerializer})
     def get(self, request: Request) -> Response:
         body = {
             "name": settings.SLOP_NAME,
@@ -47,6 +50,7 @@ class HealthzView(PublicView):
     authentication_classes = []
     throttle_classes = []
 
+    @extend_schema(responses={200: HealthSerializer})
     def get(self, request: Request) -> Response:
         return Response({"status": "ok"})
 
@@ -57,6 +61,7 @@ class ReadyzView(PublicView):
     authentication_classes = []
     throttle_classes = []
 
+    @extend_schema(responses={200: ReadinessSerializer, 503: ReadinessSerializer})
     def get(self, request: Request) -> Response:
         checks: dict[str, str] = {}
         try:

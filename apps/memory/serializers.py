@@ -74,16 +74,16 @@ class MemoryListQuerySerializer(PageQuerySerializer):
 
 
 class StoredStatusSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=["stored"])
+    status = serializers.CharField(help_text="stored")
 
 
 class UpdatedStatusSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=["updated"])
+    status = serializers.CharField(help_text="updated")
     previous_value = AnyJSONField()
 
 
 class DeletedStatusSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=["deleted"])
+    status = serializers.CharField(help_text="deleted")
 
 
 class MemoryKeySerializer(serializers.Serializer):

@@ -159,7 +159,7 @@ class ResourceWrittenSerializer(serializers.Serializer):
 
 
 class ResourceDeletedSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=["deleted"])
+    status = serializers.CharField(help_text="deleted")
     id = serializers.CharField()
 
 

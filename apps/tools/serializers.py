@@ -161,5 +161,5 @@ class ToolJobListSerializer(serializers.Serializer):
 
 
 class ToolDeletedSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=["deleted"])
+    status = serializers.CharField(help_text="deleted")
     id = serializers.CharField()
