@@ -19,6 +19,7 @@ from apps.chat.models import Chat, Message, Thread
 from apps.chat.runs import remote_store, run_get
 from apps.chat.serializers import (
     ChatDetailSerializer,
+    ChatEventSerializer,
     ChatListQuerySerializer,
     ChatListSerializer,
     ChatReplySerializer,
@@ -32,7 +33,7 @@ from apps.chat.tickets import TicketAuthentication, ticket_create
 from apps.core.api import SlopView, json_body
 from apps.core.errors import ApplicationError, NotFound
 from apps.core.openapi import error_responses
-from apps.core.serializers import PageQuerySerializer, page_query, validated_query
+from apps.core.serializers import PageQuerySerializer, ServerSentEventSerializer, page_query, validated_query
 from apps.tenants.authentication import ApiKeyAuthentication
 from apps.tenants.scopes import Action
 
@@ -46,10 +47,11 @@ LAST_EVENT_ID = OpenApiParameter(
 )
 STREAM_RESPONSES: dict[Any, Any] = {
     (200, "text/event-stream"): OpenApiResponse(
-        {"type": "string"}, description="`id: <run>:<n>` + `data: <json event>` lines, then `data: [DONE]`"
+        ServerSentEventSerializer,
+        description="Events `id: <run>:<n>` + `data: <ChatEvent JSON>`, then `data: [DONE]`",
     ),
     (200, NDJSON): OpenApiResponse(
-        {"type": "string"}, description="With Accept: application/x-ndjson: one JSON event per line"
+        ChatEventSerializer, description="With Accept: application/x-ndjson: one ChatEvent per line"
     ),
 }
 

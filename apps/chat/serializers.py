@@ -183,3 +183,25 @@ class ChatDetailSerializer(serializers.Serializer):
 class TicketSerializer(serializers.Serializer):
     ticket = serializers.CharField(help_text="tkt_…; put it in ?ticket= of /chat/stream or /chat/ws")
     expires_in = serializers.IntegerField(help_text="seconds")
+
+
+class ChatEventSerializer(serializers.Serializer):
+    """One streamed event (PROTOCOL.md §5): the `data` of an SSE event, or one NDJSON line."""
+
+    type = serializers.ChoiceField(
+        choices=["thinking", "content", "tool_start", "tool_result", "agent", "error", "done"]
+    )
+    content = serializers.CharField(allow_blank=True, help_text='The next piece of text ("" if none)')
+    tool = serializers.CharField(required=False)
+    call_id = serializers.CharField(required=False)
+    arguments = AnyJSONField(required=False)
+    result = AnyJSONField(required=False)
+    error = AnyJSONField(required=False)
+    code = serializers.CharField(required=False)
+    agent = serializers.CharField(required=False)
+    id = serializers.CharField(required=False, help_text="done: the chat id")
+    thread_id = serializers.CharField(required=False, allow_null=True)
+    message = ReplyMessageSerializer(required=False, help_text="done: the whole reply")
+    usage = UsageSerializer(required=False)
+    model = serializers.CharField(required=False)
+    tool_calls = serializers.ListField(child=serializers.DictField(), required=False)

@@ -189,3 +189,12 @@ class HealthSerializer(serializers.Serializer):
 class ReadinessSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["ready", "unavailable"])
     checks = serializers.DictField(child=serializers.ChoiceField(choices=["ok", "unavailable"]))
+
+
+class ServerSentEventSerializer(serializers.Serializer):
+    """One event of a text/event-stream response, as a client's SSE parser sees it."""
+
+    id = serializers.CharField(required=False, help_text="Send it back as Last-Event-ID to resume")
+    event = serializers.CharField(help_text="message")
+    data = serializers.CharField(help_text="A JSON event object, or [DONE] after the last one")
+    retry = serializers.IntegerField(required=False, help_text="Reconnection delay in milliseconds")

@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.api import SlopView
+from apps.core.openapi import error_responses
 from apps.core.serializers import page_query, validated
 from apps.memory import selectors, services
 from apps.memory.serializers import (
@@ -67,7 +68,7 @@ class MemoryCollectionView(SlopView):
 class MemoryItemView(SlopView):
     info_description = "Get, update (returns previous_value) or delete one key"
 
-    @extend_schema(parameters=[KEY_PATH], responses={200: MemoryItemSerializer})
+    @extend_schema(parameters=[KEY_PATH], responses={200: MemoryItemSerializer, **error_responses(404)})
     def get(self, request: Request, key: str = "query") -> Response:
         services.validate_key(key)
         self.require("memory", "read", key)
@@ -82,7 +83,9 @@ class MemoryItemView(SlopView):
         )
 
     @extend_schema(
-        parameters=[KEY_PATH], request=MemoryUpdateSerializer, responses={200: UpdatedStatusSerializer}
+        parameters=[KEY_PATH],
+        request=MemoryUpdateSerializer,
+        responses={200: UpdatedStatusSerializer, **error_responses(404)},
     )
     def put(self, request: Request, key: str = "query") -> Response:
         """Replace the value of an existing key (404 when missing); answers the previous value."""
@@ -92,7 +95,7 @@ class MemoryItemView(SlopView):
         previous = services.memory_item_update(tenant=self.tenant, key=key, value=value)
         return Response({"status": "updated", "previous_value": previous})
 
-    @extend_schema(parameters=[KEY_PATH], responses={200: DeletedStatusSerializer})
+    @extend_schema(parameters=[KEY_PATH], responses={200: DeletedStatusSerializer, **error_responses(404)})
     def delete(self, request: Request, key: str = "query") -> Response:
         services.validate_key(key)
         self.require("memory", "write", key)

@@ -49,7 +49,7 @@ def document_job_stream(result: dict[str, Any], generator: Any, request: Any, pu
     responses = operation.setdefault("responses", {})
     responses["200"] = {
         "description": "The job's status events (SSE)",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/ServerSentEvent"}}},
     }
     for status in (400, 401, 403, 404):
         responses.setdefault(str(status), _error(status))
