@@ -17,22 +17,14 @@ from apps.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 
 class StrictCharField(serializers.CharField):
-    """A JSON string; a number or a boolean is refused, not turned into text. `allow_nul=True`
-    keeps U+0000 (DRF refuses it by default) for text that never reaches a text column."""
+    """A JSON string; a number or a boolean is refused, not turned into text."""
 
-    def __init__(self, *, allow_nul: bool = False, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        if allow_nul:
-            self.validators = [
-                v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)
-            ]
+    default_error_messages = {"invalid": "Must be a string."}
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
         return str(super().to_internal_value(data))
-
-    default_error_messages = {"invalid": "Must be a string."}
 
 
 class StrictIntegerField(serializers.IntegerField):

@@ -22,7 +22,10 @@ PAYMENT_METHOD_RULE = "payment_method must be a Stripe id: letters, digits and u
 
 @extend_schema_field(
     {
-        "oneOf": [{"type": "number", "minimum": 0, "exclusiveMinimum": True}, {"type": "string", "pattern": r"^\d+(\.\d+)?$"}],
+        "oneOf": [
+            {"type": "number", "minimum": 0, "exclusiveMinimum": True},
+            {"type": "string", "pattern": r"^\d+(\.\d+)?$"},
+        ],
         "description": "Major units (5.00 USD), exact: a JSON number or a decimal string",
         "example": 5.00,
     }

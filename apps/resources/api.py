@@ -81,13 +81,13 @@ def _uploaded_text(upload: UploadedFile) -> tuple[str, dict[str, Any]]:
 
 def _fields(request: Request, *, creating: bool) -> dict[str, Any]:
     """The validated body: JSON (ResourceCreateSerializer / ResourceFieldsSerializer) or a
-    multipart form with an optional file (ResourceUploadSerializer)."""
+    multipart upload with its file (ResourceUploadSerializer)."""
     if request.content_type and request.content_type.startswith("multipart/"):
         form = cast(QueryDict, request.data)
         data: dict[str, Any] = {key: form.get(key) for key in form if key != "file"}
         if "file" in request.FILES:
             data["file"] = request.FILES["file"]
-        return validated(ResourceUploadSerializer, data, creating=creating)
+        return validated(ResourceUploadSerializer, data)
     return validated(ResourceCreateSerializer if creating else ResourceFieldsSerializer, request.data)
 
 
@@ -123,7 +123,10 @@ class ResourceListView(ResourceView):
         )
 
     @extend_schema(
-        request={"application/json": ResourceCreateSerializer, "multipart/form-data": ResourceUploadSerializer},
+        request={
+            "application/json": ResourceCreateSerializer,
+            "multipart/form-data": ResourceUploadSerializer,
+        },
         responses={201: ResourceWrittenSerializer, **error_responses(409, 422)},
     )
     def post(self, request: Request) -> Response:
@@ -216,7 +219,9 @@ class ResourceDetailView(ResourceView):
         return Response(resource_detail(selectors.resource_get(tenant=self.tenant, resource_id=resource_id)))
 
     @extend_schema(
-        parameters=[ID_PATH], request=WRITE_BODY, responses={200: ResourceWrittenSerializer, **error_responses(422)}
+        parameters=[ID_PATH],
+        request=WRITE_BODY,
+        responses={200: ResourceWrittenSerializer, **error_responses(422)},
     )
     def put(self, request: Request, resource_id: str) -> Response:
         """Partial update: the fields sent replace, metadata is merged, metadata.updated_at is set."""
@@ -232,7 +237,9 @@ class ResourceDetailView(ResourceView):
         return Response({"status": "updated", "resource": resource_detail(resource)})
 
     @extend_schema(
-        parameters=[ID_PATH], request=WRITE_BODY, responses={200: ResourceWrittenSerializer, **error_responses(422)}
+        parameters=[ID_PATH],
+        request=WRITE_BODY,
+        responses={200: ResourceWrittenSerializer, **error_responses(422)},
     )
     def patch(self, request: Request, resource_id: str) -> Response:
         """The same as PUT: a partial update."""

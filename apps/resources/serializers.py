@@ -103,20 +103,15 @@ class ResourceCreateSerializer(ResourceFieldsSerializer):
 
 
 class ResourceUploadSerializer(ResourceFieldsSerializer):
-    """A multipart form: `file` (text, Markdown, HTML, PDF; its text becomes `content`) and the
-    other fields as form fields (`metadata` as JSON text). Without a file, as the JSON body."""
+    """A multipart upload: `file` (text, Markdown, HTML, PDF; its text becomes `content`, its name
+    the default id and title) and the other fields as form fields (`metadata` as JSON text)."""
 
     id = ResourceIdField(required=False, help_text="The file's name when left out")
-    file = serializers.FileField(required=False, allow_empty_file=True)
+    file = serializers.FileField(allow_empty_file=True)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        upload = attrs.get("file")
-        if upload is not None and attrs.get("content") is not None:
+        if attrs.get("content") is not None:
             raise serializers.ValidationError({"content": ["Send either a file or content, not both."]})
-        if upload is None and self.context.get("creating"):
-            missing = {name: ["This field is required."] for name in ("id", "title") if not attrs.get(name)}
-            if missing:
-                raise serializers.ValidationError(missing)
         return attrs
 
 
@@ -173,5 +168,3 @@ class ResourceHitSerializer(serializers.Serializer):
 
 class ResourceSearchSerializer(serializers.Serializer):
     results = ResourceHitSerializer(many=True)
-
-

@@ -58,8 +58,12 @@ class WebhookToolSerializer(ObjectSerializer):
     only enabled, safe and long_running may be set."""
 
     description = StrictCharField(required=False, allow_blank=True, trim_whitespace=False, max_length=2000)
-    schema = AnyJSONField(required=False, allow_null=True, help_text="The parameters' JSON Schema (an object schema)")
-    parameters = AnyJSONField(required=False, allow_null=True, help_text="Or the seed's map: name → JSON-Schema property")
+    schema = AnyJSONField(
+        required=False, allow_null=True, help_text="The parameters' JSON Schema (an object schema)"
+    )
+    parameters = AnyJSONField(
+        required=False, allow_null=True, help_text="Or the seed's map: name → JSON-Schema property"
+    )
     example = AnyJSONField(required=False, allow_null=True)
     url = StrictCharField(help_text="http(s) URL the platform POSTs calls to", max_length=2000)
     signing_secret = StrictCharField(
