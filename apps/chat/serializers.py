@@ -78,7 +78,9 @@ class ThreadIdField(StrictCharField):
 class ChatRequestSerializer(ObjectSerializer):
     """POST /chat, POST /chat/stream and each WebSocket message."""
 
-    messages = ChatMessageInputSerializer(many=True, allow_empty=False, max_length=MAX_MESSAGES)
+    messages = ChatMessageInputSerializer(  # type: ignore[call-arg]  # DRF takes max_length
+        many=True, allow_empty=False, max_length=MAX_MESSAGES
+    )
     model = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=200)
     thread_id = ThreadIdField(required=False, allow_null=True, max_length=71)
     stream = StrictBooleanField(required=False, help_text="true: answer as SSE (POST /chat)")

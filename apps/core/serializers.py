@@ -8,7 +8,7 @@ below and only query strings (which are text by nature) use the coercing ones.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from rest_framework import serializers
 
@@ -69,15 +69,17 @@ class ObjectListSerializer(serializers.ListSerializer):
             raise serializers.ValidationError([f"Must be a list of objects, not {type(data).__name__}."])
         if not data and not self.allow_empty:
             raise serializers.ValidationError(["At least one item is required."])
-        if self.max_length is not None and len(data) > self.max_length:
-            raise serializers.ValidationError([f"At most {self.max_length} items."])
+        maximum = getattr(self, "max_length", None)  # DRF has it; its stubs do not
+        if maximum is not None and len(data) > maximum:
+            raise serializers.ValidationError([f"At most {maximum} items."])
         try:
             return list(super().to_internal_value(data))
         except serializers.ValidationError as exc:
             if not isinstance(exc.detail, dict):
                 raise
+            by_index = cast(dict[Any, Any], exc.detail)  # keyed by item index
             # One entry per item, so the error names read `field[i].sub`.
-            raise serializers.ValidationError([exc.detail.get(i, {}) for i in range(len(data))]) from None
+            raise serializers.ValidationError([by_index.get(i, {}) for i in range(len(data))]) from None
 
 
 class ObjectSerializer(serializers.Serializer):
@@ -188,5 +190,7 @@ class ServerSentEventSerializer(serializers.Serializer):
 
     id = serializers.CharField(required=False, help_text="Send it back as Last-Event-ID to resume")
     event = serializers.CharField(help_text="message")
-    data = serializers.CharField(help_text="A JSON event object, or [DONE] after the last one")
+    data = serializers.CharField(  # type: ignore[assignment]  # a field, not Serializer.data
+        help_text="A JSON event object, or [DONE] after the last one"
+    )
     retry = serializers.IntegerField(required=False, help_text="Reconnection delay in milliseconds")
