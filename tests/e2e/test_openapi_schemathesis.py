@@ -35,8 +35,8 @@ from tests.pay.conftest import localstripe as localstripe  # the session fixture
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 EXAMPLES_PER_MODE = {
-    schemathesis.GenerationMode.POSITIVE: int(os.environ.get("SLOP_SCHEMATHESIS_POSITIVE", "15")),
-    schemathesis.GenerationMode.NEGATIVE: int(os.environ.get("SLOP_SCHEMATHESIS_NEGATIVE", "6")),
+    schemathesis.GenerationMode.POSITIVE: int(os.environ.get("SLOP_SCHEMATHESIS_POSITIVE", "25")),
+    schemathesis.GenerationMode.NEGATIVE: int(os.environ.get("SLOP_SCHEMATHESIS_NEGATIVE", "10")),
 }
 # To reproduce one operation with many examples: SLOP_SCHEMATHESIS_ONLY="POST /memory" and the counts.
 ONLY = os.environ.get("SLOP_SCHEMATHESIS_ONLY", "")
