@@ -10,6 +10,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "slop_platform.settings")
 django.setup(set_prefix=False)  # what django.core.asgi.get_asgi_application() does first
 
 from apps.core.asgi import SingleHopASGIHandler  # noqa: E402
+from apps.core.redaction import install_access_log  # noqa: E402
+
+install_access_log()
 
 django_asgi_app = SingleHopASGIHandler()
 

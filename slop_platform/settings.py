@@ -68,6 +68,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "apps.core.middleware.JsonErrorPagesMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
     "apps.core.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -78,11 +79,14 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "apps.core.middleware.MediaTypeMiddleware",
     "apps.core.middleware.InputTextMiddleware",
     "apps.core.middleware.JsonErrorMiddleware",
 ]
 
 ROOT_URLCONF = "slop_platform.urls"
+# Paths that answer HTML (pages for people); every other path answers JSON, errors included.
+HTML_PATH_PREFIXES = ["/admin/", "/docs", "/static/"]
 APPEND_SLASH = False
 ASGI_APPLICATION = "slop_platform.asgi.application"
 
@@ -248,7 +252,10 @@ LOGGING = {
     "disable_existing_loggers": False,
     "filters": {"request_id": {"()": "apps.core.middleware.RequestIdLogFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "plain": {
+            "()": "apps.core.redaction.RedactingFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+        },
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]},

@@ -12,12 +12,32 @@ This handler builds the sync chain (Django's WSGI path: middleware, URL resoluti
 it with one sync_to_async, in the thread-sensitive thread Django uses for sync code. Async views
 (the tool-job stream) are still served: the sync chain calls them through async_to_sync, as
 Django's sync handler does, and their streaming bodies are iterated on the event loop as before.
+
+It also reads bodies sent without Content-Length (`Transfer-Encoding: chunked`): the server hands
+the whole body over ASGI, but DRF and Django's form parsing take a missing Content-Length to mean
+"no body", so such a request was parsed as empty. The handler counts what it received, keeps at
+most the path's body limit (BodySizeLimitMiddleware's) and sets CONTENT_LENGTH to what arrived;
+BodySizeLimitMiddleware then answers 413 past the limit.
 """
 
 from __future__ import annotations
 
+import contextvars
+import tempfile
+from collections.abc import Mapping
+from typing import IO, Any
+
 from asgiref.sync import sync_to_async
-from django.core.handlers.asgi import ASGIHandler
+from django.conf import settings
+from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIHandler, ASGIRequest
+from django.http.response import HttpResponseBase
+
+from apps.core.errors import ApplicationError, error_for_status, error_response
+from apps.core.middleware import body_limit_for
+
+_body_limit: contextvars.ContextVar[int] = contextvars.ContextVar("body_limit")
+_body_received: contextvars.ContextVar[int] = contextvars.ContextVar("body_received", default=0)
 
 
 class SingleHopASGIHandler(ASGIHandler):
@@ -25,3 +45,61 @@ class SingleHopASGIHandler(ASGIHandler):
         super().load_middleware(is_async=False)
         sync_chain = self._middleware_chain  # type: ignore[has-type]  # set by load_middleware, untyped
         self._middleware_chain = sync_to_async(sync_chain, thread_sensitive=True)
+
+    async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        # read_body and create_request get no scope; the limit and the count travel beside them.
+        limit_token = _body_limit.set(body_limit_for(str(scope.get("path", ""))))
+        received_token = _body_received.set(0)
+        try:
+            await super().handle(scope, receive, send)
+        finally:
+            _body_received.reset(received_token)
+            _body_limit.reset(limit_token)
+
+    async def read_body(self, receive: Any) -> Any:
+        """Django's read_body, keeping at most limit + 1 bytes (the rest is counted, not stored)."""
+        limit = _body_limit.get(settings.MAX_BODY_BYTES)
+        # Closed by the caller (handle), as in Django's own read_body.
+        body_file = tempfile.SpooledTemporaryFile(  # noqa: SIM115
+            max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE, mode="w+b"
+        )
+        received = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                body_file.close()
+                raise RequestAborted()
+            chunk = message.get("body", b"")
+            if received <= limit:
+                body_file.write(chunk[: limit + 1 - received])
+            received += len(chunk)
+            if not message.get("more_body", False):
+                break
+        _body_received.set(received)
+        body_file.seek(0)
+        return body_file
+
+    def create_request(
+        self, scope: Mapping[str, Any], body_file: IO[bytes]
+    ) -> tuple[ASGIRequest, None] | tuple[None, HttpResponseBase]:
+        request, error = super().create_request(scope, body_file)
+        if request is None:  # Django's plain-text 400 (a query string that is not UTF-8) or 413
+            refused = (
+                ApplicationError("The query string is not valid UTF-8", code="invalid_request")
+                if error is not None and error.status_code == 400
+                else ApplicationError("Request body is too large", code="payload_too_large", status=413)
+            )
+            return None, error_response(refused)
+        received = _body_received.get()
+        if received and ("CONTENT_LENGTH" not in request.META or received > _body_limit.get(0)):
+            # What arrived, so DRF reads a chunked body, and BodySizeLimitMiddleware answers 413
+            # (with the request id, like any other) for a body that was cut at the limit.
+            request.META["CONTENT_LENGTH"] = str(received)
+        return request, None
+
+    def handle_uncaught_exception(self, request: Any, resolver: Any, exc_info: Any) -> HttpResponseBase:
+        # Django's last resort answers a traceback as text/plain with DEBUG on; ours never does.
+        try:
+            return super().handle_uncaught_exception(request, resolver, exc_info)
+        except Exception:
+            return error_response(error_for_status(request, 500))

@@ -22,6 +22,7 @@ the provider's model id and the text.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import logging
 import math
 import os
@@ -400,3 +401,18 @@ def embed_texts(texts: list[str]) -> list[list[float]]:
 
 def embed_text(text: str) -> list[float]:
     return embed_texts([text])[0]
+
+
+def embeddings_available() -> bool:
+    """Whether the configured provider can embed at all (for /info), without loading a model."""
+    name = getattr(settings, "SLOP_EMBEDDINGS_PROVIDER", "local")
+    if name == "openai":
+        return bool(settings.SLOP_EMBEDDINGS_MODEL) and bool(
+            settings.SLOP_EMBEDDINGS_BASE_URL or settings.SLOP_EMBEDDINGS_API_KEY
+        )
+    if importlib.util.find_spec("sentence_transformers") is None:
+        return False
+    try:
+        return (bundled_model_path() / "modules.json").exists()
+    except EmbeddingError:
+        return False

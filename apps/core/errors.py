@@ -8,9 +8,15 @@ DRF views, plain Django views, middleware, SSE streams and WebSocket consumers a
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.core.exceptions import (
+    DisallowedHost,
+    PermissionDenied,
+    RequestDataTooBig,
+    SuspiciousOperation,
+)
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
@@ -134,6 +140,45 @@ def internal_error(request: HttpRequest | None, exc: BaseException) -> Applicati
     return ApplicationError(
         "Internal server error", code="internal_error", status=500, extra={"request_id": request_id}
     )
+
+
+def host_refused(request: HttpRequest) -> ApplicationError | None:
+    """The 400 for a Host header outside ALLOWED_HOSTS, or None when the host is allowed."""
+    try:
+        request.get_host()
+    except DisallowedHost:
+        host = request.META.get("HTTP_HOST") or request.META.get("SERVER_NAME", "")
+        return ApplicationError(
+            f"This server does not answer to the Host header {str(host)[:200]!r} (ALLOWED_HOSTS)",
+            code="invalid_request",
+        )
+    return None
+
+
+def error_for_status(request: HttpRequest, status: int) -> ApplicationError:
+    """The §2 error for a status Django answered by itself (no route, bad Host, a crash, ...)."""
+    if status == 400:
+        return host_refused(request) or ApplicationError("Bad request", code="invalid_request")
+    if status == 404:
+        return ApplicationError(f"No endpoint at {request.path}", code="not_found", status=404)
+    if status == 405:
+        return ApplicationError(
+            f"Method {request.method} is not allowed on {request.path}", code="method_not_allowed", status=405
+        )
+    if status == 500:
+        return ApplicationError(
+            "Internal server error",
+            code="internal_error",
+            status=500,
+            extra={"request_id": getattr(request, "request_id", None)},
+        )
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Error"
+    codes = {403: "forbidden", 413: "payload_too_large", 415: "unsupported_media_type"}
+    code = codes.get(status) or phrase.lower().replace(" ", "_").replace("-", "_")
+    return ApplicationError(phrase, code=code, status=status)
 
 
 def drf_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:

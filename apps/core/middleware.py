@@ -1,4 +1,5 @@
-"""Request ids, body-size limits and JSON errors for everything that is not a DRF view."""
+"""Request ids, body-size limits, the input rule for URLs and JSON errors for everything that is not
+a DRF view."""
 
 from __future__ import annotations
 
@@ -10,8 +11,15 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from rest_framework.utils.mediatypes import media_type_matches
 
-from apps.core.errors import ApplicationError, error_response, internal_error, to_application_error
+from apps.core.errors import (
+    ApplicationError,
+    error_for_status,
+    error_response,
+    internal_error,
+    to_application_error,
+)
 from apps.core.ids import new_id
 from apps.core.text import check_named_text
 
@@ -76,6 +84,56 @@ class BodySizeLimitMiddleware:
         return self.get_response(request)
 
 
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+class MediaTypeMiddleware:
+    """415 for a body a DRF view has no parser for, before the view runs.
+
+    DRF only notices a foreign Content-Type when a view reads `request.data`, so a view that reads
+    it late, or a negotiation that picks JSON regardless (the chat views'), answered "JSON parse
+    error" or nothing. Every JSON endpoint now refuses `text/plain` alike; a view that takes other
+    bodies says so in its `parser_classes` (POST /resources: multipart), and a view with none
+    (the Stripe webhook reads the raw bytes) is left alone.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(
+        self,
+        request: HttpRequest,
+        view_func: Callable[..., Any],
+        view_args: tuple[Any, ...],
+        view_kwargs: dict[str, Any],
+    ) -> HttpResponse | None:
+        view_class = getattr(view_func, "cls", None)  # set by APIView.as_view()
+        if view_class is None or request.method not in _BODY_METHODS or not _has_body(request):
+            return None
+        accepted = [parser.media_type for parser in getattr(view_class, "parser_classes", [])]
+        content_type = request.META.get("CONTENT_TYPE", "")
+        if not accepted or any(media_type_matches(media, content_type) for media in accepted):
+            return None
+        sent = content_type.split(";")[0].strip() or "no Content-Type"
+        return error_response(
+            ApplicationError(
+                f"Unsupported media type {sent!r}; send {' or '.join(accepted)}",
+                code="unsupported_media_type",
+                status=415,
+            )
+        )
+
+
+def _has_body(request: HttpRequest) -> bool:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0) > 0
+    except ValueError:
+        return False
+
+
 class InputTextMiddleware:
     """The input rule (apps/core/text.py) for query parameters and URL captures, for every view.
 
@@ -123,3 +181,38 @@ class JsonErrorMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse:
         error = to_application_error(exception) or internal_error(request, exception)
         return error_response(error)
+
+
+def serves_html(path: str) -> bool:
+    """The admin, the API docs and static files answer HTML; every other path is a SLOP path."""
+    return any(path.startswith(prefix) for prefix in settings.HTML_PATH_PREFIXES)
+
+
+_KEPT_HEADERS = ("X-Request-ID", "Allow", "Retry-After", "WWW-Authenticate")
+
+
+class JsonErrorPagesMiddleware:
+    """The outermost layer: an error Django rendered as a page becomes PROTOCOL.md JSON.
+
+    Django answers some errors before or around any view: an unknown route, a Host outside
+    ALLOWED_HOSTS, an exception in a middleware. In production its handlers (handler404, ...) are
+    ours and answer JSON; with DEBUG on it renders its technical pages instead (the URL list, a
+    traceback), and `make run` runs with DEBUG. Whatever is not JSON on a SLOP path is replaced
+    here, so development and production answer alike and no trace reaches a client.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.status_code < 400 or serves_html(request.path_info):
+            return response
+        if response.get("Content-Type", "").startswith("application/json"):
+            return response
+        replacement = error_response(error_for_status(request, response.status_code))
+        for header in _KEPT_HEADERS:
+            if header in response:
+                replacement[header] = response[header]
+        response.close()
+        return replacement

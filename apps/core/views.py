@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.api import PublicView
-from apps.core.errors import ApplicationError, error_response
+from apps.core.errors import error_for_status, error_response
 from apps.core.info import caller_details, capabilities, installed_endpoints
 from apps.core.serializers import HealthSerializer, InfoSerializer, ReadinessSerializer
 from apps.tenants.authentication import Principal
@@ -27,16 +27,16 @@ class InfoView(PublicView):
 
     @extend_schema(responses={200: InfoSerializer})
     def get(self, request: Request) -> Response:
+        principal = request.auth
         body = {
             "name": settings.SLOP_NAME,
             "version": settings.VERSION,
             "description": settings.SLOP_DESCRIPTION,
             "endpoints": installed_endpoints(),
-            "capabilities": capabilities(),
+            "capabilities": capabilities(principal if isinstance(principal, Principal) else None),
             "creator": {"name": "SLOP Platform"},
             "links": {"documentation": "/docs", "openapi": "/openapi.json"},
         }
-        principal = request.auth
         if isinstance(principal, Principal):
             body["tenant"] = {"slug": principal.tenant.slug, "name": principal.tenant.name}
             body["scopes"] = principal.scopes.describe()
@@ -94,24 +94,19 @@ def _redis_check() -> str:
         return "unavailable"
 
 
+# Production's handlers (DEBUG off); with DEBUG on, JsonErrorPagesMiddleware turns Django's
+# technical pages into the same answers.
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return error_response(ApplicationError(f"No endpoint at {request.path}", code="not_found", status=404))
+    return error_response(error_for_status(request, 404))
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    return error_response(
-        ApplicationError(
-            "Internal server error",
-            code="internal_error",
-            status=500,
-            extra={"request_id": getattr(request, "request_id", None)},
-        )
-    )
+    return error_response(error_for_status(request, 500))
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return error_response(ApplicationError("Bad request", code="invalid_request", status=400))
+    return error_response(error_for_status(request, 400))
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return error_response(ApplicationError("Permission denied", code="forbidden", status=403))
+    return error_response(error_for_status(request, 403))

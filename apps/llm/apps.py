@@ -9,14 +9,17 @@ class LlmConfig(AppConfig):
     name = "apps.llm"
     label = "llm"
     verbose_name = "Models (LLM providers)"
-    slop_capabilities: dict[str, Any] = {"models": ["echo"]}
+
+    def slop_capabilities(self, principal: Any) -> dict[str, Any]:
+        """Anonymous: the platform's models (echo, and those of a configured provider); with a key,
+        every model the tenant may pick (its own configurations too)."""
+        from apps.llm.selectors import available_models, platform_models
+
+        if principal is None:
+            return {"models": sorted(platform_models())}
+        return {"models": sorted(available_models(tenant=principal.tenant))}
 
     def ready(self) -> None:
-        from apps.llm.selectors import platform_models
-
-        # Anonymous GET /info lists the platform's models; a tenant's own appear with its key.
-        self.slop_capabilities = {"models": sorted(platform_models())}
-
         from django.db.models.signals import post_delete, post_save
 
         from apps.llm.models import ModelConfig

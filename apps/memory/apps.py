@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.apps import AppConfig
 
 
@@ -7,4 +9,9 @@ class MemoryConfig(AppConfig):
     name = "apps.memory"
     label = "memory"
     verbose_name = "Memory"
-    slop_capabilities = {"semantic_search": True}
+
+    def slop_capabilities(self, principal: Any) -> dict[str, Any]:
+        # POST /memory/query (and resource search by meaning) needs an embedding provider.
+        from apps.core.embeddings import embeddings_available
+
+        return {"semantic_search": embeddings_available()}

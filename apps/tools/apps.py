@@ -9,7 +9,13 @@ class ToolsConfig(AppConfig):
     name = "apps.tools"
     label = "tools"
     verbose_name = "Tools"
-    slop_capabilities = {"sse": True, "tools": {"builtin": ["calculator", "current_time"], "webhooks": True}}
+
+    def slop_capabilities(self, principal: Any) -> dict[str, Any]:
+        # Every tenant has every built-in; webhook tools are registered with PUT /tools/:id;
+        # job progress streams as SSE.
+        from apps.tools.builtins import BUILTINS
+
+        return {"sse": True, "tools": {"builtin": sorted(BUILTINS), "webhooks": True}}
 
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save

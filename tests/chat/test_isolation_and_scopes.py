@@ -110,12 +110,12 @@ def test_no_key_is_401_everywhere(client: Any) -> None:
         ("get", "/chat/thread_x"),
         ("get", "/chat/chat_x"),
     ]:
-        response = getattr(client, method)(path)
+        response = getattr(client, method)(path, content_type="application/json")
         assert response.status_code == 401, path
 
 
 def test_tickets_need_a_chat_scope_and_a_key(client_for: Any, alice: Any, client: Any) -> None:
-    assert client.post("/chat/tickets").status_code == 401
+    assert client.post("/chat/tickets", content_type="application/json").status_code == 401
     no_chat = client_for(alice, "memory.*")
     response = no_chat.post("/chat/tickets")
     assert response.status_code == 403 and response.json()["code"] == "scope_violation"

@@ -72,3 +72,69 @@ def test_unhandled_exception_is_500_without_a_trace(
 def test_every_response_carries_a_request_id(client_for: Callable[..., SlopClient], alice: Tenant) -> None:
     response = client_for(alice).get("/info")
     assert response["X-Request-ID"].startswith("req_")
+
+
+# --- Django's own answers are JSON too, with DEBUG on (make run) as with it off ------------------
+
+both_modes = pytest.mark.parametrize("debug", [True, False], ids=["debug", "production"])
+
+
+def _json_error(response, status: int) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    assert response.status_code == status, response.content[:300]
+    assert response["Content-Type"].startswith("application/json"), response.content[:300]
+    body = response.json()
+    assert body["status"] == status and isinstance(body["error"], str) and body["code"]
+    return body
+
+
+@both_modes
+def test_unknown_route_and_wrong_method_are_json(debug: bool) -> None:
+    with override_settings(DEBUG=debug):
+        body = _json_error(Client().get("/nope"), 404)
+        assert body == {"error": "No endpoint at /nope", "code": "not_found", "status": 404}
+        assert _json_error(Client().delete("/info"), 405)["code"] == "method_not_allowed"
+        assert _json_error(Client().get("/memory/../../etc"), 401)["code"] == "unauthenticated"
+
+
+@both_modes
+def test_a_host_the_server_refuses_is_a_json_400(debug: bool) -> None:
+    with override_settings(DEBUG=debug, ALLOWED_HOSTS=["localhost"]):
+        body = _json_error(Client(HTTP_HOST="evil.example").get("/info"), 400)
+    assert body["code"] == "invalid_request" and "evil.example" in body["error"]
+
+
+@both_modes
+def test_a_crash_outside_any_view_is_a_json_500_without_a_trace(
+    debug: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def explode(path: str) -> int:
+        raise RuntimeError("secret internals: password=hunter2")
+
+    monkeypatch.setattr("apps.core.middleware.body_limit_for", explode)
+    with override_settings(DEBUG=debug):
+        response = Client(raise_request_exception=False).get("/info", HTTP_X_REQUEST_ID="req-crash-1")
+    body = _json_error(response, 500)
+    assert body == {
+        "error": "Internal server error",
+        "code": "internal_error",
+        "status": 500,
+        "request_id": "req-crash-1",
+    }
+    assert b"hunter2" not in response.content
+
+
+@both_modes
+def test_a_crash_in_a_view_is_a_json_500(debug: bool, alice_client: SlopClient) -> None:
+    with override_settings(DEBUG=debug):
+        response = alice_client.get("/_test/crash")
+    assert _json_error(response, 500)["code"] == "internal_error"
+    assert b"hunter2" not in response.content
+
+
+def test_the_admin_and_the_docs_keep_their_pages() -> None:
+    with override_settings(DEBUG=True):
+        missing = Client().get("/admin/no/such/page")
+        assert missing.status_code in (302, 404)
+        assert not missing["Content-Type"].startswith("application/json")
+        docs = Client().get("/docs")
+        assert docs.status_code == 200 and docs["Content-Type"].startswith("text/html")

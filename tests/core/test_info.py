@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 
 from apps.tenants.models import Tenant
 from tests.conftest import SlopClient
@@ -50,3 +50,54 @@ def test_openapi_and_docs_are_served() -> None:
     assert schema.json()["info"]["title"] == "SLOP Platform"
     docs = Client().get("/docs")
     assert docs.status_code == 200 and b"swagger" in docs.content.lower()
+
+
+# --- capabilities say what is installed and configured, never more ---------------------------
+
+
+def _capabilities(client: Client | SlopClient) -> dict[str, object]:
+    return client.get("/info").json()["capabilities"]  # type: ignore[no-any-return]
+
+
+def test_payments_is_true_only_where_a_charge_could_be_made(alice_client: SlopClient) -> None:
+    with override_settings(STRIPE_SECRET_KEY=None):
+        assert _capabilities(Client())["payments"] is False
+        info = alice_client.get("/info").json()
+        assert info["capabilities"]["payments"] is False and info["payments"] == {"configured": False}
+    with override_settings(STRIPE_SECRET_KEY="sk_test_configured"):
+        assert _capabilities(Client())["payments"] is True
+        info = alice_client.get("/info").json()
+        assert info["capabilities"]["payments"] is True and info["payments"] == {"configured": True}
+
+
+def test_builtin_tools_are_the_ones_every_tenant_has(alice_client: SlopClient) -> None:
+    from apps.tools.builtins import BUILTINS
+
+    listed = [tool["id"] for tool in alice_client.get("/tools").json()["tools"] if tool["id"] in BUILTINS]
+    builtin = _capabilities(Client())["tools"]["builtin"]  # type: ignore[index]
+    assert builtin == sorted(BUILTINS) == sorted(listed)
+    assert len(builtin) == 4
+
+
+def test_models_are_the_platforms_and_with_a_key_the_tenants(alice: Tenant, alice_client: SlopClient) -> None:
+    from apps.llm.services import model_config_create
+
+    with override_settings(OPENAI_API_KEY=None, SLOP_OPENAI_BASE_URL=None, ANTHROPIC_API_KEY=None):
+        assert _capabilities(Client())["models"] == ["echo"]
+        model_config_create(tenant=alice, name="team-echo", provider="echo")
+        info = alice_client.get("/info").json()
+        assert info["capabilities"]["models"] == ["echo", "team-echo"]
+        assert sorted(model["id"] for model in info["models"]) == ["echo", "team-echo"]
+        assert _capabilities(Client())["models"] == ["echo"]  # another tenant's model is not shown
+    with override_settings(OPENAI_API_KEY="sk-platform", SLOP_OPENAI_MODELS=["gpt-4o-mini"]):
+        assert _capabilities(Client())["models"] == ["echo", "gpt-4o-mini"]
+
+
+def test_semantic_search_needs_an_embedding_provider() -> None:
+    assert _capabilities(Client())["semantic_search"] is True  # the bundled local model
+    with override_settings(
+        SLOP_EMBEDDINGS_PROVIDER="openai", SLOP_EMBEDDINGS_BASE_URL=None, SLOP_EMBEDDINGS_API_KEY=None
+    ):
+        assert _capabilities(Client())["semantic_search"] is False
+    with override_settings(SLOP_EMBEDDINGS_PROVIDER="local", SLOP_EMBEDDINGS_MODEL_PATH="/nonexistent"):
+        assert _capabilities(Client())["semantic_search"] is False

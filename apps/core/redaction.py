@@ -1,0 +1,63 @@
+"""No credential in any log line: API keys, chat tickets and Stripe secrets are masked.
+
+A key sent in a query string is refused (401), but Daphne's access log prints the request line as
+it came, and an exception message may quote what a client sent. Every line the platform writes
+goes through `redact`: the formatter of our log handlers, and Daphne's access log, which
+`install_access_log` replaces with one that redacts.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+REDACTED = "[redacted]"
+
+# A parameter whose name says it carries a secret, whatever the value looks like.
+_SECRET_PARAMETER = re.compile(
+    r"(?i)([?&;](?:api[_-]?key|key|apikey|token|access[_-]?token|ticket|secret|password|auth"
+    r"|authorization|x[_-]api[_-]key)=)[^&;#\s\"']*"
+)
+_PATTERNS = [
+    # slop_<env>_<prefix>_<secret><checksum>, and anything shaped like one (a mistyped key too)
+    (re.compile(r"\bslop_[a-z0-9]{2,8}_[A-Za-z0-9_-]{8,}"), "slop_" + REDACTED),
+    (re.compile(r"\btkt_[A-Za-z0-9_-]{8,}"), "tkt_" + REDACTED),  # chat tickets
+    (re.compile(r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{8,}"), "sk_" + REDACTED),
+    (re.compile(r"\bwhsec_[A-Za-z0-9]{8,}"), "whsec_" + REDACTED),
+    (re.compile(r"(?i)\b(bearer\s+)[^\s\"',;]+"), r"\1" + REDACTED),
+]
+
+
+def redact(text: str) -> str:
+    text = _SECRET_PARAMETER.sub(r"\1" + REDACTED, text)
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class RedactingFormatter(logging.Formatter):
+    """The configured format, then `redact` over the whole line (message, arguments, traceback)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+def install_access_log() -> None:
+    """Make Daphne's command line write its access log through `redact`.
+
+    Daphne builds its AccessLogGenerator after importing the application, from the name in
+    daphne.cli, so replacing that name when slop_platform.asgi is imported covers `daphne ...`
+    (Dockerfile, compose, tests) and `manage.py serve` alike.
+    """
+    try:
+        from daphne import cli
+        from daphne.access import AccessLogGenerator
+    except ImportError:  # served by another ASGI server: its access log is its own
+        return
+
+    class RedactingAccessLogGenerator(AccessLogGenerator):  # type: ignore[misc]
+        def write_entry(self, host: Any, date: Any, request: Any, *args: Any, **kwargs: Any) -> None:
+            super().write_entry(host, date, redact(str(request)), *args, **kwargs)
+
+    cli.AccessLogGenerator = RedactingAccessLogGenerator

@@ -1,0 +1,42 @@
+"""Credentials never reach a log line, whatever carried them."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from apps.core.redaction import RedactingFormatter, redact
+
+KEY = "slop_live_abcd1234_" + "S" * 32 + "C" * 6
+
+
+@pytest.mark.parametrize(
+    ("line", "secret"),
+    [
+        (f'"GET /memory?api_key={KEY}" 401', KEY),
+        ('"GET /info?key=anything-at-all&x=1" 401', "anything-at-all"),
+        ('"GET /chat/stream?content=hi&ticket=tkt_abcdefghijklmnop" 200', "tkt_abcdefghijklmnop"),
+        (f"Invalid key {KEY[:-3]} (mistyped)", KEY[:-3]),
+        ("Authorization: Bearer abc.def.ghi", "abc.def.ghi"),
+        ("stripe says sk_test_51Habcdefghijkl is wrong", "sk_test_51Habcdefghijkl"),
+        ("whsec_abcdefghijklmnop", "whsec_abcdefghijklmnop"),
+    ],
+)
+def test_secrets_are_redacted(line: str, secret: str) -> None:
+    assert secret not in redact(line)
+    assert "[redacted]" in redact(line)
+
+
+def test_ordinary_lines_are_left_alone() -> None:
+    line = '"GET /memory?prefix=user/&limit=5" 200 slop_transaction_id slop_platform.asgi'
+    assert redact(line) == line
+
+
+def test_the_formatter_redacts_arguments_and_tracebacks() -> None:
+    formatter = RedactingFormatter("%(message)s")
+    try:
+        raise ValueError(f"bad key {KEY}")
+    except ValueError as exc:
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "got %s", (KEY,), (type(exc), exc, None))
+    assert KEY not in formatter.format(record)
