@@ -225,6 +225,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "apps.tools.openapi.document_job_stream",
+        "apps.resources.openapi.document_upload_form",
     ],
     "ENUM_NAME_OVERRIDES": {
         "PaymentStatusEnum": "apps.pay.models.PaymentStatus",

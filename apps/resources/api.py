@@ -81,13 +81,13 @@ def _uploaded_text(upload: UploadedFile) -> tuple[str, dict[str, Any]]:
 
 def _fields(request: Request, *, creating: bool) -> dict[str, Any]:
     """The validated body: JSON (ResourceCreateSerializer / ResourceFieldsSerializer) or a
-    multipart upload with its file (ResourceUploadSerializer)."""
+    multipart form, with or without a file (ResourceUploadSerializer)."""
     if request.content_type and request.content_type.startswith("multipart/"):
         form = cast(QueryDict, request.data)
         data: dict[str, Any] = {key: form.get(key) for key in form if key != "file"}
         if "file" in request.FILES:
             data["file"] = request.FILES["file"]
-        return validated(ResourceUploadSerializer, data)
+        return validated(ResourceUploadSerializer, data, creating=creating)
     return validated(ResourceCreateSerializer if creating else ResourceFieldsSerializer, request.data)
 
 

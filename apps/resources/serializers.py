@@ -103,15 +103,21 @@ class ResourceCreateSerializer(ResourceFieldsSerializer):
 
 
 class ResourceUploadSerializer(ResourceFieldsSerializer):
-    """A multipart upload: `file` (text, Markdown, HTML, PDF; its text becomes `content`, its name
-    the default id and title) and the other fields as form fields (`metadata` as JSON text)."""
+    """A multipart form: `file` (text, Markdown, HTML, PDF; its text becomes `content`, its name the
+    default id and title) and the other fields as form fields (`metadata` as JSON text). Without a
+    file, the same fields as the JSON body."""
 
     id = ResourceIdField(required=False, help_text="The file's name when left out")
-    file = serializers.FileField(allow_empty_file=True)
+    file = serializers.FileField(required=False, allow_empty_file=True)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if attrs.get("content") is not None:
+        upload = attrs.get("file")
+        if upload is not None and attrs.get("content") is not None:
             raise serializers.ValidationError({"content": ["Send either a file or content, not both."]})
+        if upload is None and self.context.get("creating"):
+            missing = {name: ["This field is required."] for name in ("id", "title") if not attrs.get(name)}
+            if missing:
+                raise serializers.ValidationError(missing)
         return attrs
 
 
