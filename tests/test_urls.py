@@ -7,23 +7,28 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.api import SlopView, json_body
+from apps.tenants.access import Need, url
 from slop_platform.urls import handler400, handler403, handler404, handler500
 from slop_platform.urls import urlpatterns as real_urlpatterns
 
 
 class GuardedToolView(SlopView):
+    access = {"POST": Need("tools", "execute", url("tool_id"))}
+
     def post(self, request: Request, tool_id: str) -> Response:
-        self.require("tools", "execute", tool_id)
         return Response({"result": json_body(request)})
 
 
 class GuardedMemoryView(SlopView):
+    access = {"GET": Need("memory", "read", url("key"))}
+
     def get(self, request: Request, key: str) -> Response:
-        self.require("memory", "read", key)
         return Response({"key": key, "tenant": self.tenant.slug})
 
 
 class CrashView(SlopView):
+    dangerously_unchecked = "a test route that only crashes"
+
     def get(self, request: Request) -> Response:
         raise RuntimeError("secret internals: password=hunter2")
 

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
 from typing import Any
 
 from asgiref.sync import async_to_sync, sync_to_async
 from django.http.response import HttpResponseBase
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.chat import selectors
+from apps.chat.access import CHAT_OR_THREAD, SEND, STREAM, STREAM_BY_QUERY, Resume
 from apps.chat.engine import Exchange
 from apps.chat.models import Chat, Message, Thread
-from apps.chat.runs import remote_store, run_get
 from apps.chat.serializers import (
     ChatDetailSerializer,
     ChatEventSerializer,
@@ -30,14 +27,12 @@ from apps.chat.serializers import (
 from apps.chat.services import PreparedExchange, exchange_prepare
 from apps.chat.streaming import NDJSON, new_stream_response, resumed_stream_response
 from apps.chat.tickets import TicketAuthentication, ticket_create
-from apps.core.api import SlopView, json_body
-from apps.core.errors import ApplicationError, NotFound
+from apps.core.api import JsonOrStreamNegotiation, SlopView, json_body
 from apps.core.openapi import error_responses
 from apps.core.serializers import PageQuerySerializer, ServerSentEventSerializer, page_query, validated_query
+from apps.tenants.access import NeedSome
 from apps.tenants.authentication import ApiKeyAuthentication
-from apps.tenants.scopes import Action
 
-_LAST_EVENT_ID = re.compile(r"^(chat_[A-Za-z0-9]{1,40}):(\d{1,9})$")
 LAST_EVENT_ID = OpenApiParameter(
     "Last-Event-ID",
     str,
@@ -54,23 +49,6 @@ STREAM_RESPONSES: dict[Any, Any] = {
         ChatEventSerializer, description="With Accept: application/x-ndjson: one ChatEvent per line"
     ),
 }
-
-
-class JsonOrStreamNegotiation(BaseContentNegotiation):
-    """Errors are always JSON, whatever the client accepts (EventSource sends text/event-stream)."""
-
-    def select_parser(self, request: Request, parsers: Iterable[Any]) -> Any:
-        candidates = list(parsers)
-        for parser in candidates:
-            if parser.media_type == "application/json":
-                return parser
-        return candidates[0] if candidates else None
-
-    def select_renderer(
-        self, request: Request, renderers: Iterable[Any], format_suffix: str | None = None
-    ) -> Any:
-        first = next(iter(renderers))
-        return first, first.media_type
 
 
 def _iso(value: Any) -> str:
@@ -129,6 +107,7 @@ class ChatView(SlopView):
     info_description = (
         'Chat with a model (stream with "stream": true); list chats, or threads with ?type=threads'
     )
+    access = {"GET": NeedSome("chat", "read"), "POST": SEND}  # lists hold only readable chats
 
     @extend_schema(parameters=[ChatListQuerySerializer], responses={200: ChatListSerializer})
     def get(self, request: Request) -> Response:
@@ -136,8 +115,6 @@ class ChatView(SlopView):
         query = page_query(request.query_params, ChatListQuerySerializer)
         cursor, limit = query["cursor"], query["limit"]
         kind = query.get("type", "chats")
-        if not self.principal.scopes.may_any("chat", "read"):
-            self.require("chat", "read")  # no chat may be read at all: the seed's 403
         if kind == "threads":
             page = selectors.thread_list(principal=self.principal, cursor=cursor, limit=limit)
             return Response(
@@ -171,32 +148,16 @@ class ChatStreamView(SlopView):
     content_negotiation_class = JsonOrStreamNegotiation
     authentication_classes = [ApiKeyAuthentication, TicketAuthentication]
     info_description = "Stream a reply as server-sent events (or NDJSON); Last-Event-ID resumes"
+    access = {"GET": STREAM_BY_QUERY, "POST": STREAM}
 
     def _resume(self, request: Request) -> HttpResponseBase | None:
-        header = request.headers.get("Last-Event-ID") or request.query_params.get("last_event_id")
-        if not header:
+        if not isinstance(self.target, Resume):
             return None
-        match = _LAST_EVENT_ID.match(header.strip())
-        if match is None:
-            raise ApplicationError(
-                "Last-Event-ID must be an id this server sent (<run id>:<n>)",
-                code="validation_error",
-                extra={"details": {"Last-Event-ID": ["Not an event id of this server."]}},
-            )
-        run_id, after = match[1], int(match[2])
-        tenant_id = int(self.tenant.pk)
-        run = run_get(tenant_id=tenant_id, run_id=run_id)
-        if run is not None:
-            thread_id = run.thread_id
-        else:
-            store = remote_store_sync()
-            meta = async_to_sync(store.meta)(tenant_id, run_id) if store is not None else None
-            if meta is None:
-                raise NotFound(f"Stream not found or expired: {run_id}")
-            thread_id = meta.get("thread_id")
-        self.require("chat", "read", thread_id)
         return resumed_stream_response(
-            tenant_id=tenant_id, run_id=run_id, after=after, ndjson=_wants_ndjson(request)
+            tenant_id=int(self.tenant.pk),
+            run_id=self.target.run_id,
+            after=self.target.after,
+            ndjson=_wants_ndjson(request),
         )
 
     @extend_schema(
@@ -241,42 +202,28 @@ class ChatStreamView(SlopView):
         return new_stream_response(prepared, ndjson=_wants_ndjson(request))
 
 
-def remote_store_sync() -> Any:
-    """The Redis mirror, looked up on the server's event loop (this view runs in a thread)."""
-
-    async def get() -> Any:
-        return remote_store()
-
-    return async_to_sync(get)()
-
-
 class ChatTicketView(SlopView):
     info_description = "A short-lived ticket for browser EventSource/WebSocket (?ticket=), never the key"
+    access = {"POST": NeedSome("chat", "write", "read")}  # a ticket acts with the key's chat scopes
 
     @extend_schema(request=None, responses={201: TicketSerializer})
     def post(self, request: Request) -> Response:
         """A ticket that stands for this key (narrowed by this request's X-SLOP-Scope) for
         SLOP_CHAT_TICKET_SECONDS, for browser EventSource and WebSocket URLs (?ticket=)."""
-        if not (
-            self.principal.scopes.may_any("chat", "write") or self.principal.scopes.may_any("chat", "read")
-        ):
-            self.require("chat", "write")
         return Response(ticket_create(principal=self.principal), status=201)
 
 
 class ChatDetailView(SlopView):
     info_description = "A chat (chat_…) with its messages, or a thread (thread_…) with its messages"
+    access = {"GET": CHAT_OR_THREAD}
 
     @extend_schema(parameters=[PageQuerySerializer], responses={200: ChatDetailSerializer})
     def get(self, request: Request, identifier: str) -> Response:
         """`chat_…`: the chat with its messages. `thread_…`: the thread with the newest page of its
         messages, oldest first; next_cursor pages back in time."""
-        if identifier.startswith("thread_"):
-            return self._thread(request, identifier)
-        if not identifier.startswith("chat_"):
-            raise NotFound(f"Chat not found: {identifier}")
-        chat: Chat = selectors.chat_get(principal=self.principal, chat_id=identifier)
-        self.require("chat", "read", chat.thread.thread_id if chat.thread else chat.chat_id)
+        if isinstance(self.target, Thread):
+            return self._thread(request, self.target)
+        chat: Chat = self.target
         return Response(
             {
                 "id": chat.chat_id,
@@ -287,11 +234,9 @@ class ChatDetailView(SlopView):
             }
         )
 
-    def _thread(self, request: Request, thread_id: str) -> Response:
+    def _thread(self, request: Request, thread: Thread) -> Response:
         query = page_query(request.query_params)
         cursor, limit = query["cursor"], query["limit"]
-        thread = selectors.thread_get(principal=self.principal, thread_id=thread_id)
-        self.require("chat", "read", thread.thread_id)
         page = selectors.thread_messages(thread=thread, cursor=cursor, limit=limit)
         return Response(
             {
@@ -306,4 +251,4 @@ class ChatDetailView(SlopView):
         )
 
 
-__all__ = ["Action", "ChatDetailView", "ChatStreamView", "ChatTicketView", "ChatView"]
+__all__ = ["ChatDetailView", "ChatStreamView", "ChatTicketView", "ChatView"]

@@ -12,6 +12,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from apps.chat.access import SEND
 from apps.chat.engine import Exchange, error_event
 from apps.chat.runs import Run, run_start
 from apps.chat.services import exchange_prepare
@@ -19,12 +20,14 @@ from apps.chat.streaming import worker_thread
 from apps.chat.tickets import principal_for_ticket
 from apps.core.errors import ApplicationError, ValidationFailed, error_payload, to_application_error
 from apps.core.text import json_text_problems
+from apps.tenants.access import Context, enforce
 from apps.tenants.authentication import Principal
 
 COMPLETE = {"status": "complete"}
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
+    access = SEND  # every message is an exchange: the declaration POST /chat has
     principal: Principal | None = None
     run: Run | None = None
     forwarder: asyncio.Task[None] | None = None
@@ -95,6 +98,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
             return
         try:
+            enforce(self.principal, self.access, Context(body_reader=lambda: data))  # runs no query
             prepared = await database_sync_to_async(exchange_prepare)(principal=self.principal, body=data)
         except Exception as exc:
             error = to_application_error(exc) or ApplicationError(

@@ -5,13 +5,14 @@ from __future__ import annotations
 from apps.chat.models import Chat, Message, Thread
 from apps.core.errors import NotFound
 from apps.core.pagination import Page, paginate
+from apps.tenants.access import readable
 from apps.tenants.authentication import Principal
 
 
 def chat_list(*, principal: Principal, cursor: str | None, limit: int) -> Page:
     """Standalone chats (exchanges without a thread), newest first."""
     queryset = Chat.objects.for_tenant(principal.tenant).filter(thread__isnull=True)
-    allowed = principal.scopes.prefixes("chat", "read")
+    allowed = readable(principal, "chat")
     if allowed is not None:
         queryset = queryset.filter(chat_id__in=allowed)
     return paginate(queryset, cursor=cursor, limit=limit)
@@ -20,7 +21,7 @@ def chat_list(*, principal: Principal, cursor: str | None, limit: int) -> Page:
 def thread_list(*, principal: Principal, cursor: str | None, limit: int) -> Page:
     """Threads, most recently active first."""
     queryset = Thread.objects.for_tenant(principal.tenant)
-    allowed = principal.scopes.prefixes("chat", "read")
+    allowed = readable(principal, "chat")
     if allowed is not None:
         queryset = queryset.filter(thread_id__in=allowed)
     return paginate(queryset, cursor=cursor, limit=limit, time_field="updated_at")

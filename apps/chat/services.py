@@ -1,6 +1,6 @@
 """Chat writes: validating an exchange, and storing it once the model has answered (or stopped).
 
-An exchange is prepared (validated, scope-checked, model resolved, thread history loaded) before
+An exchange is prepared (validated, model resolved, thread history loaded) before
 anything is written or streamed, so a bad request is a plain HTTP error and leaves no trace.
 """
 
@@ -11,7 +11,6 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
-from rest_framework.exceptions import ValidationError
 
 from apps.chat.models import Chat, Message, Thread
 from apps.chat.serializers import ChatRequestSerializer
@@ -21,8 +20,7 @@ from apps.llm.providers.base import ChatMessage
 from apps.llm.selectors import ResolvedModel, model_resolve
 from apps.llm.services import usage_record
 from apps.llm.toolbox import OfferedTool, offered_tools
-from apps.tenants.authentication import Principal, require_scope
-from apps.tenants.scopes import Action
+from apps.tenants.authentication import Principal
 
 HISTORY_LIMIT = 200  # thread messages the model sees, newest kept
 
@@ -56,26 +54,14 @@ def _history(*, tenant_id: int, thread_id: str) -> list[ChatMessage]:
     return [ChatMessage(role=row.role, content=row.content) for row in reversed(rows)]
 
 
-def _raw_thread_id(body: Any) -> str | None:
-    """The thread a body names (already known to be valid or absent) when other fields are bad."""
-    thread_id = body.get("thread_id") if isinstance(body, dict) else None
-    return thread_id if isinstance(thread_id, str) and thread_id else None
-
-
 def exchange_prepare(*, principal: Principal, body: dict[str, Any]) -> PreparedExchange:
-    """Validates a chat request and checks its scope; writes nothing.
-
-    A bad thread_id is reported first, then the scope is checked (a caller who may not write here
-    learns nothing more), then every other problem of the body at once."""
+    """Validates a chat request (ChatRequestSerializer, every problem at once); writes nothing.
+    Its scope (`chat.<thread_id>.write`) is the caller's declared check (apps/chat/access.py SEND),
+    run before this by every door."""
     serializer = ChatRequestSerializer(data=body)
-    valid = serializer.is_valid()
-    if "thread_id" in serializer.errors:
-        raise ValidationError({"thread_id": serializer.errors["thread_id"]})
-    thread_id = serializer.validated_data.get("thread_id") if valid else _raw_thread_id(body)
-    require_scope(principal, Action(area="chat", permission="write", identifier=thread_id))
-    if not valid:
-        raise ValidationError(serializer.errors)
+    serializer.is_valid(raise_exception=True)
     data = serializer.validated_data
+    thread_id = data.get("thread_id")
     messages = [ChatMessage(role=m.get("role") or "user", content=m["content"]) for m in data["messages"]]
     model_name = data.get("model")
     agent = data.get("agent") or ""

@@ -1,49 +1,145 @@
-"""The base view every SLOP endpoint inherits: the caller, the tenant and the one scope check."""
+"""The base view every SLOP endpoint inherits: the caller, the tenant, and the declared access check.
+
+A view says what each HTTP method needs and the base checks it in `initial()` — after
+authentication and the rate limit, before the handler — so no handler can forget it:
+
+    class MemoryItemView(SlopView):
+        access = {
+            "GET": Need("memory", "read", url("key")),
+            "PUT": Need("memory", "write", url("key")),
+        }
+
+A class that serves a method without declaring it does not import (ImproperlyConfigured), and the
+access hooks cannot be overridden. A view that truly needs no scope check (health checks, /info,
+the Stripe webhook, which is authenticated by its signature) says why in `dangerously_unchecked`.
+The vocabulary (`Need`, `NeedSome`, `NeedTarget`, `url`, `body`, `query`) is apps/tenants/access.py.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
 
+from django.core.exceptions import ImproperlyConfigured
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from apps.core.errors import ApplicationError
-from apps.tenants.authentication import Principal, require_scope
+from apps.tenants.access import Context, Declaration, Need, NeedSome, NeedTarget, enforce
+from apps.tenants.authentication import Principal
 from apps.tenants.models import Tenant
-from apps.tenants.scopes import Action
+
+_UNDECLARED_METHODS = frozenset({"options", "head", "trace"})  # OPTIONS describes; HEAD is GET's
+_SEALED = ("initial", "check_access", "dispatch")
+
+
+def served_methods(view_class: type[APIView]) -> list[str]:
+    """The HTTP methods a view class has a handler for (upper case), OPTIONS/HEAD aside."""
+    return [
+        name.upper()
+        for name in view_class.http_method_names
+        if name not in _UNDECLARED_METHODS and callable(getattr(view_class, name, None))
+    ]
 
 
 class SlopView(APIView):
-    """Authenticated by API key; `info_description` lists the route in GET /info."""
+    """Authenticated by API key (or another authentication class that yields a Principal); each
+    served method declared in `access`; `info_description` lists the route in GET /info."""
 
     info_description: str | None = None
+    access: ClassVar[Mapping[str, Declaration]] = {}
+    dangerously_unchecked: ClassVar[str] = ""  # a reason, for views no scope applies to
+    target: Any = None  # what the method's declaration loaded or read (an object, an identifier)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in _SEALED:
+            if name in cls.__dict__:
+                raise ImproperlyConfigured(
+                    f"{cls.__module__}.{cls.__qualname__} overrides {name}(): the access check "
+                    "runs there for every view; declare `access` instead"
+                )
+        served = served_methods(cls)
+        for method in cls.access:
+            if not isinstance(cls.access[method], Need | NeedSome | NeedTarget):
+                raise ImproperlyConfigured(f"{cls.__qualname__}.access[{method!r}] is not a declaration")
+            if method not in served:
+                raise ImproperlyConfigured(
+                    f"{cls.__qualname__}.access declares {method}, which it does not serve"
+                )
+        if cls.dangerously_unchecked:
+            return
+        undeclared = [method for method in served if method not in cls.access]
+        if undeclared:
+            raise ImproperlyConfigured(
+                f"{cls.__module__}.{cls.__qualname__} serves {', '.join(undeclared)} without an access "
+                "declaration: add access = {method: Need(...)}, or dangerously_unchecked = 'why'"
+            )
 
     @property
     def principal(self) -> Principal:
         principal = self.request.auth
-        if not isinstance(principal, Principal):  # HasApiKey runs first; this is a guard
+        if principal is None or not hasattr(principal, "scopes"):  # HasApiKey runs first: a guard
             raise ApplicationError("Missing API key", code="unauthenticated", status=401)
-        return principal
+        return principal  # type: ignore[return-value]
 
     @property
     def tenant(self) -> Tenant:
         return self.principal.tenant
 
-    def require(
-        self, area: str, permission: str, identifier: str | None = None, *, safe_tool: bool = False
-    ) -> None:
-        require_scope(
-            self.principal,
-            Action(area=area, permission=permission, identifier=identifier, safe_tool=safe_tool),
-        )
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # authentication, permission, rate limit
+        self.check_access(request)
+
+    def check_access(self, request: Request) -> None:
+        method = "GET" if request.method == "HEAD" else str(request.method)
+        need = self.access.get(method)
+        if self.dangerously_unchecked or need is None:
+            return  # no handler for the method either: dispatch answers 405
+        self.target = enforce(self.principal, need, request_context(request, self.kwargs))
 
 
-class PublicView(APIView):
-    """No credential needed (health checks, /info). A key that is sent is still checked."""
+def request_context(request: Request, kwargs: Mapping[str, Any]) -> Context:
+    def read_body() -> Any:
+        data: Any = request.data
+        if hasattr(data, "getlist"):  # a form: one value per field, files aside
+            return {key: data.get(key) for key in data}
+        return data
+
+    return Context(
+        kwargs=kwargs,
+        query=request.query_params,
+        headers=request.headers,
+        body_reader=read_body,
+        request=request,
+    )
+
+
+class PublicView(SlopView):
+    """No credential needed. A key that is sent is still checked; each subclass says in
+    `dangerously_unchecked` why no scope applies."""
 
     permission_classes = [AllowAny]
-    info_description: str | None = None
+
+
+class JsonOrStreamNegotiation(BaseContentNegotiation):
+    """For streaming views: errors are always JSON, whatever the client accepts (EventSource sends
+    `Accept: text/event-stream`, which no DRF renderer offers)."""
+
+    def select_parser(self, request: Request, parsers: Iterable[Any]) -> Any:
+        candidates = list(parsers)
+        for parser in candidates:
+            if parser.media_type == "application/json":
+                return parser
+        return candidates[0] if candidates else None
+
+    def select_renderer(
+        self, request: Request, renderers: Iterable[Any], format_suffix: str | None = None
+    ) -> Any:
+        first = next(iter(renderers))
+        return first, first.media_type
 
 
 def json_body(request: Request) -> dict[str, Any]:

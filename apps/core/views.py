@@ -24,6 +24,7 @@ class InfoView(PublicView):
     info_description = (
         "What this server is and can do; with a key, the caller's tenant, models, tools and scopes"
     )
+    dangerously_unchecked = "anonymous by the protocol; with a key it only describes the caller"
 
     @extend_schema(responses={200: InfoSerializer})
     def get(self, request: Request) -> Response:
@@ -47,6 +48,8 @@ class InfoView(PublicView):
 class HealthzView(PublicView):
     """Alive: the process answers. It checks nothing else, so no dependency's fault kills it."""
 
+    dangerously_unchecked = "a health check for load balancers: no tenant data"
+
     authentication_classes = []
     throttle_classes = []
 
@@ -57,6 +60,8 @@ class HealthzView(PublicView):
 
 class ReadyzView(PublicView):
     """Ready: the database and (when configured) Redis answer; 503 otherwise."""
+
+    dangerously_unchecked = "a health check for load balancers: no tenant data"
 
     authentication_classes = []
     throttle_classes = []

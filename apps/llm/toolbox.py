@@ -16,7 +16,8 @@ from django.conf import settings
 from apps.core.errors import ApplicationError, to_application_error
 from apps.llm.loop import ToolOutcome
 from apps.llm.providers.base import ToolCall, ToolDefinition
-from apps.tenants.authentication import Principal, scope_violation
+from apps.tenants.access import enforce_target, scope_violation
+from apps.tenants.authentication import Principal
 from apps.tenants.scopes import Action
 
 logger = logging.getLogger("slop.llm")
@@ -65,17 +66,21 @@ def offered_tools(*, principal: Principal, selection: Any) -> dict[str, OfferedT
 
 def tool_execute(*, principal: Principal, offered: dict[str, OfferedTool], call: ToolCall) -> ToolOutcome:
     """Runs one call from the model (synchronously). A tool the model was not offered is refused
-    with the seed's scope-violation shape and never executed."""
+    with the seed's scope-violation shape and never executed. A model's call is not an HTTP
+    request, so this adapter runs the check the /tools view declares (`tool_target` on a freshly
+    loaded tool, then the one access check): the offer was made from a snapshot seconds old."""
     tool = offered.get(call.name)
     if tool is None:
         violation = scope_violation(Action(area="tools", permission="execute", identifier=call.name))
         return ToolOutcome(error=violation.payload())
+    from apps.tools.access import tool_target
     from apps.tools.services import tool_call
 
     try:
+        spec = enforce_target(principal, tool_target(principal, tool.tool_id, "execute"))
         response = tool_call(
             principal=principal,
-            tool_id=tool.tool_id,
+            spec=spec,
             parameters=call.arguments,
             call_id=call.id,
             wait_seconds=settings.SLOP_CHAT_TOOL_WAIT_SECONDS,

@@ -24,6 +24,7 @@ from apps.memory.serializers import (
     StoredStatusSerializer,
     UpdatedStatusSerializer,
 )
+from apps.tenants.access import Need, NeedSome, body, url
 
 
 def _timestamp(value: Any) -> str:
@@ -35,8 +36,16 @@ KEY_PATH = OpenApiParameter(
 )
 
 
+# GET/PUT/DELETE /memory/query reach a key literally named `query` (that route has no key part).
+_KEY_IN_URL = url("key", default="query", validate=services.validate_key)
+
+
 class MemoryCollectionView(SlopView):
     info_description = "Store a key-value pair (POST) and list keys (GET, ?prefix=)"
+    access = {
+        "GET": NeedSome("memory", "read"),  # the list holds only readable keys
+        "POST": Need("memory", "write", body("key", validate=services.validate_key)),
+    }
 
     @extend_schema(parameters=[MemoryListQuerySerializer], responses={200: MemoryListSerializer})
     def get(self, request: Request) -> Response:
@@ -60,18 +69,21 @@ class MemoryCollectionView(SlopView):
         """Store a value under a key, creating or overwriting it."""
         body = validated(MemoryStoreSerializer, request.data)
         key = body["key"]
-        self.require("memory", "write", key)
         services.memory_item_store(tenant=self.tenant, key=key, value=body["value"])
         return Response({"status": "stored"})
 
 
 class MemoryItemView(SlopView):
     info_description = "Get, update (returns previous_value) or delete one key"
+    access = {
+        "GET": Need("memory", "read", _KEY_IN_URL),
+        "PUT": Need("memory", "write", _KEY_IN_URL),
+        "DELETE": Need("memory", "write", _KEY_IN_URL),
+    }
 
     @extend_schema(parameters=[KEY_PATH], responses={200: MemoryItemSerializer, **error_responses(404)})
     def get(self, request: Request, key: str = "query") -> Response:
         services.validate_key(key)
-        self.require("memory", "read", key)
         item = selectors.memory_item_get(tenant=self.tenant, key=key)
         return Response(
             {
@@ -90,7 +102,6 @@ class MemoryItemView(SlopView):
     def put(self, request: Request, key: str = "query") -> Response:
         """Replace the value of an existing key (404 when missing); answers the previous value."""
         services.validate_key(key)
-        self.require("memory", "write", key)
         value = validated(MemoryUpdateSerializer, request.data)["value"]
         previous = services.memory_item_update(tenant=self.tenant, key=key, value=value)
         return Response({"status": "updated", "previous_value": previous})
@@ -98,7 +109,6 @@ class MemoryItemView(SlopView):
     @extend_schema(parameters=[KEY_PATH], responses={200: DeletedStatusSerializer, **error_responses(404)})
     def delete(self, request: Request, key: str = "query") -> Response:
         services.validate_key(key)
-        self.require("memory", "write", key)
         services.memory_item_delete(tenant=self.tenant, key=key)
         return Response({"status": "deleted"})
 
@@ -107,6 +117,7 @@ class MemoryQueryView(MemoryItemView):
     """POST runs a semantic query; GET/PUT/DELETE still reach a key literally named `query`."""
 
     info_description = "Search memory by meaning: query, limit, filter.key_prefix, min_score"
+    access = {**MemoryItemView.access, "POST": NeedSome("memory", "read")}  # readable keys only
 
     @extend_schema(
         request=MemoryQuerySerializer,

@@ -15,9 +15,10 @@ from apps.core.pagination import Page, paginate
 from apps.memory.models import MemoryItem
 from apps.memory.search import semantic_search
 from apps.memory.services import validate_prefix
-from apps.tenants.authentication import Principal, scope_violation
+from apps.tenants.access import readable
+from apps.tenants.authentication import Principal
 from apps.tenants.models import Tenant
-from apps.tenants.scopes import Action, intersect_prefixes
+from apps.tenants.scopes import intersect_prefixes
 
 MAX_QUERY_LIMIT = 100
 
@@ -25,10 +26,8 @@ MAX_QUERY_LIMIT = 100
 def readable_prefixes(principal: Principal, extra_prefix: str | None = None) -> list[str] | None:
     """Key prefixes the caller may read, narrowed by `extra_prefix`: None = every key, [] = none.
 
-    A caller with no memory read scope at all gets the seed's 403 rather than an empty answer."""
-    prefixes = principal.scopes.prefixes("memory", "read")
-    if prefixes is not None and not prefixes:
-        raise scope_violation(Action(area="memory", permission="read"))
+    Filtering only: whether the caller may list or query at all is the view's declared check."""
+    prefixes = readable(principal, "memory")
     if extra_prefix:
         return intersect_prefixes(prefixes, [extra_prefix])
     return prefixes

@@ -27,6 +27,7 @@ from apps.pay.serializers import (
 )
 from apps.pay.validation import idempotency_key_from, payment_request_validate
 from apps.pay.webhooks import stripe_event_apply, verify_event, webhook_secret_for
+from apps.tenants.access import Need
 from apps.tenants.models import Tenant
 
 IDEMPOTENCY_KEY = OpenApiParameter(
@@ -66,6 +67,7 @@ class PayView(PayBaseView):
     info_description = (
         "POST: charge a payment method through Stripe (Idempotency-Key supported); GET: list payments"
     )
+    access = {"POST": Need("pay", "execute"), "GET": Need("pay", "read")}
 
     @extend_schema(
         request=PaymentCreateSerializer,
@@ -80,7 +82,6 @@ class PayView(PayBaseView):
         """Charge a payment method through Stripe. The same Idempotency-Key with the same body
         answers the first outcome (Idempotent-Replayed: true) and never charges twice; with
         another body it is a 409. 503 when the team has not configured Stripe."""
-        self.require("pay", "execute")
         if not payments_configured_for(self.tenant):
             raise not_configured()
         key = idempotency_key_from(request.headers)
@@ -92,7 +93,6 @@ class PayView(PayBaseView):
     @extend_schema(parameters=[PaymentListQuerySerializer], responses={200: PaymentListSerializer})
     def get(self, request: Request) -> Response:
         """The team's payments, newest first; ?status= filters."""
-        self.require("pay", "read")
         query = page_query(request.query_params, PaymentListQuerySerializer)
         queryset = Payment.objects.for_tenant(self.tenant)
         if query.get("status"):
@@ -105,19 +105,19 @@ class PayView(PayBaseView):
 
 class PaymentDetailView(PayBaseView):
     info_description = "A payment's current state (refreshed from Stripe while it is not final)"
+    access = {"GET": Need("pay", "read")}
 
     @extend_schema(responses={200: PaymentSerializer, **error_responses(502, 503, 504)})
     def get(self, request: Request, payment_id: str) -> Response:
-        self.require("pay", "read")
         return Response(payment_to_dict(services.payment_refresh(tenant=self.tenant, payment_id=payment_id)))
 
 
 class PaymentRefundView(PayBaseView):
     info_description = "Refund a successful payment in full (extension; repeatable, refunds once)"
+    access = {"POST": Need("pay", "execute")}
 
     @extend_schema(request=None, responses={200: PaymentSerializer, **error_responses(409, 502, 503, 504)})
     def post(self, request: Request, payment_id: str) -> Response:
-        self.require("pay", "execute")
         if request.body:
             json_body(request)  # an optional body must still be a JSON object
         return Response(payment_to_dict(services.payment_refund(tenant=self.tenant, payment_id=payment_id)))
@@ -125,6 +125,8 @@ class PaymentRefundView(PayBaseView):
 
 class StripeWebhookView(PublicView):
     """Called by Stripe, not by API clients: the signature is the credential."""
+
+    dangerously_unchecked = "Stripe calls it with no key; the Stripe-Signature header is checked"
 
     authentication_classes: list[Any] = []
     parser_classes: list[Any] = []  # the exact bytes are what Stripe signed

@@ -18,7 +18,7 @@ from apps.core.openapi import error_responses
 from apps.core.parsers import JSONParser, MultiPartParser
 from apps.core.serializers import page_query, validated, validated_query
 from apps.resources import selectors, services
-from apps.resources.ids import normalise_prefix, validate_resource_id
+from apps.resources.ids import normalise_prefix, resource_id_problem, validate_resource_id
 from apps.resources.ingestion import extract_text
 from apps.resources.models import Resource
 from apps.resources.search import resource_search
@@ -34,8 +34,7 @@ from apps.resources.serializers import (
     ResourceUploadSerializer,
     ResourceWrittenSerializer,
 )
-from apps.tenants.authentication import scope_violation
-from apps.tenants.scopes import Action
+from apps.tenants.access import Context, Need, NeedSome, readable, url
 
 UPLOAD_TYPE = "file"
 ID_PATH = OpenApiParameter(
@@ -91,24 +90,50 @@ def _fields(request: Request, *, creating: bool) -> dict[str, Any]:
     return validated(ResourceCreateSerializer if creating else ResourceFieldsSerializer, request.data)
 
 
+def _posted_id(context: Context) -> str:
+    """The id a POST creates (for its scope check, before the body is validated): the `id`
+    field, else the uploaded file's name."""
+    request = context.request
+    data = request.data
+    if not isinstance(data, dict):
+        validated(ResourceCreateSerializer, data)  # the 400 for a body that is not an object
+    raw_id = data.get("id")
+    if raw_id is None and "file" in request.FILES:
+        raw_id = request.FILES["file"].name
+    if raw_id is None:
+        raise ValidationFailed({"id": ["This field is required."]})
+    if (problem := resource_id_problem(raw_id)) is not None:
+        raise ValidationFailed({"id": [problem]})
+    return str(raw_id)
+
+
+def _folder(prefix: str) -> str:
+    return normalise_prefix(prefix) + "/"
+
+
+_ID_IN_URL = url("resource_id", validate=validate_resource_id)
+
+
 class ResourceView(SlopView):
     parser_classes = [JSONParser, MultiPartParser]
 
-    def require_readable_any(self, identifier: str | None = None) -> list[str] | None:
-        if not self.principal.scopes.may_any("resources", "read"):
-            raise scope_violation(Action("resources", "read", identifier))
-        return self.principal.scopes.prefixes("resources", "read")
+    def readable_ids(self) -> list[str] | None:
+        return readable(self.principal, "resources")
 
 
 class ResourceListView(ResourceView):
     info_description = (
         "List resources (?type=, ?prefix=, cursor pagination) or create one (JSON or file upload)"
     )
+    access = {
+        "GET": NeedSome("resources", "read"),  # the list holds only readable ids
+        "POST": Need("resources", "write", _posted_id),
+    }
 
     @extend_schema(parameters=[ResourceListQuerySerializer], responses={200: ResourceListSerializer})
     def get(self, request: Request) -> Response:
         """The resources this caller may read, newest first; ?type= and ?prefix= filter."""
-        readable = self.require_readable_any()
+        readable = self.readable_ids()
         query = page_query(request.query_params, ResourceListQuerySerializer)
         page = selectors.resource_list(
             tenant=self.tenant,
@@ -137,7 +162,6 @@ class ResourceListView(ResourceView):
         resource_id = str(fields.get("id") or (upload.name if upload is not None else ""))
         if upload is not None and "id" not in fields:
             validate_resource_id(resource_id)
-        self.require("resources", "write", resource_id)
         metadata = fields.get("metadata") or {}
         if upload is not None:
             fields["content"], metadata["file"] = _uploaded_text(upload)
@@ -156,12 +180,13 @@ class ResourceListView(ResourceView):
 
 class ResourceSearchView(ResourceView):
     info_description = "Search resources by words and meaning together (?q=, ?type=, ?prefix=, ?limit=)"
+    access = {"GET": NeedSome("resources", "read")}  # results hold only readable ids
 
     @extend_schema(parameters=[ResourceSearchQuerySerializer], responses={200: ResourceSearchSerializer})
     def get(self, request: Request) -> Response:
         """Ranked by meaning and words together, score in [0, 1]; only readable resources."""
         params = validated_query(ResourceSearchQuerySerializer, request.query_params)
-        readable = self.require_readable_any()
+        readable = self.readable_ids()
         hits = resource_search(
             tenant=self.tenant,
             query=params["q"],
@@ -188,13 +213,14 @@ class ResourceSearchView(ResourceView):
 
 class ResourcePrefixView(ResourceView):
     info_description = "List the resources under a path (notes → notes/hello, notes/todo)"
+    access = {"GET": NeedSome("resources", "read", ident=url("prefix", validate=_folder))}
 
     @extend_schema(parameters=[ResourceListQuerySerializer], responses={200: ResourceListSerializer})
     def get(self, request: Request, prefix: str) -> Response:
         folder = normalise_prefix(prefix)
         if not folder:
             raise ValidationFailed({"prefix": ["Name a path, e.g. /resources/prefix/notes."]})
-        readable = self.require_readable_any(folder + "/")
+        readable = self.readable_ids()
         query = page_query(request.query_params, ResourceListQuerySerializer)
         page = selectors.resource_list(
             tenant=self.tenant,
@@ -211,11 +237,16 @@ class ResourcePrefixView(ResourceView):
 
 class ResourceDetailView(ResourceView):
     info_description = "Get, update (partial; metadata merged) or delete one resource by its hierarchical id"
+    access = {
+        "GET": Need("resources", "read", _ID_IN_URL),
+        "PUT": Need("resources", "write", _ID_IN_URL),
+        "PATCH": Need("resources", "write", _ID_IN_URL),
+        "DELETE": Need("resources", "write", _ID_IN_URL),
+    }
 
     @extend_schema(parameters=[ID_PATH], responses={200: ResourceDetailSerializer})
     def get(self, request: Request, resource_id: str) -> Response:
         validate_resource_id(resource_id)
-        self.require("resources", "read", resource_id)
         return Response(resource_detail(selectors.resource_get(tenant=self.tenant, resource_id=resource_id)))
 
     @extend_schema(
@@ -229,7 +260,6 @@ class ResourceDetailView(ResourceView):
         fields = _fields(request, creating=False)
         upload: UploadedFile | None = fields.pop("file", None)
         fields.pop("id", None)
-        self.require("resources", "write", resource_id)
         if upload is not None:
             fields["content"], file_info = _uploaded_text(upload)
             fields["metadata"] = {**(fields.get("metadata") or {}), "file": file_info}
@@ -248,6 +278,5 @@ class ResourceDetailView(ResourceView):
     @extend_schema(parameters=[ID_PATH], responses={200: ResourceDeletedSerializer})
     def delete(self, request: Request, resource_id: str) -> Response:
         validate_resource_id(resource_id)
-        self.require("resources", "write", resource_id)
         services.resource_delete(tenant=self.tenant, resource_id=resource_id)
         return Response({"status": "deleted", "id": resource_id})

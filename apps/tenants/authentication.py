@@ -1,4 +1,5 @@
-"""Who is calling: API-key authentication for DRF and Channels (one code path), and scope checks.
+"""Who is calling: API-key authentication for DRF and Channels (one code path). What the caller
+may do is decided in apps/tenants/access.py.
 
 A process trusts a key it has looked up for API_KEY_CACHE_SECONDS (5 s by default), so revoking a
 key reaches every process within that time while a busy key costs no query per request.
@@ -23,7 +24,7 @@ from rest_framework.request import Request
 from apps.core.errors import ApplicationError
 from apps.tenants.keys import hash_key, key_matches, parse_key
 from apps.tenants.models import ApiKey, Tenant
-from apps.tenants.scopes import Action, EffectiveScopes, ScopeError, ScopeSet, parse_scopes
+from apps.tenants.scopes import EffectiveScopes, ScopeError, ScopeSet, parse_scopes
 
 SCOPE_HEADER = "X-SLOP-Scope"
 
@@ -49,9 +50,6 @@ class Principal:
     key_prefix: str
     scopes: EffectiveScopes
     is_authenticated: bool = field(default=True)
-
-    def allows(self, action: Action) -> bool:
-        return self.scopes.allows(action)
 
 
 def unauthenticated(message: str) -> ApplicationError:
@@ -188,22 +186,6 @@ class HasApiKey(BasePermission):
         raise unauthenticated("Missing API key: send 'Authorization: Bearer <api key>' or 'X-API-Key'")
 
 
-def scope_violation(action: Action) -> ApplicationError:
-    required = str(action)
-    return ApplicationError(
-        f"Scope violation: {required} requires explicit permission",
-        code="scope_violation",
-        status=403,
-        extra={"permitted": False, "required_scope": required},
-    )
-
-
-def require_scope(principal: Principal, action: Action) -> None:
-    """The one scope check every view and consumer uses; raises the seed's 403 shape."""
-    if not principal.allows(action):
-        raise scope_violation(action)
-
-
 def _header(scope: dict[str, Any], name: bytes) -> str | None:
     for key, value in scope.get("headers", []):
         if key.lower() == name:
@@ -239,6 +221,4 @@ __all__ = [
     "authenticate_key",
     "clear_key_cache",
     "hash_key",
-    "require_scope",
-    "scope_violation",
 ]

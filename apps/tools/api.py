@@ -16,6 +16,9 @@ from apps.core.errors import ApplicationError, ValidationFailed
 from apps.core.openapi import error_responses
 from apps.core.pagination import paginate
 from apps.core.serializers import PageQuerySerializer, page_query, validated, validated_query
+from apps.tenants.access import Need, allows, url
+from apps.tenants.scopes import Action
+from apps.tools.access import job_in_url, tool_in_url
 from apps.tools.events import job_as_dict
 from apps.tools.selectors import may_read, tool_as_dict, tool_jobs_visible, tools_for
 from apps.tools.serializers import (
@@ -31,7 +34,7 @@ from apps.tools.serializers import (
     ToolResultSerializer,
     WebhookToolSerializer,
 )
-from apps.tools.services import tool_call, tool_delete, tool_get, tool_job_cancel, tool_job_for, tool_put
+from apps.tools.services import tool_call, tool_delete, tool_job_cancel, tool_job_for, tool_put
 from apps.tools.spec import ToolSpec
 
 
@@ -55,11 +58,11 @@ def _encode_cursor(spec: ToolSpec) -> str:
 
 class ToolListView(SlopView):
     info_description = "List available tools"
+    access = {"GET": Need("tools", "list")}  # then only the tools the caller may read or execute
 
     @extend_schema(parameters=[PageQuerySerializer], responses={200: ToolListSerializer})
     def get(self, request: Request) -> Response:
         """The tools this caller may read or execute: built-ins first, then the team's webhooks."""
-        self.require("tools", "list")
         query = page_query(request.query_params)
         limit, cursor = query["limit"], query["cursor"]
         specs = sorted(tools_for(principal=self.principal), key=_sort_key)
@@ -98,11 +101,17 @@ class ToolDetailView(SlopView):
     info_description = (
         "Get tool details (GET), use a tool (POST), register (PUT) or delete (DELETE) a webhook tool"
     )
+    access = {
+        "GET": tool_in_url("read"),
+        "POST": tool_in_url("execute"),
+        "PUT": Need("tools", "write", url("tool_id")),  # creates: no tool to load yet
+        "DELETE": tool_in_url("write"),
+    }
 
     @extend_schema(responses={200: ToolDetailSerializer})
     def get(self, request: Request, tool_id: str) -> Response:
         """The tool with its full JSON Schema (`schema`) and an `example` call."""
-        spec = tool_get(principal=self.principal, tool_id=tool_id)
+        spec = self.target
         return Response(tool_as_dict(spec, detail=True, show_url=self._may_write(tool_id)))
 
     @extend_schema(
@@ -120,7 +129,7 @@ class ToolDetailView(SlopView):
         parameters, call_id = _call_parameters(tool_id, request.data)
         answer = tool_call(
             principal=self.principal,
-            tool_id=tool_id,
+            spec=self.target,
             parameters=parameters,
             call_id=call_id,
             wait_seconds=wait,
@@ -148,18 +157,16 @@ class ToolDetailView(SlopView):
         return Response({"status": "deleted", "id": tool_id})
 
     def _may_write(self, tool_id: str) -> bool:
-        from apps.tenants.scopes import Action
-
-        return self.principal.allows(Action("tools", "write", tool_id))
+        return allows(self.principal, Action("tools", "write", tool_id))
 
 
 class ToolJobListView(SlopView):
     info_description = "List recent tool jobs (?tool=, ?status=)"
+    access = {"GET": Need("tools", "list")}  # then only jobs of tools the caller may read or execute
 
     @extend_schema(parameters=[ToolJobListQuerySerializer], responses={200: ToolJobListSerializer})
     def get(self, request: Request) -> Response:
         """Jobs of the tools this caller may read or execute, newest first."""
-        self.require("tools", "list")
         query = page_query(request.query_params, ToolJobListQuerySerializer)
         jobs = tool_jobs_visible(
             principal=self.principal, tool_id=query.get("tool") or None, status=query.get("status") or None
@@ -170,15 +177,16 @@ class ToolJobListView(SlopView):
 
 class ToolJobView(SlopView):
     info_description = "Get (GET) or cancel (DELETE) a tool job"
+    access = {"GET": job_in_url("read", "execute"), "DELETE": job_in_url("execute")}
 
     @extend_schema(responses={200: ToolJobSerializer})
     def get(self, request: Request, job_id: str) -> Response:
-        return Response(job_as_dict(tool_job_for(principal=self.principal, job_id=job_id)))
+        return Response(job_as_dict(tool_job_for(job=self.target)))
 
     @extend_schema(responses={200: ToolJobSerializer, **error_responses(409)})
     def delete(self, request: Request, job_id: str) -> Response:
         """Cancel a queued or running job; answers the job as it now is."""
-        return Response(job_as_dict(tool_job_cancel(principal=self.principal, job_id=job_id)))
+        return Response(job_as_dict(tool_job_cancel(job=self.target)))
 
 
 __all__ = ["ApplicationError", "ToolDetailView", "ToolJobView", "ToolListView", "may_read"]

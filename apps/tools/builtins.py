@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apps.core.errors import ValidationFailed
+from apps.tenants.access import readable
 from apps.tenants.authentication import Principal
 from apps.tools.calculator import CalculatorError, evaluate
 
@@ -71,7 +72,7 @@ def _resource_search(parameters: dict[str, Any], caller: Principal | None) -> An
     hits = resource_search(
         tenant=caller.tenant,
         query=parameters["query"],
-        readable_prefixes=caller.scopes.prefixes("resources", "read"),
+        readable_prefixes=readable(caller, "resources"),
         limit=parameters.get("limit", 5),
         type=parameters.get("type"),
         prefix=parameters.get("prefix"),

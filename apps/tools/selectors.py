@@ -9,6 +9,7 @@ from django.conf import settings
 
 from apps.core.errors import NotFound
 from apps.core.tenant_cache import TenantSnapshots
+from apps.tenants.access import allows, readable
 from apps.tenants.authentication import Principal
 from apps.tenants.models import Tenant
 from apps.tenants.scopes import Action
@@ -78,11 +79,11 @@ def tool_row_get(*, tenant: Tenant | int, tool_id: str) -> Tool | None:
 
 
 def may_read(principal: Principal, spec: ToolSpec) -> bool:
-    return principal.allows(Action("tools", "read", spec.id, safe_tool=spec.safe))
+    return allows(principal, Action("tools", "read", spec.id, safe_tool=spec.safe))
 
 
 def may_execute(principal: Principal, spec: ToolSpec) -> bool:
-    return principal.allows(Action("tools", "execute", spec.id, safe_tool=spec.safe))
+    return allows(principal, Action("tools", "execute", spec.id, safe_tool=spec.safe))
 
 
 def tools_for(*, principal: Principal) -> list[ToolSpec]:
@@ -154,8 +155,10 @@ def tool_as_dict(spec: ToolSpec, *, detail: bool = False, show_url: bool = False
 def tool_jobs_visible(*, principal: Principal, tool_id: str | None = None, status: str | None = None) -> Any:
     """The team's jobs whose tool the caller may read or execute (a queryset, filtered in SQL)."""
     jobs = ToolJob.objects.for_tenant(principal.tenant)
-    scopes = principal.scopes
-    if scopes.prefixes("tools", "read") is not None and scopes.prefixes("tools", "execute") is not None:
+    if (
+        readable(principal, "tools", "read") is not None
+        and readable(principal, "tools", "execute") is not None
+    ):
         visible = [
             spec.id
             for spec in tenant_tools(tenant=principal.tenant)

@@ -10,17 +10,16 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from apps.core.errors import ApplicationError, NotFound, ValidationFailed
+from apps.core.errors import ApplicationError, ValidationFailed
 from apps.core.serializers import validated
-from apps.tenants.authentication import Principal, require_scope
-from apps.tenants.scopes import Action
+from apps.tenants.authentication import Principal
 from apps.tools.builtins import BUILTINS
 from apps.tools.jobs import tool_job_cancel as _job_cancel
 from apps.tools.jobs import tool_job_create, tool_job_refresh
 from apps.tools.models import Tool, ToolJob
 from apps.tools.runner import tool_execute
 from apps.tools.schemas import validate_parameters
-from apps.tools.selectors import tool_job_get, tool_row_get, tool_spec_get
+from apps.tools.selectors import tool_row_get, tool_spec_get
 from apps.tools.serializers import WebhookToolSerializer
 from apps.tools.spec import ToolSpec
 from apps.tools.webhooks import new_signing_secret
@@ -37,36 +36,22 @@ def tool_id_problem(tool_id: str) -> str | None:
     return None
 
 
-def _existing_spec(*, principal: Principal, tool_id: str, permission: str) -> ToolSpec:
-    """The tool, once the caller may `permission` it; the seed's 403 comes before a 404."""
-    # An id no tool can have (NUL bytes, 10 KB) is not looked up at all.
-    spec = tool_spec_get(tenant=principal.tenant, tool_id=tool_id) if TOOL_ID.match(tool_id) else None
-    if spec is None:
-        require_scope(principal, Action("tools", permission, tool_id))
-        raise NotFound(f"Tool not found: {tool_id}")
-    require_scope(principal, Action("tools", permission, tool_id, safe_tool=spec.safe))
-    return spec
-
-
-def tool_get(*, principal: Principal, tool_id: str) -> ToolSpec:
-    return _existing_spec(principal=principal, tool_id=tool_id, permission="read")
-
-
 def tool_call(
     *,
     principal: Principal,
-    tool_id: str,
+    spec: ToolSpec,
     parameters: dict[str, Any],
     call_id: str | None = None,
     wait_seconds: float | None = None,
     run_async: bool = False,
 ) -> dict[str, Any]:
-    """Validate, check scope, run. `{"result": …}`, or for long-running tools (and `run_async`)
-    `{"job_id", "status", "status_url"}` after waiting up to `wait_seconds` for the job (with
-    `"result"` too when it finished in time; call it outside a transaction for the job to start
-    while it waits). Raises ApplicationError: 403 scope_violation, 404,
-    409 tool_disabled, 400 validation_error, 502/504 upstream failures."""
-    spec = _existing_spec(principal=principal, tool_id=tool_id, permission="execute")
+    """Validate and run `spec`, a tool the caller's scope was checked against (apps/tools/access.py:
+    the /tools view's declaration, or the chat model's tool call). `{"result": …}`, or for
+    long-running tools (and `run_async`) `{"job_id", "status", "status_url"}` after waiting up to
+    `wait_seconds` for the job (with `"result"` too when it finished in time; call it outside a
+    transaction for the job to start while it waits). Raises ApplicationError: 409 tool_disabled,
+    400 validation_error, 502/504 upstream failures."""
+    tool_id = spec.id
     if not spec.enabled:
         raise ApplicationError(f"Tool {tool_id} is disabled for this team", code="tool_disabled", status=409)
     if not isinstance(parameters, dict):
@@ -161,9 +146,7 @@ def tool_put(
     it was created, and the signing secret when a new one was made (shown once)."""
     problem = tool_id_problem(tool_id)
     if problem:
-        require_scope(principal, Action("tools", "write", tool_id))
         raise ValidationFailed({"id": [problem]})
-    require_scope(principal, Action("tools", "write", tool_id))
     if tool_id in BUILTINS:
         spec, created = _builtin_settings(principal=principal, tool_id=tool_id, data=data)
         return spec, created, None
@@ -225,7 +208,6 @@ def tool_signing_secret_rotate(*, tool: Tool) -> str:
 
 
 def tool_delete(*, principal: Principal, tool_id: str) -> None:
-    _existing_spec(principal=principal, tool_id=tool_id, permission="write")
     if tool_id in BUILTINS:
         raise ApplicationError(
             f'{tool_id} is a built-in tool and cannot be deleted; disable it with PUT {{"enabled": false}}',
@@ -238,23 +220,10 @@ def tool_delete(*, principal: Principal, tool_id: str) -> None:
 # --- Jobs ---------------------------------------------------------------------------------------
 
 
-def _job_tool_allowed(principal: Principal, job: ToolJob, permission: str) -> bool:
-    spec = tool_spec_get(tenant=principal.tenant, tool_id=job.tool_slug)
-    safe = spec.safe if spec is not None else False
-    return principal.allows(Action("tools", permission, job.tool_slug, safe_tool=safe))
-
-
-def tool_job_for(*, principal: Principal, job_id: str) -> ToolJob:
-    """A job of the caller's team, repaired if its runner died; the caller must be allowed to read
-    or execute its tool."""
-    job = tool_job_get(tenant=principal.tenant, job_id=job_id)
-    if not (_job_tool_allowed(principal, job, "read") or _job_tool_allowed(principal, job, "execute")):
-        require_scope(principal, Action("tools", "read", job.tool_slug))
+def tool_job_for(*, job: ToolJob) -> ToolJob:
+    """The job as it is now, repaired if its runner died."""
     return tool_job_refresh(job)
 
 
-def tool_job_cancel(*, principal: Principal, job_id: str) -> ToolJob:
-    job = tool_job_get(tenant=principal.tenant, job_id=job_id)
-    if not _job_tool_allowed(principal, job, "execute"):
-        require_scope(principal, Action("tools", "execute", job.tool_slug))
+def tool_job_cancel(*, job: ToolJob) -> ToolJob:
     return _job_cancel(job=job)

@@ -18,14 +18,15 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.http import HttpRequest, StreamingHttpResponse
-from django.http.response import HttpResponseBase
-from django.views import View
+from django.http import StreamingHttpResponse
+from rest_framework.request import Request
 
-from apps.core.errors import ApplicationError, error_payload, error_response
-from apps.tenants.authentication import SCOPE_HEADER, Principal, principal_for, unauthenticated
+from apps.core.api import JsonOrStreamNegotiation, SlopView
+from apps.core.errors import ApplicationError, error_payload
+from apps.tools.access import job_in_url
 from apps.tools.events import job_event, job_group
 from apps.tools.models import ToolJob
+from apps.tools.selectors import tool_job_get
 from apps.tools.services import tool_job_for
 
 KEEPALIVE_SECONDS = 15.0
@@ -37,18 +38,11 @@ def _frame(event_id: int, data: dict[str, Any]) -> bytes:
     return f"id: {event_id}\ndata: {json.dumps(data)}\n\n".encode()
 
 
-def _authenticate(request: HttpRequest) -> Principal:
-    principal = principal_for(
-        request.headers.get("Authorization"),
-        request.headers.get("X-API-Key"),
-        request.headers.get(SCOPE_HEADER),
-    )
-    if principal is None:
-        raise unauthenticated("Missing API key: send 'Authorization: Bearer <api key>' or 'X-API-Key'")
-    return principal
+def _current(tenant_id: int, job_id: str) -> ToolJob:
+    return tool_job_for(job=tool_job_get(tenant=tenant_id, job_id=job_id))
 
 
-async def _events(principal: Principal, job_id: str, tenant_id: int) -> AsyncIterator[bytes]:
+async def _events(job_id: str, tenant_id: int) -> AsyncIterator[bytes]:
     layer = get_channel_layer()
     channel = await layer.new_channel() if layer is not None else None
     group = job_group(tenant_id, job_id)
@@ -59,7 +53,7 @@ async def _events(principal: Principal, job_id: str, tenant_id: int) -> AsyncIte
     started = last_sent = time.monotonic()
     try:
         # Subscribed first, then read: no update can fall between the two.
-        job = await sync_to_async(tool_job_for)(principal=principal, job_id=job_id)
+        job = await sync_to_async(_current)(tenant_id, job_id)
         pending: dict[str, Any] | None = job_event(job)
         while True:
             if pending is not None and (pending["status"], pending["attempts"]) != last:
@@ -91,7 +85,7 @@ async def _events(principal: Principal, job_id: str, tenant_id: int) -> AsyncIte
                 )
                 pending = message.get("event")
             except TimeoutError:
-                job = await sync_to_async(tool_job_for)(principal=principal, job_id=job_id)
+                job = await sync_to_async(_current)(tenant_id, job_id)
                 pending = job_event(job)
                 if time.monotonic() - last_sent > KEEPALIVE_SECONDS:
                     last_sent = time.monotonic()
@@ -104,32 +98,20 @@ async def _events(principal: Principal, job_id: str, tenant_id: int) -> AsyncIte
             await layer.group_discard(group, channel)
 
 
-class ToolJobStreamView(View):
-    """Async (one coroutine per open stream, no thread held while it waits)."""
+class ToolJobStreamView(SlopView):
+    """Through the same base as every view (authentication, the declared access check, the rate
+    limit); the handler returns at once and the stream's body runs on the event loop (one
+    coroutine per open stream, no thread held while it waits)."""
 
     info_description = "Stream a tool job's status changes (SSE)"
-    http_method_names = ["get", "options"]
+    content_negotiation_class = JsonOrStreamNegotiation
+    access = {"GET": job_in_url("read", "execute")}
 
-    async def get(self, request: HttpRequest, job_id: str) -> HttpResponseBase:
-        try:
-            principal = await sync_to_async(_authenticate)(request)
-            job = await sync_to_async(tool_job_for)(principal=principal, job_id=job_id)
-        except ApplicationError as error:
-            return error_response(error)
+    def get(self, request: Request, job_id: str) -> StreamingHttpResponse:
+        job: ToolJob = self.target
         response = StreamingHttpResponse(
-            _events(principal, job.public_id, job.tenant_id), content_type="text/event-stream; charset=utf-8"
+            _events(job.public_id, job.tenant_id), content_type="text/event-stream; charset=utf-8"
         )
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"
         return response
-
-    def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        response = error_response(
-            ApplicationError(f'Method "{request.method}" not allowed.', code="method_not_allowed", status=405)
-        )
-        response["Allow"] = "GET"
-
-        async def answer() -> HttpResponseBase:
-            return response
-
-        return answer()

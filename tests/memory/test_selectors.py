@@ -29,10 +29,9 @@ def test_memory_query_obeys_the_principals_scopes(alice, make_key, remember):
     remember(alice, {"user_preference": {"theme": "dark"}, "billing": {"plan": "team"}})
     narrowed = principal_for(f"Bearer {make_key(alice, 'memory.*')}", None, "memory.user.read")
     assert [r["key"] for r in memory_query(principal=narrowed, query="billing plan")] == ["user_preference"]
+    # Filtering only: the 403 for a caller with no memory read scope is the view's declared check.
     nothing = principal_for(f"Bearer {make_key(alice, 'chat.*')}", None, None)
-    with pytest.raises(ApplicationError) as raised:
-        memory_query(principal=nothing, query="x")
-    assert raised.value.status == 403
+    assert memory_query(principal=nothing, query="billing plan") == []
 
 
 def test_memory_query_refuses_an_empty_query(alice, make_key):

@@ -1,4 +1,5 @@
-"""The interface /chat uses: tools_for, tools_executable_by and tool_call with a Principal."""
+"""The interface /chat uses: tools_for, tools_executable_by, and a call checked by tool_target
+(the declaration /tools uses too) then run by tool_call."""
 
 from __future__ import annotations
 
@@ -7,10 +8,19 @@ from typing import Any
 import pytest
 
 from apps.core.errors import ApplicationError
-from apps.tenants.authentication import principal_for
+from apps.tenants.access import enforce_target
+from apps.tenants.authentication import Principal, principal_for
 from apps.tenants.models import Tenant
+from apps.tools.access import tool_target
 from apps.tools.selectors import tools_executable_by, tools_for
-from apps.tools.services import tool_call
+from apps.tools.services import tool_call as run_checked
+
+
+def tool_call(*, principal: Principal, tool_id: str, **options: Any) -> Any:
+    """What the chat model's adapter does: the declared check, then the run."""
+    spec = enforce_target(principal, tool_target(principal, tool_id, "execute"))
+    return run_checked(principal=principal, spec=spec, **options)
+
 
 pytestmark = pytest.mark.django_db
 
