@@ -114,12 +114,12 @@ class PaymentCreateSerializer(ObjectSerializer):
 
 
 class PaymentListQuerySerializer(PageQuerySerializer):
-    status = serializers.ChoiceField(choices=PaymentStatus.values, required=False, allow_blank=True)
+    status = serializers.ChoiceField(choices=PaymentStatus.choices, required=False, allow_blank=True)
 
 
 class PaymentSerializer(serializers.Serializer):
     transaction_id = serializers.CharField(help_text="tx_…")
-    status = serializers.ChoiceField(choices=PaymentStatus.values)
+    status = serializers.ChoiceField(choices=PaymentStatus.choices)
     amount = serializers.DecimalField(max_digits=30, decimal_places=8, coerce_to_string=False)
     amount_minor = serializers.IntegerField()
     currency = serializers.CharField()

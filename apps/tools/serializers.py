@@ -49,7 +49,7 @@ class ToolCallEnvelopeSerializer(ObjectSerializer):
 
 
 class ToolJobListQuerySerializer(PageQuerySerializer):
-    status = serializers.ChoiceField(choices=ToolJob.Status.values, required=False, allow_blank=True)
+    status = serializers.ChoiceField(choices=ToolJob.Status.choices, required=False, allow_blank=True)
     tool = serializers.CharField(required=False, allow_blank=True, max_length=64)
 
 
@@ -138,7 +138,7 @@ class ToolResultSerializer(serializers.Serializer):
 class ToolJobSerializer(serializers.Serializer):
     job_id = serializers.CharField()
     tool = serializers.CharField()
-    status = serializers.ChoiceField(choices=ToolJob.Status.values)
+    status = serializers.ChoiceField(choices=ToolJob.Status.choices)
     result = AnyJSONField(allow_null=True)
     error = serializers.CharField(allow_null=True)
     error_code = serializers.CharField(allow_null=True)
@@ -155,7 +155,7 @@ class ToolJobAcceptedSerializer(serializers.Serializer):
     """202: the call runs as a job."""
 
     job_id = serializers.CharField()
-    status = serializers.ChoiceField(choices=ToolJob.Status.values)
+    status = serializers.ChoiceField(choices=ToolJob.Status.choices)
     status_url = serializers.CharField()
 
 
