@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from typing import Any
 
@@ -12,7 +13,7 @@ from asgiref import sync
 from slop_platform.asgi import application
 
 
-def call(path: str, method: str = "GET") -> tuple[int, bytes]:
+def call(path: str, method: str = "GET", query_string: bytes = b"") -> tuple[int, bytes]:
     async def run() -> tuple[int, bytes]:
         sent: list[dict[str, Any]] = []
         received = False
@@ -36,7 +37,7 @@ def call(path: str, method: str = "GET") -> tuple[int, bytes]:
             "scheme": "http",
             "path": path,
             "raw_path": path.encode(),
-            "query_string": b"",
+            "query_string": query_string,
             "root_path": "",
             "headers": [(b"host", b"localhost")],
             "client": ("127.0.0.1", 5000),
@@ -81,3 +82,14 @@ def test_errors_and_answers_still_come_back_as_json(path: str, status: int) -> N
     got, body = call(path)
     assert got == status
     assert body.startswith(b"{")
+
+
+def test_a_query_string_that_is_not_utf8_is_a_json_400() -> None:
+    # Daphne refuses raw non-ASCII in a request line itself; another ASGI server may pass it on.
+    status, body = call("/info", query_string=b"q=\xff\xfe")
+    assert status == 400
+    assert json.loads(body) == {
+        "error": "The query string is not valid UTF-8",
+        "code": "invalid_request",
+        "status": 400,
+    }
