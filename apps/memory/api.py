@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -32,7 +32,11 @@ def _timestamp(value: Any) -> str:
 
 
 KEY_PATH = OpenApiParameter(
-    "key", str, OpenApiParameter.PATH, description="The whole rest of the path: thread:thread_1, user/prefs"
+    "key",
+    str,
+    OpenApiParameter.PATH,
+    description="The whole rest of the path: thread:thread_1, user/prefs",
+    examples=[OpenApiExample("The seed's key", value="user_preference")],
 )
 
 

@@ -8,7 +8,7 @@ from typing import Any, cast
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.http import QueryDict
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -38,7 +38,11 @@ from apps.tenants.access import Context, Need, NeedSome, readable, url
 
 UPLOAD_TYPE = "file"
 ID_PATH = OpenApiParameter(
-    "resource_id", str, OpenApiParameter.PATH, description="The whole rest of the path: notes/hello"
+    "resource_id",
+    str,
+    OpenApiParameter.PATH,
+    description="The whole rest of the path: notes/hello",
+    examples=[OpenApiExample("The seed's resource", value="notes/hello")],
 )
 WRITE_BODY = {"application/json": ResourceFieldsSerializer, "multipart/form-data": ResourceUploadSerializer}
 
