@@ -7,7 +7,7 @@ import binascii
 import json
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -97,6 +97,11 @@ CALL_BODY = {
 }
 
 
+TOOL_PATH = OpenApiParameter(
+    "tool_id", str, OpenApiParameter.PATH, examples=[OpenApiExample("A built-in tool", value="calculator")]
+)
+
+
 class ToolDetailView(SlopView):
     info_description = (
         "Get tool details (GET), use a tool (POST), register (PUT) or delete (DELETE) a webhook tool"
@@ -108,7 +113,7 @@ class ToolDetailView(SlopView):
         "DELETE": tool_in_url("write"),
     }
 
-    @extend_schema(responses={200: ToolDetailSerializer})
+    @extend_schema(parameters=[TOOL_PATH], responses={200: ToolDetailSerializer})
     def get(self, request: Request, tool_id: str) -> Response:
         """The tool with its full JSON Schema (`schema`) and an `example` call."""
         spec = self.target
@@ -116,7 +121,7 @@ class ToolDetailView(SlopView):
 
     @extend_schema(
         request=CALL_BODY,
-        parameters=[ToolCallQuerySerializer],
+        parameters=[TOOL_PATH, ToolCallQuerySerializer],
         responses={200: ToolResultSerializer, 202: ToolJobAcceptedSerializer, **error_responses(502, 504)},
     )
     def post(self, request: Request, tool_id: str) -> Response:
@@ -139,6 +144,7 @@ class ToolDetailView(SlopView):
 
     @extend_schema(
         request=WebhookToolSerializer,
+        parameters=[TOOL_PATH],
         responses={200: ToolDetailSerializer, 201: ToolDetailSerializer, **error_responses(409)},
     )
     def put(self, request: Request, tool_id: str) -> Response:
@@ -150,7 +156,7 @@ class ToolDetailView(SlopView):
             body["signing_secret"] = secret  # shown once; store it to verify X-SLOP-Signature
         return Response(body, status=201 if created else 200)
 
-    @extend_schema(responses={200: ToolDeletedSerializer})
+    @extend_schema(parameters=[TOOL_PATH], responses={200: ToolDeletedSerializer, **error_responses(409)})
     def delete(self, request: Request, tool_id: str) -> Response:
         """Delete a webhook tool (built-in tools cannot be deleted: disable them with PUT)."""
         tool_delete(principal=self.principal, tool_id=tool_id)
