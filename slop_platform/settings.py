@@ -232,24 +232,44 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["apps.core.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "apps.core.errors.drf_exception_handler",
     "UNAUTHENTICATED_USER": None,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "apps.core.openapi.SlopAutoSchema",
 }
+SLOP_OPENAPI_DESCRIPTION = """The SLOP endpoints (/chat, /tools, /memory, /resources, /pay, /info) for teams.
+
+Every error is JSON: `{"error": "<sentence>", "code": "<snake_case>", "status": <int>}` (the Error
+schema), with `details` for validation errors and `required_scope` for scope violations.
+
+Streaming: `POST /chat/stream` (and `POST /chat` with `"stream": true`) answer `text/event-stream`,
+or `application/x-ndjson` with that Accept header; `GET /tools/jobs/{job_id}/stream` streams a job.
+
+WebSocket `/chat/ws` (not expressible in OpenAPI): send `{"messages": [...], "thread_id": ...}` as
+often as you like on one connection; the server answers with the same typed events as the streams,
+then `{"status": "complete"}` after each exchange; `{"type": "cancel"}` stops the current reply.
+Authenticate with `Authorization: Bearer <key>` on the handshake, or `?ticket=` from POST /chat/tickets.
+"""
 SPECTACULAR_SETTINGS = {
     "TITLE": "SLOP Platform",
-    "DESCRIPTION": "The SLOP endpoints (/chat, /tools, /memory, /resources, /pay, /info) for teams.",
     "VERSION": VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {
-            "ApiKey": {"type": "http", "scheme": "bearer"},
-            "ApiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
-        }
+    # The security schemes come from apps/core/openapi.py, per view's authentication.
+    "DESCRIPTION": SLOP_OPENAPI_DESCRIPTION,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.tools.openapi.document_job_stream",
+        "apps.resources.openapi.document_upload_form",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "PaymentStatusEnum": "apps.pay.models.PaymentStatus",
+        "ToolJobStatusEnum": "apps.tools.models.ToolJob.Status",
+        "ReplyStatusEnum": ["complete", "incomplete"],
+        "MessageRoleEnum": ["user", "system", "assistant"],
+        "WrittenStatusEnum": ["created", "updated"],
+        "ReadinessEnum": ["ready", "unavailable"],
     },
-    "SECURITY": [{"ApiKey": []}, {"ApiKeyHeader": []}],
 }
 
 # --- Static files, i18n ---------------------------------------------------------------------

@@ -6,6 +6,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync, sync_to_async
 from django.http.response import HttpResponseBase
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -13,15 +14,42 @@ from apps.chat import selectors
 from apps.chat.access import CHAT_OR_THREAD, SEND, STREAM, STREAM_BY_QUERY, Resume
 from apps.chat.engine import Exchange
 from apps.chat.models import Chat, Message, Thread
+from apps.chat.serializers import (
+    ChatDetailSerializer,
+    ChatEventSerializer,
+    ChatListQuerySerializer,
+    ChatListSerializer,
+    ChatReplySerializer,
+    ChatRequestSerializer,
+    ChatStreamQuerySerializer,
+    TicketSerializer,
+)
 from apps.chat.services import PreparedExchange, exchange_prepare
 from apps.chat.streaming import NDJSON, new_stream_response, resumed_stream_response
 from apps.chat.tickets import TicketAuthentication, ticket_create
 from apps.core.api import JsonOrStreamNegotiation, SlopView, json_body
-from apps.core.errors import ApplicationError
-from apps.core.pagination import page_params
+from apps.core.openapi import error_responses
+from apps.core.serializers import PageQuerySerializer, ServerSentEventSerializer, page_query, validated_query
 from apps.tenants.access import NeedSome
 from apps.tenants.authentication import ApiKeyAuthentication
 from apps.tenants.public import PublicSurfaceAuthentication
+
+LAST_EVENT_ID = OpenApiParameter(
+    "Last-Event-ID",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="<run id>:<n>: resume that run after event n (what EventSource sends by itself)",
+)
+STREAM_RESPONSES: dict[Any, Any] = {
+    (200, "text/event-stream"): OpenApiResponse(
+        ServerSentEventSerializer,
+        description="Events `id: <run>:<n>` + `data: <ChatEvent JSON>`, then `data: [DONE]`",
+    ),
+    (200, NDJSON): OpenApiResponse(
+        ChatEventSerializer, description="With Accept: application/x-ndjson: one ChatEvent per line"
+    ),
+}
 
 
 def _iso(value: Any) -> str:
@@ -82,19 +110,16 @@ class ChatView(SlopView):
     )
     access = {"GET": NeedSome("chat", "read"), "POST": SEND}  # lists hold only readable chats
 
+    @extend_schema(parameters=[ChatListQuerySerializer], responses={200: ChatListSerializer})
     def get(self, request: Request) -> Response:
-        cursor, limit = page_params(request.query_params)
-        kind = request.query_params.get("type", "chats")
+        """Standalone chats, newest first; threads (most recently updated first) with ?type=threads."""
+        query = page_query(request.query_params, ChatListQuerySerializer)
+        cursor, limit = query["cursor"], query["limit"]
+        kind = query.get("type", "chats")
         if kind == "threads":
             page = selectors.thread_list(principal=self.principal, cursor=cursor, limit=limit)
             return Response(
                 {"threads": [thread_summary(t) for t in page.items], "next_cursor": page.next_cursor}
-            )
-        if kind != "chats":
-            raise ApplicationError(
-                "type must be chats or threads",
-                code="validation_error",
-                extra={"details": {"type": ["Must be chats or threads."]}},
             )
         page = selectors.chat_list(principal=self.principal, cursor=cursor, limit=limit)
         chats = [
@@ -103,17 +128,16 @@ class ChatView(SlopView):
         ]
         return Response({"chats": chats, "next_cursor": page.next_cursor})
 
+    @extend_schema(
+        request=ChatRequestSerializer,
+        responses={200: ChatReplySerializer, **STREAM_RESPONSES, **error_responses(502, 504)},
+    )
     def post(self, request: Request) -> HttpResponseBase:
+        """One exchange with a model; with `"stream": true` the reply comes as a stream (see
+        POST /chat/stream). Without thread_id the exchange is a standalone chat."""
         body = json_body(request)
-        stream = body.get("stream", False)
-        if not isinstance(stream, bool):
-            raise ApplicationError(
-                "stream must be true or false",
-                code="validation_error",
-                extra={"details": {"stream": ["Must be a boolean."]}},
-            )
         prepared = exchange_prepare(principal=self.principal, body=body)
-        if stream:
+        if body.get("stream") is True:
             return new_stream_response(prepared, ndjson=_wants_ndjson(request))
         return Response(_complete(prepared))
 
@@ -138,7 +162,14 @@ class ChatStreamView(SlopView):
             ndjson=_wants_ndjson(request),
         )
 
+    @extend_schema(
+        parameters=[ChatStreamQuerySerializer, LAST_EVENT_ID],
+        responses={**STREAM_RESPONSES, **error_responses(502, 504)},
+    )
     def get(self, request: Request) -> HttpResponseBase:
+        """For EventSource: the message in ?content=, optionally ?thread_id=, ?model=, ?agent=;
+        authenticated by a key header or ?ticket= (POST /chat/tickets)."""
+        validated_query(ChatStreamQuerySerializer, request.query_params)
         resumed = self._resume(request)
         if resumed is not None:
             return resumed
@@ -152,7 +183,20 @@ class ChatStreamView(SlopView):
         prepared = exchange_prepare(principal=self.principal, body=body)
         return new_stream_response(prepared, ndjson=_wants_ndjson(request))
 
+    @extend_schema(
+        request=ChatRequestSerializer,
+        parameters=[LAST_EVENT_ID],
+        responses={**STREAM_RESPONSES, **error_responses(502, 504)},
+    )
     def post(self, request: Request) -> HttpResponseBase:
+        """The reply as server-sent events: `id: <run>:<n>` + `data: <json event>` (types thinking,
+        content, tool_start, tool_result, agent, error, done), then `data: [DONE]`; NDJSON (one event
+        per line) with `Accept: application/x-ndjson`. `Last-Event-ID: <run>:<n>` resumes a run.
+
+        The same events flow over the WebSocket `/chat/ws` (not expressible in OpenAPI): send
+        `{"messages": [...], "thread_id": ...}` as often as you like on one connection; after each
+        exchange comes `{"status": "complete"}`; `{"type": "cancel"}` stops the current reply.
+        Authenticate the handshake with `Authorization: Bearer <key>` or `?ticket=`."""
         resumed = self._resume(request)
         if resumed is not None:
             return resumed
@@ -164,7 +208,10 @@ class ChatTicketView(SlopView):
     info_description = "A short-lived ticket for browser EventSource/WebSocket (?ticket=), never the key"
     access = {"POST": NeedSome("chat", "write", "read")}  # a ticket acts with the key's chat scopes
 
+    @extend_schema(request=None, responses={201: TicketSerializer})
     def post(self, request: Request) -> Response:
+        """A ticket that stands for this key (narrowed by this request's X-SLOP-Scope) for
+        SLOP_CHAT_TICKET_SECONDS, for browser EventSource and WebSocket URLs (?ticket=)."""
         return Response(ticket_create(principal=self.principal), status=201)
 
 
@@ -172,7 +219,10 @@ class ChatDetailView(SlopView):
     info_description = "A chat (chat_…) with its messages, or a thread (thread_…) with its messages"
     access = {"GET": CHAT_OR_THREAD}
 
+    @extend_schema(parameters=[PageQuerySerializer], responses={200: ChatDetailSerializer})
     def get(self, request: Request, identifier: str) -> Response:
+        """`chat_…`: the chat with its messages. `thread_…`: the thread with the newest page of its
+        messages, oldest first; next_cursor pages back in time."""
         if isinstance(self.target, Thread):
             return self._thread(request, self.target)
         chat: Chat = self.target
@@ -187,7 +237,8 @@ class ChatDetailView(SlopView):
         )
 
     def _thread(self, request: Request, thread: Thread) -> Response:
-        cursor, limit = page_params(request.query_params)
+        query = page_query(request.query_params)
+        cursor, limit = query["cursor"], query["limit"]
         page = selectors.thread_messages(thread=thread, cursor=cursor, limit=limit)
         return Response(
             {

@@ -9,13 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from apps.chat.models import Chat, Message, Thread
-from apps.core.errors import ValidationFailed
-from apps.core.ids import CLIENT_THREAD_ID, new_id
+from apps.chat.serializers import ChatRequestSerializer
+from apps.core.ids import new_id
 from apps.llm.loop import LoopState
 from apps.llm.providers.base import ChatMessage
 from apps.llm.selectors import ResolvedModel, model_resolve
@@ -23,8 +22,6 @@ from apps.llm.services import usage_record
 from apps.llm.toolbox import OfferedTool, offered_tools
 from apps.tenants.authentication import Principal
 
-ROLES = ("user", "system", "assistant")
-MAX_MESSAGES = 500
 HISTORY_LIMIT = 200  # thread messages the model sees, newest kept
 
 
@@ -49,56 +46,6 @@ class PreparedExchange:
         return [*self.history, *self.new_messages]
 
 
-def _messages(raw: Any) -> list[ChatMessage]:
-    if raw is None or raw == []:
-        raise ValidationFailed({"messages": ["At least one message is required."]})
-    if not isinstance(raw, list):
-        raise ValidationFailed({"messages": ["Must be a list of {role, content} objects."]})
-    if len(raw) > MAX_MESSAGES:
-        raise ValidationFailed({"messages": [f"At most {MAX_MESSAGES} messages per request."]})
-    limit = settings.SLOP_CHAT_MAX_CONTENT_CHARS
-    out: list[ChatMessage] = []
-    errors: dict[str, list[str]] = {}
-    for index, item in enumerate(raw):
-        where = f"messages[{index}]"
-        if not isinstance(item, dict):
-            errors[where] = ["Must be an object with role and content."]
-            continue
-        role = item.get("role") or "user"  # the reference clients send {"content": ...} alone
-        content = item.get("content")
-        problems = len(errors)
-        if role not in ROLES:
-            errors[f"{where}.role"] = [f"Must be one of {', '.join(ROLES)}, not {role!r}."]
-        if not isinstance(content, str):
-            errors[f"{where}.content"] = ["Must be a string."]
-        elif len(content) > limit:
-            errors[f"{where}.content"] = [f"At most {limit} characters (got {len(content)})."]
-        if len(errors) == problems:
-            out.append(ChatMessage(role=str(role), content=str(content)))
-    if errors:
-        raise ValidationFailed(errors)
-    return out
-
-
-def _number(body: dict[str, Any], name: str, *, low: float, high: float, integer: bool) -> Any:
-    value = body.get(name)
-    if value is None:
-        return None
-    kind_ok = isinstance(value, int) if integer else isinstance(value, int | float)
-    if isinstance(value, bool) or not kind_ok or not low <= value <= high:
-        kind = "an integer" if integer else "a number"
-        raise ValidationFailed({name: [f"Must be {kind} between {low:g} and {high:g}."]})
-    return value
-
-
-def _tool_selection(raw: Any) -> Any:
-    if raw is None or raw in ("auto", "none"):
-        return raw or "auto"
-    if isinstance(raw, list) and all(isinstance(item, str) for item in raw):
-        return raw
-    raise ValidationFailed({"tools": ['Must be "auto", "none" or a list of tool ids.']})
-
-
 def _history(*, tenant_id: int, thread_id: str) -> list[ChatMessage]:
     thread = Thread.objects.for_tenant(tenant_id).filter(thread_id=thread_id).first()
     if thread is None:
@@ -108,21 +55,19 @@ def _history(*, tenant_id: int, thread_id: str) -> list[ChatMessage]:
 
 
 def exchange_prepare(*, principal: Principal, body: dict[str, Any]) -> PreparedExchange:
-    """Validates a chat request; writes nothing. Its scope (`chat.<thread_id>.write`) is the
-    caller's declared check (apps/chat/access.py SEND), run before this by every door."""
-    thread_id = body.get("thread_id")
-    if thread_id is not None and (not isinstance(thread_id, str) or not CLIENT_THREAD_ID.match(thread_id)):
-        raise ValidationFailed({"thread_id": ["Must be thread_ followed by 1-64 of A-Z a-z 0-9 _ -."]})
-    messages = _messages(body.get("messages"))
-    model_name = body.get("model")
-    if model_name is not None and not isinstance(model_name, str):
-        raise ValidationFailed({"model": ["Must be a string."]})
-    agent = body.get("agent") or ""
-    if not isinstance(agent, str) or len(agent) > 100:
-        raise ValidationFailed({"agent": ["Must be a string of at most 100 characters."]})
-    temperature = _number(body, "temperature", low=0, high=2, integer=False)
-    max_tokens = _number(body, "max_tokens", low=1, high=1_000_000, integer=True)
-    selection = _tool_selection(body.get("tools"))
+    """Validates a chat request (ChatRequestSerializer, every problem at once); writes nothing.
+    Its scope (`chat.<thread_id>.write`) is the caller's declared check (apps/chat/access.py SEND),
+    run before this by every door."""
+    serializer = ChatRequestSerializer(data=body)
+    serializer.is_valid(raise_exception=True)
+    data = serializer.validated_data
+    thread_id = data.get("thread_id")
+    messages = [ChatMessage(role=m.get("role") or "user", content=m["content"]) for m in data["messages"]]
+    model_name = data.get("model")
+    agent = data.get("agent") or ""
+    temperature = data.get("temperature")
+    max_tokens = data.get("max_tokens")
+    selection = data.get("tools") or "auto"
     model = model_resolve(tenant=principal.tenant, name=model_name or None)
     if model.max_output_tokens is not None:
         max_tokens = min(max_tokens or model.max_output_tokens, model.max_output_tokens)

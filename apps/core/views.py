@@ -7,12 +7,14 @@ import logging
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
+from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.api import PublicView
 from apps.core.errors import error_for_status, error_response
 from apps.core.info import caller_details, capabilities, installed_endpoints
+from apps.core.serializers import HealthSerializer, InfoSerializer, ReadinessSerializer
 from apps.tenants.authentication import Principal
 
 logger = logging.getLogger(__name__)
@@ -24,6 +26,7 @@ class InfoView(PublicView):
     )
     dangerously_unchecked = "anonymous by the protocol; with a key it only describes the caller"
 
+    @extend_schema(responses={200: InfoSerializer})
     def get(self, request: Request) -> Response:
         principal = request.auth
         body = {
@@ -56,6 +59,7 @@ class HealthzView(PublicView):
     authentication_classes = []
     throttle_classes = []
 
+    @extend_schema(responses={200: HealthSerializer})
     def get(self, request: Request) -> Response:
         return Response({"status": "ok"})
 
@@ -68,6 +72,7 @@ class ReadyzView(PublicView):
     authentication_classes = []
     throttle_classes = []
 
+    @extend_schema(responses={200: ReadinessSerializer, 503: ReadinessSerializer})
     def get(self, request: Request) -> Response:
         checks: dict[str, str] = {}
         try:

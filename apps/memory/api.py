@@ -4,64 +4,40 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.api import SlopView, json_body
-from apps.core.errors import ValidationFailed
-from apps.core.pagination import page_params
+from apps.core.api import SlopView
+from apps.core.openapi import error_responses
+from apps.core.serializers import page_query, validated
 from apps.memory import selectors, services
+from apps.memory.serializers import (
+    DeletedStatusSerializer,
+    MemoryItemSerializer,
+    MemoryListQuerySerializer,
+    MemoryListSerializer,
+    MemoryQueryResultsSerializer,
+    MemoryQuerySerializer,
+    MemoryStoreSerializer,
+    MemoryUpdateSerializer,
+    StoredStatusSerializer,
+    UpdatedStatusSerializer,
+)
 from apps.tenants.access import Need, NeedSome, body, url
-
-QUERY_MAX_LIMIT = selectors.MAX_QUERY_LIMIT
-QUERY_MAX_CHARACTERS = 10_000
 
 
 def _timestamp(value: Any) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
-def _required_value(body: dict[str, Any]) -> Any:
-    if "value" not in body:
-        raise ValidationFailed({"value": ["This field is required."]})
-    return body["value"]
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def parse_query(body: dict[str, Any]) -> dict[str, Any]:
-    """The query request's fields, or a 400 listing every problem at once."""
-    details: dict[str, list[str]] = {}
-    query = body.get("query")
-    if not isinstance(query, str) or not query.strip():
-        details["query"] = ["Required: a non-empty string."]
-    elif len(query) > QUERY_MAX_CHARACTERS:
-        details["query"] = [f"At most {QUERY_MAX_CHARACTERS} characters."]
-    limit = body.get("limit", 10)
-    if limit is None:
-        limit = 10
-    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= QUERY_MAX_LIMIT:
-        details["limit"] = [f"Must be an integer between 1 and {QUERY_MAX_LIMIT}."]
-    min_score = body.get("min_score", 0)
-    if min_score is None:
-        min_score = 0
-    if not _number(min_score) or not 0 <= min_score <= 1:
-        details["min_score"] = ["Must be a number between 0 and 1."]
-    key_prefix = None
-    filters = body.get("filter")
-    if filters is not None and not isinstance(filters, dict):
-        details["filter"] = ['Must be an object, e.g. {"key_prefix": "thread:"}.']
-    elif isinstance(filters, dict):
-        key_prefix = filters.get("key_prefix")
-        try:
-            key_prefix = services.validate_prefix(key_prefix, "filter.key_prefix")
-        except ValidationFailed as exc:
-            details.update(exc.extra["details"])
-    if details:
-        raise ValidationFailed(details)
-    return {"query": query, "limit": limit, "min_score": float(min_score), "key_prefix": key_prefix or None}
+KEY_PATH = OpenApiParameter(
+    "key",
+    str,
+    OpenApiParameter.PATH,
+    description="The whole rest of the path: thread:thread_1, user/prefs",
+    examples=[OpenApiExample("The seed's key", value="user_preference")],
+)
 
 
 # GET/PUT/DELETE /memory/query reach a key literally named `query` (that route has no key part).
@@ -75,10 +51,13 @@ class MemoryCollectionView(SlopView):
         "POST": Need("memory", "write", body("key", validate=services.validate_key)),
     }
 
+    @extend_schema(parameters=[MemoryListQuerySerializer], responses={200: MemoryListSerializer})
     def get(self, request: Request) -> Response:
-        cursor, limit = page_params(request.query_params)
-        prefix = services.validate_prefix(request.query_params.get("prefix"))
-        page = selectors.memory_item_list(principal=self.principal, prefix=prefix, cursor=cursor, limit=limit)
+        """The keys this caller may read, newest first; ?prefix= narrows them."""
+        query = page_query(request.query_params, MemoryListQuerySerializer)
+        page = selectors.memory_item_list(
+            principal=self.principal, prefix=query.get("prefix"), cursor=query["cursor"], limit=query["limit"]
+        )
         keys = [
             {
                 "key": item.key,
@@ -89,10 +68,12 @@ class MemoryCollectionView(SlopView):
         ]
         return Response({"keys": keys, "next_cursor": page.next_cursor})
 
+    @extend_schema(request=MemoryStoreSerializer, responses={200: StoredStatusSerializer})
     def post(self, request: Request) -> Response:
-        body = json_body(request)
-        key = services.validate_key(body.get("key"))
-        services.memory_item_store(tenant=self.tenant, key=key, value=_required_value(body))
+        """Store a value under a key, creating or overwriting it."""
+        body = validated(MemoryStoreSerializer, request.data)
+        key = body["key"]
+        services.memory_item_store(tenant=self.tenant, key=key, value=body["value"])
         return Response({"status": "stored"})
 
 
@@ -104,6 +85,7 @@ class MemoryItemView(SlopView):
         "DELETE": Need("memory", "write", _KEY_IN_URL),
     }
 
+    @extend_schema(parameters=[KEY_PATH], responses={200: MemoryItemSerializer, **error_responses(404)})
     def get(self, request: Request, key: str = "query") -> Response:
         services.validate_key(key)
         item = selectors.memory_item_get(tenant=self.tenant, key=key)
@@ -116,12 +98,19 @@ class MemoryItemView(SlopView):
             }
         )
 
+    @extend_schema(
+        parameters=[KEY_PATH],
+        request=MemoryUpdateSerializer,
+        responses={200: UpdatedStatusSerializer, **error_responses(404)},
+    )
     def put(self, request: Request, key: str = "query") -> Response:
+        """Replace the value of an existing key (404 when missing); answers the previous value."""
         services.validate_key(key)
-        value = _required_value(json_body(request))
+        value = validated(MemoryUpdateSerializer, request.data)["value"]
         previous = services.memory_item_update(tenant=self.tenant, key=key, value=value)
         return Response({"status": "updated", "previous_value": previous})
 
+    @extend_schema(parameters=[KEY_PATH], responses={200: DeletedStatusSerializer, **error_responses(404)})
     def delete(self, request: Request, key: str = "query") -> Response:
         services.validate_key(key)
         services.memory_item_delete(tenant=self.tenant, key=key)
@@ -134,7 +123,20 @@ class MemoryQueryView(MemoryItemView):
     info_description = "Search memory by meaning: query, limit, filter.key_prefix, min_score"
     access = {**MemoryItemView.access, "POST": NeedSome("memory", "read")}  # readable keys only
 
+    @extend_schema(
+        request=MemoryQuerySerializer,
+        responses={200: MemoryQueryResultsSerializer},
+        operation_id="memory_query",
+    )
     def post(self, request: Request) -> Response:
-        params = parse_query(json_body(request))
-        results = selectors.memory_query(principal=self.principal, **params)
+        """The readable keys whose values are closest in meaning to `query`, best first, score in
+        [0, 1]; a value written by a request that has returned is found by the next query."""
+        body = validated(MemoryQuerySerializer, request.data)
+        results = selectors.memory_query(
+            principal=self.principal,
+            query=body["query"],
+            limit=body.get("limit") or 10,
+            min_score=body.get("min_score") or 0.0,
+            key_prefix=(body.get("filter") or {}).get("key_prefix"),
+        )
         return Response({"results": results})

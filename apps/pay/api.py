@@ -4,20 +4,38 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.api import PublicView, SlopView, json_body
-from apps.core.errors import ApplicationError, NotFound, ValidationFailed
-from apps.core.pagination import page_params, paginate
+from apps.core.errors import ApplicationError, NotFound
+from apps.core.openapi import error_responses
+from apps.core.pagination import paginate
+from apps.core.serializers import page_query
 from apps.pay import services
 from apps.pay.gateway import not_configured, payments_configured_for
 from apps.pay.models import Payment, PaymentStatus
 from apps.pay.rendering import DecimalJSONParser, ExactDecimalRenderer, payment_to_dict
+from apps.pay.serializers import (
+    PaymentCreateSerializer,
+    PaymentFailedSerializer,
+    PaymentListQuerySerializer,
+    PaymentListSerializer,
+    PaymentSerializer,
+    WebhookReceiptSerializer,
+)
 from apps.pay.validation import idempotency_key_from, payment_request_validate
 from apps.pay.webhooks import stripe_event_apply, verify_event, webhook_secret_for
 from apps.tenants.access import Need
 from apps.tenants.models import Tenant
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key", str, OpenApiParameter.HEADER, required=False, description="1-255 printable ASCII"
+)
+STRIPE_SIGNATURE = OpenApiParameter(
+    "Stripe-Signature", str, OpenApiParameter.HEADER, required=True, description="Stripe's event signature"
+)
 
 
 class PayBaseView(SlopView):
@@ -51,24 +69,35 @@ class PayView(PayBaseView):
     )
     access = {"POST": Need("pay", "execute"), "GET": Need("pay", "read")}
 
+    @extend_schema(
+        request=PaymentCreateSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={
+            200: PaymentSerializer,
+            402: OpenApiResponse(PaymentFailedSerializer, description="The charge was declined"),
+            **error_responses(409, 502, 503, 504),
+        },
+    )
     def post(self, request: Request) -> Response:
+        """Charge a payment method through Stripe. The same Idempotency-Key with the same body
+        answers the first outcome (Idempotent-Replayed: true) and never charges twice; with
+        another body it is a 409. 503 when the team has not configured Stripe."""
         if not payments_configured_for(self.tenant):
             raise not_configured()
         key = idempotency_key_from(request.headers)
-        payment_request = payment_request_validate(tenant=self.tenant, body=json_body(request))
+        payment_request = payment_request_validate(tenant=self.tenant, body=request.data)
         return _answer(
             services.payment_create(tenant=self.tenant, request=payment_request, idempotency_key=key)
         )
 
+    @extend_schema(parameters=[PaymentListQuerySerializer], responses={200: PaymentListSerializer})
     def get(self, request: Request) -> Response:
-        cursor, limit = page_params(request.query_params)
+        """The team's payments, newest first; ?status= filters."""
+        query = page_query(request.query_params, PaymentListQuerySerializer)
         queryset = Payment.objects.for_tenant(self.tenant)
-        status = request.query_params.get("status")
-        if status:
-            if status not in PaymentStatus.values:
-                raise ValidationFailed({"status": [f"One of {', '.join(PaymentStatus.values)}."]})
-            queryset = queryset.filter(status=status)
-        page = paginate(queryset, cursor=cursor, limit=limit)
+        if query.get("status"):
+            queryset = queryset.filter(status=query["status"])
+        page = paginate(queryset, cursor=query["cursor"], limit=query["limit"])
         return Response(
             {"payments": [payment_to_dict(p) for p in page.items], "next_cursor": page.next_cursor}
         )
@@ -78,6 +107,7 @@ class PaymentDetailView(PayBaseView):
     info_description = "A payment's current state (refreshed from Stripe while it is not final)"
     access = {"GET": Need("pay", "read")}
 
+    @extend_schema(responses={200: PaymentSerializer, **error_responses(502, 503, 504)})
     def get(self, request: Request, payment_id: str) -> Response:
         return Response(payment_to_dict(services.payment_refresh(tenant=self.tenant, payment_id=payment_id)))
 
@@ -86,6 +116,7 @@ class PaymentRefundView(PayBaseView):
     info_description = "Refund a successful payment in full (extension; repeatable, refunds once)"
     access = {"POST": Need("pay", "execute")}
 
+    @extend_schema(request=None, responses={200: PaymentSerializer, **error_responses(409, 502, 503, 504)})
     def post(self, request: Request, payment_id: str) -> Response:
         if request.body:
             json_body(request)  # an optional body must still be a JSON object
@@ -108,7 +139,16 @@ class StripeWebhookView(PublicView):
             raise NotFound("No such webhook endpoint")
         return tenant
 
+    @extend_schema(
+        request={
+            "application/json": {"type": "object", "description": "A Stripe event, as Stripe signed it"}
+        },
+        parameters=[STRIPE_SIGNATURE],
+        responses={200: WebhookReceiptSerializer, **error_responses(404, 503)},
+    )
     def post(self, request: Request, tenant_slug: str | None = None) -> Response:
+        """Stripe's notifications (the signature is the credential): each event is applied once.
+        /pay/webhook/{tenant_slug} is a team's own Stripe account's endpoint."""
         tenant = self.tenant_for(tenant_slug)
         secret = webhook_secret_for(tenant)
         if tenant is not None and not secret:

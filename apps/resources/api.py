@@ -2,31 +2,49 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any, cast
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.http import QueryDict
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.api import SlopView, json_body
+from apps.core.api import SlopView
 from apps.core.errors import ApplicationError, ValidationFailed
-from apps.core.pagination import page_params, parse_limit
+from apps.core.openapi import error_responses
 from apps.core.parsers import JSONParser, MultiPartParser
+from apps.core.serializers import page_query, validated, validated_query
 from apps.resources import selectors, services
 from apps.resources.ids import normalise_prefix, resource_id_problem, validate_resource_id
 from apps.resources.ingestion import extract_text
 from apps.resources.models import Resource
 from apps.resources.search import resource_search
+from apps.resources.serializers import (
+    ResourceCreateSerializer,
+    ResourceDeletedSerializer,
+    ResourceDetailSerializer,
+    ResourceFieldsSerializer,
+    ResourceListQuerySerializer,
+    ResourceListSerializer,
+    ResourceSearchQuerySerializer,
+    ResourceSearchSerializer,
+    ResourceUploadSerializer,
+    ResourceWrittenSerializer,
+)
 from apps.tenants.access import Context, Need, NeedSome, readable, url
 
-MAX_TITLE = 500
-MAX_TYPE = 100
-MAX_QUERY = 1000
 UPLOAD_TYPE = "file"
+ID_PATH = OpenApiParameter(
+    "resource_id",
+    str,
+    OpenApiParameter.PATH,
+    description="The whole rest of the path: notes/hello",
+    examples=[OpenApiExample("The seed's resource", value="notes/hello")],
+)
+WRITE_BODY = {"application/json": ResourceFieldsSerializer, "multipart/form-data": ResourceUploadSerializer}
 
 
 def iso(moment: datetime) -> str:
@@ -48,69 +66,6 @@ def resource_detail(resource: Resource) -> dict[str, Any]:
     return {**resource_summary(resource), "content": resource.content}
 
 
-def _has_nul(value: Any) -> bool:
-    """PostgreSQL text and jsonb cannot hold U+0000."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
-    return False
-
-
-def _text_field(
-    data: dict[str, Any], name: str, errors: dict[str, list[str]], *, maximum: int | None, required: bool
-) -> str | None:
-    value = data.get(name)
-    if value is None:
-        if required:
-            errors[name] = ["This field is required."]
-        return None
-    if not isinstance(value, str):
-        errors[name] = [f"Must be a string, not {type(value).__name__}."]
-        return None
-    if maximum is not None and not value.strip():
-        errors[name] = ["May not be blank."]
-        return None
-    if maximum is not None and len(value) > maximum:
-        errors[name] = [f"At most {maximum} characters (got {len(value)})."]
-        return None
-    if "\x00" in value:
-        errors[name] = ["May not contain NUL characters."]
-        return None
-    return value
-
-
-def _metadata(value: Any, errors: dict[str, list[str]]) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    if isinstance(value, str):  # a multipart form field carries JSON text
-        try:
-            value = json.loads(value)
-        except ValueError:
-            errors["metadata"] = ["Must be a JSON object."]
-            return None
-    if not isinstance(value, dict):
-        errors["metadata"] = [f"Must be a JSON object, not {type(value).__name__}."]
-        return None
-    if _has_nul(value):
-        errors["metadata"] = ["May not contain NUL characters."]
-        return None
-    return value
-
-
-def _fields(data: dict[str, Any], *, creating: bool) -> tuple[dict[str, Any], dict[str, list[str]]]:
-    errors: dict[str, list[str]] = {}
-    fields = {
-        "title": _text_field(data, "title", errors, maximum=MAX_TITLE, required=creating),
-        "type": _text_field(data, "type", errors, maximum=MAX_TYPE, required=False),
-        "content": _text_field(data, "content", errors, maximum=None, required=False),
-        "metadata": _metadata(data.get("metadata"), errors),
-    }
-    return fields, errors
-
-
 def _uploaded_text(upload: UploadedFile) -> tuple[str, dict[str, Any]]:
     limit = settings.RESOURCES_MAX_UPLOAD_BYTES
     if upload.size is not None and upload.size > limit:
@@ -127,24 +82,28 @@ def _uploaded_text(upload: UploadedFile) -> tuple[str, dict[str, Any]]:
     return extracted.text, info
 
 
-def _form_data(request: Request) -> tuple[dict[str, Any], UploadedFile | None]:
-    """The body as a dict, plus the uploaded file for a multipart request."""
+def _fields(request: Request, *, creating: bool) -> dict[str, Any]:
+    """The validated body: JSON (ResourceCreateSerializer / ResourceFieldsSerializer) or a
+    multipart form, with or without a file (ResourceUploadSerializer)."""
     if request.content_type and request.content_type.startswith("multipart/"):
-        upload = request.FILES.get("file")
         form = cast(QueryDict, request.data)
-        data = {key: form.get(key) for key in form if key != "file"}
-        if upload is not None and data.get("content") is not None:
-            raise ValidationFailed({"content": ["Send either a file or content, not both."]})
-        return data, upload
-    return json_body(request), None
+        data: dict[str, Any] = {key: form.get(key) for key in form if key != "file"}
+        if "file" in request.FILES:
+            data["file"] = request.FILES["file"]
+        return validated(ResourceUploadSerializer, data, creating=creating)
+    return validated(ResourceCreateSerializer if creating else ResourceFieldsSerializer, request.data)
 
 
 def _posted_id(context: Context) -> str:
-    """The id a POST creates: the `id` field, else the uploaded file's name."""
-    data, upload = _form_data(context.request)
+    """The id a POST creates (for its scope check, before the body is validated): the `id`
+    field, else the uploaded file's name."""
+    request = context.request
+    data = request.data
+    if not isinstance(data, dict):
+        validated(ResourceCreateSerializer, data)  # the 400 for a body that is not an object
     raw_id = data.get("id")
-    if raw_id is None and upload is not None:
-        raw_id = upload.name
+    if raw_id is None and "file" in request.FILES:
+        raw_id = request.FILES["file"].name
     if raw_id is None:
         raise ValidationFailed({"id": ["This field is required."]})
     if (problem := resource_id_problem(raw_id)) is not None:
@@ -175,44 +134,49 @@ class ResourceListView(ResourceView):
         "POST": Need("resources", "write", _posted_id),
     }
 
+    @extend_schema(parameters=[ResourceListQuerySerializer], responses={200: ResourceListSerializer})
     def get(self, request: Request) -> Response:
-        cursor, limit = page_params(request.query_params)
+        """The resources this caller may read, newest first; ?type= and ?prefix= filter."""
+        readable = self.readable_ids()
+        query = page_query(request.query_params, ResourceListQuerySerializer)
         page = selectors.resource_list(
             tenant=self.tenant,
-            readable_prefixes=self.readable_ids(),
-            cursor=cursor,
-            limit=limit,
-            type=request.query_params.get("type") or None,
-            prefix=request.query_params.get("prefix") or None,
+            readable_prefixes=readable,
+            cursor=query["cursor"],
+            limit=query["limit"],
+            type=query.get("type") or None,
+            prefix=query.get("prefix") or None,
         )
         return Response(
             {"resources": [resource_summary(item) for item in page.items], "next_cursor": page.next_cursor}
         )
 
+    @extend_schema(
+        request={
+            "application/json": ResourceCreateSerializer,
+            "multipart/form-data": ResourceUploadSerializer,
+        },
+        responses={201: ResourceWrittenSerializer, **error_responses(409, 422)},
+    )
     def post(self, request: Request) -> Response:
-        data, upload = _form_data(request)
-        fields, errors = _fields(data, creating=upload is None)
-        raw_id = data.get("id")
-        if raw_id is None and upload is not None:
-            raw_id = upload.name
-        if raw_id is None:
-            errors["id"] = ["This field is required."]
-        elif (problem := resource_id_problem(raw_id)) is not None:
-            errors["id"] = [problem]
-        if errors:
-            raise ValidationFailed(errors)
-        resource_id = str(raw_id)
-        metadata = fields["metadata"] or {}
+        """Create a resource from JSON, or from an uploaded file whose text becomes its content;
+        409 when the id exists."""
+        fields = _fields(request, creating=True)
+        upload: UploadedFile | None = fields.pop("file", None)
+        resource_id = str(fields.get("id") or (upload.name if upload is not None else ""))
+        if upload is not None and "id" not in fields:
+            validate_resource_id(resource_id)
+        metadata = fields.get("metadata") or {}
         if upload is not None:
             fields["content"], metadata["file"] = _uploaded_text(upload)
-            fields["title"] = fields["title"] or upload.name
-            fields["type"] = fields["type"] or UPLOAD_TYPE
+            fields["title"] = fields.get("title") or upload.name
+            fields["type"] = fields.get("type") or UPLOAD_TYPE
         resource = services.resource_create(
             tenant=self.tenant,
             resource_id=resource_id,
             title=fields["title"],
-            type=fields["type"],
-            content=fields["content"] or "",
+            type=fields.get("type"),
+            content=fields.get("content") or "",
             metadata=metadata,
         )
         return Response({"status": "created", "resource": resource_detail(resource)}, status=201)
@@ -222,20 +186,18 @@ class ResourceSearchView(ResourceView):
     info_description = "Search resources by words and meaning together (?q=, ?type=, ?prefix=, ?limit=)"
     access = {"GET": NeedSome("resources", "read")}  # results hold only readable ids
 
+    @extend_schema(parameters=[ResourceSearchQuerySerializer], responses={200: ResourceSearchSerializer})
     def get(self, request: Request) -> Response:
-        query = (request.query_params.get("q") or "").strip()
-        if not query:
-            raise ValidationFailed({"q": ["Search query is required."]}, "Search query is required (?q=...)")
-        if len(query) > MAX_QUERY or "\x00" in query:
-            raise ValidationFailed({"q": [f"At most {MAX_QUERY} characters, no NUL characters."]})
-        limit = parse_limit(request.query_params.get("limit"), default=10, maximum=100)
+        """Ranked by meaning and words together, score in [0, 1]; only readable resources."""
+        params = validated_query(ResourceSearchQuerySerializer, request.query_params)
+        readable = self.readable_ids()
         hits = resource_search(
             tenant=self.tenant,
-            query=query,
-            readable_prefixes=self.readable_ids(),
-            limit=limit,
-            type=request.query_params.get("type") or None,
-            prefix=request.query_params.get("prefix") or None,
+            query=params["q"],
+            readable_prefixes=readable,
+            limit=params.get("limit") or 10,
+            type=params.get("type") or None,
+            prefix=params.get("prefix") or None,
         )
         return Response(
             {
@@ -257,17 +219,19 @@ class ResourcePrefixView(ResourceView):
     info_description = "List the resources under a path (notes → notes/hello, notes/todo)"
     access = {"GET": NeedSome("resources", "read", ident=url("prefix", validate=_folder))}
 
+    @extend_schema(parameters=[ResourceListQuerySerializer], responses={200: ResourceListSerializer})
     def get(self, request: Request, prefix: str) -> Response:
         folder = normalise_prefix(prefix)
         if not folder:
             raise ValidationFailed({"prefix": ["Name a path, e.g. /resources/prefix/notes."]})
-        cursor, limit = page_params(request.query_params)
+        readable = self.readable_ids()
+        query = page_query(request.query_params, ResourceListQuerySerializer)
         page = selectors.resource_list(
             tenant=self.tenant,
-            readable_prefixes=self.readable_ids(),
-            cursor=cursor,
-            limit=limit,
-            type=request.query_params.get("type") or None,
+            readable_prefixes=readable,
+            cursor=query["cursor"],
+            limit=query["limit"],
+            type=query.get("type") or None,
             prefix=folder + "/",
         )
         return Response(
@@ -284,24 +248,38 @@ class ResourceDetailView(ResourceView):
         "DELETE": Need("resources", "write", _ID_IN_URL),
     }
 
+    @extend_schema(parameters=[ID_PATH], responses={200: ResourceDetailSerializer})
     def get(self, request: Request, resource_id: str) -> Response:
         validate_resource_id(resource_id)
         return Response(resource_detail(selectors.resource_get(tenant=self.tenant, resource_id=resource_id)))
 
+    @extend_schema(
+        parameters=[ID_PATH],
+        request=WRITE_BODY,
+        responses={200: ResourceWrittenSerializer, **error_responses(422)},
+    )
     def put(self, request: Request, resource_id: str) -> Response:
+        """Partial update: the fields sent replace, metadata is merged, metadata.updated_at is set."""
         validate_resource_id(resource_id)
-        data, upload = _form_data(request)
-        fields, errors = _fields(data, creating=False)
-        if errors:
-            raise ValidationFailed(errors)
+        fields = _fields(request, creating=False)
+        upload: UploadedFile | None = fields.pop("file", None)
+        fields.pop("id", None)
         if upload is not None:
             fields["content"], file_info = _uploaded_text(upload)
-            fields["metadata"] = {**(fields["metadata"] or {}), "file": file_info}
+            fields["metadata"] = {**(fields.get("metadata") or {}), "file": file_info}
         resource = services.resource_update(tenant=self.tenant, resource_id=resource_id, **fields)
         return Response({"status": "updated", "resource": resource_detail(resource)})
 
-    patch = put
+    @extend_schema(
+        parameters=[ID_PATH],
+        request=WRITE_BODY,
+        responses={200: ResourceWrittenSerializer, **error_responses(422)},
+    )
+    def patch(self, request: Request, resource_id: str) -> Response:
+        """The same as PUT: a partial update."""
+        return self.put(request, resource_id)
 
+    @extend_schema(parameters=[ID_PATH], responses={200: ResourceDeletedSerializer})
     def delete(self, request: Request, resource_id: str) -> Response:
         validate_resource_id(resource_id)
         services.resource_delete(tenant=self.tenant, resource_id=resource_id)

@@ -12,21 +12,21 @@ from django.db import IntegrityError, transaction
 from django.urls import get_script_prefix
 
 from apps.core.errors import ApplicationError, ValidationFailed
-from apps.core.http import outbound_url_problem
+from apps.core.serializers import validated
 from apps.tenants.authentication import Principal
 from apps.tools.builtins import BUILTINS
 from apps.tools.jobs import tool_job_cancel as _job_cancel
 from apps.tools.jobs import tool_job_create, tool_job_refresh
 from apps.tools.models import Tool, ToolJob
 from apps.tools.runner import tool_execute
-from apps.tools.schemas import SchemaProblem, check_schema, schema_from_parameters, validate_parameters
+from apps.tools.schemas import validate_parameters
 from apps.tools.selectors import tool_row_get, tool_spec_get
+from apps.tools.serializers import WebhookToolSerializer
 from apps.tools.spec import ToolSpec
 from apps.tools.webhooks import new_signing_secret
 
 TOOL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 RESERVED_IDS = frozenset({"jobs"})
-MIN_SECRET_LENGTH = 16
 
 
 def tool_id_problem(tool_id: str) -> str | None:
@@ -115,20 +115,6 @@ def _bool(data: dict[str, Any], name: str, default: bool, details: dict[str, lis
     return value
 
 
-def _timeout(data: dict[str, Any], details: dict[str, list[str]]) -> float | None:
-    value = data.get("timeout_seconds")
-    if value is None:
-        return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not 0.1 <= value <= settings.TOOLS_MAX_TIMEOUT
-    ):
-        details["timeout_seconds"] = [f"Must be a number between 0.1 and {settings.TOOLS_MAX_TIMEOUT:g}."]
-        return None
-    return float(value)
-
-
 def _builtin_settings(*, principal: Principal, tool_id: str, data: dict[str, Any]) -> tuple[ToolSpec, bool]:
     allowed = {"enabled", "safe", "long_running"}
     details: dict[str, list[str]] = {}
@@ -165,46 +151,21 @@ def tool_put(
     if tool_id in BUILTINS:
         spec, created = _builtin_settings(principal=principal, tool_id=tool_id, data=data)
         return spec, created, None
-    details: dict[str, list[str]] = {}
-    description = data.get("description", "")
-    if not isinstance(description, str) or len(description) > 2000:
-        details["description"] = ["Must be a string of at most 2000 characters."]
-    schema: dict[str, Any] = {"type": "object", "properties": {}}
-    try:
-        if "schema" in data:
-            schema = check_schema(data["schema"])
-        elif "parameters" in data:
-            schema = check_schema(schema_from_parameters(data["parameters"]))
-    except SchemaProblem as exc:
-        details["schema" if "schema" in data else "parameters"] = [str(exc)]
-    url = data.get("url", data.get("webhook_url"))
-    if not isinstance(url, str) or not url:
-        details["url"] = ["The webhook URL is required (http:// or https://)."]
-    elif len(url) > 2000:
-        details["url"] = ["Must be at most 2000 characters."]
-    else:
-        url_problem = outbound_url_problem(url)
-        if url_problem:
-            details["url"] = [url_problem[0].upper() + url_problem[1:] + "."]
-    secret = data.get("signing_secret")
-    if secret is not None and (
-        not isinstance(secret, str) or len(secret) < MIN_SECRET_LENGTH or len(secret) > 200
-    ):
-        details["signing_secret"] = [f"Must be a string of {MIN_SECRET_LENGTH} to 200 characters."]
-    rotate = _bool(data, "rotate_secret", False, details)
+    fields = validated(WebhookToolSerializer, data)
+    secret = fields.get("signing_secret")
+    rotate = fields["rotate_secret"]
+    url = fields["url"]
     values = {
         "kind": Tool.Kind.WEBHOOK,
-        "description": description,
-        "schema": schema,
-        "example": data.get("example"),
-        "safe": _bool(data, "safe", False, details),
-        "long_running": _bool(data, "long_running", False, details),
-        "enabled": _bool(data, "enabled", True, details),
-        "timeout_seconds": _timeout(data, details),
+        "description": fields.get("description", ""),
+        "schema": fields["schema"],
+        "example": fields.get("example"),
+        "safe": fields["safe"],
+        "long_running": fields["long_running"],
+        "enabled": fields["enabled"],
+        "timeout_seconds": fields.get("timeout_seconds"),
         "webhook_url": url,
     }
-    if details:
-        raise ValidationFailed(details)
     # The secret stays deferred: replacing a tool never needs to decrypt the old one.
     row = Tool.objects.for_tenant(principal.tenant).defer("signing_secret").filter(slug=tool_id).first()
     created = row is None

@@ -19,10 +19,12 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.http import StreamingHttpResponse
+from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 
 from apps.core.api import JsonOrStreamNegotiation, SlopView
 from apps.core.errors import ApplicationError, error_payload
+from apps.core.serializers import ServerSentEventSerializer
 from apps.tools.access import job_in_url
 from apps.tools.events import job_event, job_group
 from apps.tools.models import ToolJob
@@ -107,6 +109,9 @@ class ToolJobStreamView(SlopView):
     content_negotiation_class = JsonOrStreamNegotiation
     access = {"GET": job_in_url("read", "execute")}
 
+    @extend_schema(
+        responses={(200, "text/event-stream"): ServerSentEventSerializer}
+    )  # + apps/tools/openapi.py
     def get(self, request: Request, job_id: str) -> StreamingHttpResponse:
         job: ToolJob = self.target
         response = StreamingHttpResponse(

@@ -1,0 +1,209 @@
+"""The shapes of /chat (PROTOCOL.md §4, §5): requests are validated with these classes (HTTP and
+WebSocket alike, through `exchange_prepare`), and /openapi.json documents the same classes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from apps.core.ids import CLIENT_THREAD_ID
+from apps.core.serializers import (
+    AnyJSONField,
+    ObjectSerializer,
+    PageQuerySerializer,
+    StrictBooleanField,
+    StrictCharField,
+    StrictFloatField,
+    StrictIntegerField,
+)
+
+ROLES = ("user", "system", "assistant")
+MAX_MESSAGES = 500
+THREAD_ID_RULE = "Must be thread_ followed by 1-64 of A-Z a-z 0-9 _ -."
+
+
+class ChatMessageInputSerializer(ObjectSerializer):
+    role = serializers.ChoiceField(
+        choices=ROLES, required=False, allow_null=True, allow_blank=True, help_text="user when left out"
+    )
+    content = StrictCharField(allow_blank=True, trim_whitespace=False)
+
+    def validate_content(self, value: str) -> str:
+        limit = settings.SLOP_CHAT_MAX_CONTENT_CHARS
+        if len(value) > limit:
+            raise serializers.ValidationError(f"At most {limit} characters (got {len(value)}).")
+        return value
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "enum": ["auto", "none"]},
+            {"type": "array", "items": {"type": "string"}},
+        ],
+        "description": '"auto": every tool the scope may execute; "none"; or a list of tool ids',
+    }
+)
+class ToolSelectionField(serializers.Field):
+    default_error_messages = {"invalid": 'Must be "auto", "none" or a list of tool ids.'}
+
+    def to_internal_value(self, data: Any) -> Any:
+        if data in ("auto", "none"):
+            return data
+        if isinstance(data, list) and all(isinstance(item, str) for item in data):
+            return data
+        self.fail("invalid")
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class ThreadIdField(StrictCharField):
+    default_error_messages = {"invalid": THREAD_ID_RULE}
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("help_text", "thread_ + 1-64 of A-Z a-z 0-9 _ - (created on first use)")
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        if not CLIENT_THREAD_ID.match(value):
+            self.fail("invalid")
+        return value
+
+
+class ChatRequestSerializer(ObjectSerializer):
+    """POST /chat, POST /chat/stream and each WebSocket message."""
+
+    messages = ChatMessageInputSerializer(  # type: ignore[call-arg]  # DRF takes max_length
+        many=True, allow_empty=False, max_length=MAX_MESSAGES
+    )
+    model = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=200)
+    thread_id = ThreadIdField(required=False, allow_null=True, max_length=71)
+    stream = StrictBooleanField(required=False, help_text="true: answer as SSE (POST /chat)")
+    agent = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=100)
+    temperature = StrictFloatField(required=False, allow_null=True, min_value=0, max_value=2)
+    max_tokens = StrictIntegerField(required=False, allow_null=True, min_value=1, max_value=1_000_000)
+    tools = ToolSelectionField(required=False, allow_null=True)
+
+
+class ChatListQuerySerializer(PageQuerySerializer):
+    type = serializers.ChoiceField(choices=["chats", "threads"], required=False)
+
+
+class ChatStreamQuerySerializer(serializers.Serializer):
+    """GET /chat/stream, for EventSource (which cannot send a body or headers)."""
+
+    content = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    thread_id = serializers.CharField(required=False, allow_blank=True)
+    model = serializers.CharField(required=False, allow_blank=True)
+    agent = serializers.CharField(required=False, allow_blank=True)
+    last_event_id = serializers.CharField(required=False, help_text="<run id>:<n>, as Last-Event-ID")
+
+
+class UsageSerializer(serializers.Serializer):
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+
+
+class ToolCallSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    tool = serializers.CharField()
+    arguments = AnyJSONField()
+    result = AnyJSONField(required=False)
+    error = AnyJSONField(required=False)
+
+
+class ReplyMessageSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    role = serializers.CharField(help_text="assistant")
+    content = serializers.CharField()
+    status = serializers.ChoiceField(choices=["complete", "incomplete"])
+    agent = serializers.CharField(required=False)
+
+
+class ChatReplySerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="chat_…")
+    thread_id = serializers.CharField(allow_null=True)
+    message = ReplyMessageSerializer()
+    model = serializers.CharField()
+    usage = UsageSerializer()
+    tool_calls = serializers.ListField(child=serializers.DictField())
+
+
+class ChatSummarySerializer(serializers.Serializer):
+    id = serializers.CharField()
+    snippet = serializers.CharField(allow_blank=True)
+    model = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class ThreadSummarySerializer(serializers.Serializer):
+    id = serializers.CharField()
+    title = serializers.CharField(allow_blank=True)
+    last_message = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class ChatListSerializer(serializers.Serializer):
+    """`chats` without ?type, `threads` with ?type=threads."""
+
+    chats = ChatSummarySerializer(many=True, required=False)
+    threads = ThreadSummarySerializer(many=True, required=False)
+    next_cursor = serializers.CharField(allow_null=True)
+
+
+class StoredMessageSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    role = serializers.ChoiceField(choices=ROLES)
+    content = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+    status = serializers.CharField(required=False)
+    model = serializers.CharField(required=False, allow_blank=True)
+    usage = UsageSerializer(required=False)
+    tool_calls = serializers.ListField(child=serializers.DictField(), required=False)
+    agent = serializers.CharField(required=False)
+
+
+class ChatDetailSerializer(serializers.Serializer):
+    """A chat (`id`) or a thread (`thread_id`, `title`, `updated_at`, `next_cursor`)."""
+
+    id = serializers.CharField(required=False)
+    thread_id = serializers.CharField(allow_null=True)
+    title = serializers.CharField(required=False, allow_blank=True)
+    messages = StoredMessageSerializer(many=True)
+    model = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField(required=False)
+    next_cursor = serializers.CharField(required=False, allow_null=True)
+
+
+class TicketSerializer(serializers.Serializer):
+    ticket = serializers.CharField(help_text="tkt_…; put it in ?ticket= of /chat/stream or /chat/ws")
+    expires_in = serializers.IntegerField(help_text="seconds")
+
+
+class ChatEventSerializer(serializers.Serializer):
+    """One streamed event (PROTOCOL.md §5): the `data` of an SSE event, or one NDJSON line."""
+
+    type = serializers.ChoiceField(
+        choices=["thinking", "content", "tool_start", "tool_result", "agent", "error", "done"]
+    )
+    content = serializers.CharField(allow_blank=True, help_text='The next piece of text ("" if none)')
+    tool = serializers.CharField(required=False)
+    call_id = serializers.CharField(required=False)
+    arguments = AnyJSONField(required=False)
+    result = AnyJSONField(required=False)
+    error = AnyJSONField(required=False)
+    code = serializers.CharField(required=False)
+    agent = serializers.CharField(required=False)
+    id = serializers.CharField(required=False, help_text="done: the chat id")
+    thread_id = serializers.CharField(required=False, allow_null=True)
+    message = ReplyMessageSerializer(required=False, help_text="done: the whole reply")
+    usage = UsageSerializer(required=False)
+    model = serializers.CharField(required=False)
+    tool_calls = serializers.ListField(child=serializers.DictField(), required=False)
