@@ -78,7 +78,8 @@ def tool_job_create(
         public_id=new_id("job"),
         tool_id=spec.row_id if spec.kind == "webhook" else None,
         tool_slug=spec.id,
-        call_id=call_id or "",
+        # The id the webhook receives, kept from the start: a job run again sends the same one.
+        call_id=call_id or new_id("call"),
         parameters=parameters,
         timeout_seconds=spec.timeout_seconds,
         api_key_id=api_key_id,

@@ -47,6 +47,20 @@ def test_signed_call_and_result(alice_client, webhook_server: WebhookServer) -> 
     assert received.headers["Content-Type"] == "application/json"
 
 
+def test_a_job_records_the_call_id_its_webhook_received(
+    alice_client, webhook_server, django_capture_on_commit_callbacks
+) -> None:
+    register(alice_client, webhook_server, "/echo")
+    with django_capture_on_commit_callbacks(execute=True):  # the job is sent once its row commits
+        started = alice_client.post("/tools/weather?async=true", {"location": "Oslo"}, format="json")
+    assert started.status_code == 202, started.json()
+    job = alice_client.get(f"/tools/jobs/{started.json()['job_id']}").json()
+    [received] = webhook_server.received
+    assert job["status"] == "succeeded"
+    assert job["call_id"] and job["call_id"] == received.json()["call_id"]
+    assert received.headers["X-SLOP-Call-Id"] == job["call_id"]
+
+
 def test_the_whole_answer_is_the_result_without_a_result_key(alice_client, webhook_server) -> None:
     register(alice_client, webhook_server, "/plain")
     assert alice_client.post("/tools/weather", {"location": "x"}, format="json").json() == {
