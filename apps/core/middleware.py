@@ -33,11 +33,19 @@ class RequestIdLogFilter(logging.Filter):
         return True
 
 
-class RequestIdMiddleware:
-    """Tags each request (and its log lines and response) with an id; a sane X-Request-ID is kept."""
+class Middleware:
+    """Django's middleware protocol: the next handler kept, requests passed on (hooks such as
+    `process_view` / `process_exception` do the work where a subclass defines them)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+
+class RequestIdMiddleware(Middleware):
+    """Tags each request (and its log lines and response) with an id; a sane X-Request-ID is kept."""
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         incoming = request.headers.get("X-Request-ID", "")
@@ -60,11 +68,8 @@ def body_limit_for(path: str) -> int:
     return limit
 
 
-class BodySizeLimitMiddleware:
+class BodySizeLimitMiddleware(Middleware):
     """Answers 413 before a body over the limit is parsed."""
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         limit = body_limit_for(request.path_info)  # below /t/<slug>/ on a public surface
@@ -87,7 +92,7 @@ class BodySizeLimitMiddleware:
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
-class MediaTypeMiddleware:
+class MediaTypeMiddleware(Middleware):
     """415 for a body a DRF view has no parser for, before the view runs.
 
     DRF only notices a foreign Content-Type when a view reads `request.data`, so a view that reads
@@ -96,12 +101,6 @@ class MediaTypeMiddleware:
     bodies says so in its `parser_classes` (POST /resources: multipart), and a view with none
     (the Stripe webhook reads the raw bytes) is left alone.
     """
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
 
     def process_view(
         self,
@@ -134,18 +133,12 @@ def _has_body(request: HttpRequest) -> bool:
         return False
 
 
-class InputTextMiddleware:
+class InputTextMiddleware(Middleware):
     """The input rule (apps/core/text.py) for query parameters and URL captures, for every view.
 
     Bodies are checked by the parsers; this covers `?prefix=a%00b` and `/pay/tx%00`, which would
     otherwise reach a query as a NUL and fail in PostgreSQL.
     """
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
 
     def process_view(
         self,
@@ -169,14 +162,8 @@ class InputTextMiddleware:
         return None
 
 
-class JsonErrorMiddleware:
+class JsonErrorMiddleware(Middleware):
     """Renders exceptions that escape plain Django views as PROTOCOL.md errors, never a trace."""
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse:
         error = to_application_error(exception) or internal_error(request, exception)
@@ -191,7 +178,7 @@ def serves_html(path: str) -> bool:
 _KEPT_HEADERS = ("X-Request-ID", "Allow", "Retry-After", "WWW-Authenticate")
 
 
-class JsonErrorPagesMiddleware:
+class JsonErrorPagesMiddleware(Middleware):
     """The outermost layer: an error Django rendered as a page becomes PROTOCOL.md JSON.
 
     Django answers some errors before or around any view: an unknown route, a Host outside
@@ -200,9 +187,6 @@ class JsonErrorPagesMiddleware:
     traceback), and `make run` runs with DEBUG. Whatever is not JSON on a SLOP path is replaced
     here, so development and production answer alike and no trace reaches a client.
     """
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
