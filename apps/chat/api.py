@@ -16,10 +16,10 @@ from apps.chat.models import Chat, Message, Thread
 from apps.chat.services import PreparedExchange, exchange_prepare
 from apps.chat.streaming import NDJSON, new_stream_response, resumed_stream_response
 from apps.chat.tickets import TicketAuthentication, ticket_create
-from apps.core.api import JsonOrStreamNegotiation, SlopView, json_body
 from apps.core.errors import ApplicationError
 from apps.core.pagination import page_params
 from apps.tenants.access import NeedSome
+from apps.tenants.api import JsonOrStreamNegotiation, SlopView, json_body
 from apps.tenants.authentication import ApiKeyAuthentication
 from apps.tenants.public import PublicSurfaceAuthentication
 

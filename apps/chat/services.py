@@ -14,13 +14,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.chat.models import Chat, Message, Thread
+from apps.chat.toolbox import OfferedTool, offered_tools
 from apps.core.errors import ValidationFailed
 from apps.core.ids import CLIENT_THREAD_ID, new_id
 from apps.llm.loop import LoopState
 from apps.llm.providers.base import ChatMessage
 from apps.llm.selectors import ResolvedModel, model_resolve
 from apps.llm.services import usage_record
-from apps.llm.toolbox import OfferedTool, offered_tools
 from apps.tenants.authentication import Principal
 
 ROLES = ("user", "system", "assistant")

@@ -7,11 +7,11 @@ from typing import Any
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.api import SlopView, json_body
 from apps.core.errors import ValidationFailed
 from apps.core.pagination import page_params
 from apps.memory import selectors, services
 from apps.tenants.access import Need, NeedSome, body, url
+from apps.tenants.api import SlopView, json_body
 
 QUERY_MAX_LIMIT = selectors.MAX_QUERY_LIMIT
 QUERY_MAX_CHARACTERS = 10_000

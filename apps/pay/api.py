@@ -7,7 +7,6 @@ from typing import Any
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.api import PublicView, SlopView, json_body
 from apps.core.errors import ApplicationError, NotFound, ValidationFailed
 from apps.core.pagination import page_params, paginate
 from apps.pay import services
@@ -17,6 +16,7 @@ from apps.pay.rendering import DecimalJSONParser, ExactDecimalRenderer, payment_
 from apps.pay.validation import idempotency_key_from, payment_request_validate
 from apps.pay.webhooks import stripe_event_apply, verify_event, webhook_secret_for
 from apps.tenants.access import Need
+from apps.tenants.api import PublicView, SlopView, json_body
 from apps.tenants.models import Tenant
 
 

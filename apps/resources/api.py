@@ -12,7 +12,6 @@ from django.http import QueryDict
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.api import SlopView, json_body
 from apps.core.errors import ApplicationError, ValidationFailed
 from apps.core.pagination import page_params, parse_limit
 from apps.core.parsers import JSONParser, MultiPartParser
@@ -22,6 +21,7 @@ from apps.resources.ingestion import extract_text
 from apps.resources.models import Resource
 from apps.resources.search import resource_search
 from apps.tenants.access import Context, Need, NeedSome, readable, url
+from apps.tenants.api import SlopView, json_body
 
 MAX_TITLE = 500
 MAX_TYPE = 100

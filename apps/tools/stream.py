@@ -21,8 +21,8 @@ from django.conf import settings
 from django.http import StreamingHttpResponse
 from rest_framework.request import Request
 
-from apps.core.api import JsonOrStreamNegotiation, SlopView
 from apps.core.errors import ApplicationError, error_payload
+from apps.tenants.api import JsonOrStreamNegotiation, SlopView
 from apps.tools.access import job_in_url
 from apps.tools.events import job_event, job_group
 from apps.tools.models import ToolJob
