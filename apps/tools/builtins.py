@@ -110,3 +110,7 @@ def builtin_register(builtin: Builtin) -> None:
     if existing is not None and existing != builtin:
         raise ImproperlyConfigured(f"Two built-in tools are named {builtin.id!r}")
     BUILTINS[builtin.id] = builtin
+    # Listed by id, whatever order the apps are installed in (GET /tools shows them in this order).
+    ordered = sorted(BUILTINS.items())
+    BUILTINS.clear()
+    BUILTINS.update(ordered)
