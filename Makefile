@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # pip says what it downloads, with progress bars (the first install takes minutes).
 PIP_PROGRESS := --progress-bar on --no-input
 
-.PHONY: run test lint typecheck check bench bench-memory clean
+.PHONY: run test lint typecheck imports check bench bench-memory clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
@@ -33,7 +33,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	SECRET_KEY=$${SECRET_KEY:-typecheck-only} $(VENV)/bin/mypy apps slop_platform
 
-check: lint typecheck test
+# The dependency direction between apps: the contracts in pyproject.toml ([tool.importlinter]).
+imports: $(STAMP)
+	$(VENV)/bin/lint-imports
+
+# What CI runs (.ci/run): every rule the style promises blocks a change, then the tests.
+check: lint typecheck imports test
 
 bench: $(STAMP)
 	$(PY) bench/info.py

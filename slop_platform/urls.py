@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
-from apps.core.views import HealthzView, InfoView, ReadyzView
+from slop_platform.views import HealthzView, InfoView, ReadyzView
 
 urlpatterns = [
     path("info", InfoView.as_view(), name="info"),

@@ -6,8 +6,8 @@ from django.urls import path
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.api import SlopView, json_body
 from apps.tenants.access import Need, url
+from apps.tenants.api import SlopView, json_body
 from slop_platform.urls import handler400, handler403, handler404, handler500
 from slop_platform.urls import urlpatterns as real_urlpatterns
 

@@ -27,10 +27,10 @@ from apps.chat.serializers import (
 from apps.chat.services import PreparedExchange, exchange_prepare
 from apps.chat.streaming import NDJSON, new_stream_response, resumed_stream_response
 from apps.chat.tickets import TicketAuthentication, ticket_create
-from apps.core.api import JsonOrStreamNegotiation, SlopView, json_body
 from apps.core.openapi import error_responses
 from apps.core.serializers import PageQuerySerializer, ServerSentEventSerializer, page_query, validated_query
 from apps.tenants.access import NeedSome
+from apps.tenants.api import JsonOrStreamNegotiation, SlopView, json_body
 from apps.tenants.authentication import ApiKeyAuthentication
 from apps.tenants.public import PublicSurfaceAuthentication
 

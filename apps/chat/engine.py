@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 
 from apps.chat.services import PreparedExchange, exchange_store
+from apps.chat.toolbox import tool_execute
 from apps.llm.factory import provider_for
 from apps.llm.loop import (
     ContentEvent,
@@ -24,7 +25,6 @@ from apps.llm.loop import (
     run_tool_loop,
 )
 from apps.llm.providers.base import CompletionRequest, ToolCall
-from apps.llm.toolbox import tool_execute
 
 ToThread = Callable[[Callable[..., Any]], Callable[..., Awaitable[Any]]]
 

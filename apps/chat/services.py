@@ -14,12 +14,12 @@ from django.utils import timezone
 
 from apps.chat.models import Chat, Message, Thread
 from apps.chat.serializers import ChatRequestSerializer
+from apps.chat.toolbox import OfferedTool, offered_tools
 from apps.core.ids import new_id
 from apps.llm.loop import LoopState
 from apps.llm.providers.base import ChatMessage
 from apps.llm.selectors import ResolvedModel, model_resolve
 from apps.llm.services import usage_record
-from apps.llm.toolbox import OfferedTool, offered_tools
 from apps.tenants.authentication import Principal
 
 HISTORY_LIMIT = 200  # thread messages the model sees, newest kept

@@ -18,16 +18,13 @@ base manager and is not affected.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.lookups import Exact
 from django.db.models.sql.query import Query
 from django.db.models.sql.where import AND
-
-if TYPE_CHECKING:
-    from apps.tenants.models import Tenant
 
 
 class TenantScopeError(RuntimeError):
@@ -87,7 +84,9 @@ class TenantQuerySet(models.QuerySet[Any]):
         clone.query.tenant_scope = scope
         return clone  # type: ignore[no-any-return]
 
-    def for_tenant(self, tenant: Tenant | int) -> Self:
+    def for_tenant(self, tenant: models.Model | int) -> Self:
+        """Only `tenant`'s rows. A tenants.Tenant or its id: core names the model only as the
+        string "tenants.Tenant", since apps/core imports no feature app."""
         tenant_id = tenant if isinstance(tenant, int) else tenant.pk
         if tenant_id is None:
             raise TenantScopeError("for_tenant() needs a saved tenant")
@@ -188,7 +187,7 @@ class TenantManager(models.Manager[Any]):
             return queryset.for_tenant(tenant_id)
         return queryset
 
-    def for_tenant(self, tenant: Tenant | int) -> TenantQuerySet:
+    def for_tenant(self, tenant: models.Model | int) -> TenantQuerySet:
         return self.get_queryset().for_tenant(tenant)
 
     def unscoped(self) -> TenantQuerySet:

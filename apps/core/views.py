@@ -1,108 +1,14 @@
-"""/info, health checks, and the JSON answers for routes Django itself resolves (404, 500, …)."""
+"""The JSON answers for routes Django itself resolves (404, 500, …).
+
+/info and the health checks are API views on the base view (apps/tenants/api.py), which lives
+above core, so they are slop_platform/views.py: apps/core imports no feature app.
+"""
 
 from __future__ import annotations
 
-import logging
-
-from django.conf import settings
-from django.db import connection
 from django.http import HttpRequest, HttpResponse
-from drf_spectacular.utils import extend_schema
-from rest_framework.request import Request
-from rest_framework.response import Response
 
-from apps.core.api import PublicView
 from apps.core.errors import error_for_status, error_response
-from apps.core.info import caller_details, capabilities, installed_endpoints
-from apps.core.serializers import HealthSerializer, InfoSerializer, ReadinessSerializer
-from apps.tenants.authentication import Principal
-
-logger = logging.getLogger(__name__)
-
-
-class InfoView(PublicView):
-    info_description = (
-        "What this server is and can do; with a key, the caller's tenant, models, tools and scopes"
-    )
-    dangerously_unchecked = "anonymous by the protocol; with a key it only describes the caller"
-
-    @extend_schema(responses={200: InfoSerializer})
-    def get(self, request: Request) -> Response:
-        principal = request.auth
-        body = {
-            "name": settings.SLOP_NAME,
-            "version": settings.VERSION,
-            "description": settings.SLOP_DESCRIPTION,
-            "endpoints": installed_endpoints(),
-            "capabilities": capabilities(principal if isinstance(principal, Principal) else None),
-            "creator": {"name": "SLOP Platform"},
-            "links": {"documentation": "/docs", "openapi": "/openapi.json"},
-        }
-        if isinstance(principal, Principal):
-            body["tenant"] = {"slug": principal.tenant.slug, "name": principal.tenant.name}
-            body["scopes"] = principal.scopes.describe()
-            if principal.is_public:  # key-less on a tenant's public surface: say what it offers
-                body["public_surface"] = {
-                    "base_url": f"/t/{principal.tenant.slug}",
-                    "scopes": list(principal.tenant.public_scopes),
-                    "rate_limit_per_minute": settings.ANON_RATE_LIMIT_PER_MINUTE,
-                }
-            body.update(caller_details(principal))
-        return Response(body)
-
-
-class HealthzView(PublicView):
-    """Alive: the process answers. It checks nothing else, so no dependency's fault kills it."""
-
-    dangerously_unchecked = "a health check for load balancers: no tenant data"
-
-    authentication_classes = []
-    throttle_classes = []
-
-    @extend_schema(responses={200: HealthSerializer})
-    def get(self, request: Request) -> Response:
-        return Response({"status": "ok"})
-
-
-class ReadyzView(PublicView):
-    """Ready: the database and (when configured) Redis answer; 503 otherwise."""
-
-    dangerously_unchecked = "a health check for load balancers: no tenant data"
-
-    authentication_classes = []
-    throttle_classes = []
-
-    @extend_schema(responses={200: ReadinessSerializer, 503: ReadinessSerializer})
-    def get(self, request: Request) -> Response:
-        checks: dict[str, str] = {}
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT 1")
-            checks["database"] = "ok"
-        except Exception as exc:
-            logger.warning("readyz: database unavailable: %s", exc)
-            checks["database"] = "unavailable"
-        if settings.REDIS_URL:
-            checks["redis"] = _redis_check()
-        ready = all(value == "ok" for value in checks.values())
-        return Response(
-            {"status": "ready" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
-        )
-
-
-def _redis_check() -> str:
-    import redis
-
-    try:
-        client = redis.Redis.from_url(str(settings.REDIS_URL), socket_timeout=2, socket_connect_timeout=2)
-        try:
-            client.ping()
-        finally:
-            client.close()
-        return "ok"
-    except redis.RedisError as exc:
-        logger.warning("readyz: redis unavailable: %s", exc)
-        return "unavailable"
 
 
 # Production's handlers (DEBUG off); with DEBUG on, JsonErrorPagesMiddleware turns Django's

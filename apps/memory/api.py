@@ -8,7 +8,6 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schem
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.api import SlopView
 from apps.core.openapi import error_responses
 from apps.core.serializers import page_query, validated
 from apps.memory import selectors, services
@@ -25,6 +24,7 @@ from apps.memory.serializers import (
     UpdatedStatusSerializer,
 )
 from apps.tenants.access import Need, NeedSome, body, url
+from apps.tenants.api import SlopView
 
 
 def _timestamp(value: Any) -> str:

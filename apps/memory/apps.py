@@ -15,3 +15,10 @@ class MemoryConfig(AppConfig):
         from apps.core.embeddings import embeddings_available
 
         return {"semantic_search": embeddings_available()}
+
+    def ready(self) -> None:
+        # memory offers a built-in tool; registering it here keeps apps.tools from importing memory.
+        from apps.memory.tools import MEMORY_SEARCH
+        from apps.tools.builtins import builtin_register
+
+        builtin_register(MEMORY_SEARCH)

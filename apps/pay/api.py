@@ -8,7 +8,6 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.api import PublicView, SlopView, json_body
 from apps.core.errors import ApplicationError, NotFound
 from apps.core.openapi import error_responses
 from apps.core.pagination import paginate
@@ -28,6 +27,7 @@ from apps.pay.serializers import (
 from apps.pay.validation import idempotency_key_from, payment_request_validate
 from apps.pay.webhooks import stripe_event_apply, verify_event, webhook_secret_for
 from apps.tenants.access import Need
+from apps.tenants.api import PublicView, SlopView, json_body
 from apps.tenants.models import Tenant
 
 IDEMPOTENCY_KEY = OpenApiParameter(

@@ -12,7 +12,6 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schem
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.api import SlopView
 from apps.core.errors import ApplicationError, ValidationFailed
 from apps.core.openapi import error_responses
 from apps.core.parsers import JSONParser, MultiPartParser
@@ -35,6 +34,7 @@ from apps.resources.serializers import (
     ResourceWrittenSerializer,
 )
 from apps.tenants.access import Context, Need, NeedSome, readable, url
+from apps.tenants.api import SlopView
 
 UPLOAD_TYPE = "file"
 ID_PATH = OpenApiParameter(

@@ -7,3 +7,10 @@ class ResourcesConfig(AppConfig):
     name = "apps.resources"
     label = "resources"
     verbose_name = "Resources"
+
+    def ready(self) -> None:
+        # resources offers a built-in tool; registering it here keeps apps.tools from importing resources.
+        from apps.resources.tools import RESOURCE_SEARCH
+        from apps.tools.builtins import builtin_register
+
+        builtin_register(RESOURCE_SEARCH)

@@ -1,7 +1,7 @@
 """Who may do what: the one layer where a scope decision is made (PROTOCOL.md §3).
 
 Every SLOP view *declares* what each HTTP method needs (`access = {"GET": Need(...)}`) and the base
-view runs the declaration before the handler (apps/core/api.py); the WebSocket consumer and the
+view runs the declaration before the handler (apps/tenants/api.py); the WebSocket consumer and the
 chat model's tool calls run the same declarations through `enforce`. Services and selectors never
 decide: a selector that lists or searches only *filters*, by the identifiers `readable()` returns.
 

@@ -2,7 +2,7 @@
 
 A tool's scope depends on the tool: `tools.safe.*` / `tools.safe.<id>` reach it only if it is
 marked safe, so the declaration loads the tool once and hands it to the handler. The chat model's
-tool calls go through `tool_target` too (apps/llm/toolbox.py): one rule for both doors.
+tool calls go through `tool_target` too (apps/chat/toolbox.py): one rule for both doors.
 """
 
 from __future__ import annotations

@@ -11,12 +11,12 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schem
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.api import SlopView, json_body
 from apps.core.errors import ApplicationError, ValidationFailed
 from apps.core.openapi import error_responses
 from apps.core.pagination import paginate
 from apps.core.serializers import PageQuerySerializer, page_query, validated, validated_query
 from apps.tenants.access import Need, allows, url
+from apps.tenants.api import SlopView, json_body
 from apps.tenants.scopes import Action
 from apps.tools.access import job_in_url, tool_in_url
 from apps.tools.events import job_as_dict

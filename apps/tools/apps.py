@@ -20,6 +20,7 @@ class ToolsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save
 
+        from apps.tools import tasks  # noqa: F401  registers the Celery tasks jobs.py sends by name
         from apps.tools.models import Tool
         from apps.tools.selectors import chat_tool_snapshots
 

@@ -1,4 +1,9 @@
-"""The built-in tools every tenant has (each can be disabled per tenant)."""
+"""The built-in tools every tenant has (each can be disabled per tenant).
+
+The tools app defines the ones that need nothing else (calculator, current_time); an app that
+offers a built-in (memory_search, resource_search) registers it from its AppConfig.ready() with
+`builtin_register`, so tools imports none of the apps above it.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,9 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from django.core.exceptions import ImproperlyConfigured
+
 from apps.core.errors import ValidationFailed
-from apps.tenants.access import readable
 from apps.tenants.authentication import Principal
 from apps.tools.calculator import CalculatorError, evaluate
 
@@ -53,43 +59,7 @@ def _current_time(parameters: dict[str, Any], caller: Principal | None) -> Any:
     }
 
 
-def _memory_search(parameters: dict[str, Any], caller: Principal | None) -> Any:
-    from apps.memory.selectors import memory_query
-
-    assert caller is not None  # needs_caller: tool_call refuses to queue it
-    return memory_query(
-        principal=caller,
-        query=parameters["query"],
-        limit=parameters.get("limit", 5),
-        key_prefix=parameters.get("key_prefix"),
-    )
-
-
-def _resource_search(parameters: dict[str, Any], caller: Principal | None) -> Any:
-    from apps.resources.search import resource_search
-
-    assert caller is not None  # needs_caller: tool_call refuses to queue it
-    hits = resource_search(
-        tenant=caller.tenant,
-        query=parameters["query"],
-        readable_prefixes=readable(caller, "resources"),
-        limit=parameters.get("limit", 5),
-        type=parameters.get("type"),
-        prefix=parameters.get("prefix"),
-    )
-    return [
-        {
-            "id": hit.resource.path,
-            "title": hit.resource.title,
-            "type": hit.resource.type,
-            "score": hit.score,
-            "snippet": hit.snippet,
-        }
-        for hit in hits
-    ]
-
-
-_SEARCH_PROPERTIES: dict[str, Any] = {
+SEARCH_PROPERTIES: dict[str, Any] = {  # shared by the search built-ins
     "query": {"type": "string", "minLength": 1, "maxLength": 2000, "description": "What to look for"},
     "limit": {"type": "integer", "minimum": 1, "maximum": 20, "description": "How many results (default 5)"},
 }
@@ -130,39 +100,17 @@ BUILTINS: dict[str, Builtin] = {
             safe=True,
             run=_current_time,
         ),
-        Builtin(
-            id="memory_search",
-            description="Searches the team's memory by meaning; only keys the caller may read",
-            schema={
-                "type": "object",
-                "properties": {
-                    **_SEARCH_PROPERTIES,
-                    "key_prefix": {"type": "string", "description": "Only keys starting with this"},
-                },
-                "required": ["query"],
-            },
-            example={"query": "What theme settings do I have?"},
-            safe=True,
-            run=_memory_search,
-            needs_caller=True,
-        ),
-        Builtin(
-            id="resource_search",
-            description="Searches the team's resources (documents) by words and meaning; "
-            "only resources the caller may read",
-            schema={
-                "type": "object",
-                "properties": {
-                    **_SEARCH_PROPERTIES,
-                    "type": {"type": "string", "description": "Only resources of this type"},
-                    "prefix": {"type": "string", "description": "Only resources whose id starts with this"},
-                },
-                "required": ["query"],
-            },
-            example={"query": "mars mission timeline", "limit": 3},
-            safe=True,
-            run=_resource_search,
-            needs_caller=True,
-        ),
     ]
 }
+
+
+def builtin_register(builtin: Builtin) -> None:
+    """Adds an app's built-in tool; called from that app's AppConfig.ready(). Ids are unique."""
+    existing = BUILTINS.get(builtin.id)
+    if existing is not None and existing != builtin:
+        raise ImproperlyConfigured(f"Two built-in tools are named {builtin.id!r}")
+    BUILTINS[builtin.id] = builtin
+    # Listed by id, whatever order the apps are installed in (GET /tools shows them in this order).
+    ordered = sorted(BUILTINS.items())
+    BUILTINS.clear()
+    BUILTINS.update(ordered)

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -33,6 +34,8 @@ from apps.tools.models import ToolJob
 from apps.tools.runner import tool_execute
 from apps.tools.selectors import tool_spec_get
 from apps.tools.spec import ToolSpec
+
+RUN_JOB_TASK = "tools.run_job"  # run_tool_job in apps/tools/tasks.py is registered under it
 
 logger = logging.getLogger("slop.tools")
 _LOCK_NAMESPACE = 7001  # first key of the two-key advisory lock; the second is the job's row id
@@ -64,9 +67,10 @@ def _runner_alive(job_pk: int) -> bool:
 
 
 def _send(job: ToolJob) -> None:
-    from apps.tools.tasks import run_tool_job
-
-    run_tool_job.apply_async(args=[job.tenant_id, job.public_id])
+    # By name: the task (apps/tools/tasks.py) is an adapter over this module, and a service does
+    # not import its own adapter. ToolsConfig.ready() imports the tasks, so the name is registered;
+    # a registered task (unlike send_task) keeps the eager mode of the embedded default.
+    current_app.tasks[RUN_JOB_TASK].apply_async(args=[job.tenant_id, job.public_id])
 
 
 def tool_job_create(

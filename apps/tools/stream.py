@@ -22,9 +22,9 @@ from django.http import StreamingHttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 
-from apps.core.api import JsonOrStreamNegotiation, SlopView
 from apps.core.errors import ApplicationError, error_payload
 from apps.core.serializers import ServerSentEventSerializer
+from apps.tenants.api import JsonOrStreamNegotiation, SlopView
 from apps.tools.access import job_in_url
 from apps.tools.events import job_event, job_group
 from apps.tools.models import ToolJob

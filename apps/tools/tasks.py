@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from apps.tools.jobs import tool_job_run, tool_jobs_reap
+from apps.tools.jobs import RUN_JOB_TASK, tool_job_run, tool_jobs_reap
 
 
-@shared_task(name="tools.run_job", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@shared_task(name=RUN_JOB_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def run_tool_job(tenant_id: int, job_id: str) -> str:
     # Acknowledged after it returns, and safe to deliver twice (see apps/tools/jobs.py).
     return tool_job_run(tenant_id=tenant_id, job_id=job_id)

@@ -104,7 +104,7 @@ def test_a_long_running_tools_job_is_awaited(alice_client: Any) -> None:
 
 
 def test_job_answers_become_results_errors_or_a_pointer() -> None:
-    from apps.llm.toolbox import _outcome
+    from apps.chat.toolbox import _outcome
 
     assert _outcome({"result": 1}).result == 1
     assert _outcome({"job_id": "job_1", "status": "succeeded", "result": 2}).result == 2

@@ -8,8 +8,8 @@ from django.views import View
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.api import SlopView
 from apps.tenants.access import Need, url
+from apps.tenants.api import SlopView
 from slop_platform.urls import urlpatterns as real_urlpatterns
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from django.urls import URLPattern, URLResolver
 
-from apps.core.api import SlopView, served_methods
 from apps.tenants.access import Need, NeedSome, NeedTarget
+from apps.tenants.api import SlopView, served_methods
 
 # Routes no tenant data sits behind, each with why it has no case. Nothing else may be left out.
 PUBLIC_ROUTES = {

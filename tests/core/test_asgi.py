@@ -61,7 +61,8 @@ def test_middleware_and_a_sync_view_run_in_one_thread_without_hopping_back(monke
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(sync.AsyncToSync, "__call__", counting)
-    from apps.core import middleware, views
+    from apps.core import middleware
+    from slop_platform import views
 
     for cls, name in ((middleware.RequestIdMiddleware, "__call__"), (views.HealthzView, "get")):
         wrapped = getattr(cls, name)

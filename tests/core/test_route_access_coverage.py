@@ -11,8 +11,8 @@ from django.urls import get_resolver
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.api import SlopView
 from apps.tenants.access import Need
+from apps.tenants.api import SlopView
 from tests.core.route_access import routes, uncovered
 from tests.core.test_route_access import CASES, Case, Probe
 

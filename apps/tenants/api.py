@@ -13,6 +13,10 @@ A class that serves a method without declaring it does not import (ImproperlyCon
 access hooks cannot be overridden. A view that truly needs no scope check (health checks, /info,
 the Stripe webhook, which is authenticated by its signature) says why in `dangerously_unchecked`.
 The vocabulary (`Need`, `NeedSome`, `NeedTarget`, `url`, `body`, `query`) is apps/tenants/access.py.
+
+It lives in tenants, not core: the view's whole job is identity and access (the principal from
+the key, its tenant, the declared scope check), which is what this app owns. apps/core stays
+below every feature app (errors, ids, the tenant-owned base model) and imports none of them.
 """
 
 from __future__ import annotations
