@@ -4,25 +4,14 @@ address, so a random header per request does not escape the per-address limit.""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 
 import pytest
-from django.core.cache import caches
 from django.test import Client
 from django.test.utils import override_settings
 
 from apps.core.client_address import client_address
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_counters(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    # One rate-limit window for the whole test: a minute boundary mid-test would reset counts.
-    monkeypatch.setattr("apps.tenants.throttling._clock", lambda: 1_800_000_030.0)
-    caches["state"].clear()
-    yield
-    caches["state"].clear()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_rate_window")]
 
 
 def _random_ip() -> str:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
-from django.core.cache import caches
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.test.utils import override_settings
@@ -18,16 +17,7 @@ from apps.tenants.scopes import Action
 from apps.tenants.services import tenant_public_scopes_set
 from tests.conftest import SlopClient
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_counters(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    # One rate-limit window for the whole test: a minute boundary mid-test would reset counts.
-    monkeypatch.setattr("apps.tenants.throttling._clock", lambda: 1_800_000_030.0)
-    caches["state"].clear()
-    yield
-    caches["state"].clear()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_rate_window")]
 
 
 def _post_memory(client: APIClient, base: str, key: str) -> int:

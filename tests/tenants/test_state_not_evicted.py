@@ -4,7 +4,7 @@ changes behaviour lives in the evictable default cache (LocMem keeps 300 entries
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -17,17 +17,8 @@ from apps.core.state_cache import ExpiringLocMemCache
 from apps.tenants.models import Tenant
 from tests.conftest import SlopClient
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_rate_window")]
 BURST = 400  # more distinct addresses than LocMem's 300 entries
-
-
-@pytest.fixture(autouse=True)
-def _fresh_counters(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    # One rate-limit window for the whole test: a minute boundary mid-test would reset counts.
-    monkeypatch.setattr("apps.tenants.throttling._clock", lambda: 1_800_000_030.0)
-    caches["state"].clear()
-    yield
-    caches["state"].clear()
 
 
 def _burst() -> None:
