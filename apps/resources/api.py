@@ -199,20 +199,7 @@ class ResourceSearchView(ResourceView):
             type=params.get("type") or None,
             prefix=params.get("prefix") or None,
         )
-        return Response(
-            {
-                "results": [
-                    {
-                        "id": hit.resource.path,
-                        "title": hit.resource.title,
-                        "type": hit.resource.type,
-                        "score": hit.score,
-                        "snippet": hit.snippet,
-                    }
-                    for hit in hits
-                ]
-            }
-        )
+        return Response({"results": [hit.as_result() for hit in hits]})
 
 
 class ResourcePrefixView(ResourceView):

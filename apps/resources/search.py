@@ -38,6 +38,16 @@ class SearchHit:
     words_rank: int | None
     meaning_rank: int | None
 
+    def as_result(self) -> dict[str, Any]:
+        """The seed's search result (`GET /resources/search` and the `resource_search` tool)."""
+        return {
+            "id": self.resource.path,
+            "title": self.resource.title,
+            "type": self.resource.type,
+            "score": self.score,
+            "snippet": self.snippet,
+        }
+
 
 @dataclass(frozen=True)
 class Ranked:

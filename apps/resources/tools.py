@@ -20,16 +20,7 @@ def _resource_search(parameters: dict[str, Any], caller: Principal | None) -> An
         type=parameters.get("type"),
         prefix=parameters.get("prefix"),
     )
-    return [
-        {
-            "id": hit.resource.path,
-            "title": hit.resource.title,
-            "type": hit.resource.type,
-            "score": hit.score,
-            "snippet": hit.snippet,
-        }
-        for hit in hits
-    ]
+    return [hit.as_result() for hit in hits]
 
 
 RESOURCE_SEARCH = Builtin(
