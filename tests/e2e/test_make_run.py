@@ -19,7 +19,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -27,7 +26,7 @@ import pytest
 from tests.conftest import free_port
 from tests.core.test_startup import shell_env
 from tests.e2e.conftest import ROOT
-from tests.e2e.test_tool_jobs import read_stream
+from tests.e2e.test_tool_jobs import read_stream, wait_for_status
 from tests.tools.webhook_server import WebhookServer, start_webhook_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -110,17 +109,6 @@ def hook() -> Iterator[WebhookServer]:
     server.close()
 
 
-def status_becomes(api: httpx.Client, job_id: str, wanted: str, timeout: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    body: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        body = api.get(f"/tools/jobs/{job_id}").json()
-        if body["status"] == wanted:
-            return body
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} is {body.get('status')}, not {wanted}")
-
-
 def register_webhook(api: httpx.Client, hook: WebhookServer) -> None:
     response = api.put(
         "/tools/weather",
@@ -163,10 +151,10 @@ def test_an_async_call_is_queued_and_runs_on_the_worker(
     stream = read_stream(f"{make_run.url}/tools/jobs/{job_id}/stream", api.headers["Authorization"])
 
     assert hook.blocked.wait(30), make_run.log()
-    running = status_becomes(api, job_id, "running")
+    running = wait_for_status(api, job_id, "running")
     assert running["attempts"] == 1 and running["started_at"]
     hook.release.set()
-    finished = status_becomes(api, job_id, "succeeded")
+    finished = wait_for_status(api, job_id, "succeeded")
     assert finished["result"] == {"done": True}
     # The worker's events reach Daphne's stream through the shared Redis channel layer.
     assert stream.done.wait(15) and stream.error is None and stream.status_code == 200
@@ -177,7 +165,7 @@ def test_a_running_job_can_be_cancelled(api: httpx.Client, hook: WebhookServer) 
     register_webhook(api, hook)
     job_id = api.post("/tools/weather?async=true", json={"location": "Bergen"}).json()["job_id"]
     assert hook.blocked.wait(30)
-    status_becomes(api, job_id, "running")
+    wait_for_status(api, job_id, "running")
 
     cancelled = api.delete(f"/tools/jobs/{job_id}")
     hook.release.set()
