@@ -77,6 +77,8 @@ INSTALLED_APPS = [
     "apps.llm",
     "apps.chat",
     "apps.memory",
+    "apps.agents",
+    "apps.billing",
 ]
 
 MIDDLEWARE = [

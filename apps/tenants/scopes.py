@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-AREAS = frozenset({"chat", "tools", "memory", "resources", "pay"})
+AREAS = frozenset({"chat", "tools", "memory", "resources", "pay", "agents", "usage", "billing"})
 PERMISSIONS = frozenset({"read", "write", "execute", "list", "*"})
 PREFIX_AREAS = frozenset({"memory", "resources"})
 MAX_SCOPES = 100
