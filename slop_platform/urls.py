@@ -18,6 +18,7 @@ urlpatterns = [
     path("", include("apps.resources.urls")),
     path("", include("apps.chat.urls")),
     path("", include("apps.memory.urls")),
+    path("", include("apps.agents.urls")),
 ]
 
 handler400 = "apps.core.views.bad_request"

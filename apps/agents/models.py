@@ -8,6 +8,11 @@ from apps.core.models import TenantOwnedModel
 AGENT_ID_PATTERN = r"^[a-z0-9_-]{1,64}$"
 
 
+def default_tools() -> str:
+    """Every tool the caller may execute, as for a chat without an agent."""
+    return "auto"
+
+
 class Agent(TenantOwnedModel):
     """A tenant's named agent (PROTOCOL.md §11): a model, instructions and what it may use.
 
@@ -26,7 +31,7 @@ class Agent(TenantOwnedModel):
     )
     instructions = models.TextField(blank=True, help_text="Its system prompt")
     # "auto" (every tool the caller may execute), "none", or a list of tool names.
-    tools = models.JSONField(default=list, blank=True)
+    tools = models.JSONField(default=default_tools, blank=True)
     memory_prefix = models.CharField(max_length=500, blank=True)
     resources_prefix = models.CharField(max_length=500, blank=True)
     handoffs = models.JSONField(default=list, blank=True, help_text="Ids of agents it may transfer to")

@@ -105,6 +105,12 @@ def pay_setup(client: Any, tenant: Tenant) -> dict[str, str]:
     return {"payment": payment.id}
 
 
+def agents_setup(client: Any, tenant: Tenant) -> dict[str, str]:
+    body = {"id": "alice-agent", "description": f"{SECRET} specialist", "instructions": SECRET}
+    _ok(client.post("/agents", body, format="json"))
+    return {"agent": "alice-agent"}
+
+
 # --- The cases, by route name -----------------------------------------------------------------
 
 _MEMORY = ("/memory/{key}", "/memory/query")
@@ -112,6 +118,7 @@ _RESOURCES = ("/resources/{resource}",)
 _TOOLS = ("/tools/{tool}", "/tools/jobs/{job}")
 _CHAT = ("/chat/{chat}", "/chat/{thread}")
 _PAY = ("/pay/{payment}",)
+_AGENTS = ("/agents/{agent}",)
 _SEND = {"thread_id": "thread_alice", "messages": [{"content": "hello"}]}
 _RESUME = {"HTTP_LAST_EVENT_ID": "{run}:0"}
 
@@ -241,6 +248,23 @@ CASES: dict[str, Case] = {
             ),
         ),
         _PAY,
+    ),
+    "agents": Case(
+        agents_setup,
+        (
+            Probe("GET", "/agents", "agents.read", "list"),
+            Probe("POST", "/agents", "agents.{agent}.write", "own", {"id": "{agent}", "name": "Charlie's"}),
+        ),
+        _AGENTS,
+    ),
+    "agent": Case(
+        agents_setup,
+        (
+            Probe("GET", "/agents/{agent}", "agents.{agent}.read"),
+            Probe("PUT", "/agents/{agent}", "agents.{agent}.write", body={"name": "x"}),
+            Probe("DELETE", "/agents/{agent}", "agents.{agent}.write"),
+        ),
+        _AGENTS,
     ),
     "pay-detail": Case(pay_setup, (Probe("GET", "/pay/{payment}", "pay.read"),), _PAY),
     "pay-refund": Case(pay_setup, (Probe("POST", "/pay/{payment}/refund", "pay.execute"),), _PAY),
