@@ -20,6 +20,8 @@ from django.db import models
 from django.test import Client
 from django.utils import timezone
 
+from apps.agents.models import Agent
+from apps.agents.services import agent_create
 from apps.chat.models import Chat, Message, Thread
 from apps.core.admin import OperatorAdmin
 from apps.llm.models import ModelConfig, UsageRecord
@@ -99,6 +101,9 @@ def _rows(tenant: Tenant, user: User, chat_client: Any) -> dict[type[models.Mode
         PaymentSettings: lambda: PaymentSettings.objects.create(tenant=tenant),
         StripeEvent: stripe_event,
         Payment: lambda: None,  # made with the Stripe event above
+        Agent: lambda: agent_create(
+            tenant=tenant, agent_id="support", fields={"tools": ["calculator"], "model": "echo"}
+        ),
     }
 
 

@@ -60,13 +60,14 @@ def _model_problem(tenant: Tenant, model: Any) -> str | None:
     return f"Unknown model {model!r}; this team can use: {_listed(models)}."
 
 
-def _handoff_problem(tenant: Tenant, agent_id: str, handoffs: Any) -> str | None:
+def _handoff_problem(tenant: Tenant, agent_id: str, handoffs: Any, lock: bool) -> str | None:
     if not handoffs:
         return None
     if agent_id in handoffs:
         return f"An agent cannot hand off to itself ({agent_id})."
-    # Locked until the write commits: a concurrent delete of a target waits, then sees this agent.
-    targets = Agent.objects.for_tenant(tenant).filter(slug__in=handoffs).select_for_update()
+    targets = Agent.objects.for_tenant(tenant).filter(slug__in=handoffs)
+    if lock:  # until the write commits: a concurrent delete of a target waits, then sees this agent
+        targets = targets.select_for_update()
     existing = set(targets.values_list("slug", flat=True))
     missing = [name for name in handoffs if name not in existing]
     if missing:
@@ -74,16 +75,23 @@ def _handoff_problem(tenant: Tenant, agent_id: str, handoffs: Any) -> str | None
     return None
 
 
-def _check_references(tenant: Tenant, agent_id: str, values: Mapping[str, Any]) -> None:
-    problems = {
+def agent_reference_problems(
+    *, tenant: Tenant, agent_id: str, values: Mapping[str, Any], lock: bool = False
+) -> dict[str, list[str]]:
+    """What the values name that the team does not have, by field (the admin's form shows it)."""
+    return {
         field: [problem]
         for field, problem in (
             ("tools", _tool_problem(tenant, values.get("tools"))),
             ("model", _model_problem(tenant, values.get("model"))),
-            ("handoffs", _handoff_problem(tenant, agent_id, values.get("handoffs"))),
+            ("handoffs", _handoff_problem(tenant, agent_id, values.get("handoffs"), lock)),
         )
         if problem is not None
     }
+
+
+def _check_references(tenant: Tenant, agent_id: str, values: Mapping[str, Any]) -> None:
+    problems = agent_reference_problems(tenant=tenant, agent_id=agent_id, values=values, lock=True)
     if problems:
         raise ValidationFailed(problems)
 
