@@ -17,8 +17,9 @@ class MemoryConfig(AppConfig):
         return {"semantic_search": embeddings_available()}
 
     def ready(self) -> None:
-        # memory offers a built-in tool; registering it here keeps apps.tools from importing memory.
-        from apps.memory.tools import MEMORY_SEARCH
+        # memory offers built-in tools; registering them here keeps apps.tools from importing memory.
+        from apps.memory.tools import MEMORY_SEARCH, MEMORY_WRITE
         from apps.tools.builtins import builtin_register
 
         builtin_register(MEMORY_SEARCH)
+        builtin_register(MEMORY_WRITE)

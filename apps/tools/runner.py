@@ -30,7 +30,7 @@ def tool_execute(
     if spec.kind == Tool.Kind.BUILTIN and builtin is not None:
         if builtin.needs_caller and caller is None:
             raise ApplicationError(
-                f"Tool {spec.id} searches with the caller's scopes and cannot run as a background job",
+                f"Tool {spec.id} acts within the caller's scopes and cannot run as a background job",
                 code="invalid_request",
                 status=400,
             )

@@ -61,7 +61,7 @@ def tool_call(
     builtin = BUILTINS.get(spec.id)
     if builtin is not None and builtin.needs_caller and (spec.long_running or run_async):
         raise ApplicationError(
-            f"Tool {tool_id} searches with the caller's scopes and runs only synchronously; "
+            f"Tool {tool_id} acts within the caller's scopes and runs only synchronously; "
             "call it without ?async=true",
             code="invalid_request",
         )

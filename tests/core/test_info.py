@@ -76,7 +76,7 @@ def test_builtin_tools_are_the_ones_every_tenant_has(alice_client: SlopClient) -
     listed = [tool["id"] for tool in alice_client.get("/tools").json()["tools"] if tool["id"] in BUILTINS]
     builtin = _capabilities(Client())["tools"]["builtin"]  # type: ignore[index]
     assert builtin == sorted(BUILTINS) == sorted(listed)
-    assert len(builtin) == 4
+    assert len(builtin) == 5
 
 
 def test_models_are_the_platforms_and_with_a_key_the_tenants(alice: Tenant, alice_client: SlopClient) -> None:

@@ -9,7 +9,8 @@ import pytest
 from apps.tools.builtins import BUILTINS
 from apps.tools.models import Tool
 
-BUILTIN_IDS = list(BUILTINS)  # every tenant has them, all safe, listed first
+BUILTIN_IDS = list(BUILTINS)  # every tenant has them, listed first
+SAFE_BUILTIN_IDS = [tool_id for tool_id, builtin in BUILTINS.items() if builtin.safe]  # memory_write writes
 
 pytestmark = pytest.mark.django_db
 
@@ -66,7 +67,7 @@ def test_list_shows_only_tools_the_caller_may_read_or_execute(alice_client, clie
     assert ids(alice_client) == [*BUILTIN_IDS, "deploy", "lookup", "weather"]
     assert ids(client_for(alice, "tools.list,tools.weather.read")) == ["weather"]
     assert ids(client_for(alice, "tools.list,tools.deploy.execute")) == ["deploy"]
-    assert ids(client_for(alice, "tools.list,tools.safe.*")) == [*BUILTIN_IDS, "lookup"]
+    assert ids(client_for(alice, "tools.list,tools.safe.*")) == [*SAFE_BUILTIN_IDS, "lookup"]
     assert ids(client_for(alice, "tools.*", scope_header="tools.list,tools.safe.lookup")) == ["lookup"]
     assert ids(client_for(alice, "tools.list")) == []
 
@@ -433,7 +434,7 @@ def test_info_lists_the_routes_and_the_callers_tools(alice_client, client_for, a
     assert "/tools/jobs/:job_id" in routes
     assert routes["/tools/jobs/:job_id/stream"] == ["GET"]
     assert info["tools"] == sorted([*BUILTIN_IDS, "weather"])
-    assert client_for(alice, "tools.safe.*").get("/info").json()["tools"] == sorted(BUILTIN_IDS)
+    assert client_for(alice, "tools.safe.*").get("/info").json()["tools"] == sorted(SAFE_BUILTIN_IDS)
 
 
 @pytest.mark.parametrize("tool_id", ["%00", "a%00b"])
