@@ -26,6 +26,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from apps.agents.services import agent_create
 from apps.memory.services import memory_item_store
 from apps.resources.services import resource_create
 from apps.tenants.models import Tenant
@@ -110,6 +111,7 @@ def test_every_operation_conforms_to_the_schema(stripe_server: LiveServer) -> No
     # paths (200 with a body) and not only the 404s of generated ids.
     memory_item_store(tenant=tenant, key="user_preference", value={"theme": "dark"})
     resource_create(tenant=tenant, resource_id="notes/hello", title="Hello", content="Hello notes")
+    agent_create(tenant=tenant, agent_id="support", fields={"description": "Product questions"})
     schema = schemathesis.openapi.from_url(f"{slop_server.url}/openapi.json")
     started = time.monotonic()
     operations = examples = 0
