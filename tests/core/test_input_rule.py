@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.test import override_settings
 
+from apps.agents.models import Agent
 from apps.chat.models import Chat, Message, Thread
 from apps.memory.models import MemoryItem
 from apps.pay.models import Payment
@@ -21,7 +22,7 @@ NUL = "a\u0000b"
 SURROGATE = "a\ud800b"
 WEATHER = {"description": "Weather", "url": "https://tools.example.com/weather", "parameters": {}}
 CHAT = {"messages": [{"role": "user", "content": "hi"}]}
-OWNED = [Chat, Message, Thread, MemoryItem, Payment, Resource, Tool, ToolJob]
+OWNED = [Agent, Chat, Message, Thread, MemoryItem, Payment, Resource, Tool, ToolJob]
 
 # (method, path, JSON body or None, the field the 400 names)
 CASES: list[tuple[str, str, Any, str]] = [
@@ -62,6 +63,9 @@ CASES: list[tuple[str, str, Any, str]] = [
     ("post", "/tools/calculator?async=true", {"expression": SURROGATE}, "expression"),
     ("get", "/tools/jobs/job_a%00b", None, "job_id"),
     ("get", "/pay/tx_a%00b", None, "payment_id"),
+    ("post", "/agents", {"id": "a", "description": NUL}, "description"),
+    ("post", "/agents", {"id": "a", "instructions": SURROGATE}, "instructions"),
+    ("put", "/agents/a", {"memory_prefix": NUL}, "memory_prefix"),
     ("post", "/pay", {"amount": 5, "currency": "USD", "description": NUL}, "description"),
     ("post", "/pay", {"amount": 5, "currency": "USD", "description": SURROGATE}, "description"),
 ]
