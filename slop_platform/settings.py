@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "apps.memory",
     "apps.agents",
     "apps.billing",
+    "apps.facades",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class FacadesConfig(AppConfig):
+    """Other doors to the same tenant (PROTOCOL.md §13): /mcp and the OpenAI API at /v1, over the
+    same services, keys and scopes as the SLOP endpoints."""
+
+    name = "apps.facades"
+    label = "facades"
+    verbose_name = "MCP and OpenAI doors"
