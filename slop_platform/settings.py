@@ -180,6 +180,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 # Periodic work (the `beat` process): settle payments Stripe has not confirmed, reap jobs whose
 # worker died, give big memory tenants an index of their own.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "billing-report-usage": {"task": "billing.report_usage", "schedule": 300.0},
     "pay-reconcile": {"task": "pay.reconcile_pending_payments", "schedule": 300.0},
     "tools-reap-stale-jobs": {"task": "tools.reap_stale_jobs", "schedule": 30.0},
     "memory-sync-tenant-indexes": {"task": "memory.sync_tenant_indexes", "schedule": 600.0},
@@ -313,6 +314,21 @@ SLOP_DESCRIPTION = env_str(
     "SLOP_DESCRIPTION", "A multi-tenant SLOP server: chat, tools, memory, resources and pay for teams"
 )
 SLOP_PUBLIC_URL = env_str("SLOP_PUBLIC_URL", "")
+
+# --- Metering and quotas (apps/billing: metering.py, quotas.py, reporting.py) -----------------
+# A tenant's plan limits are read once per process per this many seconds (a plan change reaches
+# every process within it). A chat reserves its input estimate plus its max_tokens (else this
+# many output tokens) while it runs; a reservation a crashed process never gave back is dropped
+# after SLOP_BILLING_HOLD_SECONDS. A 402 quota_exceeded names SLOP_BILLING_UPGRADE_URL.
+SLOP_BILLING_ACCOUNT_CACHE_SECONDS = env_float("SLOP_BILLING_ACCOUNT_CACHE_SECONDS", 5.0, minimum=0.0)
+SLOP_BILLING_RESERVE_OUTPUT_TOKENS = env_int("SLOP_BILLING_RESERVE_OUTPUT_TOKENS", 1024, minimum=1)
+SLOP_BILLING_HOLD_SECONDS = env_int("SLOP_BILLING_HOLD_SECONDS", 900, minimum=60)
+SLOP_BILLING_UPGRADE_URL = env_str("SLOP_BILLING_UPGRADE_URL", "/billing")
+# Usage goes to Stripe Billing as meter events (beat task billing.report_usage, `manage.py
+# billing_report`), one event per unit per batch of at most SLOP_BILLING_REPORT_BATCH_ROWS ledger
+# rows, under these meters' event names (`manage.py billing_report --create-meters` makes them).
+SLOP_BILLING_METER_EVENT_PREFIX = env_str("SLOP_BILLING_METER_EVENT_PREFIX", "slop_")
+SLOP_BILLING_REPORT_BATCH_ROWS = env_int("SLOP_BILLING_REPORT_BATCH_ROWS", 5000, minimum=1)
 
 # --- Pay (Stripe) ---------------------------------------------------------------------------
 # No key: /pay answers 503 payments_not_configured. STRIPE_API_BASE points the SDK at another

@@ -62,6 +62,6 @@ def seed(apps: Any, schema_editor: Any) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("billing", "0001_initial")]
+    dependencies = [("billing", "0002_metering")]
 
     operations = [migrations.RunPython(seed, migrations.RunPython.noop, elidable=False)]
