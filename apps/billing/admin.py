@@ -10,8 +10,9 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from apps.billing.accounts import free_plan
 from apps.billing.models import BillingAccount, BillingStripeEvent, Plan
-from apps.billing.plans import plan_free, plan_rate_limit_forget
+from apps.billing.plans import plan_rate_limit_forget
 from apps.core.admin import OperatorAdmin
 
 
@@ -92,7 +93,7 @@ class BillingAccountAdmin(OperatorAdmin):
 
     def save_model(self, request: HttpRequest, obj: BillingAccount, form: Any, change: bool) -> None:
         if not change:
-            obj.plan = plan_free()  # a new account starts on free; Stripe's webhooks move it
+            obj.plan = free_plan()  # a new account starts on free; Stripe's webhooks move it
         if obj.override_plan is None:
             obj.override_reason = obj.override_reason.strip()
         super().save_model(request, obj, form, change)

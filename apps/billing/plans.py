@@ -9,31 +9,12 @@ import time
 
 from django.conf import settings
 
+from apps.billing.accounts import FREE_PLAN, clear_limits_cache
 from apps.billing.models import BillingAccount, Plan
 from apps.core.errors import ApplicationError
 from apps.tenants.models import Tenant
 
-FREE = "free"
-
-# The free plan as migration 0003 seeds it, for a database whose rows were flushed (a
-# transactional test) or an installation that deleted it: a team is never without a plan.
-FREE_PLAN_DEFAULTS = {
-    "name": "Free",
-    "monthly_price_cents": 0,
-    "included_tokens": 200_000,
-    "included_tool_calls": 2_000,
-    "included_memory_items": 1_000,
-    "included_resource_bytes": 100 * 1024 * 1024,
-    "included_api_keys": 3,
-    "included_members": 3,
-    "overage_allowed": False,
-    "rate_limit_per_minute": None,
-}
-
-
-def plan_free() -> Plan:
-    plan, _ = Plan.objects.get_or_create(slug=FREE, defaults=FREE_PLAN_DEFAULTS)
-    return plan
+FREE = FREE_PLAN
 
 
 def plan_is_paid(plan: Plan) -> bool:
@@ -70,8 +51,8 @@ def plan_for_price(price_id: str) -> Plan | None:
 
 
 # --- The rate limit of a team's plan ------------------------------------------------------------
-# Asked on every keyed request, so a process keeps each answer as long as it trusts a looked-up key
-# (SLOP_KEY_CACHE_SECONDS): a plan change reaches every process within that time.
+# Asked on every keyed request, so a process keeps each answer for SLOP_BILLING_ACCOUNT_CACHE_SECONDS
+# (as the quota limits): a plan change reaches every process within that time.
 
 _limits: dict[int, tuple[float, int | None]] = {}
 _limits_lock = threading.Lock()
@@ -88,7 +69,7 @@ def plan_rate_limit(tenant: Tenant) -> int | None:
     account = BillingAccount.objects.for_tenant(tenant_id).select_related("plan", "override_plan").first()
     plan = account.effective_plan if account is not None else Plan.objects.filter(slug=FREE).first()
     limit = plan.rate_limit_per_minute if plan is not None else None
-    ttl = settings.API_KEY_CACHE_SECONDS
+    ttl = settings.SLOP_BILLING_ACCOUNT_CACHE_SECONDS
     if ttl > 0:
         with _limits_lock:
             _limits[tenant_id] = (now + ttl, limit)
@@ -96,9 +77,11 @@ def plan_rate_limit(tenant: Tenant) -> int | None:
 
 
 def plan_rate_limit_forget(tenant_id: int | None = None) -> None:
-    """This process asks again (after a change it made itself; others see it within the TTL)."""
+    """This process reads the plan again, for its rate limit and its quotas (after a change it
+    made itself; other processes see it within the cache time)."""
     with _limits_lock:
         if tenant_id is None:
             _limits.clear()
         else:
             _limits.pop(int(tenant_id), None)
+    clear_limits_cache()

@@ -12,8 +12,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from apps.billing.accounts import account_for, free_plan
 from apps.billing.models import BillingAccount, Plan
-from apps.billing.plans import plan_for_checkout, plan_free, plan_is_paid, plan_rate_limit_forget
+from apps.billing.plans import plan_for_checkout, plan_is_paid, plan_rate_limit_forget
 from apps.billing.stripe_api import as_dict, call, not_configured, require_setting, stripe_client
 from apps.core.errors import ApplicationError
 from apps.tenants.models import Tenant
@@ -23,17 +24,9 @@ logger = logging.getLogger(__name__)
 LIVE_STATUSES = {BillingAccount.Status.ACTIVE, BillingAccount.Status.TRIALING, BillingAccount.Status.PAST_DUE}
 
 
-def billing_account_for(tenant: Tenant, *, for_update: bool = False) -> BillingAccount:
-    """The team's billing account, made on first use on the free plan. (billing-meter's
-    apps/billing/accounts.py `account_for` does the same; this one can also lock the row.)"""
-    rows = BillingAccount.objects.for_tenant(tenant)
-    if for_update:
-        rows = rows.select_for_update()
-    account = rows.select_related("plan", "override_plan").first()
-    if account is not None:
-        return account
-    BillingAccount.objects.get_or_create(tenant=tenant, defaults={"plan": plan_free()})
-    return rows.select_related("plan", "override_plan").get()
+def _account_locked(tenant: Tenant) -> BillingAccount:
+    account_for(tenant)  # made on first use, on the free plan
+    return BillingAccount.objects.for_tenant(tenant).select_for_update().get()
 
 
 def billing_customer_ensure(*, tenant: Tenant) -> str:
@@ -43,7 +36,7 @@ def billing_customer_ensure(*, tenant: Tenant) -> str:
     per tenant, so two simultaneous checkouts make one customer."""
     client = stripe_client()
     with transaction.atomic():
-        account = billing_account_for(tenant, for_update=True)
+        account = _account_locked(tenant)
         if account.stripe_customer_id:
             return account.stripe_customer_id
         customer = call(
@@ -82,7 +75,7 @@ def billing_checkout_create(*, tenant: Tenant, plan_slug: str) -> str:
         )
     success_url = require_setting("SLOP_BILLING_SUCCESS_URL", "where Checkout sends a team after paying")
     cancel_url = settings.SLOP_BILLING_CANCEL_URL or success_url
-    account = billing_account_for(tenant)
+    account = account_for(tenant)
     if account.status in LIVE_STATUSES and account.stripe_subscription_id:
         raise ApplicationError(
             f"This team already has a subscription ({account.plan.slug}, {account.status}): change "
@@ -145,7 +138,7 @@ def billing_end_expired_grace_periods(*, now: Any = None) -> list[int]:
     data stays; the subscription at Stripe stays too, and a later paid invoice restores the plan).
     Returns the tenant ids moved."""
     now = now or timezone.now()
-    free = plan_free()
+    free = free_plan()
     moved: list[int] = []
     # Crossing tenants on purpose: a platform job over every account.
     due = (
@@ -170,7 +163,6 @@ def billing_end_expired_grace_periods(*, now: Any = None) -> list[int]:
 
 
 __all__ = [
-    "billing_account_for",
     "billing_checkout_create",
     "billing_customer_ensure",
     "billing_end_expired_grace_periods",

@@ -23,8 +23,9 @@ import stripe
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from apps.billing.accounts import free_plan
 from apps.billing.models import BillingAccount, BillingStripeEvent, Plan
-from apps.billing.plans import plan_for_price, plan_free, plan_rate_limit_forget
+from apps.billing.plans import plan_for_price, plan_rate_limit_forget
 from apps.billing.stripe_api import not_configured
 from apps.billing.subscriptions import grace_deadline
 from apps.core.errors import ApplicationError
@@ -56,7 +57,13 @@ SUBSCRIPTION_STATUS = {
     "incomplete": None,  # the first payment has not gone through: the plan is not granted yet
 }
 # Within one second, the more final state wins (events created together, delivered in any order).
-RANK: dict[str, int] = {Status.NONE: 0, Status.ACTIVE: 1, Status.TRIALING: 1, Status.PAST_DUE: 2, Status.CANCELED: 3}
+RANK: dict[str, int] = {
+    Status.NONE: 0,
+    Status.ACTIVE: 1,
+    Status.TRIALING: 1,
+    Status.PAST_DUE: 2,
+    Status.CANCELED: 3,
+}
 LIVE = {Status.ACTIVE, Status.TRIALING, Status.PAST_DUE}
 
 
@@ -290,7 +297,7 @@ def _apply(account: BillingAccount, observation: Observation, at: dt.datetime) -
     if observation.period_end is not None:
         account.period_end = observation.period_end
     if observation.status == Status.CANCELED:
-        account.plan = plan_free()
+        account.plan = free_plan()
         account.grace_until = None
     elif observation.status == Status.PAST_DUE:
         # The grace period runs from the first failure; retries that fail again do not extend it.
