@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -44,6 +44,7 @@ class BillingCheckoutView(SlopView):
     @extend_schema(
         request=CheckoutRequestSerializer,
         responses={200: SessionUrlSerializer, **error_responses(409, 502, 503, 504)},
+        examples=[OpenApiExample("pro", value={"plan": "pro"}, request_only=True)],
     )
     def post(self, request: Request) -> Response:
         """A Stripe Checkout Session (a monthly subscription) for a paid plan: send the browser to
