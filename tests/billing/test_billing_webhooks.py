@@ -399,3 +399,23 @@ def test_an_override_survives_webhooks(client, alice, customer, plans):
     deliver(client, event("customer.subscription.deleted", subscription("canceled"), 200))
     account = BillingAccount.objects.for_tenant(alice).get()
     assert account.plan.slug == "free" and account.effective_plan.slug == "team"
+
+
+def test_a_subscription_changes_the_keys_rate_limit_at_once(
+    client, alice, customer, client_for, monkeypatch, django_capture_on_commit_callbacks
+):
+    from django.core.cache import caches
+
+    from apps.billing.plans import plan_rate_limit_forget
+
+    monkeypatch.setattr("apps.tenants.throttling._clock", lambda: 1_800_000_030.0)
+    caches["state"].clear()
+    plan_rate_limit_forget()
+    Plan.objects.filter(slug="pro").update(rate_limit_per_minute=2)
+    with override_settings(RATE_LIMIT_PER_MINUTE=100):
+        key = client_for(alice)
+        assert key.get("/info").status_code == 200  # on free: the platform's limit, now cached
+        with django_capture_on_commit_callbacks(execute=True):
+            deliver(client, event("customer.subscription.created", subscription("active"), 100))
+        assert [key.get("/info").status_code for _ in range(2)] == [200, 429]  # pro's 2 a minute
+    caches["state"].clear()
