@@ -7,8 +7,8 @@ and two simultaneous deliveries serialise on the row's unique event id.
 Events arrive in any order. The account keeps `stripe_state_at`, the Stripe time (the event's
 `created`) of the state it holds; an older observation never overwrites a newer one, and within
 one second the more final status wins (canceled over past_due over active). An event about a
-subscription other than the team's current one may start a newer live subscription but can never
-end the current one.
+subscription other than the team's current one may make a newer active subscription the current
+one (subscription and checkout events only) but can never end or degrade the current one.
 """
 
 from __future__ import annotations
@@ -119,6 +119,9 @@ class Observation:
     status: str | None  # ours; None: keep the status
     plan: Plan | None  # None: keep the plan (price not one of ours, or not in the event)
     tenant_hint: str = ""  # metadata.slop_tenant / client_reference_id: finds an account by tenant
+    # Whether it may make its subscription the team's current one (a subscription or checkout
+    # event may; an invoice only ever concerns the subscription it bills).
+    may_switch: bool = True
     period_start: dt.datetime | None = None
     period_end: dt.datetime | None = None
 
@@ -207,6 +210,7 @@ def _from_invoice(event_type: str, obj: dict[str, Any]) -> Observation | None:
         subscription_id=subscription_id,
         status=Status.ACTIVE if paid else Status.PAST_DUE,
         plan=_plan_among(lines) if paid else None,
+        may_switch=False,
         period_start=_when(period.get("start")) if paid else None,
         period_end=_when(period.get("end")) if paid else None,
     )
@@ -260,7 +264,7 @@ def _stale(account: BillingAccount, observation: Observation, at: dt.datetime) -
     """Why the observation must not be applied, or None."""
     current = account.stripe_subscription_id
     if current and observation.subscription_id and observation.subscription_id != current:
-        if observation.status not in LIVE:
+        if not observation.may_switch or observation.status not in (Status.ACTIVE, Status.TRIALING):
             return "kept: about a subscription that is not the team's current one"
         if account.status in LIVE and account.stripe_state_at is not None and at <= account.stripe_state_at:
             return "kept: an older subscription than the current one"

@@ -419,3 +419,13 @@ def test_a_subscription_changes_the_keys_rate_limit_at_once(
             deliver(client, event("customer.subscription.created", subscription("active"), 100))
         assert [key.get("/info").status_code for _ in range(2)] == [200, 429]  # pro's 2 a minute
     caches["state"].clear()
+
+
+def test_an_invoice_of_another_subscription_never_touches_the_current_one(client, alice, customer):
+    deliver(client, event("customer.subscription.created", subscription("active", sub="sub_new"), 100))
+    for kind in ("invoice.payment_failed", "invoice.paid"):
+        late = deliver(client, event(kind, invoice(sub="sub_old", price=TEAM_PRICE), 200)).json()
+        assert late["outcome"] == "kept: about a subscription that is not the team's current one"
+    assert state(alice) == ("pro", "active")
+    account = BillingAccount.objects.for_tenant(alice).get()
+    assert account.stripe_subscription_id == "sub_new" and account.grace_until is None
