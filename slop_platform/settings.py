@@ -181,9 +181,11 @@ CELERY_ACCEPT_CONTENT = ["json"]
 # Periodic work (the `beat` process): settle payments Stripe has not confirmed, reap jobs whose
 # worker died, give big memory tenants an index of their own.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "billing-report-usage": {"task": "billing.report_usage", "schedule": 300.0},
     "pay-reconcile": {"task": "pay.reconcile_pending_payments", "schedule": 300.0},
     "tools-reap-stale-jobs": {"task": "tools.reap_stale_jobs", "schedule": 30.0},
     "memory-sync-tenant-indexes": {"task": "memory.sync_tenant_indexes", "schedule": 600.0},
+    "billing-end-grace-periods": {"task": "billing.end_expired_grace_periods", "schedule": 300.0},
 }
 
 # --- HTTP, security -------------------------------------------------------------------------
@@ -314,6 +316,21 @@ SLOP_DESCRIPTION = env_str(
 )
 SLOP_PUBLIC_URL = env_str("SLOP_PUBLIC_URL", "")
 
+# --- Metering and quotas (apps/billing: metering.py, quotas.py, reporting.py) -----------------
+# A tenant's plan limits are read once per process per this many seconds (a plan change reaches
+# every process within it). A chat reserves its input estimate plus its max_tokens (else this
+# many output tokens) while it runs; a reservation a crashed process never gave back is dropped
+# after SLOP_BILLING_HOLD_SECONDS. A 402 quota_exceeded names SLOP_BILLING_UPGRADE_URL.
+SLOP_BILLING_ACCOUNT_CACHE_SECONDS = env_float("SLOP_BILLING_ACCOUNT_CACHE_SECONDS", 5.0, minimum=0.0)
+SLOP_BILLING_RESERVE_OUTPUT_TOKENS = env_int("SLOP_BILLING_RESERVE_OUTPUT_TOKENS", 1024, minimum=1)
+SLOP_BILLING_HOLD_SECONDS = env_int("SLOP_BILLING_HOLD_SECONDS", 900, minimum=60)
+SLOP_BILLING_UPGRADE_URL = env_str("SLOP_BILLING_UPGRADE_URL", "/billing")
+# Usage goes to Stripe Billing as meter events (beat task billing.report_usage, `manage.py
+# billing_report`), one event per unit per batch of at most SLOP_BILLING_REPORT_BATCH_ROWS ledger
+# rows, under these meters' event names (`manage.py billing_report --create-meters` makes them).
+SLOP_BILLING_METER_EVENT_PREFIX = env_str("SLOP_BILLING_METER_EVENT_PREFIX", "slop_")
+SLOP_BILLING_REPORT_BATCH_ROWS = env_int("SLOP_BILLING_REPORT_BATCH_ROWS", 5000, minimum=1)
+
 # --- Pay (Stripe) ---------------------------------------------------------------------------
 # No key: /pay answers 503 payments_not_configured. STRIPE_API_BASE points the SDK at another
 # Stripe-compatible server (localstripe in tests); STRIPE_LOCALSTRIPE_COMPAT leaves out the one
@@ -329,6 +346,17 @@ STRIPE_WEBHOOK_TOLERANCE_SECONDS = env_int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 3
 # a create Stripe never answered is retried (same idempotency key) only within Stripe's 24 h window.
 SLOP_PAY_RECONCILE_AFTER_SECONDS = env_int("SLOP_PAY_RECONCILE_AFTER_SECONDS", 300, minimum=0)
 SLOP_PAY_RETRY_CREATE_WITHIN_SECONDS = env_int("SLOP_PAY_RETRY_CREATE_WITHIN_SECONDS", 23 * 3600, minimum=60)
+# --- Billing (the platform billing teams: apps/billing) --------------------------------------
+# Teams subscribe through the platform's Stripe account (STRIPE_SECRET_KEY, STRIPE_API_BASE above).
+# Stripe notifies /billing/webhook, signed with its own endpoint's secret (not /pay/webhook's).
+# Checkout sends the customer back to the success (or cancel) URL; the Customer Portal to its
+# return URL. A failed payment keeps the plan for the grace period, then the team is on free.
+STRIPE_BILLING_WEBHOOK_SECRET = env_str("STRIPE_BILLING_WEBHOOK_SECRET")
+SLOP_BILLING_SUCCESS_URL = env_str("SLOP_BILLING_SUCCESS_URL")
+SLOP_BILLING_CANCEL_URL = env_str("SLOP_BILLING_CANCEL_URL") or SLOP_BILLING_SUCCESS_URL
+SLOP_BILLING_PORTAL_RETURN_URL = env_str("SLOP_BILLING_PORTAL_RETURN_URL") or SLOP_BILLING_SUCCESS_URL
+SLOP_BILLING_GRACE_DAYS = env_float("SLOP_BILLING_GRACE_DAYS", 7.0, minimum=0.0)
+SLOP_BILLING_CURRENCY = env_str("SLOP_BILLING_CURRENCY", "usd")
 # --- Secrets at rest, outbound HTTP (apps/core/crypto.py, apps/core/http/) ----------------------
 # Keys for secrets stored in the database (comma-separated; the first encrypts, all decrypt).
 # Unset: derived from SECRET_KEY.

@@ -22,6 +22,8 @@ from django.utils import timezone
 
 from apps.agents.models import Agent
 from apps.agents.services import agent_create
+from apps.billing.accounts import account_for
+from apps.billing.models import BillingAccount, BillingStripeEvent, Plan
 from apps.chat.models import Chat, Message, Thread
 from apps.core.admin import OperatorAdmin
 from apps.llm.models import ModelConfig, UsageRecord
@@ -34,12 +36,13 @@ from apps.resources.services import resource_create
 from apps.tenants.models import ApiKey, Membership, Tenant
 from apps.tenants.services import api_key_create
 from apps.tools.models import Tool, ToolJob
+from tests.billing.plans import seed_plans
 
 pytestmark = pytest.mark.django_db
 
 # Models whose rows only the platform writes (an exchange, a payment, a job, a Stripe event,
 # metered usage): the admin shows them and offers no "add".
-NO_ADD = {Chat, Thread, Payment, StripeEvent, ToolJob, UsageRecord}
+NO_ADD = {Chat, Thread, Payment, StripeEvent, ToolJob, UsageRecord, BillingStripeEvent}
 # Payments are never deleted (Stripe holds the money; a refund is the way back).
 NO_DELETE = {Payment}
 # Records that are never edited by hand: the change page is a read-only view.
@@ -82,7 +85,23 @@ def _rows(tenant: Tenant, user: User, chat_client: Any) -> dict[type[models.Mode
             created=int(timezone.now().timestamp()),
         )  # fmt: skip
 
+    def billing_account() -> None:
+        account = account_for(tenant)
+        account.override_plan = seed_plans()["team"]
+        account.override_reason = "design partner"
+        account.stripe_customer_id = "cus_adminpages"
+        account.save()
+
     return {
+        Plan: seed_plans,
+        BillingAccount: billing_account,
+        BillingStripeEvent: lambda: BillingStripeEvent.objects.create(
+            event_id="evt_billing_adminpages",
+            type="invoice.paid",
+            tenant=tenant,
+            created=1,
+            outcome="applied",
+        ),
         User: lambda: user,
         Group: lambda: Group.objects.create(name="operators"),
         Tenant: lambda: tenant,

@@ -24,6 +24,10 @@ class Plan(models.Model):
     included_api_keys = models.PositiveIntegerField(null=True, blank=True)
     included_members = models.PositiveIntegerField(null=True, blank=True)
     overage_allowed = models.BooleanField(default=False, help_text="Bill usage past what is included")
+    # What usage past the included amount costs, for estimates (Stripe's metered prices bill it):
+    # {"input_tokens": "2.00", "output_tokens": "8.00", "tool_calls": "500", "job_seconds": "10"}, in
+    # the plan's currency per million units.
+    unit_prices = models.JSONField(default=dict, blank=True)
     rate_limit_per_minute = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -62,6 +66,11 @@ class BillingAccount(TenantOwnedModel):
         Plan, on_delete=models.PROTECT, null=True, blank=True, related_name="overridden_accounts"
     )
     override_reason = models.TextField(blank=True)
+    end_user_monthly_token_cap = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="LLM tokens each end user (X-SLOP-User) may use per billing period; empty: no cap",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -71,3 +80,136 @@ class BillingAccount(TenantOwnedModel):
     @property
     def effective_plan(self) -> Plan:
         return self.override_plan or self.plan
+
+
+class BillingStripeEvent(models.Model):
+    """A webhook event /billing/webhook has already applied (written in the same transaction as
+    the change it made), so each event is applied once however often Stripe delivers it.
+
+    Billing's own ledger, not /pay's StripeEvent: pay sits above billing in the layers, and one
+    Stripe account may deliver the same event id to both endpoints; a shared once-per-event row
+    written by /pay/webhook ("ignored: not a payment event") would make /billing/webhook drop it."""
+
+    event_id = models.CharField(max_length=255, unique=True, help_text="Stripe's event id")
+    type = models.CharField(max_length=100)
+    # The team the event was about (null when it concerned no account of ours).
+    tenant = models.ForeignKey(
+        "tenants.Tenant", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created = models.BigIntegerField(help_text="The event's own Unix time at Stripe")
+    received_at = models.DateTimeField(auto_now_add=True)
+    outcome = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name = "billing Stripe event"
+
+    def __str__(self) -> str:
+        return f"{self.event_id} {self.type}"
+
+
+class UsageEvent(TenantOwnedModel):
+    """The ledger: one row per billable thing that happened (a chat exchange's tokens, a tool call,
+    a finished job's seconds), written where it happened, in the same transaction as the work
+    where there is one. `report` is the meter-report batch that sent it to Stripe (null: not yet)."""
+
+    class Kind(models.TextChoices):
+        LLM = "llm"
+        TOOL = "tool"
+        JOB = "job"
+
+    created_at = models.DateTimeField()
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    # Plain ids, not foreign keys: the ledger outlives keys, and an insert checks no constraint.
+    api_key_id = models.BigIntegerField(null=True, blank=True)
+    end_user = models.CharField(max_length=200, blank=True, default="")
+    agent = models.CharField(max_length=64, blank=True, default="")
+    model = models.CharField(max_length=100, blank=True, default="")
+    tool = models.CharField(max_length=64, blank=True, default="")
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    tool_calls = models.IntegerField(default=0)
+    job_seconds = models.BigIntegerField(default=0)
+    report = models.ForeignKey(
+        "billing.MeterReport", null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["tenant", "created_at"], name="billing_usage_tenant_time"),
+            models.Index(
+                fields=["tenant", "id"],
+                name="billing_usage_unreported",
+                condition=models.Q(report__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} {self.kind} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class UsageCounter(TenantOwnedModel):
+    """What a tenant, one of its keys, or one of its end users has used this billing period, kept
+    next to the ledger (same statement) so that a quota check reads one row. `reserved_*` is what
+    requests admitted but not finished may still use: the admission check counts it, so that
+    concurrent requests at the limit cannot all pass. A reservation a crashed process never
+    released is dropped once `reserved_since` is SLOP_BILLING_HOLD_SECONDS old."""
+
+    class Scope(models.TextChoices):
+        TENANT = "tenant"
+        KEY = "key"
+        USER = "user"
+
+    period_start = models.DateField()
+    scope = models.CharField(max_length=8, choices=Scope.choices)
+    subject = models.CharField(max_length=200, blank=True, default="")  # "", a key id, an end user
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    tool_calls = models.BigIntegerField(default=0)
+    job_seconds = models.BigIntegerField(default=0)
+    reserved_tokens = models.BigIntegerField(default=0)
+    reserved_tool_calls = models.BigIntegerField(default=0)
+    reserved_since = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "period_start", "scope", "subject"], name="billing_counter_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} {self.period_start} {self.scope}:{self.subject}"
+
+    @property
+    def tokens(self) -> int:
+        return int(self.input_tokens + self.output_tokens)
+
+
+class MeterReport(TenantOwnedModel):
+    """One batch of ledger rows for one unit, sent to Stripe as one meter event. Its `identifier`
+    is fixed when the batch is made, so every retry sends the same one and Stripe counts it once.
+    `sent_at` null: still to send (the backlog, which survives any Stripe outage)."""
+
+    identifier = models.CharField(max_length=100, unique=True)
+    unit = models.CharField(max_length=20)  # input_tokens, output_tokens, tool_calls, job_seconds
+    event_name = models.CharField(max_length=100)
+    stripe_customer_id = models.CharField(max_length=100)
+    quantity = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["tenant", "created_at"],
+                name="billing_report_unsent",
+                condition=models.Q(sent_at=None),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.identifier} {self.unit}={self.quantity}"

@@ -93,9 +93,12 @@ def _complete(prepared: PreparedExchange) -> dict[str, Any]:
 
     async def run() -> dict[str, Any]:
         exchange = Exchange(prepared, to_thread=sync_to_async)
-        async for _ in exchange.events():
-            pass
-        done = await exchange.finish("complete")
+        try:
+            async for _ in exchange.events():
+                pass
+            done = await exchange.finish("complete")
+        finally:
+            await exchange.abandon()
         done.pop("type")
         done.pop("content")
         return done

@@ -21,7 +21,7 @@ from apps.chat.tickets import principal_for_ticket
 from apps.core.errors import ApplicationError, ValidationFailed, error_payload, to_application_error
 from apps.core.text import json_text_problems
 from apps.tenants.access import Context, enforce
-from apps.tenants.authentication import Principal
+from apps.tenants.authentication import Principal, with_end_user
 
 COMPLETE = {"status": "complete"}
 
@@ -47,6 +47,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
             # Neither a key nor a ticket: the tenant's public surface, if this URL has one.
             principal = self.scope.get("public_principal")
             self.scope["auth_error"] = self.scope.get("public_error")
+        if principal is not None:
+            try:  # X-SLOP-User on the handshake names the end user of every exchange on it
+                principal = with_end_user(principal, _handshake_header(self.scope, b"x-slop-user"))
+            except ApplicationError as refused:
+                self.scope["auth_error"], principal = refused, None
         if principal is None:
             error = self.scope.get("auth_error") or ApplicationError(
                 "Missing API key: send 'Authorization: Bearer <api key>' on the handshake"
@@ -122,3 +127,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 if item is not None:
                     await self.send_json(item[1])
             await self.send_json(COMPLETE)
+
+
+def _handshake_header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return None

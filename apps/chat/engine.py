@@ -100,6 +100,13 @@ class Exchange:
                     result["result"] = event.outcome.result
                 yield result
 
+    async def abandon(self) -> None:
+        """Gives back the quota reservation of an exchange that ended without being stored (storing
+        it meters it and releases the reservation in the same statement)."""
+        hold = self.prepared.hold
+        if not self.stored and hold is not None and not hold.done:
+            await self.to_thread(self.prepared.release)()
+
     async def finish(self, status: str) -> dict[str, Any]:
         """Stores the exchange (once) and returns the `done` event."""
         self.finishing = True

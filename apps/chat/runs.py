@@ -233,6 +233,8 @@ async def _produce(run: Run, exchange: Exchange) -> None:
             error_event({"error": "Internal server error", "code": "internal_error", "status": 500})
         )
     finally:
+        with contextlib.suppress(Exception):
+            await exchange.abandon()
         await run.close()
 
 

@@ -12,6 +12,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from apps.billing.metering import Hold, Kind, Usage, meter
+from apps.billing.quotas import estimate_tokens, reserve_tokens
 from apps.chat.models import Chat, Message, Thread
 from apps.chat.serializers import ChatRequestSerializer
 from apps.chat.toolbox import OfferedTool, offered_tools
@@ -19,7 +21,6 @@ from apps.core.ids import new_id
 from apps.llm.loop import LoopState
 from apps.llm.providers.base import ChatMessage
 from apps.llm.selectors import ResolvedModel, model_resolve
-from apps.llm.services import usage_record
 from apps.tenants.authentication import Principal
 
 HISTORY_LIMIT = 200  # thread messages the model sees, newest kept
@@ -37,10 +38,25 @@ class PreparedExchange:
     agent: str = ""
     temperature: float | None = None
     max_tokens: int | None = None
+    hold: Hold | None = None  # the quota reservation it was admitted with (apps/billing/quotas.py)
 
     @property
     def tenant_id(self) -> int:
         return int(self.principal.tenant.pk)
+
+    @property
+    def usage(self) -> Usage:
+        return Usage(
+            tenant_id=self.tenant_id,
+            api_key_id=self.principal.key_id,
+            end_user=self.principal.end_user,
+            agent=self.agent,
+        )
+
+    def release(self) -> None:
+        """Gives back the quota reservation of an exchange that will not be stored."""
+        if self.hold is not None:
+            self.hold.release()
 
     def conversation(self) -> list[ChatMessage]:
         return [*self.history, *self.new_messages]
@@ -55,9 +71,10 @@ def _history(*, tenant_id: int, thread_id: str) -> list[ChatMessage]:
 
 
 def exchange_prepare(*, principal: Principal, body: dict[str, Any]) -> PreparedExchange:
-    """Validates a chat request (ChatRequestSerializer, every problem at once); writes nothing.
-    Its scope (`chat.<thread_id>.write`) is the caller's declared check (apps/chat/access.py SEND),
-    run before this by every door."""
+    """Validates a chat request (ChatRequestSerializer, every problem at once) and admits it
+    against the quotas (402 quota_exceeded, before any model call); writes nothing else. Its scope
+    (`chat.<thread_id>.write`) is the caller's declared check (apps/chat/access.py SEND), run
+    before this by every door. The caller stores the exchange (exchange_store) or releases it."""
     serializer = ChatRequestSerializer(data=body)
     serializer.is_valid(raise_exception=True)
     data = serializer.validated_data
@@ -72,7 +89,7 @@ def exchange_prepare(*, principal: Principal, body: dict[str, Any]) -> PreparedE
     if model.max_output_tokens is not None:
         max_tokens = min(max_tokens or model.max_output_tokens, model.max_output_tokens)
     tenant_id = int(principal.tenant.pk)
-    return PreparedExchange(
+    prepared = PreparedExchange(
         principal=principal,
         chat_id=new_id("chat"),
         thread_id=thread_id,
@@ -84,6 +101,12 @@ def exchange_prepare(*, principal: Principal, body: dict[str, Any]) -> PreparedE
         temperature=temperature,
         max_tokens=max_tokens,
     )
+    prepared.hold = reserve_tokens(
+        usage=prepared.usage,
+        estimate=estimate_tokens([m.content for m in prepared.conversation()], max_tokens),
+        key_cap=principal.key_monthly_token_cap,
+    )
+    return prepared
 
 
 def _snippet(text: str, length: int) -> str:
@@ -144,11 +167,13 @@ def exchange_store(*, prepared: PreparedExchange, state: LoopState, status: str)
             thread.model = prepared.model.name
             thread.updated_at = timezone.now()
             thread.save(update_fields=["title", "last_message", "model", "updated_at"])
-        usage_record(
-            tenant=tenant_id,
+        meter(
+            usage=prepared.usage,
+            kind=Kind.LLM,
             model=prepared.model.name,
             input_tokens=state.input_tokens,
             output_tokens=state.output_tokens,
+            hold=prepared.hold,
         )
     message: dict[str, Any] = {
         "id": reply.message_id,

@@ -7,9 +7,10 @@ key reaches every process within that time while a busy key costs no query per r
 
 from __future__ import annotations
 
+import re
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +28,9 @@ from apps.tenants.models import ApiKey, Tenant
 from apps.tenants.scopes import EffectiveScopes, ScopeError, ScopeSet, parse_scopes
 
 SCOPE_HEADER = "X-SLOP-Scope"
+END_USER_HEADER = "X-SLOP-User"
+END_USER_MAX_LENGTH = 200
+_END_USER = re.compile(rf"[^\x00-\x1f\x7f]{{1,{END_USER_MAX_LENGTH}}}")
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,7 @@ class KeyRecord:
     expires_at: datetime | None
     revoked: bool
     fetched_at: float
+    monthly_token_cap: int | None = None
 
 
 @dataclass(frozen=True)
@@ -46,13 +51,17 @@ class Principal:
     """The authenticated caller: a tenant, the key used and the scopes in force for this request.
 
     A key-less caller of a tenant's public surface (apps/tenants/public.py) has no key: key_id is
-    None and the granted scopes are the tenant's public scopes."""
+    None and the granted scopes are the tenant's public scopes. `end_user` is the team's own user
+    id the request names in X-SLOP-User ("" when it names none): usage and quotas are kept per end
+    user too. `key_monthly_token_cap` is the key's own cap (None: none)."""
 
     tenant: Tenant
     key_id: int | None
     key_prefix: str
     scopes: EffectiveScopes
     is_authenticated: bool = field(default=True)
+    end_user: str = ""
+    key_monthly_token_cap: int | None = None
 
     @property
     def is_public(self) -> bool:
@@ -89,6 +98,7 @@ def _record_of(row: ApiKey) -> KeyRecord:
         expires_at=row.expires_at,
         revoked=row.revoked_at is not None or not row.tenant.is_active,
         fetched_at=time.monotonic(),
+        monthly_token_cap=row.monthly_token_cap,
     )
 
 
@@ -151,7 +161,28 @@ def principal_of(record: KeyRecord, requested: ScopeSet | None) -> Principal:
         key_id=record.key_id,
         key_prefix=record.prefix,
         scopes=EffectiveScopes(granted=record.granted, requested=requested),
+        key_monthly_token_cap=record.monthly_token_cap,
     )
+
+
+def end_user_of(header: str | None) -> str:
+    """The end user an X-SLOP-User header names ("" without one); a 400 for one that cannot be."""
+    if header is None:
+        return ""
+    value = header.strip()
+    if not _END_USER.fullmatch(value):
+        raise ApplicationError(
+            f"{END_USER_HEADER} must be the team's own user id: 1 to {END_USER_MAX_LENGTH} "
+            "printable characters",
+            code="invalid_request",
+            status=400,
+        )
+    return value
+
+
+def with_end_user(principal: Principal, header: str | None) -> Principal:
+    end_user = end_user_of(header)
+    return replace(principal, end_user=end_user) if end_user != principal.end_user else principal
 
 
 def requested_scopes(header: str | None) -> ScopeSet | None:
@@ -198,8 +229,10 @@ def check_path_tenant(principal: Principal, path_tenant_slug: str | None) -> Pri
 
 
 def attach(request: Request, principal: Principal) -> tuple[Principal, Principal]:
-    """What every DRF authentication class returns: the principal, also on the Django request."""
+    """What every DRF authentication class returns: the principal (with the end user the request
+    names), also on the Django request."""
     check_path_tenant(principal, getattr(request._request, "public_tenant_slug", None))
+    principal = with_end_user(principal, request._request.headers.get(END_USER_HEADER))
     request._request.tenant = principal.tenant  # type: ignore[attr-defined]
     request._request.principal = principal  # type: ignore[attr-defined]
     return principal, principal
@@ -258,6 +291,7 @@ class ApiKeyAuthMiddleware(BaseMiddleware):
 
 
 __all__ = [
+    "END_USER_HEADER",
     "SCOPE_HEADER",
     "ApiKeyAuthMiddleware",
     "ApiKeyAuthentication",
@@ -268,5 +302,7 @@ __all__ = [
     "authenticate_key_id",
     "check_path_tenant",
     "clear_key_cache",
+    "end_user_of",
     "hash_key",
+    "with_end_user",
 ]

@@ -87,6 +87,11 @@ class ApiKey(TenantOwnedModel):
     last_used_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    monthly_token_cap = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="LLM tokens this key may use per billing period; empty: no cap of its own",
+    )
 
     class Meta:
         verbose_name = "API key"

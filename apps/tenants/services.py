@@ -59,10 +59,13 @@ def api_key_create(
     name: str = "default",
     expires_in_days: int | None = None,
     created_by_id: int | None = None,
+    monthly_token_cap: int | None = None,
 ) -> IssuedKey:
     granted = normalise_scopes(scopes)
     if expires_in_days is not None and expires_in_days <= 0:
         raise ApplicationError("expires_in_days must be positive", code="validation_error")
+    if monthly_token_cap is not None and monthly_token_cap < 0:
+        raise ApplicationError("monthly_token_cap must be 0 or more", code="validation_error")
     plaintext, prefix = generate_key(settings.API_KEY_ENV)
     api_key = ApiKey.objects.create(
         tenant=tenant,
@@ -72,6 +75,7 @@ def api_key_create(
         scopes=granted,
         created_by_id=created_by_id,
         expires_at=timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None,
+        monthly_token_cap=monthly_token_cap,
     )
     return IssuedKey(api_key=api_key, plaintext=plaintext)
 

@@ -16,6 +16,7 @@ Safe to run twice, and a dead worker never leaves a job `running`:
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -26,6 +27,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.billing.metering import Kind, Usage, meter
 from apps.core.errors import ApplicationError
 from apps.core.ids import new_id
 from apps.tenants.models import Tenant
@@ -146,11 +148,22 @@ def tool_job_run(*, tenant_id: int, job_id: str) -> str:
                 "error": "Internal error while running the tool",
                 "error_code": "internal_error",
             }
-        written = (
-            ToolJob.objects.for_tenant(tenant_id)
-            .filter(pk=job.pk, status=Status.RUNNING, attempts=attempt)
-            .update(finished_at=timezone.now(), **outcome)
-        )
+        finished_at = timezone.now()
+        with transaction.atomic():  # the outcome and the seconds it took to get: one commit
+            written = (
+                ToolJob.objects.for_tenant(tenant_id)
+                .filter(pk=job.pk, status=Status.RUNNING, attempts=attempt)
+                .update(finished_at=finished_at, **outcome)
+            )
+            if written and job.started_at is not None:
+                seconds = math.ceil((finished_at - job.started_at).total_seconds())
+                meter(
+                    usage=Usage(tenant_id=tenant_id, api_key_id=job.api_key_id),
+                    kind=Kind.JOB,
+                    tool=job.tool_slug,
+                    job_seconds=max(seconds, 1),
+                    at=finished_at,
+                )
     if written:
         job.refresh_from_db()
         job_publish(job)

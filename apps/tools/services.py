@@ -11,6 +11,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import get_script_prefix
 
+from apps.billing.metering import Kind, Usage, meter
+from apps.billing.quotas import reserve_tool_call
 from apps.core.errors import ApplicationError, ValidationFailed
 from apps.core.serializers import validated
 from apps.tenants.authentication import Principal
@@ -65,19 +67,34 @@ def tool_call(
             "call it without ?async=true",
             code="invalid_request",
         )
+    # Admitted against the plan's tool calls (402 quota_exceeded) before the tool runs; metered
+    # once it has run (a job: once it is queued, in the same transaction).
+    usage = Usage(
+        tenant_id=int(principal.tenant.pk), api_key_id=principal.key_id, end_user=principal.end_user
+    )
+    hold = reserve_tool_call(usage=usage)
     if not (spec.long_running or run_async):
-        result = tool_execute(
-            tenant=principal.tenant, spec=spec, parameters=parameters, call_id=call_id, caller=principal
-        )
+        try:
+            result = tool_execute(
+                tenant=principal.tenant, spec=spec, parameters=parameters, call_id=call_id, caller=principal
+            )
+        except BaseException:
+            hold.release()
+            raise
+        meter(usage=usage, kind=Kind.TOOL, tool=spec.id, tool_calls=1, hold=hold)
         return {"result": result}
-    with transaction.atomic():
-        job = tool_job_create(
-            tenant=principal.tenant,
-            spec=spec,
-            parameters=parameters,
-            call_id=call_id,
-            api_key_id=principal.key_id,
-        )
+    try:
+        with transaction.atomic():
+            job = tool_job_create(
+                tenant=principal.tenant,
+                spec=spec,
+                parameters=parameters,
+                call_id=call_id,
+                api_key_id=principal.key_id,
+            )
+            meter(usage=usage, kind=Kind.TOOL, tool=spec.id, tool_calls=1, hold=hold)
+    finally:
+        hold.release()  # a no-op once metered
     # Inside a caller's transaction the job is only sent at its commit: waiting would be in vain.
     in_transaction = transaction.get_connection().in_atomic_block
     job = _wait_for(job, 0.0 if in_transaction else (wait_seconds or 0.0))

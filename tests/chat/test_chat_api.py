@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
+from apps.billing.models import UsageEvent
 from apps.chat.models import Chat, Message, Thread
-from apps.llm.models import ModelConfig, UsageRecord
+from apps.llm.models import ModelConfig
 
 pytestmark = pytest.mark.django_db
 
@@ -95,11 +96,12 @@ def test_thread_messages_paginate_newest_page_first(alice_client: Any) -> None:
     assert [m["content"] for m in older["messages"]] == ["m0", "m0"] and older["next_cursor"] is None
 
 
-def test_usage_is_recorded_per_tenant_model_and_day(alice_client: Any, alice: Any) -> None:
+def test_usage_is_metered_once_per_exchange_with_its_model(alice_client: Any, alice: Any) -> None:
     say(alice_client, "one two three")
     say(alice_client, "four")
-    row = UsageRecord.objects.for_tenant(alice).get(model="echo")
-    assert row.requests == 2 and row.output_tokens == 4 and row.input_tokens > 0
+    rows = list(UsageEvent.objects.for_tenant(alice).filter(model="echo"))
+    assert len(rows) == 2 and sum(r.output_tokens for r in rows) == 4
+    assert all(r.input_tokens > 0 and r.kind == "llm" for r in rows)
 
 
 def test_info_lists_the_tenants_models(alice_client: Any, alice: Any, charlie_client: Any) -> None:

@@ -23,6 +23,7 @@ PUBLIC_ROUTES = {
     "docs": "Swagger UI",
     "pay-webhook": "Stripe's, authenticated by its signature (tests/pay/test_webhooks.py)",
     "pay-webhook-tenant": "Stripe's, authenticated by its signature (tests/pay/test_webhooks.py)",
+    "billing-webhook": "Stripe's, authenticated by its signature (tests/billing/test_billing_webhooks.py)",
 }
 PUBLIC_NAMESPACES = {"admin": "Django admin: staff sessions, tests/*/test_admin.py"}
 

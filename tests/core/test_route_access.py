@@ -22,6 +22,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.urls import get_resolver
 
+from apps.billing.accounts import account_for
 from apps.chat import runs
 from apps.pay.models import Payment
 from apps.tenants.models import Tenant
@@ -109,6 +110,16 @@ def agents_setup(client: Any, tenant: Tenant) -> dict[str, str]:
     body = {"id": "alice-agent", "description": f"{SECRET} specialist", "instructions": SECRET}
     _ok(client.post("/agents", body, format="json"))
     return {"agent": "alice-agent"}
+
+
+def billing_setup(client: Any, tenant: Tenant) -> dict[str, str]:
+    # Alice's team with a Stripe customer and a subscription (what checkout and the webhooks make);
+    # Stripe is not configured here, so Charlie's own checkout and portal answer 503, naming it.
+    account = account_for(tenant)
+    account.stripe_customer_id = f"cus_{SECRET}"
+    account.stripe_subscription_id = f"sub_{SECRET}"
+    account.save()
+    return {"customer": account.stripe_customer_id}
 
 
 # --- The cases, by route name -----------------------------------------------------------------
@@ -268,6 +279,10 @@ CASES: dict[str, Case] = {
     ),
     "pay-detail": Case(pay_setup, (Probe("GET", "/pay/{payment}", "pay.read"),), _PAY),
     "pay-refund": Case(pay_setup, (Probe("POST", "/pay/{payment}/refund", "pay.execute"),), _PAY),
+    "billing-checkout": Case(
+        billing_setup, (Probe("POST", "/billing/checkout", "billing.write", "own", {"plan": "pro"}),), ()
+    ),
+    "billing-portal": Case(billing_setup, (Probe("POST", "/billing/portal", "billing.write", "own"),), ()),
 }
 
 

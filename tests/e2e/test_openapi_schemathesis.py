@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import schemathesis
+from django.test.utils import override_settings
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
@@ -27,12 +28,15 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from apps.agents.services import agent_create
+from apps.billing.sync import plans_sync
 from apps.memory.services import memory_item_store
 from apps.resources.services import resource_create
 from apps.tenants.models import Tenant
 from apps.tenants.services import api_key_create
+from tests.billing.fake_stripe import start_fake_stripe, stop_fake_stripe
+from tests.billing.plans import seed_plans
 from tests.e2e.conftest import LiveServer, start_server, stop_server
-from tests.pay.conftest import TEST_SECRET_KEY, TEST_WEBHOOK_SECRET
+from tests.pay.conftest import TEST_SECRET_KEY, TEST_WEBHOOK_SECRET, stripe_env
 from tests.pay.conftest import localstripe as localstripe  # the session fixture, reused
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -88,19 +92,29 @@ def stripe_server(
     tmp_path_factory: pytest.TempPathFactory,
     localstripe: str,
 ) -> Iterator[LiveServer]:
-    """The real server with payments configured (localstripe), so /pay answers as in production
-    instead of 503 payments_not_configured."""
+    """The real server with payments and billing configured (localstripe, behind the fake Stripe
+    server for Checkout and Portal sessions), so /pay and /billing answer as in production instead
+    of 503 payments_not_configured / billing_not_configured."""
+    fake = start_fake_stripe(localstripe, {TEST_SECRET_KEY})
     env = {
         "STRIPE_SECRET_KEY": TEST_SECRET_KEY,
         "STRIPE_WEBHOOK_SECRET": TEST_WEBHOOK_SECRET,
-        "STRIPE_API_BASE": localstripe,
+        "STRIPE_API_BASE": fake.url,
         "STRIPE_LOCALSTRIPE_COMPAT": "true",
         "STRIPE_MAX_NETWORK_RETRIES": "0",
+        "STRIPE_BILLING_WEBHOOK_SECRET": "whsec_schemathesis_billing",
+        "SLOP_BILLING_SUCCESS_URL": "https://app.example.com/billing/done",
     }
-    with django_db_blocker.unblock():
-        server = start_server(env, tmp_path_factory.mktemp("schemathesis-server"))
-    yield server
-    stop_server(server)
+    try:
+        with django_db_blocker.unblock():
+            seed_plans()  # the plans checkout sells, linked to prices at the fake Stripe
+            with override_settings(**stripe_env(fake.url)):
+                plans_sync()
+            server = start_server(env, tmp_path_factory.mktemp("schemathesis-server"))
+        yield server
+        stop_server(server)
+    finally:
+        stop_fake_stripe(fake)
 
 
 def test_every_operation_conforms_to_the_schema(stripe_server: LiveServer) -> None:

@@ -17,6 +17,12 @@ class Command(BaseCommand):
         parser.add_argument("--scopes", required=True, help='comma-separated, e.g. "chat.*,memory.*"')
         parser.add_argument("--name", default="default")
         parser.add_argument("--expires-in-days", type=int, default=None)
+        parser.add_argument(
+            "--monthly-tokens",
+            type=int,
+            default=None,
+            help="the key's own cap on LLM tokens per billing period (402 quota_exceeded past it)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         tenant = Tenant.objects.filter(slug=options["tenant"]).first()
@@ -28,6 +34,7 @@ class Command(BaseCommand):
                 scopes=options["scopes"],
                 name=options["name"],
                 expires_in_days=options["expires_in_days"],
+                monthly_token_cap=options["monthly_tokens"],
             )
         except ApplicationError as exc:
             raise CommandError(exc.message) from None

@@ -1,0 +1,40 @@
+"""Stripe for billing tests: localstripe behind the fake server of tests/billing/fake_stripe.py
+(meters, meter events, Checkout and Portal sessions), the official SDK pointed at the fake."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import stripe
+from django.test.utils import override_settings
+
+from tests.billing.fake_stripe import FakeStripe, start_fake_stripe, stop_fake_stripe
+from tests.pay.conftest import TEST_SECRET_KEY, localstripe, stripe_env  # noqa: F401 (fixture)
+
+
+@pytest.fixture(scope="session")
+def fake_stripe_server(localstripe: str) -> Iterator[FakeStripe]:  # noqa: F811
+    fake = start_fake_stripe(localstripe, {TEST_SECRET_KEY})
+    try:
+        yield fake
+    finally:
+        stop_fake_stripe(fake)
+
+
+@pytest.fixture
+def fake_stripe(fake_stripe_server: FakeStripe) -> Iterator[FakeStripe]:
+    """The platform's Stripe settings pointed at the fake server (and localstripe behind it); the
+    fake's own state (meters, events, sessions) starts empty for each test."""
+    fake_stripe_server.reset()
+    with override_settings(**stripe_env(fake_stripe_server.url)):
+        yield fake_stripe_server
+    fake_stripe_server.reset()
+
+
+@pytest.fixture
+def billing_stripe_client(fake_stripe: FakeStripe) -> stripe.StripeClient:
+    """The test's own view of Stripe, through the same fake server."""
+    return stripe.StripeClient(
+        TEST_SECRET_KEY, base_addresses={"api": fake_stripe.url}, max_network_retries=0
+    )
