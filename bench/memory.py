@@ -296,40 +296,51 @@ def http_figures(
     return {"get": get, "post": post, "query": query_latency}
 
 
-def embedding_cost(runtime: str) -> dict[str, float]:
-    """One runtime of the local model, through the provider the platform uses (coalescer included):
-    a short query alone (p50/p95 over 100), and per text in batches of 32 and 128."""
+def embedding_costs(runtimes: list[str]) -> dict[str, dict[str, float]]:
+    """Each runtime of the local model, through the provider the platform uses (coalescer
+    included): a short query alone (p50/p95 over 100), and per text in batches of 32 and 128.
+
+    The runtimes take turns text by text and batch by batch, so a shared machine's changing load
+    falls on both alike."""
     from django.conf import settings
 
     from apps.core.embeddings import LocalProvider, bundled_model_path
 
-    provider = LocalProvider(
-        bundled_model_path(),
-        settings.SLOP_EMBEDDINGS_BATCH_SIZE,
-        runtime=runtime,
-        threads=settings.SLOP_EMBEDDINGS_THREADS,
-    )
-    provider.embed(["warm up the model"])
-    assert provider.runtime == runtime, f"asked for {runtime}, got {provider.runtime}"
-    queries = [
-        f"what did we decide about the {index % 7} budget {uuid.uuid4().hex[:6]}" for index in range(120)
-    ]
-    timings = []
+    providers = {}
+    for runtime in runtimes:
+        provider = LocalProvider(
+            bundled_model_path(),
+            settings.SLOP_EMBEDDINGS_BATCH_SIZE,
+            runtime=runtime,
+            threads=settings.SLOP_EMBEDDINGS_THREADS,
+        )
+        provider.embed(["warm up the model"])
+        assert provider.runtime == runtime, f"asked for {runtime}, got {provider.runtime}"
+        providers[runtime] = provider
+    queries = [f"what did we decide about the {n % 7} budget {uuid.uuid4().hex[:6]}" for n in range(120)]
+    timings: dict[str, list[float]] = {runtime: [] for runtime in runtimes}
     for query in queries:
-        started = time.perf_counter()
-        provider.embed([query])
-        timings.append((time.perf_counter() - started) * 1000)
-    timings = timings[20:]
-    figures = {"single_p50": statistics.median(timings), "single_p95": percentile(timings, 0.95)}
+        for runtime, provider in providers.items():
+            started = time.perf_counter()
+            provider.embed([query])
+            timings[runtime].append((time.perf_counter() - started) * 1000)
+    figures = {
+        runtime: {"single_p50": statistics.median(t[20:]), "single_p95": percentile(t[20:], 0.95)}
+        for runtime, t in timings.items()
+    }
     texts = [
         f"user note {index}: meeting about the {index % 7} budget and holiday plans {uuid.uuid4().hex[:6]}"
         for index in range(256)
     ]
     for size in (32, 128):
-        started = time.perf_counter()
+        spent = dict.fromkeys(runtimes, 0.0)
         for start in range(0, 256, size):
-            provider.embed(texts[start : start + size])
-        figures[f"batch{size}"] = (time.perf_counter() - started) / 256 * 1000
+            for runtime, provider in providers.items():
+                started = time.perf_counter()
+                provider.embed(texts[start : start + size])
+                spent[runtime] += time.perf_counter() - started
+        for runtime in runtimes:
+            figures[runtime][f"batch{size}"] = spent[runtime] / 256 * 1000
     return figures
 
 
@@ -444,10 +455,8 @@ def main() -> None:
         print_query_figures(args, *figures)
         return
 
-    costs = {}
-    for runtime in args.runtimes:
-        print(f"Embedding cost (local model on {runtime})", flush=True)
-        costs[runtime] = embedding_cost(runtime)
+    print(f"Embedding cost (local model on {', '.join(args.runtimes)}, taking turns)", flush=True)
+    costs = embedding_costs(args.runtimes)
 
     tenants = {tenant.pk: tenant for tenant in Tenant.objects.filter(pk__in=[big, small])}
     big_key = api_key_create(tenant=tenants[big], scopes="*").plaintext

@@ -31,7 +31,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, transaction
 
 from apps.core.embeddings import embed_text
 from apps.memory.tenant_indexes import has_tenant_index
@@ -141,13 +141,16 @@ def _execute(settings_sql: str | None, settings_params: list[Any], sql: str, par
     Outside a transaction both go in one message (client-side binding sends it as a simple query,
     which PostgreSQL runs as one implicit transaction, so `set_config(..., true)` holds for the query
     and ends with it). Inside one (a caller's atomic block, the test suite) they are two statements
-    in that transaction, as before."""
+    in a transaction (a savepoint inside the caller's), as before; so with server-side binding,
+    which takes one statement per message."""
+    server_side = connection.settings_dict.get("OPTIONS", {}).get("server_side_binding")
     with connection.cursor() as cursor:
         if settings_sql is None:
             cursor.execute(sql, params)
-        elif connection.in_atomic_block or not connection.get_autocommit():
-            cursor.execute(settings_sql, settings_params)
-            cursor.execute(sql, params)
+        elif server_side or connection.in_atomic_block or not connection.get_autocommit():
+            with transaction.atomic():
+                cursor.execute(settings_sql, settings_params)
+                cursor.execute(sql, params)
         else:
             cursor.execute(f"{settings_sql}; {sql}", [*settings_params, *params])
             cursor.nextset()
