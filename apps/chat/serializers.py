@@ -115,10 +115,12 @@ class BranchConditionSerializer(ClosedObjectSerializer):
         fields["label"] = StrictCharField(required=False, min_length=1, max_length=200)
         return fields
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if len(attrs) != 1:
-            raise serializers.ValidationError(f"Exactly one of {', '.join(CONDITIONS)}.")
-        return attrs
+    def to_internal_value(self, data: Any) -> Any:
+        value = super().to_internal_value(data)
+        if len(value) != 1:
+            # A list, so the error is the field's own (`branches[0].when`), not non_field_errors.
+            raise serializers.ValidationError([f"Exactly one of {', '.join(CONDITIONS)}."])
+        return value
 
 
 class BranchSerializer(ClosedObjectSerializer):

@@ -30,7 +30,9 @@ def test_one_agent_answers_with_its_turn_recorded(alice_client: Any, alice: Any,
     assert (stored.agent, stored.step, stored.content) == ("support", 1, "Hello there")
 
 
-def test_sequential_each_step_sees_the_previous_output(alice_client: Any, alice: Any, make_agent: Any) -> None:
+def test_sequential_each_step_sees_the_previous_output(
+    alice_client: Any, alice: Any, make_agent: Any
+) -> None:
     for slug in ("researcher", "writer", "editor"):
         make_agent(alice, slug)
     calc = '/tool calculator {"expression": "6*7"}'

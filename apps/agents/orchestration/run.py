@@ -62,12 +62,16 @@ class StepRecord:
     finished: bool = False
     handoff_to: str | None = None
     reason: str | None = None
+    score: float | None = None
 
     @property
     def status(self) -> str:
         return "complete" if self.finished else "incomplete"
 
     def as_json(self) -> dict[str, Any]:
+        why = {"reason": self.reason} if self.reason else {}
+        if self.score is not None:
+            why["score"] = self.score
         return {
             "agent": self.agent,
             "step": self.step,
@@ -76,6 +80,7 @@ class StepRecord:
             "usage": {"input_tokens": self.state.input_tokens, "output_tokens": self.state.output_tokens},
             "model": self.model,
             "status": self.status,
+            **why,
         }
 
 
@@ -331,7 +336,7 @@ class AgentRun:
             )
         self.steps_started += 1
         agent = self.plan.agents[slug]
-        record = StepRecord(agent=slug, step=step, model=agent.model.name, reason=reason)
+        record = StepRecord(agent=slug, step=step, model=agent.model.name, reason=reason, score=score)
         self.steps.append(record)
         emit(AgentStarted(agent=slug, step=step, pattern=self.plan.pattern, reason=reason, score=score))
         tools = [tool.definition for tool in agent.offered.values()]
