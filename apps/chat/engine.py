@@ -179,7 +179,7 @@ class Exchange:
             Turn(
                 content=record.state.content,
                 model=record.model,
-                status=record.status if status == "complete" else "incomplete",
+                status=record.status,
                 agent=record.agent,
                 step=record.step,
                 tool_calls=record.state.tool_calls,
@@ -193,7 +193,8 @@ class Exchange:
             # of its own, holding every answer; its tokens are the turns' already.
             model = run.steps[-1].model if run.steps else self.prepared.model.name
             turns.append(Turn(content=run.reply_content(), model=model, status=status))
-        elif run.reply is None:
+        elif status == "incomplete" or run.reply is None:
+            # The last turn is the reply: it is as incomplete as the run (earlier turns keep theirs).
             turns[-1] = replace(turns[-1], status="incomplete")
         holder = run.final_agent if run.final_agent and run.reply is not None else None
         extra: dict[str, Any] = {"agents": [record.as_json() for record in run.steps]}
