@@ -7,9 +7,9 @@ Behaviour is picked by the last user message:
 - "use calculator <expr>" (with tools offered) → one calculator tool call, then an answer with its result;
 - "always tool" → requests the calculator on every round;
 - agents (OpenAI wire): with `transfer_to_<id>` functions offered, "always transfer" calls the first
-  one on every turn (whatever came before), and "transfer to <id>" calls `transfer_to_<id>` (once: not after a tool result
-  that follows the last user message); a system message "call <tool> <json>" makes the model call
-  that tool (if offered) once per turn;
+  one on every turn (whatever came before), and "transfer to <id>" calls `transfer_to_<id>` (once:
+  not after a tool result that follows the last user message); a system message
+  "call <tool> <json>" makes the model call that tool (if offered) once per turn;
 - anything else → "You said: <text> (<n> messages)" streamed word by word.
 
 `Upstream.delay_seconds` waits that long before each answer (a model's thinking time, for benches).

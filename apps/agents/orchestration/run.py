@@ -69,7 +69,7 @@ class StepRecord:
         return "complete" if self.finished else "incomplete"
 
     def as_json(self) -> dict[str, Any]:
-        why = {"reason": self.reason} if self.reason else {}
+        why: dict[str, Any] = {"reason": self.reason} if self.reason else {}
         if self.score is not None:
             why["score"] = self.score
         return {
