@@ -83,6 +83,7 @@ def thread_summary(thread: Thread) -> dict[str, Any]:
         "last_message": thread.last_message,
         "created_at": _iso(thread.created_at),
         "updated_at": _iso(thread.updated_at),
+        **({"agent": thread.agent} if thread.agent else {}),
     }
 
 

@@ -240,6 +240,7 @@ class ThreadSummarySerializer(serializers.Serializer):
     last_message = serializers.CharField(allow_blank=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
+    agent = serializers.CharField(required=False, help_text="The agent holding the thread, if any")
 
 
 class ChatListSerializer(serializers.Serializer):

@@ -299,3 +299,26 @@ def test_bad_agent_requests_are_400_naming_the_problem(
     assert body["code"] == code, body
     assert field in body.get("details", {}), body
     assert not Message.objects.unscoped().exists()
+
+
+def test_a_handoff_to_an_anthropic_agent_is_told_as_text(
+    alice: Any, alice_client: Any, make_agent: Any, anthropic_upstream: Any
+) -> None:
+    """Anthropic refuses a history that calls a tool its request does not describe."""
+    from apps.llm.services import model_config_create
+
+    model_config_create(
+        tenant=alice,
+        name="claude",
+        provider="anthropic",
+        base_url=anthropic_upstream.url,
+        api_key=anthropic_upstream.api_key,
+    )
+    make_agent(alice, "front", handoffs=["expert"])
+    make_agent(alice, "expert", model="claude", tools="none")
+    body = say(alice_client, "/tool transfer_to_expert {}", agent="front").json()
+    assert [a["agent"] for a in body["agents"]] == ["front", "expert"]
+    assert body["message"]["status"] == "complete"
+    sent = anthropic_upstream.requests[-1]["messages"]
+    assert "tool_use" not in str(sent)
+    assert "[front handed the conversation over to expert]" in str(sent)

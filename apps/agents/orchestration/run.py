@@ -307,7 +307,8 @@ class AgentRun:
                     limit="handoffs",
                     value=limits.max_handoffs,
                 )
-            messages = [*messages, *_handoff_messages(record)]
+            as_text = self.plan.agents[record.handoff_to].model.provider == "anthropic"
+            messages = [*messages, *_handoff_messages(record, as_text=as_text)]
             record = await self._turn(
                 emit,
                 record.handoff_to,
@@ -380,16 +381,20 @@ class AgentRun:
         return await self.execute_tool(agent.principal, agent.offered, call)
 
 
-def _handoff_messages(record: StepRecord) -> list[ChatMessage]:
-    """What the next agent sees of a handoff: the turn's text, the transfer call and its result."""
-    transfer = next(
-        (
-            c
-            for c in reversed(record.state.tool_calls)
-            if c.get("result", {}) == {"transferred_to": record.handoff_to}
-        ),
-        None,
-    )
+def _handoff_messages(record: StepRecord, *, as_text: bool = False) -> list[ChatMessage]:
+    """What the next agent sees of a handoff: the turn's text, the transfer call and its result.
+
+    `as_text`: a note instead of the call, for a provider that refuses a history with calls to
+    tools the request does not describe (Anthropic): the receiver is not offered that transfer."""
+    marker = {"transferred_to": record.handoff_to}
+    transfer = next((c for c in reversed(record.state.tool_calls) if c.get("result") == marker), None)
+    if as_text:
+        note = f"[{record.agent} handed the conversation over to {record.handoff_to}]"
+        reason = (transfer or {}).get("arguments", {}).get("reason")
+        if isinstance(reason, str) and reason:
+            note = f"{note[:-1]}: {reason}]"
+        text = "\n\n".join(part for part in (record.state.content, note) if part)
+        return [ChatMessage(role="assistant", content=text)]
     if transfer is None:
         return [ChatMessage(role="assistant", content=record.state.content)] if record.state.content else []
     call = ToolCall(id=transfer["id"], name=transfer["tool"], arguments=transfer.get("arguments") or {})
