@@ -27,6 +27,8 @@ from tests.e2e.conftest import LiveServer, start_server, stop_server
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 TRANSPORTS = ("http", "sse", "ws")
+# The first routed message loads the embedding model in the server: slow on a loaded machine.
+TIMEOUT = 120
 
 
 @pytest.fixture(scope="module")
@@ -68,11 +70,13 @@ def over(
 ) -> tuple[list[dict[str, Any]], Any]:
     """(events, done) of one exchange; over HTTP there are no events and `done` is the reply."""
     if transport == "http":
-        response = httpx.post(f"{server.url}/chat", json=body, headers=auth(key), timeout=30)
+        response = httpx.post(f"{server.url}/chat", json=body, headers=auth(key), timeout=TIMEOUT)
         assert response.status_code == 200, response.text
         return [], response.json()
     if transport == "sse":
-        with httpx.stream("POST", f"{server.url}/chat/stream", json=body, headers=auth(key), timeout=30) as r:
+        with httpx.stream(
+            "POST", f"{server.url}/chat/stream", json=body, headers=auth(key), timeout=TIMEOUT
+        ) as r:
             assert r.status_code == 200, r.read()
             items, finished = read_stream(r)
         assert finished
@@ -84,7 +88,7 @@ def over(
             await ws.send(json.dumps(body))
             received = []
             while True:
-                message = json.loads(await asyncio.wait_for(ws.recv(), 30))
+                message = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
                 if message.get("status") == "complete":
                     return received
                 received.append(message)
