@@ -85,6 +85,7 @@ def test_parallel_agents_run_concurrently(alice: Any, alice_client: Any, make_ag
         make_agent(alice, slug, model="slow-echo")
     import time
 
+    say(alice_client, "warm up", model="echo")  # the process's first chat imports and caches a lot
     started = time.monotonic()
     body = say(alice_client, "one two three", pattern="parallel", agents=["a", "b", "c", "d"]).json()
     elapsed = time.monotonic() - started
