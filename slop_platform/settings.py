@@ -442,6 +442,13 @@ SLOP_CHAT_TICKET_SECONDS = env_int("SLOP_CHAT_TICKET_SECONDS", 60, minimum=1)
 # Intra-op threads of the local model (ONNX Runtime or torch), per process.
 SLOP_EMBEDDINGS_THREADS = env_int("SLOP_EMBEDDINGS_THREADS", 1, minimum=1)
 
+# --- Agents (apps/agents): the bounds of one multi-agent run -----------------------------------
+SLOP_AGENT_MAX_STEPS = env_int("SLOP_AGENT_MAX_STEPS", 8, minimum=1)  # agent turns per run, all patterns
+SLOP_AGENT_MAX_FANOUT = env_int("SLOP_AGENT_MAX_FANOUT", 8, minimum=1)  # agents of one parallel step
+SLOP_AGENT_PARALLEL_CONCURRENCY = env_int("SLOP_AGENT_PARALLEL_CONCURRENCY", 4, minimum=1)
+SLOP_AGENT_MAX_HANDOFFS = env_int("SLOP_AGENT_MAX_HANDOFFS", 3, minimum=0)  # transfers per run
+SLOP_AGENT_MAX_SECONDS = env_float("SLOP_AGENT_MAX_SECONDS", 120.0, minimum=0.1)  # one run, wall clock
+
 # --- Memory (apps/memory) -----------------------------------------------------------------------
 SLOP_MEMORY_MAX_VALUE_BYTES = env_int("SLOP_MEMORY_MAX_VALUE_BYTES", 1024 * 1024, minimum=1)
 # A value at the limit still fits in the request body (key, JSON escaping and whitespace aside).

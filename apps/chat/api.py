@@ -71,6 +71,8 @@ def message_json(message: Message) -> dict[str, Any]:
             body["tool_calls"] = message.tool_calls
     if message.agent:
         body["agent"] = message.agent
+    if message.step is not None:
+        body["step"] = message.step
     return body
 
 
@@ -81,6 +83,7 @@ def thread_summary(thread: Thread) -> dict[str, Any]:
         "last_message": thread.last_message,
         "created_at": _iso(thread.created_at),
         "updated_at": _iso(thread.updated_at),
+        **({"agent": thread.agent} if thread.agent else {}),
     }
 
 
@@ -252,6 +255,7 @@ class ChatDetailView(SlopView):
                 "created_at": _iso(thread.created_at),
                 "updated_at": _iso(thread.updated_at),
                 "next_cursor": page.next_cursor,
+                **({"agent": thread.agent} if thread.agent else {}),
             }
         )
 

@@ -12,6 +12,9 @@ class Thread(TenantOwnedModel):
     title = models.CharField(max_length=200, blank=True)
     model = models.CharField(max_length=100, blank=True)
     last_message = models.TextField(blank=True)
+    # The agent holding the thread (PROTOCOL.md §11): the next message goes to it unless the
+    # request names another agent or releases it (`"agent": null`).
+    agent = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -55,6 +58,7 @@ class Message(TenantOwnedModel):
     role = models.CharField(max_length=20)
     content = models.TextField(blank=True)
     agent = models.CharField(max_length=100, blank=True)
+    step = models.PositiveSmallIntegerField(null=True, blank=True)  # its turn in a multi-agent run
     model = models.CharField(max_length=100, blank=True)
     tool_calls = models.JSONField(default=list, blank=True)
     input_tokens = models.PositiveIntegerField(default=0)

@@ -3,6 +3,7 @@ WebSocket alike, through `exchange_prepare`), and /openapi.json documents the sa
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.conf import settings
@@ -75,6 +76,60 @@ class ThreadIdField(StrictCharField):
         return value
 
 
+AGENT_ID_RULE = "Must be an agent id: 1-64 of a-z 0-9 _ -."
+PATTERNS = ("route", "sequential", "parallel", "branching")
+CONDITIONS = ("contains", "regex", "label")
+
+
+class AgentIdField(StrictCharField):
+    default_error_messages = {"invalid": AGENT_ID_RULE}
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        if not re.fullmatch(r"[a-z0-9_-]{1,64}", value):
+            self.fail("invalid")
+        return value
+
+
+class ClosedObjectSerializer(ObjectSerializer):
+    """An object whose every key must be one of its fields: a key the platform would not act on
+    is refused, not ignored (the agent fields are new; a typo must not silently change a run)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: [f"Unknown field; expected one of {', '.join(self.fields)}."] for name in unknown}
+                )
+        return super().to_internal_value(data)
+
+
+class BranchConditionSerializer(ClosedObjectSerializer):
+    contains = StrictCharField(required=False, min_length=1, max_length=1000, trim_whitespace=False)
+    regex = StrictCharField(required=False, min_length=1, max_length=500, trim_whitespace=False)
+
+    def get_fields(self) -> dict[str, Any]:
+        # `label` is also an attribute of every DRF field, so it is added here, not declared.
+        fields = dict(super().get_fields())
+        fields["label"] = StrictCharField(required=False, min_length=1, max_length=200)
+        return fields
+
+    def to_internal_value(self, data: Any) -> Any:
+        value = super().to_internal_value(data)
+        if len(value) != 1:
+            # A list, so the error is the field's own (`branches[0].when`), not non_field_errors.
+            raise serializers.ValidationError([f"Exactly one of {', '.join(CONDITIONS)}."])
+        return value
+
+
+class BranchSerializer(ClosedObjectSerializer):
+    when = BranchConditionSerializer(
+        required=False, allow_null=True, help_text="Left out: the default branch"
+    )
+    agent = AgentIdField(max_length=64)
+
+
 class ChatRequestSerializer(ObjectSerializer):
     """POST /chat, POST /chat/stream and each WebSocket message."""
 
@@ -84,7 +139,33 @@ class ChatRequestSerializer(ObjectSerializer):
     model = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=200)
     thread_id = ThreadIdField(required=False, allow_null=True, max_length=71)
     stream = StrictBooleanField(required=False, help_text="true: answer as SSE (POST /chat)")
-    agent = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=100)
+    agent = AgentIdField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        max_length=64,
+        help_text='That agent answers (the first step of branching, the router of route); null or ""'
+        " releases a thread held by an agent",
+    )
+    pattern = serializers.ChoiceField(choices=PATTERNS, required=False, allow_null=True)
+    agents = serializers.ListField(
+        child=AgentIdField(max_length=64),
+        required=False,
+        allow_null=True,
+        max_length=64,
+        help_text="route: the candidates; sequential: the steps in order; parallel: who runs at once",
+    )
+    aggregator = AgentIdField(
+        required=False, allow_null=True, max_length=64, help_text="parallel: merges the answers"
+    )
+    branches = BranchSerializer(  # type: ignore[call-arg]  # DRF takes max_length
+        many=True,
+        required=False,
+        allow_null=True,
+        max_length=32,
+        help_text='branching: [{"when": {"contains"|"regex"|"label": …}, "agent": id}, …,'
+        ' {"agent": default}]',
+    )
     temperature = StrictFloatField(required=False, allow_null=True, min_value=0, max_value=2)
     max_tokens = StrictIntegerField(required=False, allow_null=True, min_value=1, max_value=1_000_000)
     tools = ToolSelectionField(required=False, allow_null=True)
@@ -125,6 +206,16 @@ class ReplyMessageSerializer(serializers.Serializer):
     agent = serializers.CharField(required=False)
 
 
+class AgentTurnSerializer(serializers.Serializer):
+    agent = serializers.CharField()
+    step = serializers.IntegerField()
+    content = serializers.CharField(allow_blank=True)
+    tool_calls = serializers.ListField(child=serializers.DictField())
+    usage = UsageSerializer()
+    model = serializers.CharField(required=False)
+    status = serializers.ChoiceField(choices=["complete", "incomplete"], required=False)
+
+
 class ChatReplySerializer(serializers.Serializer):
     id = serializers.CharField(help_text="chat_…")
     thread_id = serializers.CharField(allow_null=True)
@@ -132,6 +223,8 @@ class ChatReplySerializer(serializers.Serializer):
     model = serializers.CharField()
     usage = UsageSerializer()
     tool_calls = serializers.ListField(child=serializers.DictField())
+    agents = AgentTurnSerializer(many=True, required=False, help_text="With agents: every agent's turn")
+    error = serializers.DictField(required=False, help_text="A run stopped at a limit: the error")
 
 
 class ChatSummarySerializer(serializers.Serializer):
@@ -147,6 +240,7 @@ class ThreadSummarySerializer(serializers.Serializer):
     last_message = serializers.CharField(allow_blank=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
+    agent = serializers.CharField(required=False, help_text="The agent holding the thread, if any")
 
 
 class ChatListSerializer(serializers.Serializer):
@@ -167,6 +261,7 @@ class StoredMessageSerializer(serializers.Serializer):
     usage = UsageSerializer(required=False)
     tool_calls = serializers.ListField(child=serializers.DictField(), required=False)
     agent = serializers.CharField(required=False)
+    step = serializers.IntegerField(required=False)
 
 
 class ChatDetailSerializer(serializers.Serializer):
@@ -180,6 +275,7 @@ class ChatDetailSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField(required=False)
     next_cursor = serializers.CharField(required=False, allow_null=True)
+    agent = serializers.CharField(required=False, help_text="A thread: the agent holding it")
 
 
 class TicketSerializer(serializers.Serializer):
@@ -201,6 +297,12 @@ class ChatEventSerializer(serializers.Serializer):
     error = AnyJSONField(required=False)
     code = serializers.CharField(required=False)
     agent = serializers.CharField(required=False)
+    step = serializers.IntegerField(required=False)
+    pattern = serializers.CharField(required=False)
+    reason = serializers.CharField(required=False)
+    score = serializers.FloatField(required=False)
+    agents = AgentTurnSerializer(many=True, required=False)
+    status = serializers.IntegerField(required=False)
     id = serializers.CharField(required=False, help_text="done: the chat id")
     thread_id = serializers.CharField(required=False, allow_null=True)
     message = ReplyMessageSerializer(required=False, help_text="done: the whole reply")

@@ -12,6 +12,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from apps.agents.orchestration.plan import AgentRequest, Plan, plan_prepare
 from apps.billing.metering import Hold, Kind, Usage, meter
 from apps.billing.quotas import estimate_tokens, reserve_tokens
 from apps.chat.models import Chat, Message, Thread
@@ -38,6 +39,8 @@ class PreparedExchange:
     agent: str = ""
     temperature: float | None = None
     max_tokens: int | None = None
+    plan: Plan | None = None  # agents run this exchange (apps/agents/orchestration)
+    release_agent: bool = False  # `"agent": null` on a thread an agent holds: a plain chat again
     hold: Hold | None = None  # the quota reservation it was admitted with (apps/billing/quotas.py)
 
     @property
@@ -46,11 +49,14 @@ class PreparedExchange:
 
     @property
     def usage(self) -> Usage:
+        return self.usage_of(self.agent)
+
+    def usage_of(self, agent: str) -> Usage:
         return Usage(
             tenant_id=self.tenant_id,
             api_key_id=self.principal.key_id,
             end_user=self.principal.end_user,
-            agent=self.agent,
+            agent=agent,
         )
 
     def release(self) -> None:
@@ -62,12 +68,24 @@ class PreparedExchange:
         return [*self.history, *self.new_messages]
 
 
-def _history(*, tenant_id: int, thread_id: str) -> list[ChatMessage]:
-    thread = Thread.objects.for_tenant(tenant_id).filter(thread_id=thread_id).first()
+def _history(thread: Thread | None) -> list[ChatMessage]:
+    """What the model sees of a thread. Of an exchange several agents answered, only its reply
+    (the last assistant message) is history; the intermediate turns stay readable in the API."""
     if thread is None:
         return []
-    rows = list(Message.objects.for_tenant(tenant_id).filter(thread=thread).order_by("-pk")[:HISTORY_LIMIT])
-    return [ChatMessage(role=row.role, content=row.content) for row in reversed(rows)]
+    rows = list(
+        Message.objects.for_tenant(thread.tenant_id).filter(thread=thread).order_by("-pk")[:HISTORY_LIMIT]
+    )
+    rows.reverse()
+    last_reply: dict[int, int] = {}
+    for index, row in enumerate(rows):
+        if row.role == "assistant":
+            last_reply[row.chat_id] = index
+    return [
+        ChatMessage(role=row.role, content=row.content)
+        for index, row in enumerate(rows)
+        if row.role != "assistant" or last_reply.get(row.chat_id) == index
+    ]
 
 
 def exchange_prepare(*, principal: Principal, body: dict[str, Any]) -> PreparedExchange:
@@ -89,17 +107,37 @@ def exchange_prepare(*, principal: Principal, body: dict[str, Any]) -> PreparedE
     if model.max_output_tokens is not None:
         max_tokens = min(max_tokens or model.max_output_tokens, model.max_output_tokens)
     tenant_id = int(principal.tenant.pk)
+    thread = Thread.objects.for_tenant(tenant_id).filter(thread_id=thread_id).first() if thread_id else None
+    plan = plan_prepare(
+        principal=principal,
+        request=AgentRequest(
+            agent=agent or None,
+            agent_given="agent" in data,
+            pattern=data.get("pattern"),
+            agents=data.get("agents"),
+            aggregator=data.get("aggregator"),
+            branches=data.get("branches"),
+            model=model_name or None,
+            tools=selection,
+            temperature=temperature,
+            max_tokens=data.get("max_tokens"),
+            thread_holder=thread.agent if thread is not None else "",
+        ),
+        offer=lambda acting, chosen: offered_tools(principal=acting, selection=chosen),
+    )
     prepared = PreparedExchange(
         principal=principal,
         chat_id=new_id("chat"),
         thread_id=thread_id,
         model=model,
         new_messages=messages,
-        history=_history(tenant_id=tenant_id, thread_id=thread_id) if thread_id else [],
-        offered=offered_tools(principal=principal, selection=selection),
-        agent=agent,
+        history=_history(thread),
+        offered={} if plan is not None else offered_tools(principal=principal, selection=selection),
+        agent=plan.first or "" if plan is not None else "",
         temperature=temperature,
         max_tokens=max_tokens,
+        plan=plan,
+        release_agent=plan is None and "agent" in data and bool(thread is not None and thread.agent),
     )
     prepared.hold = reserve_tokens(
         usage=prepared.usage,
@@ -114,25 +152,80 @@ def _snippet(text: str, length: int) -> str:
     return text if len(text) <= length else text[: length - 1] + "…"
 
 
+@dataclass(frozen=True)
+class Turn:
+    """One assistant message to store: a plain reply, or one agent's turn of a run."""
+
+    content: str
+    model: str
+    status: str
+    agent: str = ""
+    step: int | None = None
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
 def exchange_store(*, prepared: PreparedExchange, state: LoopState, status: str) -> dict[str, Any]:
     """Stores the request's messages and the reply; returns the reply as the API shows it."""
+    turn = Turn(
+        content=state.content,
+        model=prepared.model.name,
+        status=status,
+        agent=prepared.agent,
+        tool_calls=state.tool_calls,
+        input_tokens=state.input_tokens,
+        output_tokens=state.output_tokens,
+    )
+    holder = "" if prepared.release_agent else None
+    return _store(prepared=prepared, turns=[turn], status=status, holder=holder)
+
+
+def exchange_store_agents(
+    *,
+    prepared: PreparedExchange,
+    turns: list[Turn],
+    status: str,
+    holder: str | None,
+    overhead: tuple[str, int, int] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Stores a multi-agent exchange: each agent's turn is a message of its own (who said what),
+    the last one is the reply. `holder`: the agent that holds the thread from now on (None: keep
+    it). `overhead`: tokens spent outside any turn (the router model's), as (model, in, out)."""
+    return _store(
+        prepared=prepared, turns=turns, status=status, holder=holder, overhead=overhead, extra=extra
+    )
+
+
+def _store(
+    *,
+    prepared: PreparedExchange,
+    turns: list[Turn],
+    status: str,
+    holder: str | None,
+    overhead: tuple[str, int, int] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     tenant_id = prepared.tenant_id
     first_user = next((m.content for m in prepared.new_messages if m.role == "user"), "")
     last_user = next((m.content for m in reversed(prepared.new_messages) if m.role == "user"), first_user)
+    final = turns[-1]
+    chat_model = final.model or prepared.model.name
     with transaction.atomic():
         thread = None
         if prepared.thread_id:
             thread, _ = Thread.objects.for_tenant(tenant_id).get_or_create(
                 tenant_id=tenant_id,
                 thread_id=prepared.thread_id,
-                defaults={"title": _snippet(first_user, 80), "model": prepared.model.name},
+                defaults={"title": _snippet(first_user, 80), "model": chat_model},
             )
             thread = Thread.objects.for_tenant(tenant_id).select_for_update().get(pk=thread.pk)
         chat = Chat.objects.create(
             tenant_id=tenant_id,
             chat_id=prepared.chat_id,
             thread=thread,
-            model=prepared.model.name,
+            model=chat_model,
             snippet=_snippet(first_user, 200),
         )
         rows = [
@@ -146,48 +239,78 @@ def exchange_store(*, prepared: PreparedExchange, state: LoopState, status: str)
             )
             for m in prepared.new_messages
         ]
-        reply = Message(
-            tenant_id=tenant_id,
-            message_id=new_id("msg"),
-            chat=chat,
-            thread=thread,
-            role="assistant",
-            content=state.content,
-            agent=prepared.agent,
-            model=prepared.model.name,
-            tool_calls=state.tool_calls,
-            input_tokens=state.input_tokens,
-            output_tokens=state.output_tokens,
-            status=status,
-        )
-        Message.objects.bulk_create([*rows, reply])
+        replies = [
+            Message(
+                tenant_id=tenant_id,
+                message_id=new_id("msg"),
+                chat=chat,
+                thread=thread,
+                role="assistant",
+                content=turn.content,
+                agent=turn.agent,
+                step=turn.step,
+                model=turn.model,
+                tool_calls=turn.tool_calls,
+                input_tokens=turn.input_tokens,
+                output_tokens=turn.output_tokens,
+                status=turn.status,
+            )
+            for turn in turns
+        ]
+        Message.objects.bulk_create([*rows, *replies])
         if thread is not None:
             thread.title = thread.title or _snippet(first_user, 80)
-            thread.last_message = _snippet(last_user or state.content, 500)
-            thread.model = prepared.model.name
+            thread.last_message = _snippet(last_user or final.content, 500)
+            thread.model = chat_model
             thread.updated_at = timezone.now()
-            thread.save(update_fields=["title", "last_message", "model", "updated_at"])
-        meter(
-            usage=prepared.usage,
-            kind=Kind.LLM,
-            model=prepared.model.name,
-            input_tokens=state.input_tokens,
-            output_tokens=state.output_tokens,
-            hold=prepared.hold,
-        )
+            fields = ["title", "last_message", "model", "updated_at"]
+            if holder is not None:
+                thread.agent = holder
+                fields.append("agent")
+            thread.save(update_fields=fields)
+        # Metered per agent and model, as each turn spent it; the last event settles the quota hold.
+        spent: dict[tuple[str, str], list[int]] = {}
+        for turn in turns:
+            if turn.model:
+                totals = spent.setdefault((turn.agent, turn.model), [0, 0])
+                totals[0] += turn.input_tokens
+                totals[1] += turn.output_tokens
+        if overhead is not None and (overhead[1] or overhead[2]):
+            totals = spent.setdefault(("", overhead[0]), [0, 0])
+            totals[0] += overhead[1]
+            totals[1] += overhead[2]
+        events = list(spent.items()) or [(("", prepared.model.name), [0, 0])]
+        for index, ((agent_id, model_name), (input_tokens, output_tokens)) in enumerate(events):
+            meter(
+                usage=prepared.usage_of(agent_id or prepared.agent),
+                kind=Kind.LLM,
+                model=model_name,
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                hold=prepared.hold if index == len(events) - 1 else None,
+            )
+    input_total = sum(t.input_tokens for t in turns) + (overhead[1] if overhead else 0)
+    output_total = sum(t.output_tokens for t in turns) + (overhead[2] if overhead else 0)
+    reply = replies[-1]
     message: dict[str, Any] = {
         "id": reply.message_id,
         "role": "assistant",
         "content": reply.content,
         "status": status,
     }
-    if prepared.agent:
-        message["agent"] = prepared.agent
+    if final.agent:
+        message["agent"] = final.agent
+    tool_calls = [
+        {**call, "agent": turn.agent} if turn.agent and prepared.plan is not None else call
+        for turn in turns
+        for call in turn.tool_calls
+    ]
     return {
         "id": chat.chat_id,
         "thread_id": prepared.thread_id,
         "message": message,
-        "model": prepared.model.name,
-        "usage": {"input_tokens": state.input_tokens, "output_tokens": state.output_tokens},
-        "tool_calls": state.tool_calls,
+        "model": chat_model,
+        "usage": {"input_tokens": input_total, "output_tokens": output_total},
+        "tool_calls": tool_calls,
+        **(extra or {}),
     }

@@ -24,6 +24,8 @@ from apps.llm.providers.base import (
 class ToolOutcome:
     result: Any = None
     error: dict[str, Any] | None = None  # an error payload (error, code, ...)
+    # The call ends the model's turn: the loop stops after this round's calls (an agent's handoff).
+    ends_turn: bool = False
 
     def as_model_text(self) -> str:
         return json.dumps(
@@ -104,6 +106,7 @@ async def run_tool_loop(
         if not calls:
             return
         messages.append(ChatMessage(role="assistant", content="".join(round_text), tool_calls=tuple(calls)))
+        ended = False
         for call in calls:
             yield ToolStartEvent(call)
             if last_round:
@@ -118,11 +121,12 @@ async def run_tool_loop(
                 outcome = await execute_tool(call)
                 state.tool_calls.pop()
             state.tool_calls.append(_record(call, outcome))
+            ended = ended or outcome.ends_turn
             yield ToolResultEvent(call, outcome)
             messages.append(
                 ChatMessage(
                     role="tool", content=outcome.as_model_text(), tool_call_id=call.id, name=call.name
                 )
             )
-        if last_round:
+        if last_round or ended:
             return

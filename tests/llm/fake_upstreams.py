@@ -6,13 +6,20 @@ Behaviour is picked by the last user message:
 - "fail500" → 500 with the provider's error JSON; "slow" → waits 3 s before answering;
 - "use calculator <expr>" (with tools offered) → one calculator tool call, then an answer with its result;
 - "always tool" → requests the calculator on every round;
+- agents (OpenAI wire): with `transfer_to_<id>` functions offered, "always transfer" calls the first
+  one on every turn (whatever came before), and "transfer to <id>" calls `transfer_to_<id>` (once:
+  not after a tool result that follows the last user message); a system message
+  "call <tool> <json>" makes the model call that tool (if offered) once per turn;
 - anything else → "You said: <text> (<n> messages)" streamed word by word.
+
+`Upstream.delay_seconds` waits that long before each answer (a model's thinking time, for benches).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -32,6 +39,7 @@ class Upstream:
     url: str
     api_key: str
     requests: list[dict[str, Any]] = field(default_factory=list)
+    delay_seconds: float = 0.0
     loop: asyncio.AbstractEventLoop | None = None
     runner: web.AppRunner | None = None
 
@@ -67,9 +75,39 @@ def _tool_results(messages: list[dict[str, Any]]) -> list[str]:
     return found
 
 
-def _plan(messages: list[dict[str, Any]], offered: bool) -> tuple[str, Any]:
+_CALL = re.compile(r"call (\S+) (\{.*\})", re.DOTALL)
+
+
+def _results_since_last_user(messages: list[dict[str, Any]]) -> list[str]:
+    last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=-1)
+    return _tool_results(messages[last_user + 1 :])
+
+
+def _agent_plan(messages: list[dict[str, Any]], tools: list[str]) -> tuple[str, Any] | None:
+    """The agents' behaviours: a transfer call or a tool named by the system message."""
+    text = _last_user_text(messages)
+    transfers = [name for name in tools if name.startswith("transfer_to_")]
+    if "always transfer" in text and transfers:
+        return "tool", (transfers[0], {"reason": "always"})
+    if _results_since_last_user(messages):
+        return None
+    wanted = re.search(r"transfer to ([a-z0-9_-]+)", text)
+    if wanted and f"transfer_to_{wanted[1]}" in transfers:
+        return "tool", (f"transfer_to_{wanted[1]}", {"reason": f"asked for {wanted[1]}"})
+    system = " ".join(str(m.get("content")) for m in messages if m.get("role") == "system")
+    called = _CALL.search(system)
+    if called and called[1] in tools:
+        return "tool", (called[1], json.loads(called[2]))
+    return None
+
+
+def _plan(messages: list[dict[str, Any]], offered: bool, tools: list[str] | None = None) -> tuple[str, Any]:
     text = _last_user_text(messages)
     results = _tool_results(messages)
+    if offered and tools:
+        planned = _agent_plan(messages, tools)
+        if planned is not None:
+            return planned
     if "always tool" in text and offered:
         return "tool", {"expression": "1+1"}
     if text.startswith("use calculator") and not results:
@@ -106,7 +144,10 @@ async def _openai(request: web.Request) -> web.StreamResponse:
         )
     if "slow" in text:
         await asyncio.sleep(3)
-    kind, value = _plan(body["messages"], bool(body.get("tools")) and body.get("tool_choice") != "none")
+    if upstream.delay_seconds:
+        await asyncio.sleep(upstream.delay_seconds)
+    tools = [t["function"]["name"] for t in body.get("tools") or [] if t.get("type") == "function"]
+    kind, value = _plan(body["messages"], bool(tools) and body.get("tool_choice") != "none", tools)
     base = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": body["model"]}
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     await response.prepare(request)
@@ -126,15 +167,16 @@ async def _openai(request: web.Request) -> web.StreamResponse:
         await response.write_eof()
         return response
     if kind == "tool":
+        name, value = value if isinstance(value, tuple) else ("calculator", value)
         arguments = json.dumps(value)
         await chunk(
             {
                 "tool_calls": [
                     {
                         "index": 0,
-                        "id": "call_abc",
+                        "id": f"call_{len(upstream.requests)}",
                         "type": "function",
-                        "function": {"name": "calculator", "arguments": ""},
+                        "function": {"name": name, "arguments": ""},
                     }
                 ]
             }
