@@ -239,7 +239,7 @@ def _best_per_resource(rows: list[tuple[Any, ...]], limit: int) -> list[Ranked]:
 
 
 def _first_fetch(limit: int) -> int:
-    return max(100, limit * 8)
+    return max(100, limit * 4)
 
 
 def _rank(
