@@ -268,10 +268,10 @@ def main() -> None:
     }
     if args.torch_threads:
         env["OMP_NUM_THREADS"] = str(args.torch_threads)
+    manage(env, "migrate", "-v0")  # before the server, whose start-up then has less to do
     if args.shared_buffers:
         # Set before the server starts: the embedded PostgreSQL stops when this command exits
         # and starts again, with the setting, under `serve`.
-        manage(env, "migrate", "-v0")
         manage(
             env, "shell", "-c",
             "from django.db import connection; connection.cursor().execute("
@@ -295,7 +295,7 @@ def main() -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(port)
+        wait_for(port, timeout=600)  # a loaded machine takes minutes to start every process
         manage(env, "create_tenant", "Bench", "--slug", "bench")
         key = manage(env, "create_api_key", "bench", "--scopes", "*")
         ingest(base, key, 2, 1, "warmup")  # loads the model in the server
