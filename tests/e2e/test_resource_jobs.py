@@ -42,8 +42,8 @@ def test_a_large_resource_is_a_job_found_by_words_at_once_and_by_meaning_when_do
     job_id = body["job_id"]
     assert api.get(f"/tools/jobs/{job_id}").json()["status"] == "queued"  # no worker yet
 
-    # Found by words before any worker ran.
-    hits = api.get("/resources/search", params={"q": "Quimper"}).json()["results"]
+    # Found by words before any worker ran (the first search loads the model in the server).
+    hits = api.get("/resources/search", params={"q": "Quimper"}, timeout=300).json()["results"]
     assert [hit["id"] for hit in hits] == ["manuals/pumps"]
     assert api.get("/resources/manuals/pumps").json()["indexing"] == "pending"
 
