@@ -126,7 +126,7 @@ def ingest(base: str, key: str, count: int, writers: int, tag: str, chars: int =
     with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
         for job_id in jobs:
             while (status := client.get(f"/tools/jobs/{job_id}").json()["status"]) in ("queued", "running"):
-                time.sleep(0.05)
+                time.sleep(0.2)
             if status != "succeeded":
                 failures.append(f"job {job_id}: {status}")
     elapsed = time.perf_counter() - started
@@ -302,7 +302,8 @@ def main() -> None:
 
         one_seconds, one_chunks = ingest(base, key, args.ingest_docs, 1, "serial")
         many_seconds, many_chunks = ingest(base, key, args.ingest_docs, args.writers, "parallel")
-        ingest(base, key, 1, 1, "job-warmup", args.job_chars)  # loads the model in the workers
+        # Loads the model in every worker pool process (one job each, at once).
+        ingest(base, key, args.concurrency, args.concurrency, "job-warmup", args.job_chars)
         job_one = ingest(base, key, args.job_docs, 1, "jobs-serial", args.job_chars)
         job_many = ingest(base, key, args.job_docs, args.writers, "jobs-parallel", args.job_chars)
 
