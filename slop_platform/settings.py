@@ -186,6 +186,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "tools-reap-stale-jobs": {"task": "tools.reap_stale_jobs", "schedule": 30.0},
     "memory-sync-tenant-indexes": {"task": "memory.sync_tenant_indexes", "schedule": 600.0},
     "billing-end-grace-periods": {"task": "billing.end_expired_grace_periods", "schedule": 300.0},
+    "resources-sync-tenant-indexes": {"task": "resources.sync_tenant_indexes", "schedule": 600.0},
 }
 
 # --- HTTP, security -------------------------------------------------------------------------
@@ -420,6 +421,18 @@ RESOURCES_MAX_EMBEDDED_CHUNKS = env_int("SLOP_RESOURCES_MAX_EMBEDDED_CHUNKS", 10
 RESOURCES_EXACT_SEARCH_MAX_CHUNKS = env_int("SLOP_RESOURCES_EXACT_SEARCH_MAX_CHUNKS", 20000, minimum=0)
 # Chunks less similar than this (cosine) to the query are not counted as matches by meaning.
 RESOURCES_MIN_SIMILARITY = env_float("SLOP_RESOURCES_MIN_SIMILARITY", 0.2, minimum=-1.0)
+# A tenant with this many chunks gets an HNSW index of its own (the beat task or
+# `manage.py resources_indexes`), dropped again below half of it; processes see a change within
+# the cache time.
+RESOURCES_TENANT_INDEX_MIN_CHUNKS = env_int("SLOP_RESOURCES_TENANT_INDEX_MIN_CHUNKS", 20_000, minimum=1)
+RESOURCES_TENANT_INDEX_CACHE_SECONDS = env_int("SLOP_RESOURCES_TENANT_INDEX_CACHE_SECONDS", 30, minimum=0)
+RESOURCES_INDEX_BUILD_MEMORY = env_str("SLOP_RESOURCES_INDEX_BUILD_MEMORY", "1GB")
+# Content longer than this (characters, after text extraction) is embedded by a background job:
+# the write answers 202 at once, searchable by words, and by meaning when the job ends.
+RESOURCES_ASYNC_INDEX_CHARS = env_int("SLOP_RESOURCES_ASYNC_INDEX_CHARS", 8_000, minimum=0)
+# Chunks embedded (and written) per step of a background job; the job fails past its timeout.
+RESOURCES_INDEX_BATCH_CHUNKS = env_int("SLOP_RESOURCES_INDEX_BATCH_CHUNKS", 64, minimum=1)
+RESOURCES_INDEX_JOB_TIMEOUT = env_float("SLOP_RESOURCES_INDEX_JOB_TIMEOUT", 1800.0, minimum=1.0)
 
 # --- Models (apps.llm) and chat (apps.chat) -------------------------------------------------
 # Platform models every tenant may use besides `echo` and its own configurations.

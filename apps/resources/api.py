@@ -18,6 +18,7 @@ from apps.core.parsers import JSONParser, MultiPartParser
 from apps.core.serializers import page_query, validated, validated_query
 from apps.resources import selectors, services
 from apps.resources.ids import normalise_prefix, resource_id_problem, validate_resource_id
+from apps.resources.indexing import indexing_state
 from apps.resources.ingestion import extract_text
 from apps.resources.models import Resource
 from apps.resources.search import resource_search
@@ -26,6 +27,7 @@ from apps.resources.serializers import (
     ResourceDeletedSerializer,
     ResourceDetailSerializer,
     ResourceFieldsSerializer,
+    ResourceIndexingSerializer,
     ResourceListQuerySerializer,
     ResourceListSerializer,
     ResourceSearchQuerySerializer,
@@ -35,6 +37,7 @@ from apps.resources.serializers import (
 )
 from apps.tenants.access import Context, Need, NeedSome, readable, url
 from apps.tenants.api import SlopView
+from apps.tools.events import job_as_dict
 
 UPLOAD_TYPE = "file"
 ID_PATH = OpenApiParameter(
@@ -63,7 +66,25 @@ def resource_summary(resource: Resource) -> dict[str, Any]:
 
 
 def resource_detail(resource: Resource) -> dict[str, Any]:
-    return {**resource_summary(resource), "content": resource.content}
+    job = resource.index_job if resource.index_job_id is not None else None
+    return {
+        **resource_summary(resource),
+        "content": resource.content,
+        "indexing": indexing_state(resource),
+        "indexing_job": job.public_id if job is not None else None,
+    }
+
+
+def written(resource: Resource, status: str, *, done: int) -> Response:
+    """A write's answer: `done` (201, 200) when the resource is searchable by meaning already; 202
+    with its job when the chunks are still being embedded (searchable by words meanwhile)."""
+    body: dict[str, Any] = {"status": status, "resource": resource_detail(resource)}
+    body["indexing"] = body["resource"]["indexing"]
+    if body["indexing"] != "pending" or resource.index_job is None:
+        return Response(body, status=done)
+    job = job_as_dict(resource.index_job)
+    body.update({name: job[name] for name in ("job_id", "status_url", "stream_url")})
+    return Response(body, status=202)
 
 
 def _uploaded_text(upload: UploadedFile) -> tuple[str, dict[str, Any]]:
@@ -156,11 +177,16 @@ class ResourceListView(ResourceView):
             "application/json": ResourceCreateSerializer,
             "multipart/form-data": ResourceUploadSerializer,
         },
-        responses={201: ResourceWrittenSerializer, **error_responses(409, 422)},
+        responses={
+            201: ResourceWrittenSerializer,
+            202: ResourceIndexingSerializer,
+            **error_responses(409, 422),
+        },
     )
     def post(self, request: Request) -> Response:
         """Create a resource from JSON, or from an uploaded file whose text becomes its content;
-        409 when the id exists."""
+        409 when the id exists. Content longer than SLOP_RESOURCES_ASYNC_INDEX_CHARS answers 202:
+        searchable by words now, by meaning when the job (`job_id`, `status_url`) succeeds."""
         fields = _fields(request, creating=True)
         upload: UploadedFile | None = fields.pop("file", None)
         resource_id = str(fields.get("id") or (upload.name if upload is not None else ""))
@@ -178,8 +204,9 @@ class ResourceListView(ResourceView):
             type=fields.get("type"),
             content=fields.get("content") or "",
             metadata=metadata,
+            api_key_id=self.principal.key_id,
         )
-        return Response({"status": "created", "resource": resource_detail(resource)}, status=201)
+        return written(resource, "created", done=201)
 
 
 class ResourceSearchView(ResourceView):
@@ -243,10 +270,11 @@ class ResourceDetailView(ResourceView):
     @extend_schema(
         parameters=[ID_PATH],
         request=WRITE_BODY,
-        responses={200: ResourceWrittenSerializer, **error_responses(422)},
+        responses={200: ResourceWrittenSerializer, 202: ResourceIndexingSerializer, **error_responses(422)},
     )
     def put(self, request: Request, resource_id: str) -> Response:
-        """Partial update: the fields sent replace, metadata is merged, metadata.updated_at is set."""
+        """Partial update: the fields sent replace, metadata is merged, metadata.updated_at is set.
+        202 (with the job) while the resource's chunks are still being embedded, as for POST."""
         validate_resource_id(resource_id)
         fields = _fields(request, creating=False)
         upload: UploadedFile | None = fields.pop("file", None)
@@ -254,13 +282,15 @@ class ResourceDetailView(ResourceView):
         if upload is not None:
             fields["content"], file_info = _uploaded_text(upload)
             fields["metadata"] = {**(fields.get("metadata") or {}), "file": file_info}
-        resource = services.resource_update(tenant=self.tenant, resource_id=resource_id, **fields)
-        return Response({"status": "updated", "resource": resource_detail(resource)})
+        resource = services.resource_update(
+            tenant=self.tenant, resource_id=resource_id, api_key_id=self.principal.key_id, **fields
+        )
+        return written(resource, "updated", done=200)
 
     @extend_schema(
         parameters=[ID_PATH],
         request=WRITE_BODY,
-        responses={200: ResourceWrittenSerializer, **error_responses(422)},
+        responses={200: ResourceWrittenSerializer, 202: ResourceIndexingSerializer, **error_responses(422)},
     )
     def patch(self, request: Request, resource_id: str) -> Response:
         """The same as PUT: a partial update."""

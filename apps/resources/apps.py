@@ -10,7 +10,11 @@ class ResourcesConfig(AppConfig):
 
     def ready(self) -> None:
         # resources offers a built-in tool; registering it here keeps apps.tools from importing resources.
+        from apps.resources.indexing import INDEX_JOB
         from apps.resources.tools import RESOURCE_SEARCH
         from apps.tools.builtins import builtin_register
+        from apps.tools.job_kinds import job_kind_register
 
         builtin_register(RESOURCE_SEARCH)
+        # Large writes are embedded by jobs that run (and are followed) as tool jobs are.
+        job_kind_register(INDEX_JOB)

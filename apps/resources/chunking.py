@@ -36,3 +36,9 @@ def split_into_chunks(text: str, *, size: int, overlap: int) -> list[str]:
         space = text.find(" ", next_start, end)
         start = space + 1 if space != -1 else next_start
     return chunks
+
+
+def embedding_input(title: str, text: str) -> str:
+    """What a chunk's vector is computed from. The title leads every passage: a chunk deep in a
+    document still says what it is about."""
+    return f"{title}\n\n{text}" if title else text

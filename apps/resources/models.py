@@ -31,6 +31,11 @@ class Resource(TenantOwnedModel):
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The background job embedding the chunks of a large write (apps/resources/indexing.py); null
+    # once it succeeded, or when the write embedded them itself.
+    index_job = models.ForeignKey(
+        "tools.ToolJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         constraints = [
@@ -62,8 +67,9 @@ class ResourceChunk(TenantOwnedModel):
     position = models.PositiveIntegerField()
     title = models.CharField(max_length=500)
     text = models.TextField()
-    # Null when the resource has more chunks than SLOP_RESOURCES_MAX_EMBEDDED_CHUNKS: those
-    # passages are still found by words.
+    # Null when the resource has more chunks than SLOP_RESOURCES_MAX_EMBEDDED_CHUNKS (those
+    # passages are still found by words), and until the background job of a large write has
+    # embedded it.
     embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS, null=True)
     search_vector = models.GeneratedField(
         expression=SearchVector("title", weight="A", config=SEARCH_CONFIG)

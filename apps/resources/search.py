@@ -7,10 +7,16 @@ The two rankings are fused with reciprocal rank fusion (RRF) and scaled so a res
 by both scores 1.0; a resource only one ranker found scores at most 0.5.
 
 Completeness: a tenant with at most RESOURCES_EXACT_SEARCH_MAX_CHUNKS chunks is ranked exactly (a
-scan of its own rows, which the tenant index keeps small), so a small tenant among large ones gets
-its full top-k. A larger tenant goes through the HNSW index with over-fetch (`hnsw.ef_search`),
-widened until enough of its resources pass the filters, and ranked exactly when even the widest
-index scan cannot fill the page.
+scan of its own rows), so a small tenant among large ones gets its full top-k. A tenant with an
+HNSW index of its own (RESOURCES_TENANT_INDEX_MIN_CHUNKS chunks or more, apps/resources/tenant_indexes.py)
+is ranked through it: every row it yields is the tenant's. Any other large tenant goes through the
+shared index with over-fetch (`hnsw.ef_search`). An index scan is widened until enough of the
+tenant's resources pass the filters, and the exact scan answers when even the widest cannot fill
+the page. Chunks are found by words from the moment their write returns, and by meaning once they
+have a vector (at once for small writes, when its job ends for large ones).
+
+Round trips: the words ranking and the meaning ranking (with its settings) travel as one batch of
+statements (run_statements), and the results' resources and snippets as one statement.
 """
 
 from __future__ import annotations
@@ -19,15 +25,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.core.cache import cache
+from django.db import connection
 
 from apps.core.embeddings import embed_text
+from apps.core.vector_indexes import has_iterative_scan
 from apps.resources.models import SEARCH_CONFIG, Resource
+from apps.resources.tenant_indexes import CHUNK_INDEXES
 from apps.tenants.models import Tenant
 
 RRF_K = 10  # small: with tens of candidates, the first places should weigh clearly more
 MAX_EF_SEARCH = 1000  # pgvector's upper bound for hnsw.ef_search
 SNIPPET_OPTIONS = "MaxWords=30, MinWords=12, MaxFragments=1, ShortWord=2"
+_SIZE_SECONDS = 60  # how long a tenant's "small or not" stays cached
 
 
 @dataclass(frozen=True)
@@ -92,7 +102,7 @@ def _chunk_table() -> str:
     return ResourceChunk._meta.db_table
 
 
-def rank_by_words(*, query: str, filters: Filters, limit: int) -> list[Ranked]:
+def _words_statement(*, query: str, filters: Filters, limit: int) -> tuple[str, list[Any]]:
     where, params = filters.sql()
     sql = f"""
         SELECT resource_id, chunk_id, rank FROM (
@@ -107,9 +117,33 @@ def rank_by_words(*, query: str, filters: Filters, limit: int) -> list[Ranked]:
         ORDER BY rank DESC, resource_id
         LIMIT %s
     """  # noqa: S608 - identifiers are ours; values are parameters
+    return sql, [SEARCH_CONFIG, query, filters.tenant_id, *params, limit]
+
+
+def _ranked(rows: list[tuple[Any, ...]]) -> list[Ranked]:
+    return [Ranked(int(row[0]), int(row[1]), float(row[2])) for row in rows]
+
+
+def rank_by_words(*, query: str, filters: Filters, limit: int) -> list[Ranked]:
+    (rows,) = run_statements([_words_statement(query=query, filters=filters, limit=limit)])
+    return _ranked(rows)
+
+
+def run_statements(statements: list[tuple[str, list[Any]]]) -> list[list[tuple[Any, ...]]]:
+    """Several statements in one round trip: their rows, in order.
+
+    Django's psycopg cursors bind parameters client-side, so the statements travel as one simple
+    query, which PostgreSQL runs as one implicit transaction: a `set_config(…, true)` in it holds
+    for the statements after it, and ends with them (as SET LOCAL inside BEGIN … COMMIT would,
+    without those two round trips)."""
+    sql = ";\n".join(statement for statement, _ in statements)
+    params = [param for _, statement_params in statements for param in statement_params]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [SEARCH_CONFIG, query, filters.tenant_id, *params, limit])
-        return [Ranked(row[0], row[1], float(row[2])) for row in cursor.fetchall()]
+        cursor.execute(sql, params)
+        results = [cursor.fetchall()]
+        while cursor.nextset():
+            results.append(cursor.fetchall())
+    return results
 
 
 def _vector_literal(vector: list[float]) -> str:
@@ -117,17 +151,35 @@ def _vector_literal(vector: list[float]) -> str:
 
 
 def _tenant_is_small(tenant_id: int) -> bool:
+    """At most RESOURCES_EXACT_SEARCH_MAX_CHUNKS chunks, as counted within the last minute.
+
+    A stale answer costs speed, never results: the exact scan is complete for any size, and the
+    index path falls back to it when it cannot fill the page."""
     threshold = settings.RESOURCES_EXACT_SEARCH_MAX_CHUNKS
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT count(*) FROM (SELECT 1 FROM {_chunk_table()} WHERE tenant_id = %s LIMIT %s) s",  # noqa: S608
-            [tenant_id, threshold + 1],
-        )
-        (count,) = cursor.fetchone()
-    return int(count) <= threshold
+    cache_key = f"resources:small:{tenant_id}:{threshold}"
+    small = cache.get(cache_key)
+    if small is None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT count(*) FROM (SELECT 1 FROM {_chunk_table()} WHERE tenant_id = %s LIMIT %s) s",  # noqa: S608
+                [tenant_id, threshold + 1],
+            )
+            (count,) = cursor.fetchone()
+        small = int(count) <= threshold
+        cache.set(cache_key, small, _SIZE_SECONDS)
+    return bool(small)
 
 
-def _rank_by_meaning_exact(*, vector: str, filters: Filters, limit: int) -> list[Ranked]:
+def meaning_plan(tenant_id: int) -> str:
+    """How the tenant's chunks are ranked by meaning: "tenant_index" (its own partial HNSW index,
+    apps/resources/tenant_indexes.py), "exact" (a scan of its chunks: small tenants) or "index"
+    (the shared HNSW index, over-fetching)."""
+    if CHUNK_INDEXES.has_tenant_index(tenant_id):
+        return "tenant_index"
+    return "exact" if _tenant_is_small(tenant_id) else "index"
+
+
+def _exact_statement(*, vector: str, filters: Filters, limit: int) -> tuple[str, list[Any]]:
     where, params = filters.sql()
     # Grouping per resource keeps the planner off the HNSW index: this scans the tenant's own
     # chunks and is exact.
@@ -142,60 +194,123 @@ def _rank_by_meaning_exact(*, vector: str, filters: Filters, limit: int) -> list
         ORDER BY distance, resource_id
         LIMIT %s
     """  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [vector, filters.tenant_id, *params, limit])
-        return [Ranked(row[0], row[1], float(row[2])) for row in cursor.fetchall()]
+    return sql, [vector, filters.tenant_id, *params, limit]
 
 
-def _rank_by_meaning_hnsw(*, vector: str, filters: Filters, limit: int) -> list[Ranked] | None:
-    """Best chunks through the index, over-fetching; None when the index cannot fill the page."""
+def _index_statements(*, vector: str, filters: Filters, fetch: int, plan: str) -> list[tuple[str, list[Any]]]:
+    """The settings and the nearest `fetch` chunks through an HNSW index (the tenant's own, or the
+    shared one), as statements for run_statements."""
     where, params = filters.sql()
+    own_index = plan == "tenant_index"
+    # The tenant's own index is partial (WHERE tenant_id = N): the planner matches its predicate
+    # against a literal only, never a bound parameter. tenant_id is an int.
+    tenant = f"c.tenant_id = {int(filters.tenant_id)}" if own_index else "c.tenant_id = %s"
+    tenant_params = [] if own_index else [filters.tenant_id]
     sql = f"""
         SELECT c.resource_id, c.id, c.embedding <=> %s::vector AS distance
         FROM {_chunk_table()} c JOIN {Resource._meta.db_table} r ON r.id = c.resource_id
-        WHERE c.tenant_id = %s AND c.embedding IS NOT NULL AND {where}
+        WHERE {tenant} AND c.embedding IS NOT NULL AND {where}
         ORDER BY c.embedding <=> %s::vector
         LIMIT %s
-    """  # noqa: S608
-    fetch = max(100, limit * 8)
-    while True:
-        ef_search = min(MAX_EF_SEARCH, fetch)
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
-            cursor.execute(sql, [vector, filters.tenant_id, *params, vector, fetch])
-            rows = cursor.fetchall()
-        best: dict[int, Ranked] = {}
-        for resource_pk, chunk_pk, distance in rows:
-            if resource_pk not in best:
-                best[resource_pk] = Ranked(resource_pk, chunk_pk, float(distance))
-        if len(best) >= limit:
-            return list(best.values())[:limit]
+    """  # noqa: S608 - identifiers and an int are interpolated; values are parameters
+    configs = ["set_config('hnsw.ef_search', %s, true)"]
+    if own_index:
+        # Vector index scans only: the tenant's btree plus a sort is the exact scan, which the
+        # plan already chose against; of the vector indexes, the tenant's is the small one.
+        configs += [
+            f"set_config('{name}', 'off', true)"
+            for name in ("enable_seqscan", "enable_bitmapscan", "enable_sort")
+        ]
+    if has_iterative_scan():  # pgvector 0.8+: keep scanning until enough rows pass the filters
+        configs.append("set_config('hnsw.iterative_scan', 'relaxed_order', true)")
+    settings_sql = "SELECT " + ", ".join(configs)
+    return [
+        (settings_sql, [str(min(MAX_EF_SEARCH, fetch))]),
+        (sql, [vector, *tenant_params, *params, vector, fetch]),
+    ]
+
+
+def _best_per_resource(rows: list[tuple[Any, ...]], limit: int) -> list[Ranked]:
+    best: dict[int, Ranked] = {}
+    for resource_pk, chunk_pk, distance in sorted(rows, key=lambda row: float(row[2])):
+        if resource_pk not in best:
+            best[resource_pk] = Ranked(int(resource_pk), int(chunk_pk), float(distance))
+    return list(best.values())[:limit]
+
+
+def _first_fetch(limit: int) -> int:
+    return max(100, limit * 4)
+
+
+def _rank(
+    *, words: tuple[str, list[Any]] | None, vector: str | None, filters: Filters, limit: int
+) -> tuple[list[Ranked] | None, list[Ranked] | None, str | None]:
+    """Words and meaning rankings (None for a ranker not asked for) and the meaning plan.
+
+    The common case is one round trip: the words statement, then the meaning statements. An index
+    scan that cannot fill the page is widened (one more round trip each), then the exact scan
+    answers: complete wins over fast."""
+    statements = [words] if words is not None else []
+    plan = meaning_plan(filters.tenant_id) if vector is not None else None
+    fetch = _first_fetch(limit)
+    if vector is not None:
+        if plan == "exact":
+            statements.append(_exact_statement(vector=vector, filters=filters, limit=limit))
+        else:
+            statements.extend(_index_statements(vector=vector, filters=filters, fetch=fetch, plan=str(plan)))
+    results = run_statements(statements)
+    by_words = _ranked(results[0]) if words is not None else None
+    if vector is None:
+        return by_words, None, None
+    if plan == "exact":
+        return by_words, _ranked(results[-1]), plan
+    meaning = _best_per_resource(results[-1], limit)
+    while len(meaning) < limit:
         if fetch >= MAX_EF_SEARCH:
-            return None
+            # The widest index scan cannot fill the page (filters, or a tenant whose rows are few
+            # near the query): the exact scan decides.
+            (rows,) = run_statements([_exact_statement(vector=vector, filters=filters, limit=limit)])
+            return by_words, _ranked(rows), "exact"
         fetch = min(MAX_EF_SEARCH, fetch * 4)
+        results = run_statements(
+            _index_statements(vector=vector, filters=filters, fetch=fetch, plan=str(plan))
+        )
+        meaning = _best_per_resource(results[-1], limit)
+    return by_words, meaning, plan
 
 
 def rank_by_meaning(*, query: str, filters: Filters, limit: int) -> list[Ranked]:
     vector = _vector_literal(embed_text(query, tenant_id=filters.tenant_id))
-    if not _tenant_is_small(filters.tenant_id):
-        ranked = _rank_by_meaning_hnsw(vector=vector, filters=filters, limit=limit)
-        if ranked is not None:
-            return ranked
-    return _rank_by_meaning_exact(vector=vector, filters=filters, limit=limit)
+    _, meaning, _ = _rank(words=None, vector=vector, filters=filters, limit=limit)
+    return meaning or []
 
 
-def _snippets(tenant_id: int, query: str, chunk_pks: list[int]) -> dict[int, str]:
-    if not chunk_pks:
+def _resources_with_snippets(tenant_id: int, query: str, best: list[tuple[int, int]]) -> dict[int, Resource]:
+    """The (resource pk, chunk pk) pairs' resources (content deferred), each with `snippet`: the
+    words of its chunk around the match. One statement for both."""
+    if not best:
         return {}
-    # The tenant in the SQL, not only the ids: this statement reads chunk text out.
+    # The tenant in the SQL for both tables, not only the ids: this statement reads text out.
     sql = f"""
-        SELECT c.id, ts_headline(%s::regconfig, c.text, websearch_to_tsquery(%s::regconfig, %s), %s)
-        FROM {_chunk_table()} c WHERE c.tenant_id = %s AND c.id = ANY(%s)
+        SELECT r.id, r.tenant_id, r.path, r.title, r.type, r.metadata, r.created_at, r.updated_at,
+               r.index_job_id,
+               ts_headline(%s::regconfig, c.text, websearch_to_tsquery(%s::regconfig, %s), %s) AS snippet
+        FROM unnest(%s::bigint[], %s::bigint[]) AS best(resource_id, chunk_id)
+        JOIN {Resource._meta.db_table} r ON r.id = best.resource_id AND r.tenant_id = %s
+        LEFT JOIN {_chunk_table()} c ON c.id = best.chunk_id AND c.tenant_id = %s
     """  # noqa: S608
     options = SNIPPET_OPTIONS + ', StartSel="", StopSel=""'
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [SEARCH_CONFIG, SEARCH_CONFIG, query, options, tenant_id, chunk_pks])
-        return {row[0]: " ".join((row[1] or "").split()) for row in cursor.fetchall()}
+    params = [
+        SEARCH_CONFIG,
+        SEARCH_CONFIG,
+        query,
+        options,
+        [resource_pk for resource_pk, _ in best],
+        [chunk_pk for _, chunk_pk in best],
+        tenant_id,
+        tenant_id,
+    ]
+    return {resource.pk: resource for resource in Resource.objects.unscoped().raw(sql, params)}
 
 
 def fuse(rankings: list[list[Ranked]], *, limit: int) -> list[tuple[int, float, list[int | None], int]]:
@@ -230,30 +345,29 @@ def resource_search(
     if readable_prefixes == []:
         return []
     candidates = max(limit * 3, 30)
+    words = _words_statement(query=query, filters=filters, limit=candidates) if mode != "meaning" else None
+    vector = _vector_literal(embed_text(query, tenant_id=tenant.pk)) if mode != "words" else None
+    by_words, by_meaning, _ = _rank(words=words, vector=vector, filters=filters, limit=candidates)
     rankings: list[list[Ranked]] = []
-    if mode in ("hybrid", "words"):
-        rankings.append(rank_by_words(query=query, filters=filters, limit=candidates))
-    if mode in ("hybrid", "meaning"):
-        meaning = rank_by_meaning(query=query, filters=filters, limit=candidates)
+    if by_words is not None:
+        rankings.append(by_words)
+    if by_meaning is not None:
         floor = 1.0 - settings.RESOURCES_MIN_SIMILARITY
-        rankings.append([ranked for ranked in meaning if ranked.value <= floor])
+        rankings.append([ranked for ranked in by_meaning if ranked.value <= floor])
     fused = fuse(rankings, limit=limit)
-    resources = Resource.objects.for_tenant(tenant).defer("content").in_bulk([pk for pk, *_ in fused])
-    snippets = _snippets(tenant.pk, query, [chunk_pk for *_, chunk_pk in fused])
+    resources = _resources_with_snippets(tenant.pk, query, [(pk, chunk_pk) for pk, *_, chunk_pk in fused])
     hits = []
-    for resource_pk, score, places, chunk_pk in fused:
+    for resource_pk, score, places, _chunk_pk in fused:
         resource = resources.get(resource_pk)
         if resource is None:  # deleted between the ranking and now
             continue
-        words_rank = places[0] if mode in ("hybrid", "words") else None
-        meaning_rank = places[-1] if mode in ("hybrid", "meaning") else None
         hits.append(
             SearchHit(
                 resource=resource,
                 score=round(score, 4),
-                snippet=snippets.get(chunk_pk, ""),
-                words_rank=words_rank,
-                meaning_rank=meaning_rank,
+                snippet=" ".join((getattr(resource, "snippet", None) or "").split()),
+                words_rank=places[0] if by_words is not None else None,
+                meaning_rank=places[-1] if by_meaning is not None else None,
             )
         )
     return hits

@@ -24,7 +24,9 @@ def readable_filter(readable_prefixes: list[str] | None, *, field: str = "path")
 
 
 def resource_get(*, tenant: Tenant, resource_id: str) -> Resource:
-    resource = Resource.objects.for_tenant(tenant).filter(path=resource_id).first()
+    resource = (
+        Resource.objects.for_tenant(tenant).select_related("index_job").filter(path=resource_id).first()
+    )
     if resource is None:
         raise not_found(resource_id)
     return resource

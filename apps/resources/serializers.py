@@ -145,8 +145,19 @@ class ResourceSummarySerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
+INDEXING_STATES = ["complete", "pending", "failed"]
+
+
 class ResourceDetailSerializer(ResourceSummarySerializer):
     content = serializers.CharField(allow_blank=True)
+    indexing = serializers.ChoiceField(
+        choices=INDEXING_STATES,
+        help_text="complete: found by words and meaning; pending: by words until its job ends; "
+        "failed: by words only (its job failed)",
+    )
+    indexing_job = serializers.CharField(
+        allow_null=True, help_text="The job embedding its chunks (GET /tools/jobs/{job_id}), if any"
+    )
 
 
 class ResourceListSerializer(serializers.Serializer):
@@ -157,6 +168,15 @@ class ResourceListSerializer(serializers.Serializer):
 class ResourceWrittenSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["created", "updated"])
     resource = ResourceDetailSerializer()
+    indexing = serializers.ChoiceField(choices=INDEXING_STATES)
+
+
+class ResourceIndexingSerializer(ResourceWrittenSerializer):
+    """202: stored and searchable by words; its chunks are embedded by a background job."""
+
+    job_id = serializers.CharField()
+    status_url = serializers.CharField(help_text="GET it for the job (/tools/jobs/{job_id})")
+    stream_url = serializers.CharField(help_text="The job's status changes as SSE")
 
 
 class ResourceDeletedSerializer(serializers.Serializer):

@@ -1,5 +1,8 @@
-"""Writes to resources. Every write re-chunks and re-embeds what it changed, in the same
-transaction as the resource row, so a write that has returned is searchable by the next request.
+"""Writes to resources. Every write re-chunks what it changed in the same transaction as the
+resource row, so a write that has returned is searchable by the next request: by words and meaning
+when its content is small (embedded in the request), by words at once and by meaning when its
+background job ends when the content is longer than RESOURCES_ASYNC_INDEX_CHARS
+(apps/resources/indexing.py).
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ from django.utils import timezone
 
 from apps.core.embeddings import embed_texts
 from apps.core.errors import ApplicationError, NotFound
-from apps.resources.chunking import split_into_chunks
+from apps.resources.chunking import embedding_input, split_into_chunks
+from apps.resources.indexing import INDEX_JOB_KIND
 from apps.resources.models import Resource, ResourceChunk
 from apps.tenants.models import Tenant
+from apps.tools.jobs import background_job_create
 
 DEFAULT_TYPE = "document"
 
@@ -28,20 +33,24 @@ def not_found(resource_id: str) -> NotFound:
     return NotFound(f"Resource not found: {resource_id}")
 
 
-def embedding_input(title: str, text: str) -> str:
-    # The title leads every passage: a chunk deep in a document still says what it is about.
-    return f"{title}\n\n{text}" if title else text
+def indexes_in_background(content: str) -> bool:
+    """Whether a write of this content embeds its chunks in a background job (202)."""
+    return len(content) > settings.RESOURCES_ASYNC_INDEX_CHARS
 
 
-def _build_chunks(*, resource: Resource) -> list[ResourceChunk]:
+def _build_chunks(*, resource: Resource, embed: bool) -> list[ResourceChunk]:
     texts = split_into_chunks(
         resource.content, size=settings.RESOURCES_CHUNK_CHARS, overlap=settings.RESOURCES_CHUNK_OVERLAP
     )
     if not texts:
         texts = [""]  # a resource with a title and no content is still found by its title
-    embedded = min(len(texts), settings.RESOURCES_MAX_EMBEDDED_CHUNKS)
-    vectors = embed_texts(
-        [embedding_input(resource.title, text) for text in texts[:embedded]], tenant_id=resource.tenant_id
+    embedded = min(len(texts), settings.RESOURCES_MAX_EMBEDDED_CHUNKS) if embed else 0
+    vectors = (
+        embed_texts(
+            [embedding_input(resource.title, text) for text in texts[:embedded]], tenant_id=resource.tenant_id
+        )
+        if embedded
+        else []
     )
     return [
         ResourceChunk(
@@ -56,10 +65,24 @@ def _build_chunks(*, resource: Resource) -> list[ResourceChunk]:
     ]
 
 
-def _replace_chunks(*, resource: Resource) -> int:
-    chunks = _build_chunks(resource=resource)
+def _replace_chunks(*, resource: Resource, api_key_id: int | None) -> int:
+    """New chunks for the resource's content: embedded here, or by a job queued at commit."""
+    background = indexes_in_background(resource.content)
+    chunks = _build_chunks(resource=resource, embed=not background)
     ResourceChunk.objects.for_tenant(resource.tenant_id).filter(resource=resource).delete()
     ResourceChunk.objects.bulk_create(chunks, batch_size=500)
+    job = None
+    if background:
+        job = background_job_create(
+            tenant=resource.tenant_id,
+            kind=INDEX_JOB_KIND,
+            parameters={"resource_id": resource.path, "resource_pk": resource.pk},
+            timeout_seconds=settings.RESOURCES_INDEX_JOB_TIMEOUT,
+            api_key_id=api_key_id,
+        )
+    if job is not None or resource.index_job_id is not None:
+        resource.index_job = job
+        resource.save(update_fields=["index_job"])
     return len(chunks)
 
 
@@ -71,8 +94,10 @@ def resource_create(
     type: str | None = None,
     content: str = "",
     metadata: dict[str, Any] | None = None,
+    api_key_id: int | None = None,
 ) -> Resource:
-    """A new resource (409 when the tenant already has one under this id)."""
+    """A new resource (409 when the tenant already has one under this id). Long content is embedded
+    by a background job: `resource.index_job` is then set (queued once this returns)."""
     resource = Resource(
         tenant=tenant,
         path=resource_id,
@@ -86,7 +111,7 @@ def resource_create(
             if Resource.objects.for_tenant(tenant).filter(path=resource_id).exists():
                 raise _conflict(resource_id)
             resource.save()
-            _replace_chunks(resource=resource)
+            _replace_chunks(resource=resource, api_key_id=api_key_id)
     except IntegrityError:  # a concurrent create of the same id won the race
         raise _conflict(resource_id) from None
     return resource
@@ -106,10 +131,12 @@ def resource_update(
     type: str | None = None,
     content: str | None = None,
     metadata: dict[str, Any] | None = None,
+    api_key_id: int | None = None,
 ) -> Resource:
     """Partial update: given fields replace, metadata is merged, `metadata.updated_at` is set.
 
-    Title or content changes re-chunk and re-embed the resource."""
+    Title or content changes re-chunk and re-embed the resource (long content: in a background
+    job, as resource_create)."""
     with transaction.atomic():
         resource = Resource.objects.for_tenant(tenant).select_for_update().filter(path=resource_id).first()
         if resource is None:
@@ -130,7 +157,7 @@ def resource_update(
         resource.metadata = merged
         resource.save()
         if reindex:
-            _replace_chunks(resource=resource)
+            _replace_chunks(resource=resource, api_key_id=api_key_id)
     return resource
 
 

@@ -11,6 +11,7 @@ from apps.core.errors import NotFound
 from apps.tenants.access import Context, NeedTarget, Target
 from apps.tenants.authentication import Principal
 from apps.tenants.scopes import Action
+from apps.tools.job_kinds import job_kind_of
 from apps.tools.selectors import tool_job_get, tool_spec_get
 
 # The same rule as apps.tools.services.TOOL_ID: an id no tool can have is never looked up.
@@ -28,6 +29,9 @@ def tool_target(principal: Principal, tool_id: str, permission: str) -> Target:
 def job_target(principal: Principal, job_id: str, *permissions: str) -> Target:
     """A job of the caller's team (404 otherwise) and the actions on its tool that reach it."""
     job = tool_job_get(tenant=principal.tenant, job_id=job_id)
+    kind = job_kind_of(job)
+    if kind is not None:  # not a tool's job: the kind says which scope reaches it
+        return Target(obj=job, any_of=tuple(kind.action(job, each) for each in permissions))
     spec = tool_spec_get(tenant=principal.tenant, tool_id=job.tool_slug)
     safe = spec.safe if spec is not None else False
     return Target(

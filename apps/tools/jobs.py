@@ -32,6 +32,7 @@ from apps.core.errors import ApplicationError
 from apps.core.ids import new_id
 from apps.tenants.models import Tenant
 from apps.tools.events import job_publish
+from apps.tools.job_kinds import JOB_KINDS
 from apps.tools.models import ToolJob
 from apps.tools.runner import tool_execute
 from apps.tools.selectors import tool_spec_get
@@ -95,6 +96,40 @@ def tool_job_create(
     return job
 
 
+def background_job_create(
+    *,
+    tenant: Tenant | int,
+    kind: str,
+    parameters: dict[str, Any],
+    timeout_seconds: float,
+    api_key_id: int | None,
+) -> ToolJob:
+    """A queued job of a registered kind (apps/tools/job_kinds.py), sent once this transaction commits."""
+    if kind not in JOB_KINDS:
+        raise ValueError(f"No job kind {kind!r} is registered")
+    job = ToolJob.objects.create(
+        tenant_id=tenant.pk if isinstance(tenant, Tenant) else tenant,
+        public_id=new_id("job"),
+        tool_slug=kind,
+        parameters=parameters,
+        timeout_seconds=timeout_seconds,
+        api_key_id=api_key_id,
+        enqueued_at=timezone.now(),
+    )
+    transaction.on_commit(lambda: _send(job))
+    return job
+
+
+def _execute(job: ToolJob, tenant_id: int) -> Any:
+    kind = JOB_KINDS.get(job.tool_slug)
+    if kind is not None:
+        return kind.run(job)
+    spec = tool_spec_get(tenant=tenant_id, tool_id=job.tool_slug)
+    if spec is None or not spec.enabled:
+        raise ApplicationError(f"Tool {job.tool_slug} no longer exists or is disabled", code="not_found")
+    return tool_execute(tenant=tenant_id, spec=spec, parameters=job.parameters, call_id=job.call_id)
+
+
 def _finish(job: ToolJob, status: str, *, result: Any = None, error: str = "", code: str = "") -> ToolJob:
     job.status = status
     job.result = result
@@ -131,21 +166,17 @@ def tool_job_run(*, tenant_id: int, job_id: str) -> str:
         attempt = job.attempts
         outcome: dict[str, Any]
         try:
-            spec = tool_spec_get(tenant=tenant_id, tool_id=job.tool_slug)
-            if spec is None or not spec.enabled:
-                raise ApplicationError(
-                    f"Tool {job.tool_slug} no longer exists or is disabled", code="not_found"
-                )
-            result = tool_execute(tenant=tenant_id, spec=spec, parameters=job.parameters, call_id=job.call_id)
+            result = _execute(job, tenant_id)
             outcome = {"status": Status.SUCCEEDED, "result": result, "error": "", "error_code": ""}
         except ApplicationError as exc:
             outcome = {"status": Status.FAILED, "result": None, "error": exc.message, "error_code": exc.code}
         except Exception:
-            logger.exception("Tool job %s crashed", job.public_id)
+            logger.exception("Job %s (%s) crashed", job.public_id, job.tool_slug)
+            kind = JOB_KINDS.get(job.tool_slug)
             outcome = {
                 "status": Status.FAILED,
                 "result": None,
-                "error": "Internal error while running the tool",
+                "error": kind.crash_message if kind else "Internal error while running the tool",
                 "error_code": "internal_error",
             }
         finished_at = timezone.now()

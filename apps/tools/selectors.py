@@ -14,6 +14,7 @@ from apps.tenants.authentication import Principal
 from apps.tenants.models import Tenant
 from apps.tenants.scopes import Action
 from apps.tools.builtins import BUILTINS, Builtin
+from apps.tools.job_kinds import JOB_KINDS
 from apps.tools.models import Tool, ToolJob
 from apps.tools.spec import ToolSpec
 
@@ -153,8 +154,11 @@ def tool_as_dict(spec: ToolSpec, *, detail: bool = False, show_url: bool = False
 
 
 def tool_jobs_visible(*, principal: Principal, tool_id: str | None = None, status: str | None = None) -> Any:
-    """The team's jobs whose tool the caller may read or execute (a queryset, filtered in SQL)."""
-    jobs = ToolJob.objects.for_tenant(principal.tenant)
+    """The team's jobs whose tool the caller may read or execute (a queryset, filtered in SQL).
+
+    Tool jobs only: a job of another kind (apps/tools/job_kinds.py) is reached through its own
+    scopes, by its id."""
+    jobs = ToolJob.objects.for_tenant(principal.tenant).exclude(tool_slug__in=list(JOB_KINDS))
     if (
         readable(principal, "tools", "read") is not None
         and readable(principal, "tools", "execute") is not None

@@ -152,7 +152,8 @@ def test_update_rechunks_and_reembeds(alice_client, alice):
     assert list(after[0][1]) != list(before[0][1])
 
 
-def test_long_content_is_split_into_overlapping_chunks(alice_client, alice):
+def test_long_content_is_split_into_overlapping_chunks(alice_client, alice, settings):
+    settings.RESOURCES_ASYNC_INDEX_CHARS = 100_000  # embedded in the request (test_indexing_jobs: a job)
     sentences = " ".join(f"Sentence number {index} talks about topic {index}." for index in range(200))
     response = alice_client.post(
         "/resources", {"id": "long", "title": "Long", "content": sentences}, format="json"

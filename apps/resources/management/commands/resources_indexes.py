@@ -1,0 +1,12 @@
+"""Build (and drop) the HNSW indexes big resource tenants get of their own, now rather than at the
+next beat run: after a bulk import, say."""
+
+from __future__ import annotations
+
+from apps.core.management.vector_index_command import VectorIndexCommand
+from apps.resources.tenant_indexes import CHUNK_INDEXES
+
+
+class Command(VectorIndexCommand):
+    help = "Give every tenant with at least --min-rows resource chunks an HNSW index of its own."
+    indexes = CHUNK_INDEXES
