@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from apps.billing.models import UsageEvent
 from apps.chat.models import Message, Thread
-from apps.llm.models import UsageRecord
 
 pytestmark = pytest.mark.django_db
 
@@ -51,8 +51,9 @@ def test_sequential_each_step_sees_the_previous_output(
         ("writer", 2, "complete"),
         ("editor", 3, "complete"),
     ]
-    usage = UsageRecord.objects.for_tenant(alice).get(model="echo")
-    assert usage.output_tokens == sum(s["usage"]["output_tokens"] for s in steps)
+    metered = UsageEvent.objects.for_tenant(alice).filter(model="echo")
+    assert {event.agent for event in metered} == {"researcher", "writer", "editor"}
+    assert sum(e.output_tokens for e in metered) == sum(s["usage"]["output_tokens"] for s in steps)
 
 
 def test_the_agent_holds_the_thread_until_released(alice_client: Any, alice: Any, make_agent: Any) -> None:
