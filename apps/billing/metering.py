@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 from django.db import connection
 from django.utils import timezone
@@ -115,7 +116,7 @@ def meter(
     now = at or timezone.now()
     period_start = hold.period_start if hold is not None else limits_for(usage.tenant_id).period_start
     subjects = usage.subjects()
-    params: list[object] = [
+    params: list[Any] = [
         usage.tenant_id,
         now,
         kind,
