@@ -184,6 +184,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "pay-reconcile": {"task": "pay.reconcile_pending_payments", "schedule": 300.0},
     "tools-reap-stale-jobs": {"task": "tools.reap_stale_jobs", "schedule": 30.0},
     "memory-sync-tenant-indexes": {"task": "memory.sync_tenant_indexes", "schedule": 600.0},
+    "billing-end-grace-periods": {"task": "billing.end_expired_grace_periods", "schedule": 300.0},
 }
 
 # --- HTTP, security -------------------------------------------------------------------------
@@ -344,6 +345,17 @@ STRIPE_WEBHOOK_TOLERANCE_SECONDS = env_int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 3
 # a create Stripe never answered is retried (same idempotency key) only within Stripe's 24 h window.
 SLOP_PAY_RECONCILE_AFTER_SECONDS = env_int("SLOP_PAY_RECONCILE_AFTER_SECONDS", 300, minimum=0)
 SLOP_PAY_RETRY_CREATE_WITHIN_SECONDS = env_int("SLOP_PAY_RETRY_CREATE_WITHIN_SECONDS", 23 * 3600, minimum=60)
+# --- Billing (the platform billing teams: apps/billing) --------------------------------------
+# Teams subscribe through the platform's Stripe account (STRIPE_SECRET_KEY, STRIPE_API_BASE above).
+# Stripe notifies /billing/webhook, signed with its own endpoint's secret (not /pay/webhook's).
+# Checkout sends the customer back to the success (or cancel) URL; the Customer Portal to its
+# return URL. A failed payment keeps the plan for the grace period, then the team is on free.
+STRIPE_BILLING_WEBHOOK_SECRET = env_str("STRIPE_BILLING_WEBHOOK_SECRET")
+SLOP_BILLING_SUCCESS_URL = env_str("SLOP_BILLING_SUCCESS_URL")
+SLOP_BILLING_CANCEL_URL = env_str("SLOP_BILLING_CANCEL_URL") or SLOP_BILLING_SUCCESS_URL
+SLOP_BILLING_PORTAL_RETURN_URL = env_str("SLOP_BILLING_PORTAL_RETURN_URL") or SLOP_BILLING_SUCCESS_URL
+SLOP_BILLING_GRACE_DAYS = env_float("SLOP_BILLING_GRACE_DAYS", 7.0, minimum=0.0)
+SLOP_BILLING_CURRENCY = env_str("SLOP_BILLING_CURRENCY", "usd")
 # --- Secrets at rest, outbound HTTP (apps/core/crypto.py, apps/core/http/) ----------------------
 # Keys for secrets stored in the database (comma-separated; the first encrypts, all decrypt).
 # Unset: derived from SECRET_KEY.

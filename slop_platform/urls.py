@@ -14,6 +14,7 @@ urlpatterns = [
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi"), name="docs"),
     path("admin/", admin.site.urls),
     path("", include("apps.pay.urls")),
+    path("", include("apps.billing.urls")),
     path("", include("apps.tools.urls")),
     path("", include("apps.resources.urls")),
     path("", include("apps.chat.urls")),

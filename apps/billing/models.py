@@ -82,6 +82,32 @@ class BillingAccount(TenantOwnedModel):
         return self.override_plan or self.plan
 
 
+class BillingStripeEvent(models.Model):
+    """A webhook event /billing/webhook has already applied (written in the same transaction as
+    the change it made), so each event is applied once however often Stripe delivers it.
+
+    Billing's own ledger, not /pay's StripeEvent: pay sits above billing in the layers, and one
+    Stripe account may deliver the same event id to both endpoints; a shared once-per-event row
+    written by /pay/webhook ("ignored: not a payment event") would make /billing/webhook drop it."""
+
+    event_id = models.CharField(max_length=255, unique=True, help_text="Stripe's event id")
+    type = models.CharField(max_length=100)
+    # The team the event was about (null when it concerned no account of ours).
+    tenant = models.ForeignKey(
+        "tenants.Tenant", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created = models.BigIntegerField(help_text="The event's own Unix time at Stripe")
+    received_at = models.DateTimeField(auto_now_add=True)
+    outcome = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name = "billing Stripe event"
+
+    def __str__(self) -> str:
+        return f"{self.event_id} {self.type}"
+
+
 class UsageEvent(TenantOwnedModel):
     """The ledger: one row per billable thing that happened (a chat exchange's tokens, a tool call,
     a finished job's seconds), written where it happened, in the same transaction as the work

@@ -1,5 +1,6 @@
-"""Celery beat runs this every few minutes: the usage ledger goes to Stripe Billing as meter
-events; whatever Stripe could not take waits for the next run."""
+"""Celery beat's billing work: the usage ledger goes to Stripe Billing as meter events (whatever
+Stripe could not take waits for the next run); teams whose grace period is over go down to the
+free plan."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import logging
 from celery import shared_task
 
 from apps.billing.reporting import StripeNotConfigured, report_usage
+from apps.billing.subscriptions import billing_end_expired_grace_periods
 
 logger = logging.getLogger("slop.billing")
 
@@ -32,3 +34,8 @@ def report_usage_to_stripe() -> dict[str, object]:
         "already_counted": result.already_counted,
         "pending": result.pending,
     }
+
+
+@shared_task(name="billing.end_expired_grace_periods")
+def end_expired_grace_periods() -> list[int]:
+    return billing_end_expired_grace_periods()

@@ -1,6 +1,10 @@
 """Rate limits: requests per minute per API key (a tenant may have its own), and per client address
 for key-less calls (anonymous ones, and each tenant's public surface separately).
 
+The limit of a key: its tenant's own (set in the admin), else what the tenant's plan allows (a
+lookup billing registers with `register_plan_rate_limit`, since billing sits above tenants), else
+the platform's SLOP_RATE_LIMIT_PER_MINUTE.
+
 Counters live in the "state" cache, never the evictable default one (settings.CACHES): Redis when
 configured, so every process shares them, else an in-process store that drops only expired
 entries. The client address is the socket peer unless it is a trusted proxy (client_address).
@@ -9,6 +13,7 @@ entries. The client address is the socket peer unless it is a trusted proxy (cli
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -18,8 +23,27 @@ from rest_framework.throttling import BaseThrottle
 
 from apps.core.client_address import request_client_address
 from apps.tenants.authentication import Principal
+from apps.tenants.models import Tenant
 
 WINDOW_SECONDS = 60
+
+# The tenant's plan's requests per minute per key, or None for "the platform's default".
+PlanRateLimit = Callable[[Tenant], int | None]
+_plan_rate_limit: PlanRateLimit | None = None
+
+
+def register_plan_rate_limit(lookup: PlanRateLimit | None) -> None:
+    """Billing's AppConfig.ready() gives the limiter its plan lookup (None takes it away)."""
+    global _plan_rate_limit
+    _plan_rate_limit = lookup
+
+
+def key_rate_limit(tenant: Tenant) -> int:
+    """Requests per minute per API key of this tenant (0: unlimited)."""
+    if tenant.rate_limit_per_minute:
+        return int(tenant.rate_limit_per_minute)
+    plan_limit = _plan_rate_limit(tenant) if _plan_rate_limit is not None else None
+    return int(plan_limit) if plan_limit else int(settings.RATE_LIMIT_PER_MINUTE)
 
 
 def _clock() -> float:  # one place to read the time, so tests can hold a window still
@@ -43,7 +67,7 @@ class RateLimit(BaseThrottle):
     def allow_request(self, request: Request, view: Any) -> bool:
         principal = request.auth
         if isinstance(principal, Principal) and principal.key_id is not None:
-            limit = principal.tenant.rate_limit_per_minute or settings.RATE_LIMIT_PER_MINUTE
+            limit = key_rate_limit(principal.tenant)
             bucket = f"rl:t{principal.tenant.pk}:k{principal.key_id}"
         elif isinstance(principal, Principal):  # a tenant's public surface, per client address
             limit = settings.ANON_RATE_LIMIT_PER_MINUTE
