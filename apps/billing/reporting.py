@@ -16,7 +16,6 @@ Teams without a Stripe customer are not reported (nothing bills them); their row
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from apps.billing import stripe_api
 from apps.billing.models import BillingAccount, MeterReport, UsageEvent
 from apps.core.ids import new_id
 
@@ -55,21 +55,11 @@ def event_name(unit: str) -> str:
     return f"{settings.SLOP_BILLING_METER_EVENT_PREFIX}{unit}"
 
 
-@functools.cache
-def _http_client(timeout: float) -> stripe.HTTPXClient:
-    return stripe.HTTPXClient(timeout=timeout, allow_sync_methods=True)
-
-
 def stripe_client() -> stripe.StripeClient:
+    """The platform account's client (apps/billing/stripe_api.py); StripeNotConfigured without a key."""
     if not settings.STRIPE_SECRET_KEY:
         raise StripeNotConfigured()
-    base = settings.STRIPE_API_BASE
-    return stripe.StripeClient(
-        settings.STRIPE_SECRET_KEY,
-        base_addresses={"api": base} if base else None,
-        http_client=_http_client(settings.STRIPE_TIMEOUT_SECONDS),
-        max_network_retries=settings.STRIPE_MAX_NETWORK_RETRIES,
-    )
+    return stripe_api.stripe_client()
 
 
 def _accounts_with_customers() -> list[BillingAccount]:
