@@ -38,6 +38,7 @@ class Command(BaseCommand):
         parser.add_argument("--to", dest="end", help="reconcile up to this day, inclusive (default: today)")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        differences: list[Any] = []
         try:
             client = stripe_client()
         except StripeNotConfigured as exc:
@@ -71,8 +72,11 @@ class Command(BaseCommand):
                     f"mismatch: tenant {d.tenant_id} ({d.customer}) {d.unit}: "
                     f"sent {d.ours}, Stripe counted {d.stripes}"
                 )
-            self.stdout.write(
-                "reconciled: no differences" if not differences else f"{len(differences)} difference(s)"
-            )
+            if not differences:
+                self.stdout.write("reconciled: no differences")
         if result.stopped or result.failed:
             raise CommandError("some usage could not be reported yet; run again later")
+        if options["reconcile"] and differences:
+            raise CommandError(
+                f"{len(differences)} difference(s) between what was sent and what Stripe counted"
+            )
