@@ -105,6 +105,13 @@ def pay_setup(client: Any, tenant: Tenant) -> dict[str, str]:
     return {"payment": payment.id}
 
 
+def usage_setup(client: Any, tenant: Tenant) -> dict[str, str]:
+    # Metered usage that names Alice's end user and agent (what /usage groups by).
+    body = {"messages": [{"content": "metered"}], "agent": "alice-agent"}
+    _ok(client.post("/chat", body, format="json", HTTP_X_SLOP_USER=SECRET))
+    return {"agent": "alice-agent"}
+
+
 # --- The cases, by route name -----------------------------------------------------------------
 
 _MEMORY = ("/memory/{key}", "/memory/query")
@@ -112,6 +119,7 @@ _RESOURCES = ("/resources/{resource}",)
 _TOOLS = ("/tools/{tool}", "/tools/jobs/{job}")
 _CHAT = ("/chat/{chat}", "/chat/{thread}")
 _PAY = ("/pay/{payment}",)
+_USAGE = ("/usage?group_by=user", "/usage?group_by=agent")
 _SEND = {"thread_id": "thread_alice", "messages": [{"content": "hello"}]}
 _RESUME = {"HTTP_LAST_EVENT_ID": "{run}:0"}
 
@@ -243,6 +251,15 @@ CASES: dict[str, Case] = {
         _PAY,
     ),
     "pay-detail": Case(pay_setup, (Probe("GET", "/pay/{payment}", "pay.read"),), _PAY),
+    "usage": Case(
+        usage_setup,
+        (
+            Probe("GET", "/usage?group_by=user", "usage.read", "list"),
+            Probe("GET", "/usage?group_by=agent", "usage.read", "list"),
+        ),
+        _USAGE,
+    ),
+    "billing": Case(usage_setup, (Probe("GET", "/billing", "billing.read", "list"),), _USAGE),
     "pay-refund": Case(pay_setup, (Probe("POST", "/pay/{payment}/refund", "pay.execute"),), _PAY),
 }
 
