@@ -56,13 +56,7 @@ SUBSCRIPTION_STATUS = {
     "incomplete": None,  # the first payment has not gone through: the plan is not granted yet
 }
 # Within one second, the more final state wins (events created together, delivered in any order).
-RANK: dict[str, int] = {
-    Status.NONE: 0,
-    Status.ACTIVE: 1,
-    Status.TRIALING: 1,
-    Status.PAST_DUE: 2,
-    Status.CANCELED: 3,
-}
+RANK: dict[str, int] = {Status.NONE: 0, Status.ACTIVE: 1, Status.TRIALING: 1, Status.PAST_DUE: 2, Status.CANCELED: 3}
 LIVE = {Status.ACTIVE, Status.TRIALING, Status.PAST_DUE}
 
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from apps.chat.models import Chat, Message, Thread
 from apps.billing.models import UsageEvent
+from apps.chat.models import Chat, Message, Thread
 from apps.llm.models import ModelConfig
 
 pytestmark = pytest.mark.django_db
