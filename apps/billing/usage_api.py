@@ -20,7 +20,7 @@ from apps.tenants.api import SlopView
 MAX_DAYS = 366
 
 
-class UsageQuerySerializer(serializers.Serializer):
+class UsageSummaryQuerySerializer(serializers.Serializer):
     # Named `from`/`to` on the wire (Python keywords): see the fields below.
     group_by = serializers.ChoiceField(choices=GROUPS, required=False, help_text="Default: day")
 
@@ -33,7 +33,7 @@ class UsageQuerySerializer(serializers.Serializer):
         return fields
 
 
-class UsageRowSerializer(serializers.Serializer):
+class UsageSummaryRowSerializer(serializers.Serializer):
     group = serializers.CharField(
         allow_null=True, help_text="The day, model, key prefix, end user or agent (null: none named)"
     )
@@ -45,8 +45,8 @@ class UsageRowSerializer(serializers.Serializer):
     cost = serializers.CharField(help_text="At the plan's unit prices, in its currency (decimal string)")
 
 
-class UsageSerializer(serializers.Serializer):
-    usage = UsageRowSerializer(many=True)
+class UsageSummarySerializer(serializers.Serializer):
+    usage = UsageSummaryRowSerializer(many=True)
     group_by = serializers.ChoiceField(choices=GROUPS)
 
     def get_fields(self) -> dict[str, serializers.Field]:
@@ -56,7 +56,7 @@ class UsageSerializer(serializers.Serializer):
         return fields
 
 
-class IncludedSerializer(serializers.Serializer):
+class BillingIncludedSerializer(serializers.Serializer):
     tokens = serializers.IntegerField(allow_null=True, help_text="null: unlimited")
     tool_calls = serializers.IntegerField(allow_null=True)
     memory_items = serializers.IntegerField(allow_null=True)
@@ -65,7 +65,7 @@ class IncludedSerializer(serializers.Serializer):
     members = serializers.IntegerField(allow_null=True)
 
 
-class UsedSerializer(serializers.Serializer):
+class BillingUsedSerializer(serializers.Serializer):
     tokens = serializers.IntegerField()
     input_tokens = serializers.IntegerField()
     output_tokens = serializers.IntegerField()
@@ -75,7 +75,7 @@ class UsedSerializer(serializers.Serializer):
     members = serializers.IntegerField()
 
 
-class InvoiceLineSerializer(serializers.Serializer):
+class InvoiceEstimateLineSerializer(serializers.Serializer):
     item = serializers.CharField()
     quantity = serializers.IntegerField()
     amount = serializers.CharField()
@@ -85,7 +85,7 @@ class InvoiceEstimateSerializer(serializers.Serializer):
     date = serializers.DateTimeField()
     currency = serializers.CharField()
     amount = serializers.CharField(help_text="Decimal string, in the currency's major unit")
-    lines = InvoiceLineSerializer(many=True)
+    lines = InvoiceEstimateLineSerializer(many=True)
 
 
 class BillingSerializer(serializers.Serializer):
@@ -95,8 +95,8 @@ class BillingSerializer(serializers.Serializer):
     period_start = serializers.DateTimeField()
     period_end = serializers.DateTimeField()
     overage_allowed = serializers.BooleanField()
-    included = IncludedSerializer()
-    used = UsedSerializer()
+    included = BillingIncludedSerializer()
+    used = BillingUsedSerializer()
     next_invoice = InvoiceEstimateSerializer()
 
 
@@ -119,7 +119,7 @@ class UsageView(SlopView):
     )
     access = {"GET": Need("usage", "read")}
 
-    @extend_schema(parameters=[UsageQuerySerializer], responses={200: UsageSerializer})
+    @extend_schema(parameters=[UsageSummaryQuerySerializer], responses={200: UsageSummarySerializer})
     def get(self, request: Request) -> Response:
         """`?from=YYYY-MM-DD&to=YYYY-MM-DD&group_by=day|model|key|user|agent`: what the team's
         requests used, one row per group (days in UTC; `to` included), with its cost at the plan's
@@ -130,7 +130,7 @@ class UsageView(SlopView):
                 f"Unknown query parameter {unknown[0]!r}: /usage takes from, to and group_by",
                 code="invalid_request",
             )
-        query = validated_query(UsageQuerySerializer, request.query_params)
+        query = validated_query(UsageSummaryQuerySerializer, request.query_params)
         start, end = _range(self, query)
         group_by = query.get("group_by") or "day"
         rows = usage_summary(tenant=self.tenant, start=start, end=end, group_by=group_by)
