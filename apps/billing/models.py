@@ -188,15 +188,15 @@ class UsageCounter(TenantOwnedModel):
 
 
 class MeterReport(TenantOwnedModel):
-    """One batch of ledger rows for one unit, sent to Stripe as one meter event. Its `identifier`
-    is fixed when the batch is made, so every retry sends the same one and Stripe counts it once.
-    `sent_at` null: still to send (the backlog, which survives any Stripe outage)."""
+    """One batch of ledger rows, sent to Stripe as one meter event per unit (`quantities`:
+    {"input_tokens": n, ...}). The identifiers (`<identifier>-<unit>`) are fixed when the batch is
+    made, so every retry sends the same ones and Stripe counts each once. `sent_at` null: some unit
+    is still to send (the backlog, which survives any Stripe outage); `sent_units` says which went."""
 
-    identifier = models.CharField(max_length=100, unique=True)
-    unit = models.CharField(max_length=20)  # input_tokens, output_tokens, tool_calls, job_seconds
-    event_name = models.CharField(max_length=100)
+    identifier = models.CharField(max_length=60, unique=True)
     stripe_customer_id = models.CharField(max_length=100)
-    quantity = models.BigIntegerField()
+    quantities = models.JSONField(default=dict)
+    sent_units = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
@@ -212,4 +212,7 @@ class MeterReport(TenantOwnedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.identifier} {self.unit}={self.quantity}"
+        return self.identifier
+
+    def event_identifier(self, unit: str) -> str:
+        return f"{self.identifier}-{unit}"

@@ -23,14 +23,14 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.billing.accounts import Limits, limits_for
-from apps.billing.metering import Hold, Scope, Usage
+from apps.billing.metering import ASYNC_COMMIT, Hold, Scope, Usage
 from apps.core.errors import ApplicationError
 
 _RESERVE_SQL = (
-    "INSERT INTO billing_usagecounter AS c (tenant_id, period_start, scope, subject, input_tokens, "
+    "INSERT INTO billing_usagecounter AS c (tenant_id, period_start, scope, subject, input_tokens, "  # noqa: S608 (constants only)
     "output_tokens, tool_calls, job_seconds, reserved_tokens, reserved_tool_calls, reserved_since, "
-    "updated_at) VALUES (%(tenant)s, %(period)s, %(scope)s, %(subject)s, 0, 0, 0, 0, %(tokens)s, "
-    "%(calls)s, %(now)s, %(now)s) "
+    "updated_at) SELECT %(tenant)s, %(period)s, %(scope)s, %(subject)s, 0, 0, 0, 0, %(tokens)s, "
+    f"%(calls)s, %(now)s, %(now)s FROM {ASYNC_COMMIT} "
     "ON CONFLICT (tenant_id, period_start, scope, subject) DO UPDATE SET "
     "reserved_tokens = (CASE WHEN c.reserved_since < %(stale)s THEN 0 ELSE c.reserved_tokens END) "
     "+ EXCLUDED.reserved_tokens, "
@@ -107,6 +107,7 @@ def _admit(usage: Usage, limits: Limits, checks: list[tuple[str, str, int]], uni
     stale = now - timedelta(seconds=settings.SLOP_BILLING_HOLD_SECONDS)
     sql = _TOKENS if unit == "tokens" else _CALLS
     # Several counters: all of them or none (the atomic block undoes the ones already reserved).
+    own = not connection.in_atomic_block
     with transaction.atomic() if len(checks) > 1 else contextlib.nullcontext():
         for scope, subject, limit in checks:
             admitted = False
@@ -124,6 +125,7 @@ def _admit(usage: Usage, limits: Limits, checks: list[tuple[str, str, int]], uni
                             "now": now,
                             "stale": stale,
                             "limit": limit,
+                            "own": own,
                         },
                     )
                     admitted = cursor.fetchone() is not None

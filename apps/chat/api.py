@@ -136,7 +136,7 @@ class ChatView(SlopView):
 
     @extend_schema(
         request=ChatRequestSerializer,
-        responses={200: ChatReplySerializer, **STREAM_RESPONSES, **error_responses(502, 504)},
+        responses={200: ChatReplySerializer, **STREAM_RESPONSES, **error_responses(402, 502, 504)},
     )
     def post(self, request: Request) -> HttpResponseBase:
         """One exchange with a model; with `"stream": true` the reply comes as a stream (see
@@ -170,7 +170,7 @@ class ChatStreamView(SlopView):
 
     @extend_schema(
         parameters=[ChatStreamQuerySerializer, LAST_EVENT_ID],
-        responses={**STREAM_RESPONSES, **error_responses(502, 504)},
+        responses={**STREAM_RESPONSES, **error_responses(402, 502, 504)},
     )
     def get(self, request: Request) -> HttpResponseBase:
         """For EventSource: the message in ?content=, optionally ?thread_id=, ?model=, ?agent=;
@@ -192,7 +192,7 @@ class ChatStreamView(SlopView):
     @extend_schema(
         request=ChatRequestSerializer,
         parameters=[LAST_EVENT_ID],
-        responses={**STREAM_RESPONSES, **error_responses(502, 504)},
+        responses={**STREAM_RESPONSES, **error_responses(402, 502, 504)},
     )
     def post(self, request: Request) -> HttpResponseBase:
         """The reply as server-sent events: `id: <run>:<n>` + `data: <json event>` (types thinking,

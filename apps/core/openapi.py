@@ -45,6 +45,14 @@ SCOPE_PARAMETER = OpenApiParameter(
     required=False,
     description="Comma-separated scopes that narrow the key's own for this request (PROTOCOL.md §3).",
 )
+END_USER_PARAMETER = OpenApiParameter(
+    "X-SLOP-User",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="The team's own id of the end user this request is for (usage and quotas per end user, "
+    "PROTOCOL.md §12); 1-200 printable characters.",
+)
 
 
 def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
@@ -80,7 +88,7 @@ class SlopAutoSchema(AutoSchema):
             )
         ]
         if self._authenticated():
-            parameters.append(SCOPE_PARAMETER)
+            parameters.extend([SCOPE_PARAMETER, END_USER_PARAMETER])
         return parameters
 
     def get_description(self) -> str:  # type: ignore[override]

@@ -52,7 +52,7 @@ class ApiKeyCreateForm(forms.ModelForm):
 
     class Meta:
         model = ApiKey
-        fields = ["tenant", "name"]
+        fields = ["tenant", "name", "monthly_token_cap"]
 
     def clean_scopes_text(self) -> list[str]:
         try:
@@ -92,7 +92,7 @@ class ApiKeyAdmin(OperatorAdmin):
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
-            return ["tenant", "name", "scopes_text", "expires_in_days"]
+            return ["tenant", "name", "scopes_text", "expires_in_days", "monthly_token_cap"]
         return [
             "tenant",
             "name",
@@ -103,6 +103,7 @@ class ApiKeyAdmin(OperatorAdmin):
             "last_used_at",
             "expires_at",
             "revoked_at",
+            "monthly_token_cap",
         ]
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
@@ -115,6 +116,7 @@ class ApiKeyAdmin(OperatorAdmin):
             name=form.cleaned_data["name"],
             expires_in_days=form.cleaned_data.get("expires_in_days"),
             created_by_id=request.user.pk,
+            monthly_token_cap=form.cleaned_data.get("monthly_token_cap"),
         )
         obj.pk = issued.api_key.pk
         obj.__dict__.update({k: v for k, v in issued.api_key.__dict__.items() if not k.startswith("_")})

@@ -122,7 +122,11 @@ class ToolDetailView(SlopView):
     @extend_schema(
         request=CALL_BODY,
         parameters=[TOOL_PATH, ToolCallQuerySerializer],
-        responses={200: ToolResultSerializer, 202: ToolJobAcceptedSerializer, **error_responses(502, 504)},
+        responses={
+            200: ToolResultSerializer,
+            202: ToolJobAcceptedSerializer,
+            **error_responses(402, 502, 504),
+        },
     )
     def post(self, request: Request, tool_id: str) -> Response:
         """Run the tool with its parameters as the body (`{"expression": "15 * 7"}`), or wrapped as

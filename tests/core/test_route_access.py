@@ -122,6 +122,14 @@ def billing_setup(client: Any, tenant: Tenant) -> dict[str, str]:
     return {"customer": account.stripe_customer_id}
 
 
+def usage_setup(client: Any, tenant: Tenant) -> dict[str, str]:
+    # Metered usage that names Alice's end user and agent (what /usage groups by).
+    agents_setup(client, tenant)
+    body = {"messages": [{"content": "metered"}], "agent": "alice-agent"}
+    _ok(client.post("/chat", body, format="json", HTTP_X_SLOP_USER=SECRET))
+    return {"agent": "alice-agent"}
+
+
 # --- The cases, by route name -----------------------------------------------------------------
 
 _MEMORY = ("/memory/{key}", "/memory/query")
@@ -130,6 +138,7 @@ _TOOLS = ("/tools/{tool}", "/tools/jobs/{job}")
 _CHAT = ("/chat/{chat}", "/chat/{thread}")
 _PAY = ("/pay/{payment}",)
 _AGENTS = ("/agents/{agent}",)
+_USAGE = ("/usage?group_by=user", "/usage?group_by=agent")
 _SEND = {"thread_id": "thread_alice", "messages": [{"content": "hello"}]}
 _RESUME = {"HTTP_LAST_EVENT_ID": "{run}:0"}
 
@@ -278,6 +287,15 @@ CASES: dict[str, Case] = {
         _AGENTS,
     ),
     "pay-detail": Case(pay_setup, (Probe("GET", "/pay/{payment}", "pay.read"),), _PAY),
+    "usage": Case(
+        usage_setup,
+        (
+            Probe("GET", "/usage?group_by=user", "usage.read", "list"),
+            Probe("GET", "/usage?group_by=agent", "usage.read", "list"),
+        ),
+        _USAGE,
+    ),
+    "billing": Case(usage_setup, (Probe("GET", "/billing", "billing.read", "list"),), _USAGE),
     "pay-refund": Case(pay_setup, (Probe("POST", "/pay/{payment}/refund", "pay.execute"),), _PAY),
     "billing-checkout": Case(
         billing_setup, (Probe("POST", "/billing/checkout", "billing.write", "own", {"plan": "pro"}),), ()
