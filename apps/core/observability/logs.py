@@ -18,8 +18,11 @@ EventDict = MutableMapping[str, Any]
 
 
 def _add_context(logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
-    for key, value in context.current().items():
-        event_dict.setdefault(key, value)
+    # Over what ExtraAdder copied from the record: the plain format's filter leaves its own
+    # `request_id` there ("-" outside a request).
+    event_dict.update(context.current())
+    if event_dict.get("request_id") == "-":
+        del event_dict["request_id"]
     return event_dict
 
 

@@ -20,10 +20,19 @@ from django.conf import settings
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # prometheus_client writes there from its first figure
     os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
+
+disable_created_metrics()  # the *_created series double a scrape and say little here
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
