@@ -34,7 +34,12 @@ class RedisRunStore:
     def __init__(self, url: str) -> None:
         import redis.asyncio
 
-        self.client = redis.asyncio.from_url(url)
+        # Bounded waits (settings): a Redis that hangs fails the run's mirror, not the process.
+        self.client = redis.asyncio.from_url(
+            url,
+            socket_timeout=max(settings.SLOP_REDIS_SOCKET_TIMEOUT, 1.5),  # above follow()'s 1 s block
+            socket_connect_timeout=settings.SLOP_REDIS_CONNECT_TIMEOUT,
+        )
 
     @staticmethod
     def key(tenant_id: int, run_id: str) -> str:
