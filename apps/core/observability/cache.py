@@ -49,7 +49,9 @@ def _timed(operation: str) -> Any:
                 return _outage_answer(operation, args, kwargs)
             raise
         finally:
-            metrics.CACHE_DURATION.labels(self._alias, operation).observe(time.perf_counter() - started)
+            if metrics.enabled():
+                elapsed = time.perf_counter() - started
+                metrics.CACHE_DURATION.labels(self._alias, operation).observe(elapsed)
         if self._is_redis:
             redis_breaker.succeeded()
         return result

@@ -90,7 +90,8 @@ def timed_execute(execute: Callable[..., Any], sql: str, params: Any, many: bool
     finally:
         if ticket is not None:
             _deadlines.pop(ticket, None)
-        metrics.DB_QUERY_DURATION.labels(connection.alias).observe(time.perf_counter() - started)
+        if metrics.enabled():
+            metrics.DB_QUERY_DURATION.labels(connection.alias).observe(time.perf_counter() - started)
 
 
 def install(sender: Any, connection: Any, **kwargs: Any) -> None:

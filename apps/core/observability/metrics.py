@@ -91,6 +91,11 @@ TOOL_DURATION = Histogram(
 )
 
 
+def enabled() -> bool:
+    """SLOP_METRICS: off, no figure is taken (the request, DB and cache timings included)."""
+    return bool(settings.SLOP_METRICS)
+
+
 def model_label(model: str) -> str:
     """A platform model keeps its name; a model a tenant configured is one label, so a tenant's
     naming never becomes a series of its own."""
