@@ -8,6 +8,11 @@ exported by OTLP/HTTP to a local sink this script runs), and drives each with wr
 other load over both modes; the load average is printed with the figures.
 
     .venv/bin/python bench/observability.py [--rounds 2] [--seconds 10] [--connections 32]
+    .venv/bin/python bench/observability.py --in-process [--rounds 3] [--requests 1500]
+
+On a shared machine wrk's figures move with the neighbours' load; `--in-process` measures what
+the load barely touches: the CPU time (time.process_time) one process spends per request served
+through Django's full handler (test client, real embedded PostgreSQL), on vs off, alternating.
 """
 
 from __future__ import annotations
@@ -115,13 +120,101 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=10)
 
 
+def in_process_worker(mode: str, requests: int, sink_port: int) -> None:
+    """One mode in this process: CPU seconds per GET /memory/:key and GET /info, printed as JSON."""
+    import json
+
+    os.environ.update(MODES[mode])
+    if mode == "on":
+        os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{sink_port}"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "slop_platform.settings")
+    import logging
+
+    import django
+
+    django.setup()
+    from django.test import Client
+
+    logging.getLogger().handlers[0].stream = open(os.devnull, "w")  # noqa: SIM115 - the log's cost, not the terminal's
+    key = (Path(os.environ["SLOP_DATA_DIR"]) / "demo_api_key").read_text().strip()
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
+    client.post("/memory", {"key": "bench", "value": {"n": 1}}, content_type="application/json")
+    out: dict[str, float] = {}
+    for path in ("/memory/bench", "/info"):
+        for _ in range(100):
+            client.get(path)
+        started = time.process_time()
+        for _ in range(requests):
+            response = client.get(path)
+        assert response.status_code == 200, response.content
+        out[path] = (time.process_time() - started) / requests
+    print(json.dumps(out))
+
+
+def in_process(rounds: int, requests: int, sink_port: int) -> None:
+    import json
+
+    scratch = Path(tempfile.mkdtemp(prefix="slop-bench-observability-"))
+    env = {
+        **os.environ,
+        "SLOP_DATA_DIR": str(scratch),
+        "SLOP_DEBUG": "true",
+        "SLOP_EMBEDDINGS_PRELOAD": "false",
+        "SLOP_RATE_LIMIT_PER_MINUTE": "0",
+        "ALLOWED_HOSTS": "*",
+    }
+    env.pop("REDIS_URL", None)
+    try:
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+        subprocess.run([sys.executable, "manage.py", "ensure_demo_tenant"], cwd=ROOT, env=env, check=True,
+                       capture_output=True)  # fmt: skip
+        results: dict[str, dict[str, list[float]]] = {"off": {}, "on": {}}
+        for round_number in range(rounds):
+            for mode in ("off", "on") if round_number % 2 == 0 else ("on", "off"):
+                command = [sys.executable, __file__, "--worker", mode, "--requests", str(requests)]
+                command += ["--sink-port", str(sink_port)]
+                done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+                figures = json.loads(done.stdout.strip().splitlines()[-1])
+                for path, seconds in figures.items():
+                    results[mode].setdefault(path, []).append(seconds)
+                    load = os.getloadavg()[0]
+                    cpu = seconds * 1e6
+                    print(f"round {round_number} {mode:3} GET {path:14} {cpu:8.1f} us CPU  load {load:.2f}")
+        print(f"\nin process, {rounds} rounds x {requests} requests; OTLP exports: {OtlpSink.received}")
+        for path in results["off"]:
+            off = min(results["off"][path])
+            on = min(results["on"][path])
+            added = on - off
+            print(
+                f"GET {path:14} off {off * 1e6:7.1f} us  on {on * 1e6:7.1f} us  "
+                f"added {added * 1e6:6.1f} us/request ({100 * added / off:4.1f}% of the CPU)"
+            )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--in-process", action="store_true")
+    parser.add_argument("--requests", type=int, default=1500)
+    parser.add_argument("--worker", choices=sorted(MODES))
+    parser.add_argument("--sink-port", type=int, default=0)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
+    if args.worker:
+        in_process_worker(args.worker, args.requests, args.sink_port)
+        return
+    if args.in_process:
+        sink = http.server.ThreadingHTTPServer(("127.0.0.1", 0), OtlpSink)
+        threading.Thread(target=sink.serve_forever, daemon=True).start()
+        try:
+            in_process(args.rounds, args.requests, sink.server_address[1])
+        finally:
+            sink.shutdown()
+        return
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install wrk")
 
