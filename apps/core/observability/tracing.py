@@ -114,7 +114,7 @@ def server_span(method: str, headers: Mapping[str, str]) -> Iterator[Span | None
     if not _enabled:
         yield None
         return
-    parent = propagate.extract(headers)
+    parent = propagate.extract(headers) if "traceparent" in headers else None
     span = _tracer.start_span(
         method, context=parent, kind=SpanKind.SERVER, attributes={"http.request.method": method}
     )
