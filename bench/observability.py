@@ -11,7 +11,7 @@ other load over both modes; the load average is printed with the figures.
     .venv/bin/python bench/observability.py --in-process [--rounds 3] [--requests 1500]
 
 On a shared machine wrk's figures move with the neighbours' load; `--in-process` measures what
-the load barely touches: the CPU time (time.process_time) one process spends per request served
+the load touches less (though still visibly): the CPU time one process spends per request served
 through Django's full handler (test client, real embedded PostgreSQL), on vs off, alternating.
 """
 
