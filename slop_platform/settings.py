@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -479,3 +480,94 @@ SLOP_MEMORY_MAX_SCAN_TUPLES = env_int("SLOP_MEMORY_MAX_SCAN_TUPLES", 50_000, min
 SLOP_MEMORY_TENANT_INDEX_MIN_ROWS = env_int("SLOP_MEMORY_TENANT_INDEX_MIN_ROWS", 20_000, minimum=1)
 SLOP_MEMORY_TENANT_INDEX_CACHE_SECONDS = env_int("SLOP_MEMORY_TENANT_INDEX_CACHE_SECONDS", 30, minimum=0)
 SLOP_MEMORY_INDEX_BUILD_MEMORY = env_str("SLOP_MEMORY_INDEX_BUILD_MEMORY", "1GB")
+
+# --- Observability (apps/core/observability) ---------------------------------------------------
+# Prometheus metrics at /metrics. With SLOP_METRICS_TOKEN set a scraper sends it as
+# `Authorization: Bearer <token>`; unset, /metrics answers only direct loopback requests (no proxy
+# header). Several worker processes share their figures through PROMETHEUS_MULTIPROC_DIR (the
+# folder prometheus_client's multiprocess mode writes to; its launcher empties it at start).
+SLOP_METRICS = env_bool("SLOP_METRICS", True)
+SLOP_METRICS_TOKEN = env_str("SLOP_METRICS_TOKEN")
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR")
+# json: one JSON object a line (request_id, tenant_id, key_prefix); plain: the human format.
+SLOP_LOG_FORMAT = env_str("SLOP_LOG_FORMAT", "json") or "json"
+if SLOP_LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured(f"SLOP_LOG_FORMAT must be json or plain, not {SLOP_LOG_FORMAT!r}")
+# One log line per request (logger slop.request: method, route, status, duration, tenant).
+SLOP_REQUEST_LOG = env_bool("SLOP_REQUEST_LOG", True)
+# OpenTelemetry traces (GenAI conventions) exported by OTLP/HTTP when an endpoint is set; off
+# otherwise. The exporter reads the other OTEL_* variables (headers, timeout) itself.
+OTEL_EXPORTER_OTLP_ENDPOINT = env_str("OTEL_EXPORTER_OTLP_ENDPOINT")
+OTEL_SERVICE_NAME = env_str("OTEL_SERVICE_NAME", "slop-platform") or "slop-platform"
+OTEL_TRACES_SAMPLER_RATIO = env_float("SLOP_TRACES_SAMPLE_RATIO", 1.0, minimum=0.0)
+
+# --- Degraded, not down: bounded waits on PostgreSQL and Redis (apps/core/degraded.py) ----------
+# A database that stops answering costs a request at most these: connecting, waiting for a pooled
+# connection, one statement (server-side, and client-side a second later for a server that cannot
+# even cancel it). Past them the request is a 503 service_unavailable.
+SLOP_DB_CONNECT_TIMEOUT = env_int("SLOP_DB_CONNECT_TIMEOUT", 5, minimum=2)  # libpq's minimum is 2
+SLOP_DB_POOL_TIMEOUT = env_float("SLOP_DB_POOL_TIMEOUT", 5.0, minimum=0.1)
+SLOP_DB_STATEMENT_TIMEOUT = env_float("SLOP_DB_STATEMENT_TIMEOUT", 15.0, minimum=0.0)  # 0: none
+# Redis: each command's wait, and how long after a failure a process stops asking (the rate limit
+# fails open, the default cache misses) before it tries again.
+SLOP_REDIS_SOCKET_TIMEOUT = env_float("SLOP_REDIS_SOCKET_TIMEOUT", 2.0, minimum=0.1)
+SLOP_REDIS_CONNECT_TIMEOUT = env_float("SLOP_REDIS_CONNECT_TIMEOUT", 2.0, minimum=0.1)
+SLOP_REDIS_RETRY_AFTER_SECONDS = env_float("SLOP_REDIS_RETRY_AFTER_SECONDS", 5.0, minimum=0.0)
+# /readyz answers within this, whatever hangs.
+SLOP_READYZ_TIMEOUT = env_float("SLOP_READYZ_TIMEOUT", 2.0, minimum=0.1)
+
+_db_options: dict[str, Any] = DATABASES["default"].setdefault("OPTIONS", {})  # type: ignore[assignment]
+_db_options.setdefault("connect_timeout", SLOP_DB_CONNECT_TIMEOUT)
+if SLOP_DB_STATEMENT_TIMEOUT:
+    _statement = f"-c statement_timeout={int(SLOP_DB_STATEMENT_TIMEOUT * 1000)}"
+    _db_options["options"] = f"{_db_options.get('options', '')} {_statement}".strip()
+if "pool" in _db_options:
+    _db_options["pool"]["timeout"] = SLOP_DB_POOL_TIMEOUT
+_redis_options = {
+    "socket_timeout": SLOP_REDIS_SOCKET_TIMEOUT,
+    "socket_connect_timeout": SLOP_REDIS_CONNECT_TIMEOUT,
+}
+# Every cache is timed (slop_cache_* metrics); the default one is only a cache, so a Redis outage
+# reads as misses there, while the state cache (rate limits) raises and its callers decide.
+_INSTRUMENTED = {
+    "django.core.cache.backends.redis.RedisCache": "apps.core.observability.cache.RedisCache",
+    "django.core.cache.backends.locmem.LocMemCache": "apps.core.observability.cache.LocMemCache",
+    "apps.core.state_cache.ExpiringLocMemCache": "apps.core.observability.cache.ExpiringLocMemCache",
+}
+
+
+def _instrumented(alias: str, cache: dict[str, Any]) -> dict[str, Any]:
+    backend = _INSTRUMENTED.get(cache["BACKEND"], cache["BACKEND"])
+    options = {**cache.get("OPTIONS", {}), "alias": alias, "misses_on_outage": alias == "default"}
+    if backend.endswith(".RedisCache"):
+        options.update(_redis_options)
+    return {**cache, "BACKEND": backend, "OPTIONS": options}
+
+
+CACHES = {_alias: _instrumented(_alias, _cache) for _alias, _cache in CACHES.items()}
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL, **_redis_options}]},
+        }
+    }
+CELERY_BROKER_CONNECTION_TIMEOUT = SLOP_REDIS_CONNECT_TIMEOUT
+CELERY_BROKER_TRANSPORT_OPTIONS = {**_redis_options, "max_retries": 1}
+# A send to a broker that is down fails after one quick retry (the caller answers 503), not after
+# Celery's default of three growing waits.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
+# The platform's LOGGING (JSON, redacted) applies in workers too; Celery keeps its hands off it.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("apps.core.middleware.RequestIdMiddleware") + 1,
+    "apps.core.observability.middleware.ObservabilityMiddleware",
+)
+LOGGING["formatters"]["json"] = {"()": "apps.core.observability.logs.JsonFormatter"}  # type: ignore[index]
+if SLOP_LOG_FORMAT == "json":
+    LOGGING["handlers"]["console"]["formatter"] = "json"  # type: ignore[index]

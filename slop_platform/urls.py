@@ -4,12 +4,14 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
+from slop_platform.metrics_view import MetricsView
 from slop_platform.views import HealthzView, InfoView, ReadyzView
 
 urlpatterns = [
     path("info", InfoView.as_view(), name="info"),
     path("healthz", HealthzView.as_view(), name="healthz"),
     path("readyz", ReadyzView.as_view(), name="readyz"),
+    path("metrics", MetricsView.as_view(), name="metrics"),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi"), name="docs"),
     path("admin/", admin.site.urls),

@@ -8,7 +8,11 @@ names no feature app either.
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 
 from django.conf import settings
 from django.db import connection
@@ -69,7 +73,8 @@ class HealthzView(PublicView):
 
 
 class ReadyzView(PublicView):
-    """Ready: the database and (when configured) Redis answer; 503 otherwise."""
+    """Ready: the database and (when configured) Redis answer; 503 otherwise, within
+    SLOP_READYZ_TIMEOUT whatever hangs (each check runs on a thread of its own, given that long)."""
 
     dangerously_unchecked = "a health check for load balancers: no tenant data"
 
@@ -78,27 +83,49 @@ class ReadyzView(PublicView):
 
     @extend_schema(responses={200: ReadinessSerializer, 503: ReadinessSerializer})
     def get(self, request: Request) -> Response:
-        checks: dict[str, str] = {}
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT 1")
-            checks["database"] = "ok"
-        except Exception as exc:
-            logger.warning("readyz: database unavailable: %s", exc)
-            checks["database"] = "unavailable"
+        checks = {"database": _checks.submit(contextvars.copy_context().run, _database_check)}
         if settings.REDIS_URL:
-            checks["redis"] = _redis_check()
-        ready = all(value == "ok" for value in checks.values())
+            checks["redis"] = _checks.submit(_redis_check)
+        deadline = time.monotonic() + settings.SLOP_READYZ_TIMEOUT
+        results: dict[str, str] = {}
+        for name, future in checks.items():
+            try:
+                results[name] = future.result(timeout=max(0.0, deadline - time.monotonic()))
+            except FutureTimeout:
+                logger.warning("readyz: %s did not answer within %gs", name, settings.SLOP_READYZ_TIMEOUT)
+                results[name] = "unavailable"
+        ready = all(value == "ok" for value in results.values())
         return Response(
-            {"status": "ready" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
+            {"status": "ready" if ready else "unavailable", "checks": results}, status=200 if ready else 503
         )
+
+
+# A check stuck on a frozen server holds its thread until the database deadlines free it; a few
+# threads, so stuck ones never pile up (a queued check times out like a stuck one).
+_checks = ThreadPoolExecutor(max_workers=4, thread_name_prefix="slop-readyz")
+
+
+def _database_check() -> str:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return "ok"
+    except Exception as exc:
+        logger.warning("readyz: database unavailable: %s", exc)
+        return "unavailable"
+    finally:
+        connection.close()  # this thread's connection goes back to the pool
 
 
 def _redis_check() -> str:
     import redis
 
     try:
-        client = redis.Redis.from_url(str(settings.REDIS_URL), socket_timeout=2, socket_connect_timeout=2)
+        client = redis.Redis.from_url(
+            str(settings.REDIS_URL),
+            socket_timeout=settings.SLOP_REDIS_SOCKET_TIMEOUT,
+            socket_connect_timeout=settings.SLOP_REDIS_CONNECT_TIMEOUT,
+        )
         try:
             client.ping()
         finally:

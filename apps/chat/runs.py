@@ -23,6 +23,7 @@ from typing import Any
 from django.conf import settings
 
 from apps.chat.engine import Exchange, error_event
+from apps.core.degraded import REDIS_OUTAGE, redis_breaker
 from apps.core.errors import to_application_error
 
 logger = logging.getLogger("slop.chat")
@@ -34,7 +35,12 @@ class RedisRunStore:
     def __init__(self, url: str) -> None:
         import redis.asyncio
 
-        self.client = redis.asyncio.from_url(url)
+        # Bounded waits (settings): a Redis that hangs fails the run's mirror, not the process.
+        self.client = redis.asyncio.from_url(
+            url,
+            socket_timeout=max(settings.SLOP_REDIS_SOCKET_TIMEOUT, 1.5),  # above follow()'s 1 s block
+            socket_connect_timeout=settings.SLOP_REDIS_CONNECT_TIMEOUT,
+        )
 
     @staticmethod
     def key(tenant_id: int, run_id: str) -> str:
@@ -126,10 +132,14 @@ class Run:
 
     async def publish(self, event: dict[str, Any]) -> None:
         self.events.append(event)
-        if self.remote is not None:
+        # While Redis is known to be failing the mirror is skipped: each try would cost the
+        # stream a socket timeout (apps/core/degraded.py).
+        if self.remote is not None and redis_breaker.available():
             try:
                 await self.remote.append(self, len(self.events), event)
-            except Exception:  # the local listeners still get it; only cross-process resume suffers
+            except Exception as exc:  # the local listeners still get it; only cross-process resume suffers
+                if isinstance(exc, REDIS_OUTAGE):
+                    redis_breaker.failed(exc)
                 logger.warning("could not mirror run %s to Redis", self.run_id, exc_info=True)
         self._wake()
         # Let the listeners send it now. Chunks an upstream sent together are all in the socket

@@ -131,7 +131,9 @@ def to_application_error(exc: BaseException) -> ApplicationError | None:
         return ApplicationError("Bad request", code="invalid_request", status=400)
     if isinstance(exc, drf_exceptions.APIException):
         return ApplicationError(str(exc.detail), code=str(exc.default_code), status=exc.status_code)
-    return None
+    from apps.core.degraded import dependency_error  # PostgreSQL or Redis down: 503, not a bug
+
+    return dependency_error(exc)
 
 
 def internal_error(request: HttpRequest | None, exc: BaseException) -> ApplicationError:

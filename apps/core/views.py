@@ -6,8 +6,11 @@ above core, so they are slop_platform/views.py: apps/core imports no feature app
 
 from __future__ import annotations
 
+import sys
+
 from django.http import HttpRequest, HttpResponse
 
+from apps.core.degraded import dependency_error
 from apps.core.errors import error_for_status, error_response
 
 
@@ -18,7 +21,10 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    return error_response(error_for_status(request, 500))
+    # An exception that escaped a middleware: a dependency's failure is still its 503.
+    exception = sys.exc_info()[1]
+    unavailable = dependency_error(exception) if exception is not None else None
+    return error_response(unavailable or error_for_status(request, 500))
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from apps.core.observability import tracing
+from apps.core.observability.genai import ModelCall
 from apps.llm.providers.base import (
     ChatMessage,
     CompletionRequest,
@@ -88,21 +90,41 @@ async def run_tool_loop(
     state: LoopState,
 ) -> AsyncIterator[LoopEvent]:
     messages = list(request.messages)
+    # Spans of this loop take the context current at its start as their parent (an agent's, the
+    # request's): a context made current here would have to outlive a yield.
+    parent = tracing.current_context()
     for iteration in range(max_iterations + 1):
         last_round = iteration == max_iterations
         round_request = replace(request, messages=messages, allow_tool_calls=not last_round)
         round_text: list[str] = []
         calls: list[ToolCall] = []
-        async for event in provider.stream(round_request):
-            if isinstance(event, TextDelta):
-                round_text.append(event.text)
-                state.parts.append(event.text)
-                yield ContentEvent(event.text)
-            elif isinstance(event, ToolCallRequest):
-                calls.append(event.call)
-            elif isinstance(event, UsageReport):
-                state.input_tokens += event.input_tokens
-                state.output_tokens += event.output_tokens
+        model_call = ModelCall(
+            provider=provider.name,
+            model=request.model,
+            temperature=request.temperature,
+            max_tokens=request.max_tokens,
+            parent=parent,
+        )
+        failure: BaseException | None = None
+        try:
+            async for event in provider.stream(round_request):
+                if isinstance(event, TextDelta):
+                    model_call.first_output()
+                    round_text.append(event.text)
+                    state.parts.append(event.text)
+                    yield ContentEvent(event.text)
+                elif isinstance(event, ToolCallRequest):
+                    model_call.first_output()
+                    calls.append(event.call)
+                elif isinstance(event, UsageReport):
+                    model_call.usage(event.input_tokens, event.output_tokens)
+                    state.input_tokens += event.input_tokens
+                    state.output_tokens += event.output_tokens
+        except BaseException as exc:
+            failure = exc
+            raise
+        finally:
+            model_call.finish(failure)
         if not calls:
             return
         messages.append(ChatMessage(role="assistant", content="".join(round_text), tool_calls=tuple(calls)))
@@ -118,7 +140,13 @@ async def run_tool_loop(
                 )
             else:
                 state.tool_calls.append(_record(call, None))
-                outcome = await execute_tool(call)
+                span = tracing.tool_span(tool=call.name, call_id=call.id, parent=parent)
+                try:
+                    outcome = await execute_tool(call)
+                except Exception as exc:
+                    tracing.end_span(span, exc)
+                    raise
+                tracing.end_span(span, None, **{"error.type": (outcome.error or {}).get("code")})
                 state.tool_calls.pop()
             state.tool_calls.append(_record(call, outcome))
             ended = ended or outcome.ends_turn

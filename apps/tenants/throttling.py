@@ -8,6 +8,12 @@ the platform's SLOP_RATE_LIMIT_PER_MINUTE.
 Counters live in the "state" cache, never the evictable default one (settings.CACHES): Redis when
 configured, so every process shares them, else an in-process store that drops only expired
 entries. The client address is the socket peer unless it is a trusted proxy (client_address).
+
+When the state cache's Redis fails (down, or not answering within SLOP_REDIS_SOCKET_TIMEOUT) the
+limit fails open to counters of this process alone: a request is never refused, nor answered
+500, because Redis is gone, and each process still holds its clients to the limit. Quotas, the
+limit that costs money, are counted in PostgreSQL (apps/billing). The process asks Redis again
+after SLOP_REDIS_RETRY_AFTER_SECONDS (apps/core/degraded.py).
 """
 
 from __future__ import annotations
@@ -18,10 +24,14 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
 from apps.core.client_address import request_client_address
+from apps.core.degraded import REDIS_OUTAGE, redis_breaker
+from apps.core.observability.metrics import DEPENDENCY_UNAVAILABLE
+from apps.core.state_cache import ExpiringLocMemCache
 from apps.tenants.authentication import Principal
 from apps.tenants.models import Tenant
 
@@ -50,8 +60,28 @@ def _clock() -> float:  # one place to read the time, so tests can hold a window
     return time.time()
 
 
+# Where counts go while the state cache's Redis is unavailable.
+_fallback = ExpiringLocMemCache("slop-rate-limit-fallback", {})
+
+
 def _count(key: str) -> int:
     store = caches["state"]
+    if not redis_breaker.available() and _uses_redis(store):
+        DEPENDENCY_UNAVAILABLE.labels("redis", "rate_limit_in_process").inc()
+        return _count_in(_fallback, key)
+    try:
+        return _count_in(store, key)
+    except REDIS_OUTAGE as exc:
+        redis_breaker.failed(exc)
+        DEPENDENCY_UNAVAILABLE.labels("redis", "rate_limit_in_process").inc()
+        return _count_in(_fallback, key)
+
+
+def _uses_redis(store: Any) -> bool:
+    return isinstance(store, RedisCache)
+
+
+def _count_in(store: Any, key: str) -> int:
     store.add(key, 0, timeout=WINDOW_SECONDS + 5)
     try:
         return int(store.incr(key))

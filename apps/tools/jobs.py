@@ -28,6 +28,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.billing.metering import Kind, Usage, meter
+from apps.core.degraded import BROKER_OUTAGE, REDIS_OUTAGE
 from apps.core.errors import ApplicationError
 from apps.core.ids import new_id
 from apps.tenants.models import Tenant
@@ -73,7 +74,12 @@ def _send(job: ToolJob) -> None:
     # By name: the task (apps/tools/tasks.py) is an adapter over this module, and a service does
     # not import its own adapter. ToolsConfig.ready() imports the tasks, so the name is registered;
     # a registered task (unlike send_task) keeps the eager mode of the embedded default.
-    current_app.tasks[RUN_JOB_TASK].apply_async(args=[job.tenant_id, job.public_id])
+    try:
+        current_app.tasks[RUN_JOB_TASK].apply_async(args=[job.tenant_id, job.public_id])
+    except BROKER_OUTAGE + REDIS_OUTAGE:
+        # The job is stored as queued: the beat task sends it again once the broker is back
+        # (TOOLS_JOB_REQUEUE_SECONDS), so the caller still gets its 202 and job id.
+        logger.warning("The job queue is unavailable; job %s waits to be sent again", job.public_id)
 
 
 def tool_job_create(

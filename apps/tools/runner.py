@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from apps.core.crypto import DecryptionError
 from apps.core.errors import ApplicationError
 from apps.core.ids import new_id
+from apps.core.observability.genai import tool_call_recorded
 from apps.tenants.authentication import Principal
 from apps.tenants.models import Tenant
 from apps.tools.builtins import BUILTINS
@@ -26,6 +28,24 @@ def tool_execute(
 ) -> Any:
     """The tool's result; ApplicationError (400 for bad input, 502/504 upstream) otherwise.
     `caller` is the principal of a synchronous call (None in a background job)."""
+    started, ok = time.perf_counter(), False
+    try:
+        result = _run(tenant=tenant, spec=spec, parameters=parameters, call_id=call_id, caller=caller)
+        ok = True
+        return result
+    finally:
+        builtin = spec.kind == Tool.Kind.BUILTIN and spec.id in BUILTINS
+        tool_call_recorded(spec.id, builtin=builtin, seconds=time.perf_counter() - started, ok=ok)
+
+
+def _run(
+    *,
+    tenant: Tenant | int,
+    spec: ToolSpec,
+    parameters: dict[str, Any],
+    call_id: str | None,
+    caller: Principal | None,
+) -> Any:
     builtin = BUILTINS.get(spec.id)
     if spec.kind == Tool.Kind.BUILTIN and builtin is not None:
         if builtin.needs_caller and caller is None:

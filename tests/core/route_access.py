@@ -19,6 +19,7 @@ PUBLIC_ROUTES = {
     "info": "anonymous by the protocol; with a key it describes only the caller",
     "healthz": "health check",
     "readyz": "health check",
+    "metrics": "operators' figures: SLOP_METRICS_TOKEN or loopback (tests/core/test_observability.py)",
     "openapi": "the API's description",
     "docs": "Swagger UI",
     "pay-webhook": "Stripe's, authenticated by its signature (tests/pay/test_webhooks.py)",

@@ -23,6 +23,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
+from apps.core.observability.metrics import prepare_multiprocess_dir
 from slop_platform.embedded import embedded_server_release
 from slop_platform.embedded_redis import EmbeddedRedis, EmbeddedRedisError, embedded_redis_start
 from slop_platform.processes import Child, die_with_parent, spawn
@@ -115,6 +116,10 @@ class Command(BaseCommand):
         failure: str | None = None
         try:
             env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+            # One folder for the figures of every process (web, Celery worker), emptied per run,
+            # so /metrics sums them all (prometheus_client's multiprocess mode).
+            metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or str(settings.DATA_DIR / "metrics")
+            env.update(prepare_multiprocess_dir(Path(metrics_dir)))
             if settings.REDIS_URL:
                 self.line(f"Redis: {_where(settings.REDIS_URL)} (REDIS_URL)")
             else:

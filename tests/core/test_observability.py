@@ -1,0 +1,300 @@
+"""Metrics at /metrics, JSON log lines with the request's context, GenAI spans."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from rest_framework.test import APIClient
+
+from apps.core.observability import context, tracing
+from apps.core.observability.logs import JsonFormatter
+from apps.llm.loop import LoopState, ToolOutcome, run_tool_loop
+from apps.llm.providers.base import ChatMessage, CompletionRequest, ToolCall
+from apps.llm.providers.echo import EchoProvider
+
+pytestmark = pytest.mark.django_db
+
+
+def sample(body: str, name: str, **labels: str) -> float:
+    """The value of one series in Prometheus's text format (0 when absent)."""
+    for line in body.splitlines():
+        if line.startswith(f"{name}{{"):
+            found = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0]))
+            if found == labels:
+                return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def scrape(**extra: Any) -> str:
+    response = APIClient().get("/metrics", **extra)
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"].startswith("text/plain")
+    return response.content.decode()
+
+
+# --- /metrics -------------------------------------------------------------------------------
+
+
+def test_a_request_is_counted_under_its_route_pattern_without_key_or_tenant(
+    alice_client: Any, alice: Any
+) -> None:
+    assert alice_client.post("/memory", {"key": "user/prefs", "value": 1}, format="json").status_code == 200
+    series = {"method": "GET", "route": "memory/<path:key>", "status": "200"}
+    before = sample(scrape(), "slop_http_requests_total", **series)
+
+    assert alice_client.get("/memory/user/prefs").status_code == 200
+    assert alice_client.get("/memory/user/prefs").status_code == 200
+
+    body = scrape()
+    assert sample(body, "slop_http_requests_total", **series) == before + 2
+    bucket = 'slop_http_request_duration_seconds_bucket{le="0.002",method="GET",route="memory/<path:key>"}'
+    assert bucket in body
+    leaked = [line for line in body.splitlines() if "user/prefs" in line or alice.slug in line]
+    assert not leaked
+    assert sample(body, "slop_db_query_duration_seconds_count", alias="default") > 0
+
+
+def test_unknown_paths_share_one_label() -> None:
+    client = APIClient()
+    before = sample(scrape(), "slop_http_requests_total", method="GET", route="unmatched", status="404")
+    assert client.get("/no/such/thing-123").status_code == 404
+    body = scrape()
+    after = sample(body, "slop_http_requests_total", method="GET", route="unmatched", status="404")
+    assert after == before + 1
+    assert "thing-123" not in body
+
+
+def test_cache_operations_are_timed() -> None:
+    from django.core.cache import cache
+
+    cache.set("observability-probe", 1, 10)
+    assert cache.get("observability-probe") == 1
+    body = scrape()
+    assert sample(body, "slop_cache_operation_duration_seconds_count", cache="default", operation="get") >= 1
+
+
+def test_metrics_refuse_non_loopback_and_proxied_requests() -> None:
+    client = APIClient()
+    refused = client.get("/metrics", REMOTE_ADDR="203.0.113.7")
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "forbidden"
+    assert client.get("/metrics", HTTP_X_FORWARDED_FOR="203.0.113.7").status_code == 403
+    assert client.get("/metrics", REMOTE_ADDR="::1").status_code == 200
+
+
+def test_metrics_token_is_required_when_set(settings: Any) -> None:
+    settings.SLOP_METRICS_TOKEN = "scrape-token-0123456789"
+    client = APIClient()
+    assert client.get("/metrics").status_code == 403  # loopback alone no longer suffices
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 403
+    allowed = client.get(
+        "/metrics", REMOTE_ADDR="203.0.113.7", HTTP_AUTHORIZATION="Bearer scrape-token-0123456789"
+    )
+    assert allowed.status_code == 200
+
+
+def test_metrics_switched_off_is_a_404(settings: Any) -> None:
+    settings.SLOP_METRICS = False
+    response = APIClient().get("/metrics")
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
+
+
+def test_tool_calls_and_model_figures_are_counted(client_for: Any, alice: Any) -> None:
+    client = client_for(alice, "chat.write,chat.read,tools.calculator.execute")
+    before = scrape()
+    calls = sample(before, "slop_tool_calls_total", tool="calculator", outcome="ok")
+    first = sample(before, "slop_llm_time_to_first_token_seconds_count", provider="echo", model="echo")
+    content = '/tool calculator {"expression": "2+2"}'
+    assert client.post("/chat", {"messages": [{"content": content}]}, format="json").status_code == 200
+    after = scrape()
+    assert sample(after, "slop_tool_calls_total", tool="calculator", outcome="ok") == calls + 1
+    # two model calls: the one that asked for the tool, the one that answered with its result
+    ttft = sample(after, "slop_llm_time_to_first_token_seconds_count", provider="echo", model="echo")
+    assert ttft == first + 2
+    assert sample(after, "slop_llm_token_usage_count", provider="echo", model="echo", token_type="output") > 0
+
+
+# --- JSON logs ------------------------------------------------------------------------------
+
+
+@contextmanager
+def captured_json_logs() -> Iterator[io.StringIO]:
+    """What the platform's JSON formatter writes for the root logger."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        yield stream
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous)
+
+
+@pytest.fixture
+def log_lines() -> Iterator[io.StringIO]:
+    with captured_json_logs() as stream:
+        yield stream
+
+
+def test_a_request_log_line_is_json_with_request_tenant_and_key_prefix_and_no_secret(
+    make_key: Any, alice: Any, log_lines: io.StringIO
+) -> None:
+    key = make_key(alice, "*")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}", HTTP_X_REQUEST_ID="req-observed-1")
+    assert client.get(f"/memory?prefix={key}").status_code == 200
+    lines = [json.loads(line) for line in log_lines.getvalue().splitlines()]
+    request_lines = [line for line in lines if line["logger"] == "slop.request"]
+    assert request_lines, lines
+    line = request_lines[-1]
+    assert line["request_id"] == "req-observed-1"
+    assert line["tenant_id"] == alice.pk
+    assert line["key_prefix"] and line["key_prefix"] in key
+    assert line["route"] == "memory" and line["status"] == 200 and line["level"] == "info"
+    assert re.match(r"\d{4}-\d\d-\d\dT", line["timestamp"])
+    assert key not in log_lines.getvalue()
+
+
+def test_a_secret_in_a_message_is_redacted_in_json(log_lines: io.StringIO) -> None:
+    key = "slop_live_abcd1234_" + "S" * 32 + "C" * 6
+    token = context.bind(request_id="req-x", tenant_id=7)
+    try:
+        logging.getLogger("slop.test").warning("upstream refused %s (Bearer %s)", key, "sk-abc.def")
+    finally:
+        context.unbind(token)
+    text = log_lines.getvalue()
+    line = json.loads(text.splitlines()[-1])
+    assert line["request_id"] == "req-x" and line["tenant_id"] == 7 and line["level"] == "warning"
+    assert key not in text and "sk-abc.def" not in text and "[redacted]" in line["event"]
+
+
+def test_celery_task_logs_carry_the_request_context_through_a_real_broker(redis_url: str) -> None:
+    """A message sent during a request carries its id and tenant; the worker (a real one, over a
+    real Redis broker) logs with them, redacted."""
+    from celery import Celery
+    from celery.contrib.testing.worker import start_worker
+
+    app = Celery("observability-test", broker=redis_url, backend=None)
+    app.conf.task_default_queue = "observability-test"
+    secret = "slop_live_abcd1234_" + "Z" * 38
+
+    @app.task(name="observability.log_something")
+    def log_something() -> None:
+        logging.getLogger("slop.task").info("working with %s", secret)
+
+    # The worker applies settings.LOGGING as it starts (Celery's Django fixup): capture after that.
+    with (
+        start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=10),
+        captured_json_logs() as log_lines,
+    ):
+        token = context.bind(request_id="req-from-web", tenant_id=42, key_prefix="abcd1234")
+        try:
+            log_something.apply_async()
+        finally:
+            context.unbind(token)
+        deadline = time.monotonic() + 20
+        while "working with" not in log_lines.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    lines = [json.loads(line) for line in log_lines.getvalue().splitlines()]
+    task_lines = [line for line in lines if line.get("logger") == "slop.task"]
+    assert task_lines, log_lines.getvalue()[-3000:]
+    line = task_lines[0]
+    assert line["request_id"] == "req-from-web" and line["tenant_id"] == 42
+    assert line["key_prefix"] == "abcd1234"
+    assert line["task"] == "observability.log_something"
+    assert secret not in log_lines.getvalue()
+
+
+# --- Traces ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.install(provider)
+    try:
+        yield exporter
+    finally:
+        tracing.uninstall()
+        provider.shutdown()
+
+
+def test_a_chat_records_genai_spans_under_the_request_span(
+    client_for: Any, alice: Any, spans: InMemorySpanExporter
+) -> None:
+    client = client_for(alice, "chat.write,chat.read,tools.calculator.execute")
+    content = '/tool calculator {"expression": "2+2"}'
+    assert client.post("/chat", {"messages": [{"content": content}]}, format="json").status_code == 200
+    finished = {span.name: span for span in spans.get_finished_spans()}
+    assert {"POST chat", "chat echo", "execute_tool calculator"} <= set(finished), list(finished)
+    server, model, tool = finished["POST chat"], finished["chat echo"], finished["execute_tool calculator"]
+    assert server.attributes["http.route"] == "chat" and server.attributes["http.response.status_code"] == 200
+    assert model.attributes["gen_ai.operation.name"] == "chat"
+    assert model.attributes["gen_ai.provider.name"] == "slop.echo"
+    assert model.attributes["gen_ai.request.model"] == "echo"
+    assert model.attributes["gen_ai.usage.input_tokens"] > 0
+    assert model.attributes["gen_ai.usage.output_tokens"] > 0
+    assert tool.attributes["gen_ai.operation.name"] == "execute_tool"
+    assert tool.attributes["gen_ai.tool.name"] == "calculator"
+    assert tool.attributes["gen_ai.tool.call.id"].startswith("call_")
+    for span in (model, tool):
+        assert span.parent is not None and span.parent.span_id == server.context.span_id
+        assert span.context.trace_id == server.context.trace_id
+
+
+def test_an_incoming_traceparent_is_continued(alice_client: Any, spans: InMemorySpanExporter) -> None:
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    alice_client.get("/memory", HTTP_TRACEPARENT=f"00-{trace_id}-00f067aa0ba902b7-01")
+    server = next(span for span in spans.get_finished_spans() if span.name == "GET memory")
+    assert f"{server.context.trace_id:032x}" == trace_id
+
+
+def test_agent_span_parents_the_model_and_tool_spans(spans: InMemorySpanExporter) -> None:
+    async def run() -> None:
+        async def execute(call: ToolCall) -> ToolOutcome:
+            return ToolOutcome(result=4)
+
+        messages = [ChatMessage(role="user", content="/tool calc {}")]
+        request = CompletionRequest(model="echo", messages=messages)
+        with tracing.agent_span("billing", name="Billing", model="echo") as agent:
+            state = LoopState()
+            async for _ in run_tool_loop(
+                provider=EchoProvider(), request=request, execute_tool=execute, max_iterations=2, state=state
+            ):
+                pass
+            agent.usage(state.input_tokens, state.output_tokens)
+
+    asyncio.run(run())
+    finished = {span.name: span for span in spans.get_finished_spans()}
+    agent = finished["invoke_agent Billing"]
+    assert agent.attributes["gen_ai.operation.name"] == "invoke_agent"
+    assert agent.attributes["gen_ai.agent.id"] == "billing"
+    assert agent.attributes["gen_ai.usage.output_tokens"] > 0
+    for name in ("chat echo", "execute_tool calc"):
+        assert finished[name].parent is not None and finished[name].parent.span_id == agent.context.span_id
+
+
+def test_tracing_off_records_nothing_and_costs_a_flag() -> None:
+    assert not tracing.enabled()
+    span = tracing.chat_span(provider="echo", model="echo", temperature=None, max_tokens=None, parent=None)
+    assert span is None
+    with tracing.agent_span("x") as agent:
+        agent.usage(1, 2)  # a no-op
