@@ -163,3 +163,11 @@ def test_another_teams_agents_are_neither_listed_nor_run(alice: Tenant, charlie_
     body = {"model": "agent:secret-agent", "messages": [{"role": "user", "content": "hi"}]}
     refused = _post(charlie_client, body)
     assert refused.status_code == 404 and refused.json()["error"]["code"] == "model_not_found"
+
+
+def test_info_lists_the_door(client: Any) -> None:
+    body = client.get("/info").json()
+    assert "openai" in body["capabilities"]["doors"]
+    assert body["capabilities"]["openai"]["base_url"] == "/v1"
+    paths = {endpoint["path"]: endpoint["methods"] for endpoint in body["endpoints"]}
+    assert paths["/v1/models"] == ["GET"] and paths["/v1/chat/completions"] == ["POST"]
