@@ -90,8 +90,18 @@ class ChatCompletionRequestSerializer(ObjectSerializer):
     n = StrictIntegerField(required=False, allow_null=True, min_value=1, max_value=1, help_text="only 1")
 
 
+# One instance, built once: validating with it builds no field tree per request (DRF deep-copies
+# every nested field on each new serializer, ~2 ms for this one). `run_validation` keeps no state.
+_REQUEST = ChatCompletionRequestSerializer()
+
+
+def validate_request(body: dict[str, Any]) -> dict[str, Any]:
+    """The request's validated data, or DRF's ValidationError (a 400 naming the first field)."""
+    return dict(_REQUEST.run_validation(body))
+
+
 _ALLOWED = {
-    "": set(ChatCompletionRequestSerializer().fields),
+    "": set(_REQUEST.fields),
     "messages": set(MessageSerializer().fields),
     "tools": {"type", "function"},
     "tools.function": set(FunctionSerializer().fields),

@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.chat.streaming import worker_thread
-from apps.core.serializers import ServerSentEventSerializer, validated
+from apps.core.serializers import ServerSentEventSerializer
 from apps.facades.openai import completions
 from apps.facades.openai.access import COMPLETE, LIST_MODELS
 from apps.facades.openai.errors import openai_exception_handler
@@ -25,6 +25,7 @@ from apps.facades.openai.serializers import (
     OpenAIErrorSerializer,
     check_choices,
     refuse_unknown_parameters,
+    validate_request,
 )
 from apps.tenants.api import JsonOrStreamNegotiation, SlopView, json_body
 from apps.tenants.authentication import ApiKeyAuthentication
@@ -77,7 +78,7 @@ class ChatCompletionsView(OpenAIView):
         Parameters this server does not act on are refused (400, `param` names them)."""
         body = json_body(request)
         refuse_unknown_parameters(body)
-        data = validated(ChatCompletionRequestSerializer, body)
+        data = validate_request(body)
         check_choices(data)
         plan, prepared = completions.prepare(principal=self.principal, data=data)
         if plan.stream:
