@@ -11,6 +11,8 @@ from asgiref.sync import async_to_sync
 
 from apps.agents.services import agent_create
 from apps.chat.models import Chat, Message
+from apps.core.errors import ApplicationError
+from apps.facades.openai.errors import openai_error_body
 from apps.tenants.models import Tenant
 
 pytestmark = pytest.mark.django_db
@@ -171,3 +173,42 @@ def test_info_lists_the_door(client: Any) -> None:
     assert body["capabilities"]["openai"]["base_url"] == "/v1"
     paths = {endpoint["path"]: endpoint["methods"] for endpoint in body["endpoints"]}
     assert paths["/v1/models"] == ["GET"] and paths["/v1/chat/completions"] == ["POST"]
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "kind", "code"),
+    [
+        # What the billing service raises for a request over a quota (PROTOCOL.md §12): OpenAI's 429.
+        (
+            ApplicationError("Monthly tokens used up", code="quota_exceeded", status=402),
+            429,
+            "insufficient_quota",
+            "insufficient_quota",
+        ),
+        (
+            ApplicationError("Too many requests", code="rate_limited", status=429),
+            429,
+            "requests",
+            "rate_limit_exceeded",
+        ),
+        (
+            ApplicationError("The model provider failed", code="upstream_error", status=502),
+            502,
+            "server_error",
+            "upstream_error",
+        ),
+    ],
+)
+def test_platform_errors_map_to_openais(error: ApplicationError, status: int, kind: str, code: str) -> None:
+    answered, body = openai_error_body(error)
+    assert answered == status and body["error"]["type"] == kind and body["error"]["code"] == code
+    assert body["error"]["message"] == error.message
+
+
+def test_an_agent_runs_its_tools_on_the_server(alice_client: Any, alice: Tenant) -> None:
+    agent_create(tenant=alice, agent_id="maths", fields={"description": "Sums", "tools": ["calculator"]})
+    ask = {"role": "user", "content": '/tool calculator {"expression": "6*7"}'}
+    reply = _post(alice_client, {"model": "agent:maths", "messages": [ask]}).json()
+    message = reply["choices"][0]["message"]
+    assert "tool_calls" not in message and "42" in message["content"], reply
+    assert reply["choices"][0]["finish_reason"] == "stop"

@@ -136,12 +136,12 @@ def prepare(*, principal: Principal, data: dict[str, Any]) -> tuple[Plan, Prepar
         "messages": [
             {"role": m.role if m.role != "tool" else "user", "content": m.content} for m in messages
         ],
-        "tools": "none",
     }
     if agent is not None:
-        body["agent"] = agent
+        body["agent"] = agent  # its own tools and model, as POST /chat {"agent": …} runs it
     else:
         body["model"] = data["model"]
+        body["tools"] = "none"  # the team's tools are not offered: the client brings its own
     for name in ("temperature", "max_tokens"):
         if data.get(name) is not None:
             body[name] = data[name]
