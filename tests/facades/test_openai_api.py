@@ -212,3 +212,15 @@ def test_an_agent_runs_its_tools_on_the_server(alice_client: Any, alice: Tenant)
     message = reply["choices"][0]["message"]
     assert "tool_calls" not in message and "42" in message["content"], reply
     assert reply["choices"][0]["finish_reason"] == "stop"
+
+
+def test_any_other_path_under_v1_is_openais_404(alice_client: Any, client: Any) -> None:
+    response = alice_client.post("/v1/completions", {"model": "echo", "prompt": "hi"}, format="json")
+    assert response.status_code == 404
+    assert response.json()["error"] == {
+        "message": "Invalid URL (POST /v1/completions)",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": "unknown_url",
+    }
+    assert client.get("/v1/embeddings").status_code == 401  # the key is checked first

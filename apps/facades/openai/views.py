@@ -16,7 +16,7 @@ from apps.chat.streaming import worker_thread
 from apps.core.serializers import ServerSentEventSerializer
 from apps.facades.openai import completions
 from apps.facades.openai.access import COMPLETE, LIST_MODELS
-from apps.facades.openai.errors import openai_exception_handler
+from apps.facades.openai.errors import OpenAIError, openai_exception_handler
 from apps.facades.openai.selectors import openai_models
 from apps.facades.openai.serializers import (
     ChatCompletionRequestSerializer,
@@ -95,3 +95,18 @@ class ChatCompletionsView(OpenAIView):
             return await completions.complete(exchange, plan)
 
         return Response(async_to_sync(run)())
+
+
+@extend_schema(exclude=True)
+class NotFoundView(OpenAIView):
+    """Any other path under /v1: OpenAI's 404 (`Invalid URL`), not the SLOP one, so OpenAI clients
+    read it. No tenant data behind it, so no scope applies; the key is still checked first."""
+
+    dangerously_unchecked = "answers only a 404 naming the path; no tenant data"
+
+    def _missing(self, request: Request, rest: str) -> Response:
+        raise OpenAIError(
+            f"Invalid URL ({request.method} {request.path})", param=None, code="unknown_url", status=404
+        )
+
+    get = post = put = patch = delete = _missing
