@@ -12,7 +12,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.chat.streaming import worker_thread
+from apps.chat.streaming import _release_database, worker_thread
 from apps.core.serializers import ServerSentEventSerializer
 from apps.facades.openai import completions
 from apps.facades.openai.access import COMPLETE, LIST_MODELS
@@ -83,6 +83,7 @@ class ChatCompletionsView(OpenAIView):
         plan, prepared = completions.prepare(principal=self.principal, data=data)
         if plan.stream:
             exchange = completions.exchange_for(plan, prepared, to_thread=worker_thread)
+            _release_database()  # as /chat's streams do: the stream stores its reply on its own connection
             response = StreamingHttpResponse(
                 completions.stream(exchange, plan), content_type="text/event-stream"
             )
