@@ -22,6 +22,7 @@ urlpatterns = [
     path("", include("apps.chat.urls")),
     path("", include("apps.memory.urls")),
     path("", include("apps.agents.urls")),
+    path("v1/", include("apps.facades.openai.urls")),  # the OpenAI API (PROTOCOL.md §13)
 ]
 
 handler400 = "apps.core.views.bad_request"

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.apps import AppConfig
 
 
@@ -10,3 +12,8 @@ class FacadesConfig(AppConfig):
     name = "apps.facades"
     label = "facades"
     verbose_name = "MCP and OpenAI doors"
+
+    def slop_capabilities(self, principal: Any) -> dict[str, Any]:
+        from apps.facades.openai.info import openai_capabilities
+
+        return openai_capabilities()

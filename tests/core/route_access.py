@@ -25,6 +25,7 @@ PUBLIC_ROUTES = {
     "pay-webhook": "Stripe's, authenticated by its signature (tests/pay/test_webhooks.py)",
     "pay-webhook-tenant": "Stripe's, authenticated by its signature (tests/pay/test_webhooks.py)",
     "billing-webhook": "Stripe's, authenticated by its signature (tests/billing/test_billing_webhooks.py)",
+    "openai-not-found": "OpenAI's 404 for any other path under /v1 (tests/facades/test_openai_api.py)",
 }
 PUBLIC_NAMESPACES = {"admin": "Django admin: staff sessions, tests/*/test_admin.py"}
 

@@ -141,6 +141,8 @@ _AGENTS = ("/agents/{agent}",)
 _USAGE = ("/usage?group_by=user", "/usage?group_by=agent")
 _SEND = {"thread_id": "thread_alice", "messages": [{"content": "hello"}]}
 _RESUME = {"HTTP_LAST_EVENT_ID": "{run}:0"}
+_ASK_AGENT = {"model": "agent:{agent}", "messages": [{"role": "user", "content": "hello"}]}
+_ASK_MODEL = {"model": "echo", "messages": [{"role": "user", "content": "hello"}]}
 
 CASES: dict[str, Case] = {
     "memory": Case(
@@ -301,6 +303,16 @@ CASES: dict[str, Case] = {
         billing_setup, (Probe("POST", "/billing/checkout", "billing.write", "own", {"plan": "pro"}),), ()
     ),
     "billing-portal": Case(billing_setup, (Probe("POST", "/billing/portal", "billing.write", "own"),), ()),
+    # The OpenAI door (apps/facades/openai): its errors are OpenAI's shape, read through _error().
+    "openai-models": Case(agents_setup, (Probe("GET", "/v1/models", "chat.write", "list"),), _AGENTS),
+    "openai-chat-completions": Case(
+        agents_setup,
+        (
+            Probe("POST", "/v1/chat/completions", "agents.{agent}.execute", body=_ASK_AGENT),
+            Probe("POST", "/v1/chat/completions", "chat.write", "own", _ASK_MODEL),
+        ),
+        _AGENTS,
+    ),
 }
 
 
@@ -347,6 +359,16 @@ def _text(response: Any) -> str:
     return "" if response.streaming else response.content.decode()
 
 
+def _error(response: Any) -> dict[str, Any]:
+    """The error's fields: the body itself (PROTOCOL.md §2), or its `error` object under /v1 (OpenAI's
+    shape, where a missing object's code is OpenAI's `model_not_found`)."""
+    body: dict[str, Any] = response.json()
+    if isinstance(body.get("error"), dict):
+        inner: dict[str, Any] = body["error"]
+        return {**inner, "code": "not_found" if inner["code"] == "model_not_found" else inner["code"]}
+    return body
+
+
 def _lacking(area: str) -> str:
     return ",".join(f"{other}.*" for other in sorted(AREAS) if other != area)
 
@@ -378,7 +400,7 @@ def test_route_keeps_tenants_apart_and_checks_scopes(
         answer = _send(stranger, probe, values)
         if probe.sees == "object":
             assert answer.status_code == 404, f"{where}: Charlie got {answer.status_code}, not 404"
-            assert answer.json()["code"] == "not_found"
+            assert _error(answer)["code"] == "not_found"
         elif probe.sees == "list":
             assert answer.status_code == 200, f"{where}: {answer.status_code} {_text(answer)}"
             leaked = [item for item in alices if item in _text(answer)]
@@ -388,8 +410,8 @@ def test_route_keeps_tenants_apart_and_checks_scopes(
         area = probe.scope.split(".")[0]
         refused = _send(client_for(alice, _lacking(area)), probe, values)
         assert refused.status_code == 403, f"{where} without {area}.*: {refused.status_code} {_text(refused)}"
-        assert refused.json()["required_scope"] == _fill(probe.scope, values), where
-        assert refused.json()["code"] == "scope_violation"
+        assert _error(refused)["required_scope"] == _fill(probe.scope, values), where
+        assert _error(refused)["code"] == "scope_violation"
     assert snapshot() == before, f"{name}: a refused request changed Alice's data"
 
 
