@@ -1,5 +1,5 @@
 """`make run` as a user meets it: `manage.py serve` on a fresh data folder with the Makefile's
-environment, nothing else (its own PostgreSQL, Redis, Celery worker and beat, Daphne).
+environment, nothing else (its own PostgreSQL, Redis, Celery worker and beat, the web server).
 
 - a tool called with ?async=true answers 202 queued at once and the job runs on the worker:
   queued → running → succeeded through GET and the SSE stream; a running job can be cancelled;
@@ -45,7 +45,7 @@ class MakeRun:
 
     def pids(self) -> dict[str, int]:
         found = re.findall(
-            r"^(Redis: embedded .*?pid|Celery worker: pid|Celery beat: pid|Daphne: pid) (\d+)",
+            r"^(Redis: embedded .*?pid|Celery worker: pid|Celery beat: pid|Web server: pid) (\d+)",
             self.log(),
             re.M,
         )
@@ -129,13 +129,13 @@ def test_each_component_says_it_started(make_run: MakeRun) -> None:
         "Redis: embedded (redis-server",
         "Celery worker: pid",
         "Celery beat: pid",
-        "Daphne: pid",
+        "Web server: pid",
         "Loading the embedding model…",
         "Embedding model ready in",
         f"Serving on {make_run.url}",
     ):
         assert line in log, log
-    assert set(make_run.pids()) == {"Redis", "Celery worker", "Celery beat", "Daphne"}
+    assert set(make_run.pids()) == {"Redis", "Celery worker", "Celery beat", "Web server"}
 
 
 def test_an_async_call_is_queued_and_runs_on_the_worker(
@@ -156,7 +156,7 @@ def test_an_async_call_is_queued_and_runs_on_the_worker(
     hook.release.set()
     finished = wait_for_status(api, job_id, "succeeded")
     assert finished["result"] == {"done": True}
-    # The worker's events reach Daphne's stream through the shared Redis channel layer.
+    # The worker's events reach the web server's stream through the shared Redis channel layer.
     assert stream.done.wait(15) and stream.error is None and stream.status_code == 200
     assert stream.statuses[-1] == "succeeded" and "running" in stream.statuses
 
