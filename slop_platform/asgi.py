@@ -24,6 +24,7 @@ django.setup(set_prefix=False)  # what django.core.asgi.get_asgi_application() d
 from channels.routing import URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from apps.core import invalidation  # noqa: E402
 from apps.core.asgi import JsonWSGIHandler, SingleHopASGIHandler  # noqa: E402
 from apps.core.redaction import install_access_log  # noqa: E402
 from apps.core.serving import ASGIApp, ServingFront  # noqa: E402
@@ -51,6 +52,8 @@ application = ServingFront(
     streaming=STREAMING,
     mounts=MOUNTS,
     threads=settings.SLOP_WEB_THREADS,
+    # Other processes' changes to cached rows (API keys) reach this one within milliseconds.
+    on_startup=[invalidation.start_listening],
 )
 
 # Before the server listens, so no request waits for it.

@@ -227,8 +227,9 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 # The environment tag inside every key: slop_<env>_<prefix>_<secret><checksum>.
 API_KEY_ENV = env_str("SLOP_KEY_ENV", "dev" if DEBUG else "live") or "live"
 # How long a process trusts a key it has looked up while it does not hear other processes' changes
-# (no Redis, or its subscription down); revocation reaches every process within it. While it
-# hears them (apps/core/invalidation.py), a change reaches it at once and this is the longer bound.
+# (apps/core/invalidation.py: web processes do, over PostgreSQL NOTIFY, unless that connection is
+# down); revocation reaches every process within it. While it hears them, a change reaches it
+# within milliseconds and the second figure is only an upper bound.
 API_KEY_CACHE_SECONDS = env_int("SLOP_KEY_CACHE_SECONDS", 5, minimum=0)
 API_KEY_CACHE_LISTENING_SECONDS = env_int("SLOP_KEY_CACHE_LISTENING_SECONDS", 300, minimum=0)
 # How long a process trusts its snapshot of a tenant's models and tools when a chat starts

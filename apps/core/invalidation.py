@@ -1,17 +1,18 @@
-"""Cross-process cache invalidation: a change saved in one process reaches every process's caches.
+"""Cross-process cache invalidation: a change committed by one process reaches every web process's
+caches within milliseconds, through PostgreSQL's LISTEN/NOTIFY.
 
-Per-process caches (API keys, tenant snapshots) save a query per request; their cost was the time a
-change took to reach the other processes (their TTL). Here a process that changes something calls
-`invalidate(topic, value)` once the change is committed: its own handler runs at once, and the
-message goes out on a Redis pub/sub channel that every process with REDIS_URL listens to from a
-thread of its own, whose handler runs within milliseconds.
+Per-process caches (API keys) save a query per request; their cost was the time a change took to
+reach the other processes (their TTL). A process that changes something calls
+`invalidate(topic, value)` in the transaction that changes it: its own handler runs at once (and
+again at commit), and PostgreSQL delivers the notification to every listener when, and only if,
+the transaction commits. Every process that writes has the database, so `manage.py` commands,
+Celery tasks and the admin reach the web processes alike, Redis or not.
 
-`listening()` says whether this process hears the others right now. A cache may trust an entry
-for long only while it does; when the subscription breaks, every handler is called with `None`
-(forget everything) and caches fall back to their short TTL until it is back.
-
-Without Redis there is one process (tests, `manage.py` commands with eager Celery): the local
-handler is all there is.
+Web processes listen (`start_listening()`, called at the ASGI lifespan startup) on a connection of
+their own, from a thread. `listening()` says whether this process hears the others now: a cache
+may trust an entry for long only while it does. When the connection breaks (PostgreSQL restarted
+or unreachable), every handler is called with `None` (forget everything), caches fall back to
+their short TTL, and the thread connects again.
 """
 
 from __future__ import annotations
@@ -24,43 +25,60 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from django.conf import settings
+from django.db import connection, connections, transaction
 
 logger = logging.getLogger(__name__)
 
-CHANNEL = "slop:invalidate"
+CHANNEL = "slop_invalidate"
+APPLICATION_NAME = "slop-invalidation"  # the listeners' connections, in pg_stat_activity
 Handler = Callable[[str | None], None]
 
 _handlers: dict[str, Handler] = {}
 _state_lock = threading.Lock()
 _listener_pid: int | None = None
 _subscribed = threading.Event()
-_publisher: Any = None
 
 
 def register(topic: str, handler: Handler) -> None:
     """`handler(value)` runs for every invalidate(topic, value), in whichever process it was
-    called, and `handler(None)` when this process may have missed some."""
+    called, and `handler(None)` whenever this process may have missed some."""
     _handlers[topic] = handler
 
 
 def invalidate(topic: str, value: str) -> None:
-    """Forget `value` of `topic` here and in every other process (call it after the commit)."""
+    """Forget `value` of `topic` here now, and in every listening process when the current
+    transaction commits (at once outside one)."""
     _dispatch(topic, value)
-    if not settings.REDIS_URL:
-        return
-    try:
-        _publisher_client().publish(CHANNEL, f"{topic}\0{value}")
-    except Exception as exc:  # Redis down: the other processes are not subscribed either
-        logger.warning("Could not publish the invalidation of %s %s: %s", topic, value, exc)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, f"{topic}\t{value}"])
+    # A read between the change and its commit may have cached the old row again.
+    transaction.on_commit(lambda: _dispatch(topic, value))
 
 
 def listening() -> bool:
-    """Whether this process hears the other processes' invalidations now (starts listening)."""
-    if not settings.REDIS_URL:
-        return False
-    _ensure_listener()
-    return _subscribed.is_set()
+    """Whether this process hears the other processes' invalidations now."""
+    return _subscribed.is_set() and _listener_pid == os.getpid()
+
+
+def start_listening() -> None:
+    """Listen from a thread of this process (once per process; a forked child starts its own)."""
+    global _listener_pid
+    pid = os.getpid()
+    with _state_lock:
+        if _listener_pid == pid:
+            return
+        _subscribed.clear()
+        _listener_pid = pid
+        threading.Thread(target=_listen, args=(pid,), name="slop-invalidation", daemon=True).start()
+
+
+def stop_listening() -> None:
+    """Stop this process's listener within a second (tests: its connection would keep the test
+    database open)."""
+    global _listener_pid
+    with _state_lock:
+        _listener_pid = None
+        _subscribed.clear()
 
 
 def _dispatch(topic: str, value: str | None) -> None:
@@ -74,59 +92,42 @@ def _forget_everything() -> None:
         handler(None)
 
 
-def _client(**options: Any) -> Any:
-    import redis
+def _connect() -> Any:
+    import psycopg
 
-    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, **options)
-
-
-def _publisher_client() -> Any:
-    global _publisher
-    if _publisher is None:
-        _publisher = _client(socket_timeout=2)
-    return _publisher
+    params = connections["default"].get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    params["application_name"] = APPLICATION_NAME
+    return psycopg.connect(**params, autocommit=True, connect_timeout=5)
 
 
-def _ensure_listener() -> None:
-    global _listener_pid, _publisher
-    pid = os.getpid()
-    if _listener_pid == pid:
-        return
-    with _state_lock:
-        if _listener_pid == pid:
-            return
-        # A forked child (a Celery pool process) has its parent's flags but not its thread.
-        _subscribed.clear()
-        _publisher = None
-        _listener_pid = pid
-        threading.Thread(target=_listen, name="slop-invalidation", daemon=True).start()
-
-
-def _listen() -> None:
-    while True:
-        pubsub = None
+def _listen(pid: int) -> None:
+    while _listener_pid == pid:
+        listener = None
         try:
-            pubsub = _client(socket_timeout=30, health_check_interval=10).pubsub(
-                ignore_subscribe_messages=True
-            )
-            pubsub.subscribe(CHANNEL)
-            while True:
-                message = pubsub.get_message(timeout=5.0)
-                if not _subscribed.is_set() and pubsub.subscribed:
-                    # What changed before the subscription took effect is not trusted either.
-                    _forget_everything()
-                    _subscribed.set()
-                if message is None or message.get("type") != "message":
-                    continue
-                topic, _, value = message["data"].decode().partition("\0")
-                _dispatch(topic, value)
+            listener = _connect()
+            listener.execute(f"LISTEN {CHANNEL}")
+            # Whatever changed before the LISTEN took effect is not trusted either.
+            _forget_everything()
+            _subscribed.set()
+            checked = time.monotonic()
+            while _listener_pid == pid:
+                for notify in listener.notifies(timeout=1.0):
+                    topic, _, value = notify.payload.partition("\t")
+                    _dispatch(topic, value)
+                if time.monotonic() - checked > 10:
+                    listener.execute("SELECT 1")  # a connection that died quietly fails here
+                    checked = time.monotonic()
         except Exception as exc:
+            if _listener_pid != pid:
+                break
             if _subscribed.is_set():
                 logger.warning("Cache invalidations are not heard (%s); short cache times until back", exc)
             _subscribed.clear()
             _forget_everything()
         finally:
-            if pubsub is not None:
+            if listener is not None:
                 with contextlib.suppress(Exception):
-                    pubsub.close()
+                    listener.close()
         time.sleep(1.0)

@@ -16,7 +16,8 @@ So the front routes, per request, by path, before any Django code runs:
   counts it): Django's ASGI handler (apps.core.asgi.SingleHopASGIHandler);
 - every other HTTP request: Django's WSGI handler on a thread pool, through a2wsgi.
 
-It also refuses, in the PROTOCOL.md error format, requests whose headers exceed
+At the ASGI lifespan startup it runs `on_startup` (what only a serving process does: listening for
+cache invalidations). It also refuses, in the PROTOCOL.md error format, requests whose headers exceed
 `max_header_bytes` (431), which the HTTP server would otherwise pass on or cut with a bare status.
 """
 
@@ -58,7 +59,9 @@ class ServingFront:
         mounts: Sequence[tuple[str, ASGIApp]] = (),
         threads: int = 8,
         max_header_bytes: int = 16 * 1024,
+        on_startup: Sequence[Callable[[], None]] = (),
     ) -> None:
+        self.on_startup = list(on_startup)
         self.wsgi: ASGIApp = WSGIMiddleware(wsgi, workers=threads)  # type: ignore[arg-type, assignment]
         self.asgi_http = asgi_http
         self.websocket = websocket
@@ -129,6 +132,8 @@ class ServingFront:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                for hook in self.on_startup:
+                    hook()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})

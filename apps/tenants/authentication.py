@@ -3,10 +3,10 @@ may do is decided in apps/tenants/access.py.
 
 A busy key costs no query per request: a process keeps each key it has looked up. A change to a
 key or its tenant (revoked, deactivated, new scopes) is dropped from the cache of the process that
-saved it at once, and from every other process's within milliseconds through apps.core.invalidation
-(Redis pub/sub). While a process hears those, it trusts an entry for API_KEY_CACHE_LISTENING_SECONDS
-(5 minutes); when it does not (no Redis, or the subscription is down) for API_KEY_CACHE_SECONDS (5 s),
-the longest a change may then take to reach it.
+saved it at once, and from every web process's within milliseconds of its commit through
+apps.core.invalidation (PostgreSQL NOTIFY). While a process hears those, it trusts an entry for
+API_KEY_CACHE_LISTENING_SECONDS (5 minutes); when it does not (not a web process, or its listening
+connection is down) for API_KEY_CACHE_SECONDS (5 s), the longest a change may then take to reach it.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from django.conf import settings
-from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
@@ -104,16 +103,13 @@ invalidation.register("api_key_tenant", _forget_tenant)
 
 
 def forget_keys(*, prefixes: Sequence[str] = (), tenant_id: int | None = None) -> None:
-    """Every process drops these keys (or all of a tenant's) once the transaction commits: for
-    changes saved without signals (QuerySet.update, the admin's revoke action)."""
-
-    def send() -> None:
-        for prefix in prefixes:
-            invalidation.invalidate("api_key", prefix)
-        if tenant_id is not None:
-            invalidation.invalidate("api_key_tenant", str(tenant_id))
-
-    transaction.on_commit(send)
+    """Every process drops these keys (or all of a tenant's) when the transaction commits; called by
+    the signals below, and by code that changes keys without them (QuerySet.update: the admin's
+    revoke action)."""
+    for prefix in prefixes:
+        invalidation.invalidate("api_key", prefix)
+    if tenant_id is not None:
+        invalidation.invalidate("api_key_tenant", str(tenant_id))
 
 
 @receiver([post_save, post_delete], sender=ApiKey, dispatch_uid="tenants.forget_api_key")

@@ -215,6 +215,28 @@ def test_the_readme_operator_commands_work_beside_it(make_run: MakeRun) -> None:
     assert refused.status_code == 401
 
 
+def test_a_killed_database_is_started_again_and_the_platform_recovers(
+    make_run: MakeRun, api: httpx.Client
+) -> None:
+    pid_file = make_run.data_dir / "postgres" / "postmaster.pid"
+    killed = int(pid_file.read_text().split()[0])
+    os.kill(killed, signal.SIGKILL)
+
+    deadline = time.monotonic() + 60
+    while "PostgreSQL: embedded, started again" not in make_run.log():
+        assert time.monotonic() < deadline and make_run.process.poll() is None, make_run.log()
+        time.sleep(0.2)
+    assert int(pid_file.read_text().split()[0]) != killed
+    # Without restarting make run: the pools drop their broken connections on the next requests,
+    # then every request is served again, writes included (durable across the restart).
+    deadline, served = time.monotonic() + 30, 0
+    while served < 10:
+        assert time.monotonic() < deadline, make_run.log()
+        written = api.post("/memory", json={"key": "after-restart", "value": {"n": served}})
+        served = served + 1 if written.status_code == 200 else 0
+    assert api.get("/memory/after-restart").json()["value"] == {"n": 9}
+
+
 def test_ctrl_c_stops_everything_and_a_second_run_reuses_the_data(make_run: MakeRun) -> None:
     pids = make_run.pids()
     key = (make_run.data_dir / "demo_api_key").read_text()
