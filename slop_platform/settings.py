@@ -235,6 +235,10 @@ API_KEY_CACHE_LISTENING_SECONDS = env_int("SLOP_KEY_CACHE_LISTENING_SECONDS", 30
 # How long a process trusts its snapshot of a tenant's models and tools when a chat starts
 # (apps/core/tenant_cache.py); a change saved in the process itself applies at once.
 SLOP_TENANT_CONFIG_CACHE_SECONDS = env_int("SLOP_TENANT_CONFIG_CACHE_SECONDS", 5, minimum=0)
+# The same for a process that hears other processes' changes (apps/core/invalidation.py).
+SLOP_TENANT_CONFIG_CACHE_LISTENING_SECONDS = env_int(
+    "SLOP_TENANT_CONFIG_CACHE_LISTENING_SECONDS", 300, minimum=0
+)
 API_KEY_TOUCH_SECONDS = 60  # last_used_at is written at most this often per key
 # Requests per minute per API key (a tenant's own limit wins) and per address without a key; 0: off.
 RATE_LIMIT_PER_MINUTE = env_int("SLOP_RATE_LIMIT_PER_MINUTE", 1200, minimum=0)

@@ -224,4 +224,7 @@ class PagesMiddleware(Middleware):
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if serves_html(request.path_info):
             return self.pages(request)
+        # CommonMiddleware read the host of every request, and so refused one outside
+        # ALLOWED_HOSTS (DisallowedHost: a 400); API paths keep that check.
+        request.get_host()
         return self.get_response(request)
