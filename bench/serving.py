@@ -8,7 +8,7 @@ one). Then, for each endpoint, it alternates the two under the same wrk load (`-
 each, `--seconds` per run) and prints requests per second, p50/p99 and the ratio platform/reference:
 
 - `GET /memory/:key`, authenticated (the platform reads PostgreSQL; the reference, a JS object);
-- `GET /info` with a key;
+- `GET /info` with a key (the reference has no /info: its `GET /tools`, a JSON listing, stands in);
 - `POST /memory`: upserts over a set of 100 keys (the platform writes PostgreSQL and embeds the
   text; its embedding cache answers once a key's text has been embedded).
 
@@ -256,19 +256,30 @@ def main() -> None:
             scripts[target.name].write_text(POST_LUA.replace("AUTH_HEADERS", auth_lua))
         endpoints: list[tuple[str, str, bool]] = [
             ("GET /memory/:key", "/memory/k1", False),
-            ("GET /info (key)", "/info", False),
+            ("GET /info (key; reference: GET /tools)", "/info", False),
             ("POST /memory", "/memory", True),
         ]
+
+        def path_for(target: Target, path: str) -> str:
+            return "/tools" if path == "/info" and target is targets[0] else path
+
         for _, path, post in endpoints:  # warm-up: models, caches, connections, every key embedded
             for target in targets:
                 script = scripts[target.name] if post else None
-                wrk(target.url + path, 6 if post else 2, args.connections, target.headers, script)
+                wrk(
+                    target.url + path_for(target, path),
+                    6 if post else 2,
+                    args.connections,
+                    target.headers,
+                    script,
+                )
         print(f"load before: {Path('/proc/loadavg').read_text().strip()}", flush=True)
         for label, path, post in endpoints:
             for _ in range(args.rounds):
                 for target in targets:
                     script = scripts[target.name] if post else None
-                    result = wrk(target.url + path, args.seconds, args.connections, target.headers, script)
+                    url = target.url + path_for(target, path)
+                    result = wrk(url, args.seconds, args.connections, target.headers, script)
                     target.results.setdefault(label, []).append(result)
         load = Path("/proc/loadavg").read_text().strip()
     finally:
