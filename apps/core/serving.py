@@ -33,7 +33,7 @@ from a2wsgi import WSGIMiddleware
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+ASGIApp = Callable[[Any, Any, Any], Awaitable[Any]]  # Channels' and Django's are typed loosely
 WSGIApp = Callable[..., Iterable[bytes]]
 
 # /t/<slug>/<path> is the public surface of a tenant: the same routes below the prefix.

@@ -136,10 +136,10 @@ class Command(BaseCommand):
                     failure = f"{child.name} exited with status {child.process.returncode}; stopping"
                     self.stderr.write(failure)
                     return failure
-            failure = self._supervise_database()
-            if failure:
-                self.stderr.write(failure)
-                return failure
+            database_failure = self._supervise_database()
+            if database_failure:
+                self.stderr.write(database_failure)
+                return database_failure
             if not serving and answers(host, port):
                 serving = True
                 self.line(f"Serving on http://{host}:{port} (Ctrl-C stops everything)")
