@@ -1,4 +1,4 @@
-# One image for every process in compose.yaml: web (Daphne), worker and beat (Celery), the
+# One image for every process in compose.yaml: web (granian: slop_platform.web), worker and beat (Celery), the
 # migrations and one-off `manage.py` commands. Build: `docker compose build`.
 
 FROM python:3.11-slim-bookworm AS build
@@ -35,4 +35,4 @@ RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=6s --start-period=90s --retries=3 \
     CMD ["python", "-m", "slop_platform.healthcheck"]
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "slop_platform.asgi:application"]
+CMD ["python", "-m", "slop_platform.web", "--host", "0.0.0.0", "--port", "8000"]

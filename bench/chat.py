@@ -1,8 +1,10 @@
 """Chat streaming: the time-to-first-token the platform adds over the upstream, and how many
-concurrent SSE streams one process sustains (with its memory per stream).
+concurrent SSE streams the default process layout sustains (with its memory per stream).
 
-Starts Daphne (`manage.py serve`, one process, embedded PostgreSQL in a scratch folder) and a local
-OpenAI-compatible model server (the tests' fake, real SSE wire format) in this process.
+Starts the platform as `make run` does (`manage.py serve`: the web server with SLOP_WEB_WORKERS
+processes, Redis, Celery, embedded PostgreSQL in a scratch folder) and a local OpenAI-compatible
+model server (the tests' fake, real SSE wire format) in this process. Memory is the resident
+size of the web server's processes together.
 
     .venv/bin/python bench/chat.py [--samples 200] [--streams 500] [--words 40] [--delay-ms 100]
 """
@@ -28,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import free_port, manage, percentile, wait_for  # noqa: E402
+from slop_platform.healthcheck import answers  # noqa: E402
 from tests.llm.fake_upstreams import start_upstream, stop_upstream  # noqa: E402
 
 
@@ -66,10 +69,17 @@ def first_token_platform(client: httpx.Client, url: str, key: str) -> float:
 
 
 def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
+    """The resident size of serve's web server processes (granian and its workers), in KiB."""
+    import psutil
+
+    total = 0
+    for process in psutil.Process(pid).children(recursive=True):
+        try:
+            if "granian" in " ".join(process.cmdline()):
+                total += process.memory_info().rss // 1024
+        except psutil.Error:
+            continue
+    return total
 
 
 async def concurrent_streams(
@@ -181,6 +191,8 @@ def main() -> None:
     )
     try:
         wait_for(port)
+        while not answers("127.0.0.1", port):  # the port is bound before the workers are ready
+            time.sleep(0.2)
         manage(env, "create_tenant", "Bench", "--slug", "bench")
         key = manage(env, "create_api_key", "bench", "--scopes", "*")
         url = f"http://127.0.0.1:{port}"
@@ -225,7 +237,8 @@ def main() -> None:
     print(line("added by the platform:", added) + f"   (mean {statistics.mean(added):.1f} ms)")
     per_stream = (streams["peak_rss"] - idle_rss) / max(1, args.streams)
     print(
-        f"{args.streams} SSE streams at once (echo, {args.words} words {args.delay_ms} ms apart), 1 process"
+        f"{args.streams} SSE streams at once (echo, {args.words} words {args.delay_ms} ms apart), "
+        f"{os.environ.get('SLOP_WEB_WORKERS', len(os.sched_getaffinity(0)))} web workers"
     )
     print(
         f"  completed {int(streams['ok'])}, errors {int(streams['errors'])},"

@@ -1,4 +1,13 @@
-"""ASGI entry point: HTTP through Django, WebSocket through Channels with API-key auth."""
+"""ASGI entry point of a web process (granian runs `slop_platform.asgi:application`).
+
+Plain HTTP goes to Django's WSGI handler on a thread pool, streams and WebSocket to Django's and
+Channels' ASGI side (apps/core/serving.py says why and how it routes). To add:
+
+- a streaming HTTP route (an async view answering a stream): its path pattern in `STREAMING`;
+- WebSocket routes: in slop_platform/routing.py;
+- a whole ASGI application (an MCP server, say): `(prefix, app)` in `MOUNTS`; it gets every
+  request under the prefix, HTTP and WebSocket, as it arrives (no Django middleware in front).
+"""
 
 from __future__ import annotations
 
@@ -12,25 +21,40 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "slop_platform.settings")
 settings_or_exit()
 django.setup(set_prefix=False)  # what django.core.asgi.get_asgi_application() does first
 
-from apps.core.asgi import SingleHopASGIHandler  # noqa: E402
+from channels.routing import URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+from apps.core import invalidation  # noqa: E402
+from apps.core.asgi import JsonWSGIHandler, SingleHopASGIHandler  # noqa: E402
 from apps.core.redaction import install_access_log  # noqa: E402
-
-install_access_log()
-
-django_asgi_app = SingleHopASGIHandler()
-
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-
+from apps.core.serving import ASGIApp, ServingFront  # noqa: E402
 from apps.tenants.authentication import ApiKeyAuthMiddleware  # noqa: E402
 from apps.tenants.public import PublicSurfaceASGIMiddleware  # noqa: E402
 from slop_platform.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": PublicSurfaceASGIMiddleware(ApiKeyAuthMiddleware(URLRouter(websocket_urlpatterns))),
-    }
+install_access_log()
+
+# Paths (below a /t/<slug> prefix too) answered by Django's ASGI handler: every route that may
+# answer a stream. POST /chat streams with "stream": true in its body, so all of /chat goes there.
+STREAMING = [
+    r"/chat(/stream)?$",
+    r"/tools/jobs/[^/]+/stream$",
+]
+MOUNTS: list[tuple[str, ASGIApp]] = []
+
+django_asgi_app = SingleHopASGIHandler()
+websocket_app = PublicSurfaceASGIMiddleware(ApiKeyAuthMiddleware(URLRouter(websocket_urlpatterns)))
+
+application = ServingFront(
+    wsgi=JsonWSGIHandler(),
+    asgi_http=django_asgi_app,
+    websocket=websocket_app,
+    streaming=STREAMING,
+    mounts=MOUNTS,
+    threads=settings.SLOP_WEB_THREADS,
+    # Other processes' changes to cached rows (API keys) reach this one within milliseconds.
+    on_startup=[invalidation.start_listening],
 )
 
-# Before Daphne listens, so no request waits for it.
+# Before the server listens, so no request waits for it.
 embedding_model_preload()

@@ -76,3 +76,45 @@ def embedded_connection_params(data_dir: Path) -> dict[str, Any]:
         "port": uri.port,
         "user": uri.username or "postgres",
     }
+
+
+def embedded_server_pid(data_dir: Path) -> int | None:
+    """The pid of the embedded PostgreSQL's postmaster, or None if it is not running (a zombie,
+    one killed whose parent has not reaped it, is not running)."""
+    import psutil
+
+    try:
+        pid = int((data_dir / "postgres" / "postmaster.pid").read_text().split("\n", 1)[0])
+        if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+            return pid
+    except (OSError, ValueError, psutil.Error):
+        pass
+    return None
+
+
+def embedded_server_restart(data_dir: Path) -> int:
+    """Start the embedded PostgreSQL again after it died (killed, crashed) under this process,
+    which must hold its handle (embedded_server()); returns the new postmaster's pid.
+
+    The lock files of a postmaster that was killed (postmaster.pid, the socket's) still name it;
+    PostgreSQL refuses to start over them while that pid exists, a zombie included, so they go
+    first."""
+    from pgserver.postgres_server import PostgresServer
+
+    server = embedded_server(data_dir)
+    lock_file = data_dir / "postgres" / "postmaster.pid"
+    with PostgresServer._lock:
+        if embedded_server_pid(data_dir) is None:
+            # postmaster.pid: pid, data dir, start time, port, socket dir...; the socket's own lock
+            # file names the dead postmaster too.
+            lines = lock_file.read_text().splitlines() if lock_file.exists() else []
+            if len(lines) >= 5 and lines[3].strip() and lines[4].strip():
+                socket = Path(lines[4].strip()) / f".s.PGSQL.{lines[3].strip()}"
+                Path(f"{socket}.lock").unlink(missing_ok=True)
+                socket.unlink(missing_ok=True)
+            lock_file.unlink(missing_ok=True)
+            server.ensure_postgres_running()
+    pid = embedded_server_pid(data_dir)
+    if pid is None:
+        raise RuntimeError("PostgreSQL did not start again")
+    return pid

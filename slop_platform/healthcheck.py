@@ -47,6 +47,22 @@ def check(port: int, allowed_hosts: str, timeout: float = 5.0) -> str | None:
     return None
 
 
+def answers(host: str, port: int, timeout: float = 2.0) -> bool:
+    """Whether the application answers HTTP on host:port, whatever it says (a 400 for a Host it does
+    not list included). The web server binds its port before its workers have loaded the
+    application; until one has, a connection is accepted and left waiting."""
+    target = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host  # noqa: S104 - a comparison
+    connection = http.client.HTTPConnection(target, port, timeout=timeout)
+    try:
+        connection.request("GET", "/healthz")
+        connection.getresponse().read(500)
+    except OSError:
+        return False
+    finally:
+        connection.close()
+    return True
+
+
 def main(argv: list[str]) -> int:
     port = int(argv[0]) if argv else DEFAULT_PORT
     problem = check(port, os.environ.get("ALLOWED_HOSTS", ""))

@@ -8,6 +8,7 @@ Redis instead and gives its processes (Daphne, Celery worker and beat) its REDIS
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,16 @@ MIDDLEWARE = [
     "apps.core.middleware.RequestIdMiddleware",
     "apps.core.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # PAGES_MIDDLEWARE, for the paths of HTML_PATH_PREFIXES only.
+    "apps.core.middleware.PagesMiddleware",
+    "apps.core.middleware.MediaTypeMiddleware",
+    "apps.core.middleware.InputTextMiddleware",
+    "apps.core.middleware.JsonErrorMiddleware",
+]
+
+# The middleware of pages for people, run (in this order) by PagesMiddleware for the paths of
+# HTML_PATH_PREFIXES only: API requests use no session, CSRF token, messages or static files.
+PAGES_MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -97,13 +108,15 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "apps.core.middleware.MediaTypeMiddleware",
-    "apps.core.middleware.InputTextMiddleware",
-    "apps.core.middleware.JsonErrorMiddleware",
 ]
+
+# The admin's checks look for its middleware in MIDDLEWARE; it is in PAGES_MIDDLEWARE, around the
+# admin's paths (tests/test_admin_pages.py logs in and uses every page).
+SILENCED_SYSTEM_CHECKS = ["admin.E408", "admin.E409", "admin.E410"]
 
 ROOT_URLCONF = "slop_platform.urls"
 # Paths that answer HTML (pages for people); every other path answers JSON, errors included.
+# A new one (a dashboard) goes here, and gets PAGES_MIDDLEWARE.
 HTML_PATH_PREFIXES = ["/admin/", "/docs", "/static/"]
 APPEND_SLASH = False
 ASGI_APPLICATION = "slop_platform.asgi.application"
@@ -141,10 +154,19 @@ else:
         }
     }
     EMBEDDED_DATABASE = True
+# --- Web processes (slop_platform/asgi.py, manage.py serve) --------------------------------------
+# Worker processes of the web server (granian): the cores this process may run on, by default.
+SLOP_WEB_WORKERS = env_int("SLOP_WEB_WORKERS", len(os.sched_getaffinity(0)), minimum=1)
+# Threads per web process serving plain (non-streaming) requests through Django's WSGI handler.
+SLOP_WEB_THREADS = env_int("SLOP_WEB_THREADS", 8, minimum=1)
+# One line per request on stdout (query-string secrets redacted), as Daphne wrote.
+SLOP_WEB_ACCESS_LOG = env_bool("SLOP_WEB_ACCESS_LOG", True)
 if DB_POOL:
+    # Per process: one connection for each WSGI thread, plus the ASGI side's (the thread-sensitive
+    # thread of sync code, and the short writes of streams); more would only wait on the GIL.
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env_int("SLOP_DB_POOL_MIN", 1, minimum=0),
-        "max_size": env_int("SLOP_DB_POOL_MAX", 10, minimum=1),
+        "max_size": env_int("SLOP_DB_POOL_MAX", SLOP_WEB_THREADS + 4, minimum=1),
         "timeout": 10,
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -209,11 +231,19 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 # --- API keys ------------------------------------------------------------------------------
 # The environment tag inside every key: slop_<env>_<prefix>_<secret><checksum>.
 API_KEY_ENV = env_str("SLOP_KEY_ENV", "dev" if DEBUG else "live") or "live"
-# How long a process trusts a key it has looked up; revocation reaches every process within it.
+# How long a process trusts a key it has looked up while it does not hear other processes' changes
+# (apps/core/invalidation.py: web processes do, over PostgreSQL NOTIFY, unless that connection is
+# down); revocation reaches every process within it. While it hears them, a change reaches it
+# within milliseconds and the second figure is only an upper bound.
 API_KEY_CACHE_SECONDS = env_int("SLOP_KEY_CACHE_SECONDS", 5, minimum=0)
+API_KEY_CACHE_LISTENING_SECONDS = env_int("SLOP_KEY_CACHE_LISTENING_SECONDS", 300, minimum=0)
 # How long a process trusts its snapshot of a tenant's models and tools when a chat starts
 # (apps/core/tenant_cache.py); a change saved in the process itself applies at once.
 SLOP_TENANT_CONFIG_CACHE_SECONDS = env_int("SLOP_TENANT_CONFIG_CACHE_SECONDS", 5, minimum=0)
+# The same for a process that hears other processes' changes (apps/core/invalidation.py).
+SLOP_TENANT_CONFIG_CACHE_LISTENING_SECONDS = env_int(
+    "SLOP_TENANT_CONFIG_CACHE_LISTENING_SECONDS", 300, minimum=0
+)
 API_KEY_TOUCH_SECONDS = 60  # last_used_at is written at most this often per key
 # Requests per minute per API key (a tenant's own limit wins) and per address without a key; 0: off.
 RATE_LIMIT_PER_MINUTE = env_int("SLOP_RATE_LIMIT_PER_MINUTE", 1200, minimum=0)
@@ -235,7 +265,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["apps.tenants.authentication.HasApiKey"],
     "DEFAULT_THROTTLE_CLASSES": ["apps.tenants.throttling.RateLimit"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["apps.core.renderers.ORJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["apps.core.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "apps.core.errors.drf_exception_handler",
     "UNAUTHENTICATED_USER": None,

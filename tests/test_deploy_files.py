@@ -7,6 +7,7 @@ interpolation from .env, `environment` winning over `env_file`, YAML merge keys.
 from __future__ import annotations
 
 import ast
+import json
 import re
 import shlex
 import subprocess
@@ -155,7 +156,14 @@ def test_web_scales_behind_the_proxy(services: dict[str, dict[str, Any]]) -> Non
     assert "ports" not in web and "container_name" not in web  # no fixed host port: --scale web=N
     assert web["deploy"]["replicas"] >= 2
     command = web["command"]
-    assert command[0] == "daphne" and command[command.index("-p") + 1] == "8000"
+    # The one web command of every layout (make run's serve, the e2e tests, bench/serving.py).
+    assert (
+        command[:3] == ["python", "-m", "slop_platform.web"]
+        and command[command.index("--port") + 1] == "8000"
+    )
+    assert command[command.index("--host") + 1] == "0.0.0.0"  # noqa: S104 - the container's interface
+    dockerfile = dict(dockerfile_instructions())
+    assert json.loads(dockerfile["CMD"]) == command
     proxy = services["proxy"]
     assert any(port.endswith(":80") for port in proxy["ports"])
     mounted = {volume.split(":")[1]: volume.split(":")[0] for volume in proxy["volumes"]}

@@ -31,6 +31,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, ASGIRequest
+from django.core.handlers.wsgi import WSGIHandler
 from django.http.response import HttpResponseBase
 
 from apps.core.errors import ApplicationError, error_for_status, error_response
@@ -101,5 +102,16 @@ class SingleHopASGIHandler(ASGIHandler):
         # Django's last resort answers a traceback as text/plain with DEBUG on; ours never does.
         try:
             return super().handle_uncaught_exception(request, resolver, exc_info)
+        except Exception:
+            return error_response(error_for_status(request, 500))
+
+
+class JsonWSGIHandler(WSGIHandler):
+    """Django's WSGI handler (the plain requests of apps.core.serving), whose last resort answers
+    the PROTOCOL.md error rather than a traceback, like SingleHopASGIHandler."""
+
+    def handle_uncaught_exception(self, request: Any, resolver: Any, exc_info: Any) -> HttpResponseBase:
+        try:
+            return super().handle_uncaught_exception(request, resolver, exc_info)  # type: ignore[misc]
         except Exception:
             return error_response(error_for_status(request, 500))

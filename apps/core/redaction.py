@@ -50,13 +50,28 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
+class _RedactingAccessFilter(logging.Filter):
+    """granian's access log lines through `redact` (its format: slop_platform.web)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage()).replace("? HTTP/", " HTTP/", 1)  # no query string
+        record.args = None
+        return True
+
+
 def install_access_log() -> None:
-    """Make Daphne's command line write its access log through `redact`.
+    """Make the web server's access log (granian's, or Daphne's command line) go through `redact`.
+
+    granian logs each request from its worker, through the `granian.access` logger: a filter there
+    redacts the line.
 
     Daphne builds its AccessLogGenerator after importing the application, from the name in
     daphne.cli, so replacing that name when slop_platform.asgi is imported covers `daphne ...`
     (Dockerfile, compose, tests) and `manage.py serve` alike.
     """
+    access = logging.getLogger("granian.access")
+    if not any(isinstance(f, _RedactingAccessFilter) for f in access.filters):
+        access.addFilter(_RedactingAccessFilter())
     try:
         from daphne import cli
         from daphne.access import AccessLogGenerator

@@ -4,8 +4,11 @@ The start of every chat reads configuration that rarely changes (the tenant's mo
 two queries that were a quarter of the time the platform added to a reply's first token. A process
 keeps what it read for SLOP_TENANT_CONFIG_CACHE_SECONDS (5 s, like API keys). A change saved in
 this process drops the tenant's snapshot at once (the owning app connects its models' post_save and
-post_delete to `forget_changed`); other processes see it within the TTL. Whatever is decided by a snapshot
-is checked again where it matters: a tool is looked up afresh when it runs.
+post_delete to `forget_changed`), and every web process's when it commits (apps.core.invalidation,
+PostgreSQL NOTIFY); a process that hears those keeps a snapshot up to
+SLOP_TENANT_CONFIG_CACHE_LISTENING_SECONDS, one that does not sees changes within the TTL.
+Whatever is decided by a snapshot is checked again where it matters: a tool is looked up afresh
+when it runs.
 
 Snapshots are shared by every request of the process: loaders return immutable values.
 """
@@ -18,11 +21,13 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from django.conf import settings
-from django.db import transaction
+
+from apps.core import invalidation
 
 T = TypeVar("T")
 
 _all: list[TenantSnapshots[object]] = []
+_count = 0
 
 
 class TenantSnapshots(Generic[T]):
@@ -34,9 +39,15 @@ class TenantSnapshots(Generic[T]):
         self._lock = threading.Lock()
         self._generation = 0  # bumped by forget(): a load that raced with it is not kept
         _all.append(self)  # type: ignore[arg-type]
+        self._topic = f"tenant_snapshots_{len(_all)}"  # the same in every process: modules load alike
+        invalidation.register(self._topic, self._forget_heard)
 
     def get(self, tenant_id: int) -> T:
-        ttl = settings.SLOP_TENANT_CONFIG_CACHE_SECONDS
+        ttl = (
+            settings.SLOP_TENANT_CONFIG_CACHE_LISTENING_SECONDS
+            if invalidation.listening()
+            else settings.SLOP_TENANT_CONFIG_CACHE_SECONDS
+        )
         now = time.monotonic()
         with self._lock:
             entry = self._entries.get(tenant_id)
@@ -54,9 +65,11 @@ class TenantSnapshots(Generic[T]):
 
     def forget_changed(self, tenant_id: int) -> None:
         """For a save or delete signal: now, and again when the transaction commits (a snapshot
-        taken in between would hold the old rows)."""
-        self.forget(tenant_id)
-        transaction.on_commit(lambda: self.forget(tenant_id))
+        taken in between would hold the old rows), in this process and every listening one."""
+        invalidation.invalidate(self._topic, str(tenant_id))
+
+    def _forget_heard(self, tenant_id: str | None) -> None:
+        self.forget(int(tenant_id) if tenant_id is not None else None)
 
     def forget(self, tenant_id: int | None = None) -> None:
         with self._lock:

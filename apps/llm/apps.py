@@ -13,11 +13,11 @@ class LlmConfig(AppConfig):
     def slop_capabilities(self, principal: Any) -> dict[str, Any]:
         """Anonymous: the platform's models (echo, and those of a configured provider); with a key,
         every model the tenant may pick (its own configurations too)."""
-        from apps.llm.selectors import available_models, platform_models
+        from apps.llm.selectors import chat_model_snapshots, platform_models
 
         if principal is None:
             return {"models": sorted(platform_models())}
-        return {"models": sorted(available_models(tenant=principal.tenant))}
+        return {"models": sorted(chat_model_snapshots.get(int(principal.tenant.pk)))}
 
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save
@@ -32,9 +32,9 @@ class LlmConfig(AppConfig):
         post_delete.connect(forget, sender=ModelConfig, weak=False, dispatch_uid="llm-forget-chat-snapshot")
 
     def slop_info(self, principal: Any) -> dict[str, Any]:
-        from apps.llm.selectors import available_models, default_model_name
+        from apps.llm.selectors import chat_model_snapshots, default_model_name
 
-        models = available_models(tenant=principal.tenant)
+        models = chat_model_snapshots.get(int(principal.tenant.pk))
         return {
             "models": [
                 {"id": m.name, "provider": m.provider, "default": m.name == default_model_name(models)}

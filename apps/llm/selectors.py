@@ -94,8 +94,8 @@ def default_model_name(models: Mapping[str, ResolvedModel]) -> str:
     return "echo"
 
 
-# A chat resolves its model from a snapshot a few seconds old at most (a chat's start is
-# latency-critical); /info and the admin read the table.
+# A chat and /info read the models from a snapshot (apps/core/tenant_cache.py: a change reaches every
+# web process at its commit); the admin reads the table.
 chat_model_snapshots = TenantSnapshots(lambda tenant_id: MappingProxyType(available_models(tenant=tenant_id)))
 
 

@@ -41,7 +41,11 @@ def _prefix_q(prefixes: list[str]) -> Q:
 
 
 def memory_item_get(*, tenant: Tenant, key: str) -> MemoryItem:
-    item = MemoryItem.objects.for_tenant(tenant).filter(key=key).defer("embedding").first()
+    # The fields GET answers with, and no ORDER BY: (tenant, key) is unique. The hot read path.
+    rows = (
+        MemoryItem.objects.for_tenant(tenant).filter(key=key).only("key", "value", "created_at", "updated_at")
+    )
+    item = next(iter(rows[:1]), None)
     if item is None:
         raise NotFound(f"Memory key not found: {key}")
     return item

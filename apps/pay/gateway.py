@@ -19,6 +19,7 @@ from django.conf import settings
 
 from apps.core.crypto import decrypt_text_or_none
 from apps.core.errors import ApplicationError
+from apps.core.tenant_cache import TenantSnapshots
 from apps.pay.models import Payment, PaymentSettings, PaymentStatus
 from apps.tenants.models import Tenant
 
@@ -99,6 +100,19 @@ def tenant_secret_key(tenant: Tenant) -> str | None:
 
 def payments_configured_for(tenant: Tenant) -> bool:
     return bool(settings.STRIPE_SECRET_KEY or tenant_secret_key(tenant))
+
+
+# Whether a tenant has a Stripe key of its own, for /info (a charge reads the key afresh).
+def _has_own_key(tenant_id: int) -> bool:
+    row = PaymentSettings.objects.for_tenant(tenant_id).first()
+    return bool(row and decrypt_text_or_none(row.stripe_secret_key_encrypted))
+
+
+tenant_payment_snapshots = TenantSnapshots(_has_own_key)
+
+
+def payments_configured_cached(tenant: Tenant) -> bool:
+    return bool(settings.STRIPE_SECRET_KEY) or tenant_payment_snapshots.get(int(tenant.pk))
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from apps.core.admin import OperatorAdmin, OperatorTabularInline
 from apps.core.errors import ApplicationError
+from apps.tenants.authentication import forget_keys
 from apps.tenants.models import ApiKey, Membership, Tenant
 from apps.tenants.services import api_key_create, normalise_scopes
 
@@ -124,5 +125,8 @@ class ApiKeyAdmin(OperatorAdmin):
 
     @admin.action(description="Revoke the selected keys")
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
-        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
-        self.message_user(request, f"Revoked {count} key(s); every process refuses them within seconds.")
+        revoking = queryset.filter(revoked_at__isnull=True)
+        prefixes = list(revoking.values_list("prefix", flat=True))
+        count = revoking.update(revoked_at=timezone.now())
+        forget_keys(prefixes=prefixes)  # an update sends no signal
+        self.message_user(request, f"Revoked {count} key(s); every process refuses them now.")

@@ -1,8 +1,12 @@
 """Who is calling: API-key authentication for DRF and Channels (one code path). What the caller
 may do is decided in apps/tenants/access.py.
 
-A process trusts a key it has looked up for API_KEY_CACHE_SECONDS (5 s by default), so revoking a
-key reaches every process within that time while a busy key costs no query per request.
+A busy key costs no query per request: a process keeps each key it has looked up. A change to a
+key or its tenant (revoked, deactivated, new scopes) is dropped from the cache of the process that
+saved it at once, and from every web process's within milliseconds of its commit through
+apps.core.invalidation (PostgreSQL NOTIFY). While a process hears those, it trusts an entry for
+API_KEY_CACHE_LISTENING_SECONDS (5 minutes); when it does not (not a web process, or its listening
+connection is down) for API_KEY_CACHE_SECONDS (5 s), the longest a change may then take to reach it.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -17,11 +22,14 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from django.conf import settings
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
+from apps.core import invalidation
 from apps.core.errors import ApplicationError
 from apps.tenants.keys import hash_key, key_matches, parse_key
 from apps.tenants.models import ApiKey, Tenant
@@ -82,6 +90,50 @@ def clear_key_cache() -> None:
         _cache.clear()
 
 
+def _forget_key(prefix: str | None) -> None:
+    if prefix is None:
+        clear_key_cache()
+        return
+    with _cache_lock:
+        _cache.pop(prefix, None)
+
+
+def _forget_tenant(tenant_id: str | None) -> None:
+    if tenant_id is None:
+        clear_key_cache()
+        return
+    with _cache_lock:
+        for prefix in [p for p, record in _cache.items() if str(record.tenant.pk) == tenant_id]:
+            del _cache[prefix]
+
+
+invalidation.register("api_key", _forget_key)
+invalidation.register("api_key_tenant", _forget_tenant)
+
+
+def forget_keys(*, prefixes: Sequence[str] = (), tenant_id: int | None = None) -> None:
+    """Every process drops these keys (or all of a tenant's) when the transaction commits; called by
+    the signals below, and by code that changes keys without them (QuerySet.update: the admin's
+    revoke action)."""
+    for prefix in prefixes:
+        invalidation.invalidate("api_key", prefix)
+    if tenant_id is not None:
+        invalidation.invalidate("api_key_tenant", str(tenant_id))
+
+
+@receiver([post_save, post_delete], sender=ApiKey, dispatch_uid="tenants.forget_api_key")
+def _api_key_changed(instance: ApiKey, update_fields: Any = None, **kwargs: Any) -> None:
+    if update_fields is not None and set(update_fields) <= {"last_used_at"}:
+        return
+    forget_keys(prefixes=[instance.prefix])
+
+
+@receiver([post_save, post_delete], sender=Tenant, dispatch_uid="tenants.forget_tenant_keys")
+def _tenant_changed(instance: Tenant, created: bool = False, **kwargs: Any) -> None:
+    if not created:
+        forget_keys(tenant_id=int(instance.pk))
+
+
 def _load_record(prefix: str) -> KeyRecord | None:
     # The one place that looks a key up across tenants: the tenant is what the key tells us.
     row = ApiKey.objects.unscoped().select_related("tenant").filter(prefix=prefix).first()
@@ -115,7 +167,11 @@ def authenticate_key(raw_key: str) -> KeyRecord:
     parsed = parse_key(raw_key)
     if parsed is None:
         raise unauthenticated("Invalid API key")
-    ttl = settings.API_KEY_CACHE_SECONDS
+    ttl = (
+        settings.API_KEY_CACHE_LISTENING_SECONDS
+        if invalidation.listening()
+        else settings.API_KEY_CACHE_SECONDS
+    )
     with _cache_lock:
         record = _cache.get(parsed.prefix)
     if (

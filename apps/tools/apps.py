@@ -35,4 +35,4 @@ class ToolsConfig(AppConfig):
 
         if principal is None:
             return {}
-        return {"tools": [spec.id for spec in tools_for(principal=principal)]}
+        return {"tools": [spec.id for spec in tools_for(principal=principal, snapshot=True)]}

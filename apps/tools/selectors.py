@@ -70,6 +70,11 @@ def tenant_tools(*, tenant: Tenant | int) -> list[ToolSpec]:
     return specs
 
 
+# What a chat offers the model, and /info, is read from a snapshot (apps/core/tenant_cache.py);
+# running a tool looks it up afresh.
+chat_tool_snapshots = TenantSnapshots(lambda tenant_id: tuple(tenant_tools(tenant=tenant_id)))
+
+
 def tool_spec_get(*, tenant: Tenant | int, tool_id: str) -> ToolSpec | None:
     row = Tool.objects.for_tenant(tenant).defer("signing_secret").filter(slug=tool_id).first()
     return _spec(row, tool_id)
@@ -87,18 +92,17 @@ def may_execute(principal: Principal, spec: ToolSpec) -> bool:
     return allows(principal, Action("tools", "execute", spec.id, safe_tool=spec.safe))
 
 
-def tools_for(*, principal: Principal) -> list[ToolSpec]:
-    """The enabled tools the caller may read or execute (what GET /tools lists)."""
+def tools_for(*, principal: Principal, snapshot: bool = False) -> list[ToolSpec]:
+    """The enabled tools the caller may read or execute (what GET /tools lists); from the tenant's
+    snapshot with `snapshot` (/info)."""
+    specs = (
+        chat_tool_snapshots.get(int(principal.tenant.pk))
+        if snapshot
+        else tenant_tools(tenant=principal.tenant)
+    )
     return [
-        spec
-        for spec in tenant_tools(tenant=principal.tenant)
-        if spec.enabled and (may_read(principal, spec) or may_execute(principal, spec))
+        spec for spec in specs if spec.enabled and (may_read(principal, spec) or may_execute(principal, spec))
     ]
-
-
-# What a chat offers the model is read from a snapshot a few seconds old at most (a chat's start
-# is latency-critical); running a tool looks it up afresh.
-chat_tool_snapshots = TenantSnapshots(lambda tenant_id: tuple(tenant_tools(tenant=tenant_id)))
 
 
 def tools_executable_by(*, principal: Principal) -> list[ToolSpec]:

@@ -18,7 +18,7 @@ from slop_platform.startup import embedding_model_preload
 ROOT = Path(__file__).resolve().parents[2]
 ENTRY_POINTS = {
     "manage.py": [sys.executable, "manage.py", "create_tenant", "Acme Robotics"],
-    "daphne": [sys.executable, "-m", "daphne", "-p", "0", "slop_platform.asgi:application"],
+    "web server": [sys.executable, "-m", "slop_platform.web", "--port", "0"],
     "celery worker": [sys.executable, "-m", "celery", "-A", "slop_platform", "worker"],
     "celery beat": [sys.executable, "-m", "celery", "-A", "slop_platform", "beat"],
 }

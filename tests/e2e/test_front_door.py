@@ -119,3 +119,38 @@ def test_no_credential_reaches_the_log(strict_server: LiveServer) -> None:
     assert "/memory?api_key=[redacted]" in log  # the requests were logged, without their secrets
     assert key not in log and key[:-6] not in log
     assert ticket not in log and "not-a-key-but-secret" not in log
+
+
+def test_headers_over_16_kib_are_a_json_431(strict_server: LiveServer) -> None:
+    key = _key()
+    big = {"Authorization": f"Bearer {key}", "X-Padding": "p" * (16 * 1024)}
+    body = _assert_json_error(_get(strict_server, "/info", headers=big), 431)
+    assert body["code"] == "headers_too_large"
+    # Just under the limit, the request is served.
+    fits = {"Authorization": f"Bearer {key}", "X-Padding": "p" * (12 * 1024)}
+    assert _get(strict_server, "/info", headers=fits).status_code == 200
+    # The connection stays usable for the next request (no bare status and a dropped socket).
+    with httpx.Client(base_url=strict_server.url, headers={"Host": "localhost"}, timeout=10) as client:
+        assert client.get("/info", headers=big).status_code == 431
+        assert client.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",  # no part at all
+        b'--BOUNDARY\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\nno end',
+        b"this is not multipart at all",
+        b"--BOUNDARY\r\nno headers, no blank line--BOUNDARY--\r\n",
+    ],
+    ids=["empty", "unterminated", "garbage", "headerless-part"],
+)
+def test_a_malformed_multipart_body_is_a_json_400(strict_server: LiveServer, body: bytes) -> None:
+    headers = {
+        "Host": "localhost",
+        "Authorization": f"Bearer {_key()}",
+        "Content-Type": "multipart/form-data; boundary=BOUNDARY",
+    }
+    response = httpx.post(f"{strict_server.url}/resources", content=body, headers=headers, timeout=10)
+    error = _assert_json_error(response, 400)
+    assert error["code"] in ("invalid_request", "parse_error", "validation_error"), error

@@ -1,5 +1,5 @@
 """`make run` as a user meets it: `manage.py serve` on a fresh data folder with the Makefile's
-environment, nothing else (its own PostgreSQL, Redis, Celery worker and beat, Daphne).
+environment, nothing else (its own PostgreSQL, Redis, Celery worker and beat, the web server).
 
 - a tool called with ?async=true answers 202 queued at once and the job runs on the worker:
   queued → running → succeeded through GET and the SSE stream; a running job can be cancelled;
@@ -45,7 +45,7 @@ class MakeRun:
 
     def pids(self) -> dict[str, int]:
         found = re.findall(
-            r"^(Redis: embedded .*?pid|Celery worker: pid|Celery beat: pid|Daphne: pid) (\d+)",
+            r"^(Redis: embedded .*?pid|Celery worker: pid|Celery beat: pid|Web server: pid) (\d+)",
             self.log(),
             re.M,
         )
@@ -129,13 +129,13 @@ def test_each_component_says_it_started(make_run: MakeRun) -> None:
         "Redis: embedded (redis-server",
         "Celery worker: pid",
         "Celery beat: pid",
-        "Daphne: pid",
+        "Web server: pid",
         "Loading the embedding model…",
         "Embedding model ready in",
         f"Serving on {make_run.url}",
     ):
         assert line in log, log
-    assert set(make_run.pids()) == {"Redis", "Celery worker", "Celery beat", "Daphne"}
+    assert set(make_run.pids()) == {"Redis", "Celery worker", "Celery beat", "Web server"}
 
 
 def test_an_async_call_is_queued_and_runs_on_the_worker(
@@ -156,7 +156,7 @@ def test_an_async_call_is_queued_and_runs_on_the_worker(
     hook.release.set()
     finished = wait_for_status(api, job_id, "succeeded")
     assert finished["result"] == {"done": True}
-    # The worker's events reach Daphne's stream through the shared Redis channel layer.
+    # The worker's events reach the web server's stream through the shared Redis channel layer.
     assert stream.done.wait(15) and stream.error is None and stream.status_code == 200
     assert stream.statuses[-1] == "succeeded" and "running" in stream.statuses
 
@@ -213,6 +213,28 @@ def test_the_readme_operator_commands_work_beside_it(make_run: MakeRun) -> None:
             break
         time.sleep(0.5)
     assert refused.status_code == 401
+
+
+def test_a_killed_database_is_started_again_and_the_platform_recovers(
+    make_run: MakeRun, api: httpx.Client
+) -> None:
+    pid_file = make_run.data_dir / "postgres" / "postmaster.pid"
+    killed = int(pid_file.read_text().split()[0])
+    os.kill(killed, signal.SIGKILL)
+
+    deadline = time.monotonic() + 60
+    while "PostgreSQL: embedded, started again" not in make_run.log():
+        assert time.monotonic() < deadline and make_run.process.poll() is None, make_run.log()
+        time.sleep(0.2)
+    assert int(pid_file.read_text().split()[0]) != killed
+    # Without restarting make run: the pools drop their broken connections on the next requests,
+    # then every request is served again, writes included (durable across the restart).
+    deadline, served = time.monotonic() + 30, 0
+    while served < 10:
+        assert time.monotonic() < deadline, make_run.log()
+        written = api.post("/memory", json={"key": "after-restart", "value": {"n": served}})
+        served = served + 1 if written.status_code == 200 else 0
+    assert api.get("/memory/after-restart").json()["value"] == {"n": 9}
 
 
 def test_ctrl_c_stops_everything_and_a_second_run_reuses_the_data(make_run: MakeRun) -> None:

@@ -46,7 +46,9 @@ def test_clients_behind_a_trusted_proxy_have_limits_of_their_own() -> None:
     assert Client(HTTP_X_FORWARDED_FOR="198.51.100.2").get("/info").status_code == 200
 
 
-def test_serve_does_not_let_daphne_take_addresses_from_headers(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_does_not_let_the_web_server_take_addresses_from_headers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from types import SimpleNamespace
 
     from apps.core.management.commands import serve
@@ -59,8 +61,8 @@ def test_serve_does_not_let_daphne_take_addresses_from_headers(monkeypatch: pyte
 
     monkeypatch.setattr(serve, "spawn", spawn)
     serve.Command()._start_children({}, "127.0.0.1", 8000, 1)
-    daphne = [argv for argv in started if "daphne" in argv]
-    assert daphne and "--proxy-headers" not in daphne[0]
+    web = [argv for argv in started if "slop_platform.web" in argv]
+    assert web and not any("proxy" in part for part in web[0])
 
 
 def test_production_images_do_not_either() -> None:

@@ -1,10 +1,10 @@
 """`make run`: the platform as production runs it, on one machine, with nothing to install.
 
 Migrates, ensures the demo tenant, then starts and watches: the embedded Redis (unless REDIS_URL
-is set), a Celery worker and Celery beat, and Daphne, each a process of its own with the same
-environment, as the `worker`, `beat` and `web` services of compose.yaml. Ctrl-C (or SIGTERM) stops
-them (Daphne, beat and the worker, then Redis, then the embedded PostgreSQL); so does any of them
-exiting on its own.
+is set), a Celery worker and Celery beat, and the web server (slop_platform.web: granian with
+SLOP_WEB_WORKERS processes), each a process of its own with the same environment, as the `worker`,
+`beat` and `web` services of compose.yaml. Ctrl-C (or SIGTERM) stops them (the web server, beat and
+the worker, then Redis, then the embedded PostgreSQL); so does any of them exiting on its own.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
 from apps.core.observability.metrics import prepare_multiprocess_dir
-from slop_platform.embedded import embedded_server_release
+from slop_platform.embedded import embedded_server_pid, embedded_server_release, embedded_server_restart
 from slop_platform.embedded_redis import EmbeddedRedis, EmbeddedRedisError, embedded_redis_start
+from slop_platform.healthcheck import answers
 from slop_platform.processes import Child, die_with_parent, spawn
 
-ASGI_APPLICATION = "slop_platform.asgi:application"
 DEVELOPMENT_MARKER_TEXT = (
     "This data folder belongs to `make run`: processes that use it for the embedded database\n"
     "(no DATABASE_URL) run in development mode unless SLOP_DEBUG says otherwise.\n"
@@ -37,22 +37,13 @@ DEVELOPMENT_MARKER_TEXT = (
 
 def _port_free(host: str, port: int) -> bool:
     with socket.socket() as sock:
-        # As Daphne (Twisted) binds: connections of a previous run in TIME_WAIT do not count.
+        # As the web server binds: connections of a previous run in TIME_WAIT do not count.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
             return False
     return True
-
-
-def _listening(host: str, port: int) -> bool:
-    target = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host  # noqa: S104 - a comparison
-    try:
-        with socket.create_connection((target, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def _where(url: str) -> str:
@@ -72,7 +63,8 @@ def _close_database_pools() -> None:
 class Command(BaseCommand):
     help = (
         "Migrate, ensure the demo tenant, and run the platform: embedded Redis, a Celery worker and "
-        "beat, and Daphne (HTTP + WebSocket). Ctrl-C stops them all and the embedded PostgreSQL."
+        "beat, and the web server (HTTP, streams, WebSocket). Ctrl-C stops them all and the embedded "
+        "PostgreSQL."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -140,7 +132,8 @@ class Command(BaseCommand):
             raise SystemExit(1)
 
     def _watch(self, children: list[Child], host: str, port: int, stop: threading.Event) -> str | None:
-        """Until Ctrl-C or SIGTERM; returns why it stopped early if one of the children exited."""
+        """Until Ctrl-C or SIGTERM; returns why it stopped early if one of the children exited or
+        the embedded PostgreSQL died and could not be started again."""
         serving = False
         while not stop.is_set():
             for child in children:
@@ -148,10 +141,28 @@ class Command(BaseCommand):
                     failure = f"{child.name} exited with status {child.process.returncode}; stopping"
                     self.stderr.write(failure)
                     return failure
-            if not serving and _listening(host, port):
+            database_failure = self._supervise_database()
+            if database_failure:
+                self.stderr.write(database_failure)
+                return database_failure
+            if not serving and answers(host, port):
                 serving = True
                 self.line(f"Serving on http://{host}:{port} (Ctrl-C stops everything)")
             stop.wait(0.2 if not serving else 0.5)
+        return None
+
+    def _supervise_database(self) -> str | None:
+        """The embedded PostgreSQL, killed or crashed, is started again on the same data; the
+        processes' pools replace their broken connections on their next requests. None if it
+        runs (again), else why it could not be restarted."""
+        if not settings.EMBEDDED_DATABASE or embedded_server_pid(settings.DATA_DIR) is not None:
+            return None
+        self.stderr.write("PostgreSQL (embedded) is not running; starting it again")
+        try:
+            pid = embedded_server_restart(settings.DATA_DIR)
+        except Exception as exc:
+            return f"PostgreSQL (embedded) could not be started again: {exc}; stopping"
+        self.line(f"PostgreSQL: embedded, started again (pid {pid})")
         return None
 
     def _start_children(self, env: dict[str, str], host: str, port: int, concurrency: int) -> list[Child]:
@@ -176,21 +187,36 @@ class Command(BaseCommand):
         )
         tasks = ", ".join(sorted(settings.CELERY_BEAT_SCHEDULE))
         self.line(f"Celery beat: pid {beat.pid} ({tasks})")
-        daphne = spawn(
-            "Daphne",
-            [python, "-m", "daphne", "-b", host, "-p", str(port), ASGI_APPLICATION],
+        workers = settings.SLOP_WEB_WORKERS
+        web = spawn(
+            "Web server",
+            [
+                python,
+                "-m",
+                "slop_platform.web",
+                "--host",
+                host,
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ],
             env=env,
             cwd=cwd,
+            stop_timeout=30.0,
         )
-        self.line(f"Daphne: pid {daphne.pid}, HTTP + WebSocket")
-        return [daphne, beat, worker]
+        self.line(
+            f"Web server: pid {web.pid}, granian, {workers} worker processes x {settings.SLOP_WEB_THREADS} "
+            "threads (HTTP; streams and WebSocket on ASGI)"
+        )
+        return [web, beat, worker]
 
     def _stop(self, children: list[Child], redis: EmbeddedRedis | None) -> None:
         names = [child.name for child in children] + (["Redis"] if redis else [])
         if settings.EMBEDDED_DATABASE:
             names.append("PostgreSQL")
         self.line(f"Stopping {', '.join(names)}…")
-        # All at once: each takes seconds to tear its interpreter down (torch in Daphne), and none
+        # All at once: each takes seconds to tear its interpreter down (torch in the web workers), and none
         # needs another to stop. Redis goes last, since the worker hands unfinished jobs back to it.
         for child in children:
             child.terminate()

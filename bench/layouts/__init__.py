@@ -1,0 +1,1 @@
+"""Serving layouts that bench/serving.py compares with the platform's own (slop_platform.asgi)."""
