@@ -67,6 +67,15 @@ def main(argv: list[str] | None = None) -> None:
     from django.conf import settings
 
     workers = args.workers or settings.SLOP_WEB_WORKERS
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Several processes answer /metrics in turn: each writes its figures to one folder that
+        # /metrics sums (prometheus_client's multiprocess mode); `make run` sets its own.
+        import tempfile
+        from pathlib import Path
+
+        from apps.core.observability.metrics import prepare_multiprocess_dir
+
+        os.environ.update(prepare_multiprocess_dir(Path(tempfile.mkdtemp(prefix="slop-metrics-"))))
     command = granian_argv(args.host, args.port, workers, access_log=settings.SLOP_WEB_ACCESS_LOG)
     sys.stdout.flush()
     os.execv(command[0], command)  # noqa: S606 - our own interpreter and arguments
