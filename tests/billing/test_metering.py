@@ -47,6 +47,7 @@ def ledger(tenant: Tenant) -> dict[str, int]:
 
 def run_of_work(client: Any) -> None:
     say(client, "hello there", headers={"HTTP_X_SLOP_USER": "end-user-7"})
+    assert client.post("/agents", {"id": "support"}, format="json").status_code in (201, 409)
     say(client, "and again", agent="support")
     say(client, '/tool calculator {"expression": "6*7"}')  # the model calls a tool
     assert client.post("/tools/calculator", {"expression": "1+1"}, format="json").status_code == 200

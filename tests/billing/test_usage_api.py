@@ -23,6 +23,7 @@ def say(client: Any, text: str, headers: dict[str, str] | None = None, **body: A
 
 def work(client: Any) -> None:
     say(client, "one two", headers={"HTTP_X_SLOP_USER": "ann"})
+    assert client.post("/agents", {"id": "support"}, format="json").status_code in (201, 409)
     say(client, "three", headers={"HTTP_X_SLOP_USER": "bob"}, agent="support")
     assert client.post("/tools/calculator", {"expression": "2*3"}, format="json").status_code == 200
 
