@@ -579,7 +579,17 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [{"address": REDIS_URL, **_redis_options}]},
+            # A receive blocks in Redis for up to channels_redis' brpop_timeout (5 s): the socket
+            # waits that long plus the usual timeout, or every idle stream would break at 2 s.
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        **_redis_options,
+                        "socket_timeout": SLOP_REDIS_SOCKET_TIMEOUT + 5,
+                    }
+                ]
+            },
         }
     }
 CELERY_BROKER_CONNECTION_TIMEOUT = SLOP_REDIS_CONNECT_TIMEOUT

@@ -7,6 +7,7 @@ request and tenant they belong to. A task's own `tenant_id` argument names its t
 from __future__ import annotations
 
 import contextlib
+import logging
 from typing import Any
 
 from celery import signals
@@ -51,4 +52,9 @@ def _unbind_context(task_id: str | None = None, **kwargs: Any) -> None:
 @signals.setup_logging.connect
 def _keep_django_logging(**kwargs: Any) -> None:
     """A receiver here tells Celery not to configure logging: settings.LOGGING (JSON, redacted),
-    which Django applied at setup, stays in force in the worker and beat."""
+    which Django applied at setup, stays in force in the worker and beat. A `--loglevel` more
+    verbose than SLOP_LOG_LEVEL still applies to Celery's own loggers (`worker ready`, tasks)."""
+    requested = kwargs.get("loglevel")
+    level = logging.getLevelName(requested.upper()) if isinstance(requested, str) else requested
+    if isinstance(level, int) and level < logging.getLogger().getEffectiveLevel():
+        logging.getLogger("celery").setLevel(level)
