@@ -184,14 +184,20 @@ def test_a_secret_in_a_message_is_redacted_in_json(log_lines: io.StringIO) -> No
     assert key not in text and "sk-abc.def" not in text and "[redacted]" in line["event"]
 
 
-def test_celery_task_logs_carry_the_request_context_through_a_real_broker(redis_url: str) -> None:
+def test_celery_task_logs_carry_the_request_context_through_a_real_broker(
+    redis_url: str, request: pytest.FixtureRequest
+) -> None:
     """A message sent during a request carries its id and tenant; the worker (a real one, over a
     real Redis broker) logs with them, redacted."""
     from celery import Celery
     from celery.contrib.testing.worker import start_worker
 
-    app = Celery("observability-test", broker=redis_url, backend=None)
+    from slop_platform.celery import app as platform_app
+
+    # Not the current app: jobs sent by the rest of the suite keep the platform's (eager) app.
+    app = Celery("observability-test", broker=redis_url, backend=None, set_as_current=False)
     app.conf.task_default_queue = "observability-test"
+    request.addfinalizer(platform_app.set_current)
     secret = "slop_live_abcd1234_" + "Z" * 38
 
     @app.task(name="observability.log_something")
