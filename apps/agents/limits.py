@@ -1,13 +1,15 @@
 """The bounds of one multi-agent run (PROTOCOL.md §11): steps, fan-out, handoff depth and time.
 
-They come from settings (SLOP_AGENT_*). A run that would pass one stops there with
+They come from settings (SLOP_AGENT_*), and a tenant may have its own (Tenant.agent_limits).
+A run that would pass one stops there with
 `AgentLimitExceeded`: the chat layer turns it into an `error` event and stores what was said as an
 `incomplete` reply, so a run never hangs and never grows without bound.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
+from typing import Any
 
 from django.conf import settings
 
@@ -31,6 +33,20 @@ class RunLimits:
             max_handoffs=settings.SLOP_AGENT_MAX_HANDOFFS,
             max_seconds=settings.SLOP_AGENT_MAX_SECONDS,
         )
+
+    @classmethod
+    def for_tenant(cls, tenant: Any) -> RunLimits:
+        """The platform's bounds with the tenant's own (Tenant.agent_limits, set in the admin)."""
+        own = getattr(tenant, "agent_limits", None) or {}
+        names = {f.name for f in fields(cls)}
+        limits = cls.from_settings()
+        overrides = {name: value for name, value in own.items() if name in names}
+        if not overrides:
+            return limits
+        for name in ("max_steps", "max_fanout", "parallel_concurrency", "max_handoffs"):
+            if name in overrides:
+                overrides[name] = int(overrides[name])
+        return replace(limits, **overrides)
 
 
 class AgentLimitExceeded(ApplicationError):

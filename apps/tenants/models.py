@@ -22,6 +22,23 @@ def validate_public_scopes(value: object) -> None:
             raise ValidationError(str(exc)) from None
 
 
+AGENT_LIMIT_KEYS = ("max_steps", "max_fanout", "parallel_concurrency", "max_handoffs", "max_seconds")
+
+
+def validate_agent_limits(value: object) -> None:
+    """A tenant's own bounds of a multi-agent run (apps/agents/limits.py): positive numbers under
+    the names of SLOP_AGENT_MAX_* (`{"max_steps": 12}`); what it leaves out is the platform's."""
+    from django.core.exceptions import ValidationError
+
+    if not isinstance(value, dict):
+        raise ValidationError('An object, e.g. {"max_steps": 12, "max_seconds": 300}')
+    for name, limit in value.items():
+        if name not in AGENT_LIMIT_KEYS:
+            raise ValidationError(f"Unknown agent limit {name!r} (one of {', '.join(AGENT_LIMIT_KEYS)})")
+        if isinstance(limit, bool) or not isinstance(limit, int | float) or limit <= 0:
+            raise ValidationError(f"Agent limit {name} must be a positive number")
+
+
 class Tenant(models.Model):
     """A team: everything it stores is its own."""
 
@@ -38,6 +55,15 @@ class Tenant(models.Model):
         help_text=(
             "Scopes of key-less requests under /t/<slug>/ (empty: no public surface). `*` covers "
             "chat, tools, memory and resources; pay (and any other area) only when named, e.g. pay.read"
+        ),
+    )
+    agent_limits = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[validate_agent_limits],
+        help_text=(
+            "This team's bounds of a multi-agent run, overriding SLOP_AGENT_MAX_*, e.g. "
+            '{"max_steps": 12, "max_handoffs": 5, "max_seconds": 300}'
         ),
     )
     created_at = models.DateTimeField(auto_now_add=True)

@@ -235,7 +235,7 @@ def plan_prepare(*, principal: Principal, request: AgentRequest, offer: OfferToo
             raise _unknown_agent(slug, where)
 
     pattern = request.pattern or "single"
-    plan = Plan(pattern=pattern, agents={}, held=held)
+    plan = Plan(pattern=pattern, agents={}, held=held, limits=RunLimits.for_tenant(principal.tenant))
     if pattern == "single":
         plan.first = named[0][0]
     elif pattern in ("sequential", "parallel"):
