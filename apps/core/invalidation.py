@@ -99,7 +99,8 @@ def _connect() -> Any:
     params.pop("cursor_factory", None)
     params.pop("context", None)
     params["application_name"] = APPLICATION_NAME
-    return psycopg.connect(**params, autocommit=True, connect_timeout=5)
+    params.setdefault("connect_timeout", 5)  # settings set one (SLOP_DB_CONNECT_TIMEOUT)
+    return psycopg.connect(**params, autocommit=True)
 
 
 def _listen(pid: int) -> None:
