@@ -72,7 +72,9 @@ class ServingFront:
     def route(self, scope: Scope) -> ASGIApp:
         """The application that serves this HTTP scope (mounts aside)."""
         path = _PUBLIC_PREFIX.sub("", scope["path"], count=1)
-        if self.streaming.match(path):
+        if self.streaming.match(path) or not scope.get("query_string", b"").isascii():
+            # (a2wsgi decodes a query string as ASCII; the ASGI handler answers a JSON 400 or
+            # serves the percent-decoded UTF-8 a server passed on raw.)
             return self.asgi_http
         if scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
             return self.wsgi
