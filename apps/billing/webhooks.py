@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 
-import stripe
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
@@ -28,7 +26,7 @@ from apps.billing.models import BillingAccount, BillingStripeEvent, Plan
 from apps.billing.plans import plan_for_price, plan_rate_limit_forget
 from apps.billing.stripe_api import not_configured
 from apps.billing.subscriptions import grace_deadline
-from apps.core.errors import ApplicationError
+from apps.core.stripe_webhooks import stripe_event_verified
 
 logger = logging.getLogger(__name__)
 
@@ -74,37 +72,7 @@ def verify_event(*, payload: bytes, signature: str | None) -> dict[str, Any]:
         raise not_configured(
             "STRIPE_BILLING_WEBHOOK_SECRET", "the signing secret of the /billing/webhook endpoint, whsec_…"
         )
-    if not signature:
-        raise ApplicationError("Missing Stripe-Signature header", code="invalid_signature", status=400)
-    tolerance = settings.STRIPE_WEBHOOK_TOLERANCE_SECONDS
-    try:
-        event = stripe.Webhook.construct_event(payload, signature, secret, tolerance=tolerance)
-    except stripe.SignatureVerificationError:
-        raise ApplicationError(
-            "The Stripe-Signature does not match this payload, or it is too old",
-            code="invalid_signature",
-            status=400,
-        ) from None
-    except ValueError:
-        raise ApplicationError("The webhook body is not a JSON event", code="invalid_request") from None
-    # The SDK refuses only old timestamps; one from the future would make a capture replayable.
-    signed_at = _signed_at(signature)
-    if signed_at is None or signed_at > time.time() + tolerance:
-        raise ApplicationError(
-            "The Stripe-Signature timestamp is in the future", code="invalid_signature", status=400
-        )
-    data = event.to_dict()
-    if not isinstance(data.get("id"), str) or not isinstance(data.get("type"), str):
-        raise ApplicationError("The event has no id or type", code="invalid_request")
-    return data
-
-
-def _signed_at(signature: str) -> int | None:
-    for item in signature.split(","):
-        name, _, value = item.strip().partition("=")
-        if name == "t":
-            return int(value) if value.isdigit() else None
-    return None
+    return stripe_event_verified(payload=payload, signature=signature, secret=secret)
 
 
 # --- What an event says ------------------------------------------------------------------------
