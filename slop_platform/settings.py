@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "apps.agents",
     "apps.billing",
     "apps.facades",
+    "apps.dashboard",
 ]
 
 MIDDLEWARE = [
@@ -117,7 +118,11 @@ SILENCED_SYSTEM_CHECKS = ["admin.E408", "admin.E409", "admin.E410"]
 ROOT_URLCONF = "slop_platform.urls"
 # Paths that answer HTML (pages for people); every other path answers JSON, errors included.
 # A new one (a dashboard) goes here, and gets PAGES_MIDDLEWARE.
-HTML_PATH_PREFIXES = ["/admin/", "/docs", "/static/"]
+HTML_PATH_PREFIXES = ["/admin/", "/docs", "/static/", "/console/"]
+# The team console (apps/dashboard): where sign-in is, and where it goes after.
+LOGIN_URL = "dashboard:login"
+LOGIN_REDIRECT_URL = "dashboard:landing"
+LOGOUT_REDIRECT_URL = "dashboard:login"
 APPEND_SLASH = False
 ASGI_APPLICATION = "slop_platform.asgi.application"
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from slop_platform.metrics_view import MetricsView
@@ -15,6 +16,8 @@ urlpatterns = [
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi"), name="docs"),
     path("admin/", admin.site.urls),
+    path("", RedirectView.as_view(url="/console/"), name="home"),  # people arrive at the console
+    path("console/", include("apps.dashboard.urls")),
     path("", include("apps.pay.urls")),
     path("", include("apps.billing.urls")),
     path("", include("apps.tools.urls")),

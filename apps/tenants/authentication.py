@@ -61,7 +61,8 @@ class Principal:
     A key-less caller of a tenant's public surface (apps/tenants/public.py) has no key: key_id is
     None and the granted scopes are the tenant's public scopes. `end_user` is the team's own user
     id the request names in X-SLOP-User ("" when it names none): usage and quotas are kept per end
-    user too. `key_monthly_token_cap` is the key's own cap (None: none)."""
+    user too. `key_monthly_token_cap` is the key's own cap (None: none). A member of the team using
+    the console has no key either, but a `user_id`."""
 
     tenant: Tenant
     key_id: int | None
@@ -70,10 +71,12 @@ class Principal:
     is_authenticated: bool = field(default=True)
     end_user: str = ""
     key_monthly_token_cap: int | None = None
+    # A member using the team console (apps/dashboard): no key, the role's scopes.
+    user_id: int | None = None
 
     @property
     def is_public(self) -> bool:
-        return self.key_id is None
+        return self.key_id is None and self.user_id is None
 
 
 def unauthenticated(message: str) -> ApplicationError:

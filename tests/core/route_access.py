@@ -26,8 +26,12 @@ PUBLIC_ROUTES = {
     "pay-webhook-tenant": "Stripe's, authenticated by its signature (tests/pay/test_webhooks.py)",
     "billing-webhook": "Stripe's, authenticated by its signature (tests/billing/test_billing_webhooks.py)",
     "openai-not-found": "OpenAI's 404 for any other path under /v1 (tests/facades/test_openai_api.py)",
+    "home": "a redirect to the console",
 }
-PUBLIC_NAMESPACES = {"admin": "Django admin: staff sessions, tests/*/test_admin.py"}
+PUBLIC_NAMESPACES = {
+    "admin": "Django admin: staff sessions, tests/*/test_admin.py",
+    "dashboard": "the team console: members only, each team page a TeamPage (tests/dashboard)",
+}
 
 
 @dataclass(frozen=True)

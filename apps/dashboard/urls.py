@@ -1,0 +1,21 @@
+"""The console's routes. Account pages (sign-in, sign-up, invitations) at /console/…, a team's pages
+at /console/t/<team>/…; each section of the console adds its routes here."""
+
+from __future__ import annotations
+
+from django.urls import include, path
+
+from apps.dashboard.views import account, home
+
+app_name = "dashboard"
+
+team_urls = [
+    path("", home.TeamHome.as_view(), name="team"),
+]
+
+urlpatterns = [
+    path("", home.Landing.as_view(), name="landing"),
+    path("login", account.Login.as_view(), name="login"),
+    path("logout", account.Logout.as_view(), name="logout"),
+    path("t/<slug:team>/", include(team_urls)),
+]
