@@ -7,8 +7,8 @@ from typing import Any, NamedTuple
 
 from django.urls import NoReverseMatch, reverse
 
-from apps.dashboard.roles import Role, at_least
 from apps.tenants.models import Membership
+from apps.tenants.roles import Role, at_least
 
 
 class Section(NamedTuple):

@@ -17,9 +17,9 @@ from django.http import Http404, HttpRequest, HttpResponseBase
 from django.views import View
 
 from apps.dashboard.nav import sections_for
-from apps.dashboard.roles import RANK, Role, at_least, console_principal
 from apps.tenants.authentication import Principal
 from apps.tenants.models import Membership, Tenant
+from apps.tenants.roles import RANK, Role, at_least, console_principal
 
 
 def memberships_of(user: Any) -> list[Membership]:

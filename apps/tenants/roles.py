@@ -1,4 +1,7 @@
-"""What a member's role lets them do in the console, decided on the server.
+"""What a member's role lets them do in the team console (apps/dashboard), decided on the server.
+
+Here, beside keys, because the console's tickets for streams (apps/chat/tickets.py) and the console
+both need it, and chat sits below the dashboard.
 
 A page declares the least role it needs (`TeamPage.role`); the services a page calls act for a
 `Principal` made from the membership (`console_principal`), whose scopes are the role's, so the
