@@ -23,7 +23,7 @@ from mcp.shared.exceptions import MCPError
 
 from apps.agents.services import agent_create
 from apps.chat.models import Chat
-from apps.facades.mcp.door import allowed_origin
+from apps.facades.mcp.door import McpDoor, allowed_origin
 from apps.memory.models import MemoryItem
 from apps.memory.services import memory_item_store
 from apps.resources.services import resource_create
@@ -359,3 +359,46 @@ def test_info_lists_the_door(slop_server: LiveServer) -> None:
     assert {"mcp", "openai"} <= set(capabilities["doors"])
     assert capabilities["mcp"]["url"] == "/mcp" and "2026-07-28" in capabilities["mcp"]["protocol_versions"]
     assert json.dumps(capabilities["mcp"])  # plain JSON
+
+
+def _door_request(method: str, headers: dict[str, str]) -> httpx.Response:
+    """One request to the door in this process (what granian hands it), for what needs settings."""
+
+    async def send() -> httpx.Response:
+        transport = httpx.ASGITransport(app=McpDoor(), client=("10.1.2.3", 5000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://api.example.com") as client:
+            return await client.request(
+                method, "/mcp", headers=headers, json=None if method == "OPTIONS" else {}
+            )
+
+    return asyncio.run(send())
+
+
+def test_a_configured_browser_origin_gets_cors_answers() -> None:
+    origin = {"Origin": "https://app.example.com"}
+    with override_settings(SLOP_MCP_ALLOWED_ORIGINS=["https://app.example.com"]):
+        preflight = _door_request(
+            "OPTIONS", {**origin, "Access-Control-Request-Headers": "authorization, mcp-protocol-version"}
+        )
+        assert preflight.status_code == 204
+        assert preflight.headers["access-control-allow-origin"] == "https://app.example.com"
+        assert "mcp-protocol-version" in preflight.headers["access-control-allow-headers"]
+        refused = _door_request("POST", origin)  # no key: the page can read why (WWW-Authenticate)
+        assert (
+            refused.status_code == 401 and refused.headers["access-control-allow-origin"] == origin["Origin"]
+        )
+        assert "www-authenticate" in refused.headers["access-control-expose-headers"]
+    foreign = _door_request("OPTIONS", {"Origin": "https://evil.example"})
+    assert foreign.status_code == 403 and "access-control-allow-origin" not in foreign.headers
+
+
+def test_the_apis_rate_limit_per_key_holds_at_the_door() -> None:
+    tenant, key = _team("mcp-limited")
+    tenant.rate_limit_per_minute = 2
+    tenant.save(update_fields=["rate_limit_per_minute"])
+    with override_settings(RATE_LIMIT_PER_MINUTE=2):
+        answers = [_door_request("POST", {"Authorization": f"Bearer {key}"}) for _ in range(3)]
+    assert [a.status_code == 429 for a in answers] == [False, False, True]
+    limited = answers[2]
+    assert limited.json()["code"] == "rate_limited" and int(limited.headers["Retry-After"]) >= 1
+    assert limited.json()["retry_after"] >= 1

@@ -35,7 +35,7 @@ from apps.tenants.authentication import Principal
 from apps.tenants.scopes import Action
 from apps.tools.access import tool_target
 from apps.tools.models import ToolJob
-from apps.tools.selectors import tool_job_get, tool_spec_get, tools_executable_by
+from apps.tools.selectors import tool_job_get, tools_executable_by
 from apps.tools.services import tool_call, tool_job_cancel, tool_job_for
 from apps.tools.spec import ToolSpec
 
@@ -204,10 +204,6 @@ def memory_write(principal: Principal, arguments: dict[str, Any]) -> dict[str, A
     return {"status": "stored", "key": key}
 
 
-def is_agent_tool(principal: Principal, name: str) -> bool:
-    return name.startswith(AGENT_TOOL_PREFIX) and tool_spec_get(tenant=principal.tenant, tool_id=name) is None
-
-
 def agent_prepare(principal: Principal, name: str, arguments: dict[str, Any]) -> PreparedExchange:
     """POST /chat {"agent": …}'s declarations and preparation (validation, model, quotas)."""
     agent_id = name[len(AGENT_TOOL_PREFIX) :]
@@ -225,11 +221,32 @@ def agent_prepare(principal: Principal, name: str, arguments: dict[str, Any]) ->
     return exchange_prepare(principal=principal, body=body)
 
 
-def tool_start(principal: Principal, name: str, arguments: dict[str, Any]) -> tuple[ToolSpec, dict[str, Any]]:
-    """POST /tools/:id: the tool's declaration (`tools.<id>.execute`, or `tools.safe.*` for a safe
-    one; the 403 before the 404), then `tool_call`. A long-running tool answers with its job."""
-    spec: ToolSpec = enforce_target(principal, tool_target(principal, name, "execute"))
-    return spec, tool_call(principal=principal, spec=spec, parameters=arguments)
+@dataclass(frozen=True)
+class Outcome:
+    """What a tools/call came to, decided in one trip to a worker thread: a finished result, a tool's
+    job to wait for, or an agent's exchange to run (on the event loop)."""
+
+    result: dict[str, Any] | None = None
+    job: dict[str, Any] | None = None
+    exchange: PreparedExchange | None = None
+
+
+def call(principal: Principal, name: str, arguments: dict[str, Any]) -> Outcome:
+    """tools/call. A tool is POST /tools/:id: its declaration (`tools.<id>.execute`, or
+    `tools.safe.*` for a safe one; the 403 before the 404), then `tool_call` (a long-running tool
+    answers with its job). `ask_<agent>` is an agent unless the team has a tool of that id."""
+    if name == MEMORY_SEARCH:
+        return Outcome(result=memory_search(principal, arguments))
+    if name == MEMORY_WRITE:
+        return Outcome(result=memory_write(principal, arguments))
+    target = tool_target(principal, name, "execute")
+    if target.obj is None and name.startswith(AGENT_TOOL_PREFIX):
+        return Outcome(exchange=agent_prepare(principal, name, arguments))
+    spec: ToolSpec = enforce_target(principal, target)
+    answer = tool_call(principal=principal, spec=spec, parameters=arguments)
+    if "job_id" in answer:
+        return Outcome(job=answer)
+    return Outcome(result={"result": answer["result"]})
 
 
 def job_current(tenant_id: int, job_id: str) -> ToolJob:

@@ -130,6 +130,25 @@ def allowed_origin(origin: str | None, host: str | None) -> bool:
     return host is not None and origin in (f"http://{host}", f"https://{host}")
 
 
+# What a browser page of an allowed origin may send and read (CORS): the MCP and SLOP headers.
+_CORS_REQUEST_HEADERS = (
+    "authorization, content-type, accept, last-event-id, mcp-protocol-version, mcp-session-id, "
+    "mcp-method, mcp-name, x-api-key, x-slop-scope, x-slop-user, x-request-id"
+)
+_CORS_EXPOSED = "mcp-session-id, mcp-protocol-version, www-authenticate, x-request-id, retry-after"
+
+
+def cors_headers(origin: str | None) -> list[tuple[bytes, bytes]]:
+    """CORS answer headers for a browser origin that passed allowed_origin() (none without one)."""
+    if origin is None:
+        return []
+    return [
+        (b"access-control-allow-origin", origin.strip().encode("latin-1")),
+        (b"access-control-expose-headers", _CORS_EXPOSED.encode()),
+        (b"vary", b"Origin"),
+    ]
+
+
 def _host_allowed(host: str | None) -> bool:
     allowed = list(settings.ALLOWED_HOSTS)
     if settings.DEBUG and not allowed:
@@ -210,10 +229,19 @@ class McpDoor:
                 message = {**message, "headers": tagged}
             await send(message)
 
+        origin = headers.get("origin")
+        on_mcp = not str(scope["path"]).startswith(METADATA_PATH)  # the document has its own CORS
+        cors = cors_headers(origin) if on_mcp and allowed_origin(origin, headers.get("host")) else []
+
+        async def send_cors(message: MutableMapping[str, Any]) -> None:
+            if cors and message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *cors]}
+            await send_tagged(message)
+
         token = request_id_var.set(request_id)
         bound = log_context.bind(request_id=request_id)
         try:
-            await self._serve(scope, receive, send_tagged, headers, request_id)
+            await self._serve(scope, receive, send_cors, headers, request_id)
         finally:
             log_context.unbind(bound)
             request_id_var.reset(token)
@@ -266,6 +294,14 @@ class McpDoor:
                 status=403,
             )
             await _answer(send, _json(403, error.payload()))
+            return
+        if scope.get("method") == "OPTIONS":  # a browser's preflight, from an allowed origin
+            preflight = [  # the CORS origin headers are added by __call__
+                (b"access-control-allow-methods", b"GET, POST, DELETE, OPTIONS"),
+                (b"access-control-allow-headers", _CORS_REQUEST_HEADERS.encode()),
+                (b"access-control-max-age", b"600"),
+            ]
+            await _answer(send, (204, preflight, b""))
             return
         client = (scope.get("client") or ("", 0))[0] or ""
         try:

@@ -29,6 +29,7 @@ from mcp.server.lowlevel.server import Server
 from mcp.shared.exceptions import MCPError
 
 from apps.chat.engine import Exchange
+from apps.chat.services import PreparedExchange
 from apps.core.errors import ApplicationError, internal_error, to_application_error
 from apps.core.observability import context as log_context
 from apps.facades.mcp import catalog
@@ -167,12 +168,9 @@ async def _follow_job(
     )
 
 
-async def _ask_agent(
-    ctx: ServerRequestContext[Any, Any], principal: Principal, name: str, arguments: dict[str, Any]
-) -> dict[str, Any]:
+async def _ask_agent(ctx: ServerRequestContext[Any, Any], prepared: PreparedExchange) -> dict[str, Any]:
     """POST /chat {"agent": …} run to its end (as the non-streamed POST /chat runs it): stored as a
     chat, metered for billing; each agent step and tool call is reported as progress."""
-    prepared = await on_thread(catalog.agent_prepare)(principal, name, arguments)
     exchange = Exchange(prepared, to_thread=on_thread)
     step = 0
     try:
@@ -204,16 +202,13 @@ async def call_tool(
     arguments = dict(params.arguments or {})
     with _bound(principal, request_id):
         try:
-            if name == catalog.MEMORY_SEARCH:
-                return _tool_result(await on_thread(catalog.memory_search)(principal, arguments))
-            if name == catalog.MEMORY_WRITE:
-                return _tool_result(await on_thread(catalog.memory_write)(principal, arguments))
-            if await on_thread(catalog.is_agent_tool)(principal, name):
-                return _tool_result(await _ask_agent(ctx, principal, name, arguments))
-            _, answer = await on_thread(catalog.tool_start)(principal, name, arguments)
-            if "job_id" in answer:
-                return _tool_result(await _follow_job(ctx, principal, answer))
-            return _tool_result({"result": answer["result"]})
+            outcome = await on_thread(catalog.call)(principal, name, arguments)
+            if outcome.exchange is not None:
+                return _tool_result(await _ask_agent(ctx, outcome.exchange))
+            if outcome.job is not None:
+                return _tool_result(await _follow_job(ctx, principal, outcome.job))
+            assert outcome.result is not None
+            return _tool_result(outcome.result)
         except MCPError:
             raise
         except Exception as exc:
