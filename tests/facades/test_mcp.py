@@ -361,15 +361,16 @@ def test_info_lists_the_door(slop_server: LiveServer) -> None:
     assert json.dumps(capabilities["mcp"])  # plain JSON
 
 
-def _door_request(method: str, headers: dict[str, str]) -> httpx.Response:
+def _door_request(method: str, headers: dict[str, str], content: bytes | None = None) -> httpx.Response:
     """One request to the door in this process (what granian hands it), for what needs settings."""
 
     async def send() -> httpx.Response:
         transport = httpx.ASGITransport(app=McpDoor(), client=("10.1.2.3", 5000))
         async with httpx.AsyncClient(transport=transport, base_url="http://api.example.com") as client:
-            return await client.request(
-                method, "/mcp", headers=headers, json=None if method == "OPTIONS" else {}
-            )
+            if content is not None:
+                return await client.request(method, "/mcp", headers=headers, content=content)
+            body = None if method == "OPTIONS" else {}
+            return await client.request(method, "/mcp", headers=headers, json=body)
 
     return asyncio.run(send())
 
@@ -402,3 +403,19 @@ def test_the_apis_rate_limit_per_key_holds_at_the_door() -> None:
     limited = answers[2]
     assert limited.json()["code"] == "rate_limited" and int(limited.headers["Retry-After"]) >= 1
     assert limited.json()["retry_after"] >= 1
+
+
+def test_a_body_too_large_or_not_json_rpc_is_refused_not_a_500() -> None:
+    _, key = _team("mcp-bodies")
+    headers = {
+        "Authorization": f"Bearer {key}",
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+        "MCP-Protocol-Version": "2026-07-28",
+    }
+    huge = (
+        b'{"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"x": "' + b"x" * (5 << 20) + b'"}}'
+    )
+    assert _door_request("POST", headers, huge).status_code == 413
+    garbled = _door_request("POST", headers, b"{not json")
+    assert garbled.status_code == 400 and garbled.json()["error"]["code"] == -32700

@@ -31,7 +31,7 @@ from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from mcp.server.lowlevel.server import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
-from mcp.server.transport_security import TransportSecuritySettings
+from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE, TransportSecuritySettings
 from rest_framework.exceptions import Throttled
 
 from apps.core.errors import ApplicationError, internal_error, to_application_error
@@ -182,21 +182,66 @@ def authenticate(headers: dict[str, str], client: str) -> Principal:
     return principal
 
 
+async def _buffered(headers: dict[str, str], receive: Receive) -> tuple[bytes | None, Receive]:
+    """The request's body (None when it is too large to look at: the SDK refuses it with a 413),
+    and a `receive` that hands it on as if it had not been read."""
+    try:
+        announced = int(headers.get("content-length", "0") or 0)
+    except ValueError:
+        announced = 0
+    if announced > DEFAULT_MAX_REQUEST_BODY_SIZE:
+        return None, receive
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    first: MutableMapping[str, Any] | None = None
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":  # the client left: hand that on
+            first = message
+            break
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        more = bool(message.get("more_body"))
+        if size > DEFAULT_MAX_REQUEST_BODY_SIZE:
+            break
+    body = b"".join(chunks)
+    replayed = False
+
+    async def replay() -> MutableMapping[str, Any]:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            if first is not None and not chunks:
+                return first
+            return {"type": "http.request", "body": body, "more_body": more}
+        if first is not None:
+            return first
+        return await receive()
+
+    return (None if more or first is not None else body), replay
+
+
 class McpDoor:
     """The ASGI application under /mcp (and the metadata document under /.well-known/…)."""
 
     def __init__(self, server: Server[Any] | None = None) -> None:
-        self.manager = StreamableHTTPSessionManager(
-            app=server or build_server(),
-            stateless=True,
-            # Host and Origin are checked here, against the platform's settings.
-            security_settings=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+        server = server or build_server()
+        # Host and Origin are checked here, against the platform's settings.
+        security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
+        # Two ways to answer: a request that asks for progress (`progressToken`) gets an SSE
+        # response, which carries the notifications (and keep-alive pings); any other a plain
+        # JSON one, cheaper by a task and an event stream per request.
+        self.manager = StreamableHTTPSessionManager(app=server, stateless=True, security_settings=security)
+        self.json_manager = StreamableHTTPSessionManager(
+            app=server, stateless=True, json_response=True, security_settings=security
         )
         self._ready: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def _run_manager(self, ready: asyncio.Event) -> None:
-        async with self.manager.run():
+        async with self.manager.run(), self.json_manager.run():
             ready.set()
             await asyncio.Event().wait()  # for the life of the event loop
 
@@ -323,7 +368,9 @@ class McpDoor:
             inner = dict(scope)
             inner[PRINCIPAL] = principal
             inner[REQUEST_ID] = request_id
-            await self.manager.handle_request(inner, receive, send)
+            body, replay = await _buffered(headers, receive)
+            manager = self.manager if body is None or b'"progressToken"' in body else self.json_manager
+            await manager.handle_request(inner, replay, send)
         finally:
             log_context.unbind(token)
 
