@@ -142,7 +142,7 @@ def main() -> None:
     base_url = f"http://127.0.0.1:{port}"
     results: list[tuple[str, tuple[str, str], list[float], list[float]]] = []
     try:
-        wait_for(port)
+        wait_for(port, timeout=600)  # a loaded machine starts the server slowly
         manage(env, "create_tenant", "Bench", "--slug", "bench")
         key = manage(env, "create_api_key", "bench", "--scopes", "*")
         headers = {"Authorization": f"Bearer {key}"}
@@ -179,7 +179,10 @@ def main() -> None:
                 results.append(("MCP door: listing the tools", names, direct, door))
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            server.kill()
         shutil.rmtree(data_dir, ignore_errors=True)
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     print(f"{args.samples} interleaved pairs each, one request at a time (granian, 1 worker process)")
