@@ -419,3 +419,31 @@ def test_a_body_too_large_or_not_json_rpc_is_refused_not_a_500() -> None:
     assert _door_request("POST", headers, huge).status_code == 413
     garbled = _door_request("POST", headers, b"{not json")
     assert garbled.status_code == 400 and garbled.json()["error"]["code"] == -32700
+
+
+@pytest.mark.parametrize("version", ["2024-11-05", "2025-03-26", "2025-06-18"])
+def test_older_handshake_clients_are_answered_in_their_revision(
+    slop_server: LiveServer, version: str
+) -> None:
+    _, key = _team(f"mcp-old-{version}")
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": version,
+            "capabilities": {},
+            "clientInfo": {"name": "old", "version": "1"},
+        },
+    }
+    headers = {"Authorization": f"Bearer {key}", "Accept": "application/json, text/event-stream"}
+    answer = httpx.post(f"{slop_server.url}/mcp", json=initialize, headers=headers)
+    assert answer.status_code == 200, answer.text
+    result = answer.json()["result"]
+    assert result["protocolVersion"] == version and "tools" in result["capabilities"]
+    listed = httpx.post(
+        f"{slop_server.url}/mcp",
+        json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+        headers={**headers, "MCP-Protocol-Version": version},
+    )
+    assert listed.status_code == 200 and "calculator" in {t["name"] for t in listed.json()["result"]["tools"]}
