@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -35,6 +36,42 @@ from bench.common import free_port, manage, percentile, wait_for  # noqa: E402
 
 MESSAGES = [{"role": "user", "content": "hello there, how are you today"}]
 EXPRESSION = {"expression": "15 * 7"}
+
+
+def _descendants(pid: int) -> list[int]:
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                children = [int(c) for c in (task / "children").read_text().split()]
+                found.extend(children)
+                todo.extend(children)
+    return found
+
+
+def web_processes(root: int) -> list[int]:
+    """The web server's processes (granian and its workers), not Celery's, under `manage.py serve`."""
+    pids = []
+    for pid in _descendants(root):
+        with contextlib.suppress(OSError):
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+            if b"slop_platform.web" in command or b"granian" in command:
+                pids.append(pid)
+    return pids
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes: what a request costs the server, whatever the
+    load of the machine (wall-clock latency on a shared machine mostly measures the others)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
 
 
 def timed(send: Callable[[], httpx.Response], what: str) -> float:
@@ -82,6 +119,10 @@ def _mcp_check(response: httpx.Response) -> httpx.Response:
     return response
 
 
+CPU: dict[tuple[str, str], tuple[float, float]] = {}  # names -> server CPU ms per request (direct, door)
+PIDS: list[int] = []
+
+
 def pairs(
     samples: int,
     direct: Callable[[], httpx.Response],
@@ -96,6 +137,17 @@ def pairs(
     for _ in range(samples):
         first.append(timed(direct, names[0]))
         second.append(timed(door, names[1]))
+    # The server's CPU per request, in alternating blocks so both see the same conditions.
+    cpu = [0.0, 0.0]
+    block = 25
+    rounds = max(1, samples // block)
+    for _ in range(rounds):
+        for index, send in enumerate((direct, door)):
+            before = cpu_seconds(PIDS)
+            for _ in range(block):
+                timed(send, names[index])
+            cpu[index] += cpu_seconds(PIDS) - before
+    CPU[names] = (cpu[0] * 1000 / (rounds * block), cpu[1] * 1000 / (rounds * block))
     return first, second
 
 
@@ -110,6 +162,12 @@ def report(names: tuple[str, str], direct: list[float], door: list[float]) -> No
         f"  added by the door: p50 difference {ms(door, 0.5) - ms(direct, 0.5):+.2f} ms, "
         f"median of pairwise differences {statistics.median(added):+.2f} ms (target < 2 ms)"
     )
+    if names in CPU:
+        direct_cpu, door_cpu = CPU[names]
+        print(
+            f"  server CPU per request: {direct_cpu:.2f} ms direct, {door_cpu:.2f} ms by the door "
+            f"({door_cpu - direct_cpu:+.2f} ms; the load-independent figure)"
+        )
 
 
 def main() -> None:
@@ -143,6 +201,7 @@ def main() -> None:
     results: list[tuple[str, tuple[str, str], list[float], list[float]]] = []
     try:
         wait_for(port, timeout=600)  # a loaded machine starts the server slowly
+        PIDS.extend(web_processes(server.pid))
         manage(env, "create_tenant", "Bench", "--slug", "bench")
         key = manage(env, "create_api_key", "bench", "--scopes", "*")
         headers = {"Authorization": f"Bearer {key}"}
