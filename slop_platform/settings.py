@@ -256,6 +256,9 @@ ANON_RATE_LIMIT_PER_MINUTE = env_int("SLOP_ANON_RATE_LIMIT_PER_MINUTE", 300, min
 # Proxies (addresses or CIDR networks) whose X-Forwarded-For is believed; empty: none, the socket
 # peer is the client. Rate limits per address and the demo loopback surface use this.
 SLOP_TRUSTED_PROXIES = env_list("SLOP_TRUSTED_PROXIES", [])
+# Browser origins (scheme://host[:port]) allowed to call the MCP door at /mcp; a request without
+# Origin (an MCP host, an SDK) or from the server's own origin always is. "*" allows any.
+SLOP_MCP_ALLOWED_ORIGINS = env_list("SLOP_MCP_ALLOWED_ORIGINS", [])
 # Key-less requests from loopback act on the demo tenant's public surface at the root path too.
 # `make run` turns it on; off unless asked for, so production never does it implicitly.
 SLOP_DEMO_PUBLIC_LOOPBACK = env_bool("SLOP_DEMO_PUBLIC_LOOPBACK", False)
