@@ -151,6 +151,7 @@ def usage_data(tenant: Tenant, start: date, end: date) -> dict[str, Any]:
             "tool_calls": row["tool_calls"],
             "input_tokens": row["input_tokens"],
             "output_tokens": row["output_tokens"],
+            "tokens": row["input_tokens"] + row["output_tokens"],
             "cost": row["cost"],
         }
         for row in sorted(by_key, key=lambda r: (r["group"] is None, r["group"] or ""))
