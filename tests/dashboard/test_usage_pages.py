@@ -120,6 +120,10 @@ def test_the_period_picker_chooses_the_days(console_for: Callable[..., Client], 
     last_30 = page_data(console.get(usage_url(alice, "period=30d")))
     assert last_30["from"] == (today - timedelta(days=29)).isoformat() and len(last_30["days"]) == 30
     assert models("period=30d") == {"recent", "today"}
+    # Each model's tokens on its own day (the selector's per-day split), nothing on the others.
+    series = {s["model"]: s["tokens"] for s in last_30["models"]}
+    assert series["recent"] == [15 if n == 19 else 0 for n in range(30)]
+    assert series["today"] == [15 if n == 29 else 0 for n in range(30)]
     start = (today - timedelta(days=45)).isoformat()
     end = (today - timedelta(days=35)).isoformat()
     assert models(f"period=custom&from={start}&to={end}") == {"older"}
@@ -161,19 +165,33 @@ def test_an_empty_period_says_so(console_for: Callable[..., Client], alice: Tena
     assert page_data(response)["models"] == []
 
 
-def test_the_usage_page_shows_the_quota(console_for: Callable[..., Client], alice: Tenant) -> None:
+def test_the_usage_page_shows_the_quota(
+    console_for: Callable[..., Client], alice: Tenant, charlie: Tenant
+) -> None:
     plan = Plan.objects.create(slug="test-small", name="Small", included_tokens=1000, included_tool_calls=10)
     account = account_for(alice)
     account.plan = plan
     account.save(update_fields=["plan", "updated_at"])
     clear_limits_cache()
+    capped = api_key_create(tenant=alice, scopes="*", name="ci", monthly_token_cap=40).api_key
+    api_key_create(tenant=alice, scopes="*", name="uncapped")
     use(alice, tokens=(200, 50))
+    use(alice, tokens=(30, 20), key=capped)
     use(alice, tool_calls=9)
+    other = api_key_create(tenant=charlie, scopes="*", monthly_token_cap=5).api_key
 
     html = console_for(alice, "member").get(usage_url(alice)).content.decode()
 
     assert "against the Small plan" in html
-    assert re.search(r'data-quota="tokens">.*?250 of 1,000.*?<progress max="100" value="25"', html, re.S)
+    assert re.search(r'data-quota="tokens">.*?300 of 1,000.*?<progress max="100" value="30"', html, re.S)
+    # A key with its own cap, against what it used this period; the others have none to show.
+    assert re.search(
+        rf'class="quota over" data-quota="key-{capped.prefix}">.*?Key {capped.prefix} \(ci\).*?50 of 40.*?'
+        r"At its cap: the key&#x27;s requests are refused",
+        html,
+        re.S,
+    )
+    assert "(uncapped)" not in html and other.prefix not in html
     assert re.search(r'class="quota near" data-quota="tool_calls">.*?9 of 10.*?value="90"', html, re.S)
 
 

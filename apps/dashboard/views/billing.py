@@ -21,7 +21,7 @@ from apps.billing.selectors import billing_overview
 from apps.billing.subscriptions import LIVE_STATUSES, billing_checkout_create, billing_portal_create
 from apps.core.errors import ApplicationError
 from apps.dashboard.teams import TeamPage
-from apps.dashboard.views.usage import QUANTITIES, amount_text, quota_bars
+from apps.dashboard.views.usage import QUANTITIES, amount_text, quota_bars, require
 from apps.tenants.roles import Role
 
 Status = BillingAccount.Status
@@ -62,6 +62,7 @@ class Billing(TeamPage):
     role = Role.OWNER
 
     def get(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        require(self, "billing", "read")
         overview = billing_overview(tenant=self.team)
         account = account_for(self.team)
         plan = account.effective_plan
@@ -93,6 +94,7 @@ class Checkout(TeamPage):
     role = Role.OWNER
 
     def post(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        require(self, "billing", "write")
         problem = _refuse_unknown(request, {"plan"})
         plan = request.POST.get("plan", "").strip()
         if problem is None and not plan:
@@ -114,6 +116,7 @@ class Portal(TeamPage):
     role = Role.OWNER
 
     def post(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        require(self, "billing", "write")
         problem = _refuse_unknown(request, set())
         if problem is not None:
             messages.error(request, f"{problem}: nothing was changed.")

@@ -12,15 +12,18 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django import forms
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.defaultfilters import filesizeformat
 
 from apps.billing.accounts import account_for, current_period
+from apps.billing.models import UsageCounter
 from apps.billing.selectors import billing_overview, usage_summary
 from apps.billing.usage_api import MAX_DAYS
 from apps.dashboard.teams import TeamPage
-from apps.tenants.models import Tenant
+from apps.tenants.models import ApiKey, Tenant
+from apps.tenants.scopes import Action
 
 NO_KEY = "Console (no key)"
 NO_MODEL = "(none)"
@@ -43,11 +46,15 @@ def amount_text(value: int | None, unit: str) -> str:
     return str(filesizeformat(value)) if unit == "bytes" else f"{value:,}"
 
 
-def quota_bars(overview: dict[str, Any], keys: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+def quota_bars(
+    overview: dict[str, Any],
+    keys: tuple[str, ...] | None = None,
+    quantities: list[tuple[str, str, str]] = QUANTITIES,
+) -> list[dict[str, Any]]:
     """What the plan includes against what was used, one bar each (with the numbers spelled out).
     A quantity the overview does not count yet is left out; an unlimited one has no bar."""
     bars = []
-    for key, label, unit in QUANTITIES:
+    for key, label, unit in quantities:
         if keys is not None and key not in keys:
             continue
         if key not in overview["used"] or key not in overview["included"]:
@@ -65,9 +72,36 @@ def quota_bars(overview: dict[str, Any], keys: tuple[str, ...] | None = None) ->
                 "limit_text": amount_text(limit, unit),
                 "percent": percent,
                 "over": limit is not None and used > limit,
+                "over_note": "",
                 "near": limit is not None and limit > 0 and used / limit >= 0.8,
             }
         )
+    return bars
+
+
+def key_cap_bars(tenant: Tenant, period_start: date) -> list[dict[str, Any]]:
+    """The team's live keys that have their own monthly token cap, each against what it used this
+    billing period (its counter, the one the quota check reads)."""
+    keys = list(
+        ApiKey.objects.for_tenant(tenant)
+        .filter(revoked_at=None, monthly_token_cap__isnull=False)
+        .order_by("prefix")
+        .values_list("pk", "prefix", "name", "monthly_token_cap")
+    )
+    counters = {
+        counter.subject: counter.tokens
+        for counter in UsageCounter.objects.for_tenant(tenant).filter(
+            period_start=period_start, scope=UsageCounter.Scope.KEY, subject__in=[str(pk) for pk, *_ in keys]
+        )
+    }
+    overview = {
+        "used": {f"key-{prefix}": counters.get(str(pk), 0) for pk, prefix, _, _ in keys},
+        "included": {f"key-{prefix}": cap for _, prefix, _, cap in keys},
+    }
+    labels = [(f"key-{prefix}", f"Key {prefix} ({name})", "count") for _, prefix, name, _ in keys]
+    bars = quota_bars(overview, quantities=labels)
+    for bar in bars:
+        bar["over_note"] = "At its cap: the key's requests are refused until the period ends."
     return bars
 
 
@@ -169,8 +203,16 @@ def token_table(data: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def require(page: TeamPage, area: str, permission: str) -> None:
+    """The member's role must grant what GET /usage or /billing would need of a key (every role that
+    opens the page does: this keeps the page and the scopes from drifting apart)."""
+    if not page.principal.scopes.allows(Action(area, permission)):
+        raise PermissionDenied(f"This page needs the {area}.{permission} scope")
+
+
 class Usage(TeamPage):
     def get(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        require(self, "usage", "read")
         form = PeriodForm(request.GET, tenant=self.team)
         if not form.is_valid():
             return render(
@@ -186,6 +228,7 @@ class Usage(TeamPage):
             token_rows=token_table(data),
             total_tokens=sum(sum(series["tokens"]) for series in data["models"]),
             bars=quota_bars(overview, PERIOD_QUANTITIES),
+            key_bars=key_cap_bars(self.team, current_period(account_for(self.team))[0].date()),
             overview=overview,
         )
         return render(request, "dashboard/usage/page.html", context)
