@@ -15,7 +15,7 @@ from django.test import Client
 
 from apps.billing.accounts import account_for, clear_limits_cache, current_period
 from apps.billing.metering import Kind, Usage, meter
-from apps.billing.models import Plan
+from apps.billing.models import BillingAccount, Plan
 from apps.tenants.models import ApiKey, Tenant
 from apps.tenants.services import api_key_create
 
@@ -276,3 +276,24 @@ def test_the_overview_of_a_new_team_says_there_is_no_usage_yet(
     assert "No usage yet this period." in html
     assert re.search(r'data-quota="tokens">.*?0 of [\d,]+.*?value="0"', html, re.S)
     assert f'href="/console/t/{alice.slug}/billing/"' in html  # the owner's quick link
+
+
+def test_the_overview_warns_of_a_failed_payment(console_for: Callable[..., Client], alice: Tenant) -> None:
+    account = account_for(alice)
+    grace = datetime.now(UTC) + timedelta(days=3)
+    BillingAccount.objects.for_tenant(alice).filter(pk=account.pk).update(
+        status="past_due", grace_until=grace
+    )
+
+    owner = console_for(alice, "owner").get(f"/console/t/{alice.slug}/").content.decode()
+    member = console_for(alice, "member").get(f"/console/t/{alice.slug}/").content.decode()
+
+    for html in (owner, member):
+        assert 'id="payment-failed"' in html
+        assert "The team's last payment failed." in html and f"{grace:%Y-%m-%d}" in html
+    assert "Update the payment method</a>" in owner and "The team's owner can update" in member
+    BillingAccount.objects.for_tenant(alice).filter(pk=account.pk).update(status="active", grace_until=None)
+    assert (
+        'id="payment-failed"'
+        not in console_for(alice, "admin").get(f"/console/t/{alice.slug}/").content.decode()
+    )

@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.utils.dateparse import parse_datetime
 from django.views import View
 
+from apps.billing.accounts import account_for
 from apps.billing.selectors import billing_overview
 from apps.dashboard.teams import TeamPage, memberships_of
 from apps.dashboard.views.usage import quota_bars
@@ -60,5 +61,6 @@ class TeamHome(TeamPage):
             keys_url=next((s["url"] for s in links if s["label"] == "API keys"), None),
             no_usage=not (used["tokens"] or used["tool_calls"] or used["job_seconds"]),
             no_keys=not used["api_keys"],
+            account=account_for(self.team),
         )
         return render(request, "dashboard/team_home.html", context)
