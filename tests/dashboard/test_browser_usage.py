@@ -107,6 +107,8 @@ def test_usage_charts_render_with_the_teams_data(
     page.get_by_label("From").fill("2020-02-01")
     page.get_by_role("button", name="Show").click()
     expect(page.locator("#to-errors")).to_have_text("Must be on or after the first day.")
+    expect(page.get_by_label("To (included)")).to_have_attribute("aria-describedby", "to-errors")
+    expect(page.get_by_label("To (included)")).to_have_attribute("aria-invalid", "true")
     screenshot(page, "usage-bad-period")
 
     # The phone layout: charts and tables stacked, nothing wider than the screen.

@@ -215,6 +215,9 @@ class Usage(TeamPage):
         require(self, "usage", "read")
         form = PeriodForm(request.GET, tenant=self.team)
         if not form.is_valid():
+            for name in ("from", "to"):
+                if name in form.errors:  # the field names its error list, for screen readers
+                    form.fields[name].widget.attrs["aria-describedby"] = f"{name}-errors"
             return render(
                 request, "dashboard/usage/page.html", self.team_context(form=form, data=None), status=400
             )
