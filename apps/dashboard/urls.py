@@ -5,12 +5,17 @@ from __future__ import annotations
 
 from django.urls import include, path
 
-from apps.dashboard.views import account, home
+from apps.dashboard.views import account, billing, home, usage
 
 app_name = "dashboard"
 
 team_urls = [
     path("", home.TeamHome.as_view(), name="team"),
+    # usage and billing (dash-usage)
+    path("usage/", usage.Usage.as_view(), name="usage"),
+    path("billing/", billing.Billing.as_view(), name="billing"),
+    path("billing/checkout", billing.Checkout.as_view(), name="billing-checkout"),
+    path("billing/portal", billing.Portal.as_view(), name="billing-portal"),
 ]
 
 urlpatterns = [
