@@ -39,6 +39,14 @@ class TextArea(forms.CharField):
         return str(super().to_python(value)).replace("\r\n", "\n")
 
 
+class ConsoleForm(forms.Form):
+    """A console form: labels without Django's trailing colon (as the console's other forms)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
 def as_application_error(exc: Exception) -> ApplicationError:
     error = to_application_error(exc)
     assert error is not None  # only SERVICE_ERRORS are passed here

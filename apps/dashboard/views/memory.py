@@ -24,6 +24,7 @@ from apps.dashboard.teams import TeamPage
 from apps.dashboard.views.data import (
     PAGE_SIZE,
     SERVICE_ERRORS,
+    ConsoleForm,
     as_application_error,
     may_write,
     parse_json,
@@ -46,7 +47,7 @@ from apps.tenants.scopes import Action
 VALUE_HELP = 'Any JSON value: an object, a list, a "string", a number or true/false (not null).'
 
 
-class KeyFilterForm(forms.Form):
+class KeyFilterForm(ConsoleForm):
     # The field is named as GET /memory's ?prefix=; the form metaclass takes it out of the class,
     # so BaseForm.prefix (the HTML name prefix) stays None.
     prefix = forms.CharField(  # type: ignore[assignment]
@@ -54,7 +55,7 @@ class KeyFilterForm(forms.Form):
     )
 
 
-class MemorySearchForm(forms.Form):
+class MemorySearchForm(ConsoleForm):
     q = forms.CharField(label="Search by meaning", max_length=QUERY_MAX_CHARACTERS, strip=False)
     key_prefix = forms.CharField(
         label="Only keys starting with", required=False, strip=False, max_length=KEY_MAX_LENGTH
@@ -63,7 +64,7 @@ class MemorySearchForm(forms.Form):
     min_score = forms.FloatField(label="Minimum score", min_value=0, max_value=1, initial=0, required=False)
 
 
-class MemoryCreateForm(forms.Form):
+class MemoryCreateForm(ConsoleForm):
     key = forms.CharField(
         label="Key", strip=False, max_length=KEY_MAX_LENGTH, help_text="1-512 characters; / : . allowed"
     )
@@ -72,7 +73,7 @@ class MemoryCreateForm(forms.Form):
     )
 
 
-class MemoryEditForm(forms.Form):
+class MemoryEditForm(ConsoleForm):
     value = forms.CharField(
         label="Value (JSON)", strip=False, widget=forms.Textarea(attrs={"rows": 16}), help_text=VALUE_HELP
     )

@@ -25,6 +25,7 @@ from apps.dashboard.teams import TeamPage
 from apps.dashboard.views.data import (
     PAGE_SIZE,
     SERVICE_ERRORS,
+    ConsoleForm,
     TextArea,
     as_application_error,
     is_fragment,
@@ -58,7 +59,7 @@ UPLOAD_TYPE = "file"  # as POST /resources names an uploaded file's type
 JOB_MESSAGE = "searchable by words now, by meaning when the job ends"
 
 
-class ListFilterForm(forms.Form):
+class ListFilterForm(ConsoleForm):
     # Named as GET /resources' ?prefix= (the form metaclass takes it out of the class).
     prefix = forms.CharField(  # type: ignore[assignment]
         label="Id prefix", required=False, max_length=MAX_ID_LENGTH, help_text="e.g. notes/"
@@ -66,14 +67,14 @@ class ListFilterForm(forms.Form):
     type = forms.CharField(label="Type", required=False, max_length=MAX_TYPE)
 
 
-class ResourceSearchForm(forms.Form):
+class ResourceSearchForm(ConsoleForm):
     q = forms.CharField(label="Search words and meaning", max_length=MAX_QUERY)
     search_type = forms.CharField(label="Only of type", required=False, max_length=MAX_TYPE)
     search_prefix = forms.CharField(label="Only ids starting with", required=False, max_length=MAX_ID_LENGTH)
     limit = forms.IntegerField(label="Results", min_value=1, max_value=SEARCH_MAX_LIMIT, initial=10)
 
 
-class ResourceFieldsForm(forms.Form):
+class ResourceFieldsForm(ConsoleForm):
     title = forms.CharField(label="Title", max_length=MAX_TITLE, strip=False)
     type = forms.CharField(
         label="Type", max_length=MAX_TYPE, required=False, help_text="document when left empty"
@@ -91,7 +92,7 @@ class ResourceCreateForm(ResourceFieldsForm):
     field_order = ["id", "title", "type", "content", "metadata"]
 
 
-class UploadForm(forms.Form):
+class UploadForm(ConsoleForm):
     file = forms.FileField(label="File", help_text="Text, Markdown, HTML or PDF", allow_empty_file=True)
     id = forms.CharField(
         label="Id", required=False, max_length=MAX_ID_LENGTH, help_text="The file's name when left empty"

@@ -24,6 +24,7 @@ from apps.dashboard.teams import TeamPage
 from apps.dashboard.views.data import (
     PAGE_SIZE,
     SERVICE_ERRORS,
+    ConsoleForm,
     TextArea,
     as_application_error,
     may_write,
@@ -48,7 +49,7 @@ SCHEMA_HELP = (
 )
 
 
-class WebhookToolForm(forms.Form):
+class WebhookToolForm(ConsoleForm):
     description = TextArea(label="Description", rows=3, max_length=2000)
     url = forms.CharField(
         label="Webhook URL", max_length=2000, help_text="http(s) URL the platform POSTs calls to"
@@ -90,7 +91,7 @@ class EditToolForm(WebhookToolForm):
     )
 
 
-class JobFilterForm(forms.Form):
+class JobFilterForm(ConsoleForm):
     status = forms.ChoiceField(label="Status", required=False, choices=[("", "Any"), *ToolJob.Status.choices])
 
 

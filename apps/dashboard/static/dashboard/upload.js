@@ -28,6 +28,7 @@
     var bar = box.querySelector("progress");
     var percent = box.querySelector(".upload-percent");
     var button = form.querySelector("button[type=submit]");
+    var label = box.querySelector("label");
 
     function progress(value) {
       bar.value = value;
@@ -44,13 +45,20 @@
       });
       xhr.addEventListener("load", function () {
         button.disabled = false;
-        if (xhr.status < 300) { progress(100); form.reset(); }
+        if (xhr.status < 300) {
+          progress(100);
+          form.reset();
+          // Lists on the page that show resources fetch themselves again (hx-trigger="uploaded from:body").
+          document.body.dispatchEvent(new CustomEvent("uploaded", {bubbles: true}));
+        }
+        label.textContent = xhr.status < 300 ? "Sent" : "Not stored";
         box.setAttribute("data-state", xhr.status < 300 ? "done" : "failed");
         show(target, xhr);
       });
       xhr.addEventListener("error", function () {
         button.disabled = false;
         box.setAttribute("data-state", "failed");
+        label.textContent = "Not sent";
         var p = document.createElement("p");
         p.className = "notice error";
         p.setAttribute("role", "alert");
@@ -58,6 +66,7 @@
         target.replaceChildren(p);
       });
       box.hidden = false;
+      label.textContent = "Uploading";
       box.setAttribute("data-state", "sending");
       progress(0);
       button.disabled = true;
