@@ -450,6 +450,9 @@ SLOP_EMBEDDINGS_PRELOAD = env_bool("SLOP_EMBEDDINGS_PRELOAD", True)
 # Uploads and JSON bodies to /resources may be this large (20 MiB by default); more is a 413.
 RESOURCES_MAX_UPLOAD_BYTES = env_int("SLOP_RESOURCES_MAX_UPLOAD_BYTES", 20 * 1024 * 1024, minimum=1024)
 BODY_LIMITS["/resources"] = RESOURCES_MAX_UPLOAD_BYTES
+# The console uploads files (and saves memory values) as large as the API takes: its routes are
+# under /console/t/<team>/, so the prefix is the team pages'.
+BODY_LIMITS["/console/t/"] = RESOURCES_MAX_UPLOAD_BYTES
 # Content is split into overlapping chunks of about this many characters for search.
 RESOURCES_CHUNK_CHARS = env_int("SLOP_RESOURCES_CHUNK_CHARS", 800, minimum=200)
 RESOURCES_CHUNK_OVERLAP = env_int("SLOP_RESOURCES_CHUNK_OVERLAP", 120, minimum=0)

@@ -217,9 +217,30 @@ class PagesMiddleware(Middleware):
         from django.utils.module_loading import import_string
 
         pages = get_response
+        hooks: list[Callable[..., HttpResponse | None]] = []
         for path in reversed(settings.PAGES_MIDDLEWARE):
             pages = import_string(path)(pages)
+            if hasattr(pages, "process_view"):
+                hooks.insert(0, pages.process_view)
         self.pages = pages
+        # Django calls `process_view` only on the middleware listed in MIDDLEWARE: the wrapped ones'
+        # (CsrfViewMiddleware's check above all) are called from here, in their order.
+        self.view_hooks = hooks
+
+    def process_view(
+        self,
+        request: HttpRequest,
+        view_func: Callable[..., Any],
+        view_args: tuple[Any, ...],
+        view_kwargs: dict[str, Any],
+    ) -> HttpResponse | None:
+        if not serves_html(request.path_info):
+            return None
+        for hook in self.view_hooks:
+            response: HttpResponse | None = hook(request, view_func, view_args, view_kwargs)
+            if response is not None:
+                return response
+        return None
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if serves_html(request.path_info):
