@@ -108,7 +108,7 @@ def _count_in_redis(store: RedisCache, key: str) -> int:
     request against ~40 µs (bench/request_cost.py)."""
     script = getattr(store, "_slop_rate_limit_script", None)
     if script is None:
-        redis_cache = store._cache
+        redis_cache: Any = store._cache  # Django's client: its pool, and the redis-py class it uses
         client = redis_cache._client(connection_pool=redis_cache._get_connection_pool(write=True))
         script = client.register_script(_INCR_WITH_EXPIRY)
         store._slop_rate_limit_script = script  # type: ignore[attr-defined]  # per cache object
