@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import io
 import re
 import sys
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from a2wsgi import WSGIMiddleware
@@ -95,7 +96,8 @@ class ThreadedWSGI:
         environ["wsgi.errors"] = sys.stderr
         loop = asyncio.get_running_loop()
         context = contextvars.copy_context()
-        answer = await loop.run_in_executor(self.executor, context.run, self._call, environ, loop, send)
+        call = functools.partial(context.run, self._call, cast(dict[str, Any], environ), loop, send)
+        answer = await loop.run_in_executor(self.executor, call)
         if answer is not None:
             status, headers, content = answer
             await send({"type": "http.response.start", "status": status, "headers": headers})
