@@ -23,12 +23,19 @@ cache invalidations). It also refuses, in the PROTOCOL.md error format, requests
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
+import io
 import re
+import sys
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, cast
 
 import orjson
 from a2wsgi import WSGIMiddleware
+from a2wsgi.wsgi import build_environ
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -44,6 +51,119 @@ def _error(status: int, code: str, message: str) -> tuple[list[tuple[bytes, byte
     body = orjson.dumps({"error": message, "code": code, "status": status})
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     return headers, body
+
+
+# A body up to this size is read on the event loop before the WSGI call; a larger one (uploads)
+# streams to the thread through a2wsgi, so it is never held whole in memory by the front.
+BUFFERED_BODY_BYTES = 256 * 1024
+
+
+class ThreadedWSGI:
+    """A WSGI application on a thread pool, for requests whose body is small enough to read first
+    and answers that are one piece (every JSON answer; HttpResponse, not a streaming response).
+
+    One hop to a thread and one back per request: the request body is read on the event loop, the
+    thread runs the handler and joins the response, the loop sends it. a2wsgi makes three more
+    round trips between the thread and the loop for the same answer (the start, the body, its
+    end, each waited for by the thread), which cost ~400 µs of CPU a request here and wake the
+    loop thrice under the GIL (bench/request_cost.py; README, "Performance"). A streaming
+    response (`response.streaming`: FileResponse, StreamingHttpResponse) is sent chunk by chunk
+    from the thread as a2wsgi does; a body over BUFFERED_BODY_BYTES is streamed to the handler by a2wsgi."""
+
+    def __init__(self, app: WSGIApp, *, threads: int) -> None:
+        self.app = app
+        self.executor = ThreadPoolExecutor(thread_name_prefix="WSGI", max_workers=threads)
+        self.streaming = WSGIMiddleware(app, workers=threads)  # type: ignore[arg-type]
+        self.streaming.executor = self.executor  # one pool of threads for both
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        length = _content_length(scope)
+        if length is not None and length > BUFFERED_BODY_BYTES:
+            await self._a2wsgi(scope, receive, send)
+            return
+        body = b""
+        if length:
+            chunks = []
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    break
+            body = b"".join(chunks)
+        environ = build_environ(scope, io.BytesIO(body))  # type: ignore[arg-type]
+        environ["wsgi.errors"] = sys.stderr
+        loop = asyncio.get_running_loop()
+        context = contextvars.copy_context()
+        call = functools.partial(context.run, self._call, cast(dict[str, Any], environ), loop, send)
+        answer = await loop.run_in_executor(self.executor, call)
+        if answer is not None:
+            status, headers, content = answer
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": content})
+
+    def _call(
+        self, environ: dict[str, Any], loop: asyncio.AbstractEventLoop, send: Send
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+        """On a thread: the answer to send, or None when a streaming one was sent from here."""
+        started: list[tuple[int, list[tuple[bytes, bytes]]]] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            started[:] = [(int(status.split(" ", 1)[0]), _encoded(headers))]
+            return _no_write
+
+        result = self.app(environ, start_response)
+        try:
+            if not getattr(result, "streaming", False):
+                content = b"".join(result)
+                return (*started[0], content)
+
+            async def sending(message: dict[str, Any]) -> None:
+                await send(message)  # granian's send() answers a future, not a coroutine
+
+            def send_from_thread(message: dict[str, Any]) -> None:
+                asyncio.run_coroutine_threadsafe(sending(message), loop).result()
+
+            status, headers = started[0]
+            send_from_thread({"type": "http.response.start", "status": status, "headers": headers})
+            for chunk in result:
+                if chunk:
+                    send_from_thread({"type": "http.response.body", "body": chunk, "more_body": True})
+            send_from_thread({"type": "http.response.body", "body": b""})
+            return None
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()  # Django's request_finished: on this thread, whose connection it returns
+
+    async def _a2wsgi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # a2wsgi hands receive() to asyncio.run_coroutine_threadsafe, which takes only a
+        # coroutine; granian's receive() returns a future of its own.
+        async def receive_coroutine() -> MutableMapping[str, Any]:
+            return await receive()
+
+        await self.streaming(scope, receive_coroutine, send)  # type: ignore[arg-type]
+
+
+def _no_write(data: bytes) -> None:
+    raise RuntimeError("the WSGI write() callable is not supported; return the body")
+
+
+def _encoded(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    return [
+        (name.strip().lower().encode("latin-1"), value.strip().encode("latin-1")) for name, value in headers
+    ]
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
 
 
 class ServingFront:
@@ -62,7 +182,7 @@ class ServingFront:
         on_startup: Sequence[Callable[[], None]] = (),
     ) -> None:
         self.on_startup = list(on_startup)
-        self.wsgi: ASGIApp = WSGIMiddleware(wsgi, workers=threads)  # type: ignore[arg-type, assignment]
+        self.wsgi: ASGIApp = ThreadedWSGI(wsgi, threads=threads)
         self.asgi_http = asgi_http
         self.websocket = websocket
         self.streaming = re.compile("|".join(f"(?:{pattern})" for pattern in streaming) or "(?!)")
@@ -110,16 +230,7 @@ class ServingFront:
         elif kind == "websocket":
             await self.websocket(scope, receive, send)
         else:
-            app = self.route(scope)
-            if app is self.wsgi:
-                # a2wsgi hands receive() to asyncio.run_coroutine_threadsafe, which takes only a
-                # coroutine; granian's receive() returns a future of its own.
-                async def receive_coroutine() -> MutableMapping[str, Any]:
-                    return await receive()
-
-                await app(scope, receive_coroutine, send)
-            else:
-                await app(scope, receive, send)
+            await self.route(scope)(scope, receive, send)
 
     async def _refuse_headers(self, kind: str, send: Send) -> None:
         message = f"Request headers are larger than {self.max_header_bytes} bytes"

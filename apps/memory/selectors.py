@@ -40,12 +40,20 @@ def _prefix_q(prefixes: list[str]) -> Q:
     return condition
 
 
+# Constant SQL (the model's own table name); the key and the tenant are parameters.
+_ITEM_SQL = (
+    f"SELECT id, key, value, created_at, updated_at FROM {MemoryItem._meta.db_table} "  # noqa: S608
+    "WHERE tenant_id = %s AND key = %s"
+)
+
+
 def memory_item_get(*, tenant: Tenant, key: str) -> MemoryItem:
-    # The fields GET answers with, and no ORDER BY: (tenant, key) is unique. The hot read path.
-    rows = (
-        MemoryItem.objects.for_tenant(tenant).filter(key=key).only("key", "value", "created_at", "updated_at")
-    )
-    item = next(iter(rows[:1]), None)
+    """The item GET /memory/:key answers with: the hot read path. Its SQL is written once, not
+    built by the ORM each request (~550 µs of CPU a read, half of the rest of the request:
+    bench/request_cost.py); the tenant predicate is in it, and (tenant, key) is unique. The
+    fields come back through the model's own conversions (JSON, timestamps), as the ORM's would."""
+    rows = MemoryItem.objects.unscoped().raw(_ITEM_SQL, [tenant.pk, key])  # tenant_id in the SQL
+    item = next(iter(rows), None)
     if item is None:
         raise NotFound(f"Memory key not found: {key}")
     return item
