@@ -18,13 +18,20 @@ class AgentsConfig(AppConfig):
 
     def slop_info(self, principal: Any) -> dict[str, Any]:
         """With a key, GET /info lists the agents the caller may read."""
-        from apps.agents.selectors import agents_readable_by
+        from apps.agents.selectors import agent_summaries_readable_by
 
         if principal is None:
             return {}
-        return {
-            "agents": [
-                {"id": agent.slug, "name": agent.name, "description": agent.description}
-                for agent in agents_readable_by(principal=principal)
-            ]
-        }
+        return {"agents": agent_summaries_readable_by(principal=principal)}
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_save
+
+        from apps.agents.models import Agent
+        from apps.agents.selectors import agent_summary_snapshots
+
+        def forget(sender: Any, instance: Agent, **kwargs: Any) -> None:
+            agent_summary_snapshots.forget_changed(instance.tenant_id)
+
+        post_save.connect(forget, sender=Agent, weak=False, dispatch_uid="agents-forget-summaries")
+        post_delete.connect(forget, sender=Agent, weak=False, dispatch_uid="agents-forget-summaries")

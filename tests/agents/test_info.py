@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from apps.agents.services import agent_create
+from apps.agents.services import agent_create, agent_delete, agent_update
 
 pytestmark = pytest.mark.django_db
 
@@ -31,3 +31,14 @@ def test_with_a_key_info_lists_the_callers_agents(alice, alice_client: Any) -> N
         {"id": "support", "name": "Support", "description": "Product help"},
     ]
     assert "never shown" not in str(body)
+
+
+def test_info_follows_changes_to_agents_at_once(alice, charlie, alice_client: Any, charlie_client: Any) -> None:
+    """The listing comes from a per-process snapshot: an edit or a delete drops it."""
+    agent_create(tenant=alice, agent_id="support", fields={"name": "Support"})
+    assert [a["name"] for a in alice_client.get("/info").json()["agents"]] == ["Support"]
+    agent_update(tenant=alice, agent_id="support", fields={"name": "Helpdesk"})
+    assert [a["name"] for a in alice_client.get("/info").json()["agents"]] == ["Helpdesk"]
+    assert charlie_client.get("/info").json()["agents"] == []  # another team's snapshot
+    agent_delete(tenant=alice, agent_id="support")
+    assert alice_client.get("/info").json()["agents"] == []

@@ -11,6 +11,7 @@ Both share `model_id`, so switching runtime needs no `reembed` and keeps every c
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -228,15 +229,23 @@ class LocalProvider:
 
 def local_available() -> bool:
     """Whether a local runtime can run (for /info), without loading or exporting anything."""
+    try:
+        model_path = bundled_model_path()
+    except EmbeddingError:
+        return False
+    return _runnable(model_path, tuple(onnx_directories()))
+
+
+@functools.cache
+def _runnable(model_path: Path, onnx_dirs: tuple[Path, ...]) -> bool:
+    """Looked into once per configuration: what is installed does not change while a process runs
+    (GET /info asked on every request: a dozen file-system lookups)."""
     import importlib.util
 
     def installed(name: str) -> bool:
         return importlib.util.find_spec(name) is not None
 
-    try:
-        if not (bundled_model_path() / "modules.json").exists():
-            return False
-    except EmbeddingError:
+    if not (model_path / "modules.json").exists():
         return False
     if installed("sentence_transformers"):
         return True
@@ -244,5 +253,5 @@ def local_available() -> bool:
         return False
     exportable = installed("torch") and installed("onnx") and installed("transformers")
     return exportable or any(
-        any(directory.glob("*/model.onnx")) for directory in onnx_directories() if directory.is_dir()
+        any(directory.glob("*/model.onnx")) for directory in onnx_dirs if directory.is_dir()
     )
