@@ -33,7 +33,7 @@ def test_with_a_key_info_lists_the_callers_agents(alice, alice_client: Any) -> N
     assert "never shown" not in str(body)
 
 
-def test_info_follows_changes_to_agents_at_once(alice, charlie, alice_client: Any, charlie_client: Any) -> None:
+def test_info_follows_changes_to_agents_at_once(alice, alice_client: Any, charlie_client: Any) -> None:
     """The listing comes from a per-process snapshot: an edit or a delete drops it."""
     agent_create(tenant=alice, agent_id="support", fields={"name": "Support"})
     assert [a["name"] for a in alice_client.get("/info").json()["agents"]] == ["Support"]
