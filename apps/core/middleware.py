@@ -217,8 +217,13 @@ class PagesMiddleware(Middleware):
         from django.utils.module_loading import import_string
 
         pages = get_response
+        # Django calls `process_view` only of the middleware in MIDDLEWARE, and CsrfViewMiddleware
+        # checks the token there: the inner layers' hooks are run from this one's, in their order.
+        self.view_hooks: list[Callable[..., HttpResponse | None]] = []
         for path in reversed(settings.PAGES_MIDDLEWARE):
             pages = import_string(path)(pages)
+            if hasattr(pages, "process_view"):
+                self.view_hooks.insert(0, pages.process_view)
         self.pages = pages
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
@@ -228,3 +233,14 @@ class PagesMiddleware(Middleware):
         # ALLOWED_HOSTS (DisallowedHost: a 400); API paths keep that check.
         request.get_host()
         return self.get_response(request)
+
+    def process_view(
+        self, request: HttpRequest, view: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> HttpResponse | None:
+        if not serves_html(request.path_info):
+            return None
+        for hook in self.view_hooks:
+            response = hook(request, view, args, kwargs)
+            if response is not None:
+                return response
+        return None
