@@ -116,6 +116,10 @@ def test_the_apis_validation_errors_show_beside_their_fields(
     assert too_hot.status_code == 400 and b"errorlist" in too_hot.content
     unknown_tool = owner.post(url(alice, "/new"), form_data(id="tooly", tools_mode="list", tools=["nope"]))
     assert unknown_tool.status_code == 400 and b"errorlist" in unknown_tool.content
+    ticked_but_auto = owner.post(url(alice, "/new"), form_data(id="auto", tools=["calculator"]))
+    assert ticked_but_auto.status_code == 400 and b"Only these tools" in ticked_but_auto.content
+    none_ticked = owner.post(url(alice, "/new"), form_data(id="empty", tools_mode="list"))
+    assert none_ticked.status_code == 400 and b"Tick at least one tool" in none_ticked.content
     assert set(Agent.objects.for_tenant(alice).values_list("slug", flat=True)) == {"billing"}
 
 
@@ -157,3 +161,15 @@ def test_another_teams_agents_are_404_and_never_listed(
     assert owner.get(url(charlie)).status_code == 404
     assert owner.post(url(charlie, "/new"), form_data()).status_code == 404
     assert Agent.objects.for_tenant(charlie).count() == 1 and not Agent.objects.for_tenant(alice).exists()
+
+
+def test_the_services_errors_show_in_the_form(console_for: Callable[..., Client], alice: Tenant) -> None:
+    """What only the services can see (a tool the team no longer has) comes back beside its field."""
+    Agent.objects.for_tenant(alice).create(tenant=alice, slug="legacy", tools=["gone_tool"])
+    owner = console_for(alice, "owner")
+    form = owner.get(url(alice, "/legacy/edit")).content.decode()
+    assert 'value="gone_tool"' in form  # still a choice, so the edit can keep or drop it
+    kept = owner.post(url(alice, "/legacy/edit"), form_data(id=None, tools_mode="list", tools=["gone_tool"]))
+    assert kept.status_code == 400
+    assert b"Unknown tools: gone_tool; this team has: calculator" in kept.content
+    assert Agent.objects.for_tenant(alice).get(slug="legacy").name == ""

@@ -94,6 +94,16 @@ class AgentForm(forms.Form):
             self.fields["id"].disabled = True
             self.fields["id"].required = False
 
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        mode, ticked = data.get("tools_mode"), data.get("tools")
+        # Ticked tools that the chosen mode would not use are an error, not silently dropped.
+        if mode == "list" and not ticked:
+            self.add_error("tools", 'Tick at least one tool, or choose "No tools".')
+        elif mode in ("auto", "none") and ticked:
+            self.add_error("tools", 'Choose "Only these tools" to limit the agent to the ticked tools.')
+        return data
+
     def body(self) -> dict[str, Any]:
         """The cleaned form as the /agents API's body (POST without `id` when editing: PUT)."""
         data = self.cleaned_data
@@ -112,8 +122,6 @@ class AgentForm(forms.Form):
         }
         if self.editing is None:
             body["id"] = data.get("id") or ""
-        if mode == "list" and not body["tools"]:
-            body["tools"] = "none"  # "only these" with none ticked is no tools
         return body
 
     def show_problems(self, details: dict[str, list[str]]) -> None:

@@ -323,6 +323,8 @@
         if (!ended && close.code !== 4401) showError("The connection closed before the reply ended (code " + close.code + ").");
         if (config.isNewThread) {
           config.isNewThread = false;
+          var heading = document.getElementById("pg-thread-heading");
+          heading.firstChild.textContent = text.length > 80 ? text.slice(0, 79) + "…" : text;
           history.replaceState(null, "", config.pageUrl + "?thread=" + encodeURIComponent(threadId));
         }
         refreshThreads();
