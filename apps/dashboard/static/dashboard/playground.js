@@ -48,7 +48,8 @@
   }
 
   function describeError(event) {
-    var parts = [event.error || "Something went wrong"];
+    var first = String(event.error || "Something went wrong");
+    var parts = [/[.!?]$/.test(first) ? first : first + "."];
     var status = event.status ? " " + event.status : "";
     var code = event.code || "";
     var hint = "";
@@ -236,12 +237,11 @@
 
   Reply.prototype.error = function (event) {
     if (this.thinking) { this.thinking.remove(); this.thinking = null; }
-    var text = describeError(event);
-    transcript.appendChild(el("p", "pg-event-error", text));
-    showError(text);
+    showError(describeError(event));
   };
 
   Reply.prototype.done = function (event) {
+    this.stored = true;
     var usage = event.usage || {};
     var keys = Object.keys(this.bubbles);
     var reply = (event.message && event.message.content) || "";
@@ -321,7 +321,7 @@
         socket = null;
         busy(false);
         if (!ended && close.code !== 4401) showError("The connection closed before the reply ended (code " + close.code + ").");
-        if (config.isNewThread) {
+        if (config.isNewThread && reply.stored) {
           config.isNewThread = false;
           var heading = document.getElementById("pg-thread-heading");
           heading.firstChild.textContent = text.length > 80 ? text.slice(0, 79) + "…" : text;
