@@ -14,7 +14,9 @@ from asgiref.sync import async_to_sync, sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
+from django.core.cache import cache, caches
 from django.test import Client
+from django.test.utils import override_settings
 from django.urls import path
 
 from apps.chat.consumers import ChatConsumer
@@ -194,3 +196,21 @@ def test_a_console_principal_cannot_mint_a_key_ticket(
 ) -> None:
     with pytest.raises(ApplicationError, match="member ticket"):
         ticket_create(principal=console_principal(member_of(alice)))
+
+
+@override_settings(RATE_LIMIT_PER_MINUTE=3, ANON_RATE_LIMIT_PER_MINUTE=1)
+def test_a_member_is_rate_limited_like_a_key_not_like_the_public(
+    alice: Tenant, member_of: Callable[..., Membership]
+) -> None:
+    cache.clear()
+    caches["state"].clear()
+    ticket = ticket_for(member_of(alice))
+    other = ticket_for(member_of(alice, name="other"))
+
+    def status(with_ticket: str) -> int:
+        # A resume of nothing this server sent: a quick 400 that still counts against the limit.
+        response = Client().get("/chat/stream", {"ticket": with_ticket, "last_event_id": "garbage"})
+        return int(response.status_code)
+
+    assert [status(ticket) for _ in range(4)] == [400, 400, 400, 429]
+    assert status(other) == 400  # each member has their own window
