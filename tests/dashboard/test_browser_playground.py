@@ -104,6 +104,16 @@ def test_tokens_stream_in_and_threads_reopen(
     expect(page.locator("#pg-transcript .pg-user .pg-text")).to_have_text([words, "and more"])
     screenshot(page, "playground-thread-reopened")
 
+    # Stop cuts a reply short: what was said is kept, marked incomplete.
+    long_text = " ".join(f"word{i}" for i in range(60))
+    send(page, long_text)
+    expect(page.locator(".pg-assistant.pg-streaming .pg-text")).to_contain_text("word1")
+    page.get_by_role("button", name="Stop").click()
+    expect(page.locator(".pg-usage").last).to_contain_text("incomplete")
+    wait_until_done(page)
+    shown = page.locator(".pg-assistant .pg-text").last.inner_text()
+    assert shown.startswith("word0 word1") and len(shown) < len(long_text), shown
+
 
 def test_agents_patterns_and_tool_calls_show_as_they_happen(
     page: Page, make_member: Callable[..., Any], make_tenant: Any
