@@ -153,6 +153,14 @@ def test_agents_patterns_and_tool_calls_show_as_they_happen(
     expect(page.locator(".pg-assistant .pg-agent-name")).to_have_text(["support", "tech", "support"])
     expect(page.locator("#pg-error")).to_be_hidden()
 
+    # Parallel without an aggregator: both answer, and the reply holds both answers.
+    page.get_by_label("Pattern").select_option("parallel")
+    send(page, "at once")
+    wait_until_done(page)
+    expect(page.locator(".pg-switch").last).to_contain_text("parallel")
+    expect(page.locator(".pg-assistant .pg-text").last).to_contain_text("at once")
+    expect(page.locator("#pg-error")).to_be_hidden()
+
     # A member's role runs safe tools only: the model's call to memory_write is refused, visibly.
     page.get_by_label("Pattern").select_option("")
     page.get_by_label("Talk to").select_option("model:echo")
@@ -203,6 +211,11 @@ def test_errors_show_in_the_page(page: Page, make_member: Callable[..., Any], ma
     wait_until_done(page)
     expect(page.locator(".pg-assistant")).to_have_count(0)
     screenshot(page, "playground-removed-member")
+
+    page.set_viewport_size({"width": 390, "height": 800})
+    open_playground(page, broke)
+    assert not page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
+    screenshot(page, "playground-phone")
 
 
 def test_admins_write_agents_and_see_the_apis_errors(
