@@ -216,3 +216,19 @@ def test_a_console_chat_is_billed_to_the_team_without_a_key(
     today = timezone.now().date()
     by_key = usage_summary(tenant=alice, start=today, end=today, group_by="key")
     assert by_key == [{**by_key[0], "group": None, "output_tokens": 4, "requests": 1}]
+
+
+def test_older_threads_come_a_page_at_a_time(console_for: Callable[..., Client], alice: Tenant) -> None:
+    for number in range(32):
+        Thread.objects.for_tenant(alice).create(
+            tenant=alice, thread_id=f"thread_n{number:02d}", title=f"t{number}"
+        )
+    console = console_for(alice, "member")
+    first = console.get(f"{page_url(alice)}/threads").content.decode()
+    shown = re.findall(r'data-thread="(thread_n\d+)"', first)
+    assert len(shown) == 30 and "Older threads" in first
+    more = re.search(r'href="([^"]+)" data-more-threads', first)[1].replace("&amp;", "&")
+    rest = re.findall(r'data-thread="(thread_n\d+)"', console.get(more).content.decode())
+    assert len(rest) == 2 and not set(rest) & set(shown)
+    assert console.get(f"{page_url(alice)}/threads", {"cursor": "not-a-cursor"}).status_code == 404
+    assert console.get(page_url(alice), {"thread": "not a thread id"}).status_code == 404
