@@ -143,6 +143,14 @@ def test_agents_patterns_and_tool_calls_show_as_they_happen(
     expect(page.locator(".pg-assistant .pg-agent-name").last).to_have_text("support")
     wait_until_done(page)
 
+    # A handoff: support transfers the conversation to tech, shown as it happens.
+    send(page, "/tool transfer_to_tech {}")
+    expect(page.locator(".pg-switch").last).to_contain_text("tech answers")
+    expect(page.locator(".pg-switch").last).to_contain_text("handoff from support")
+    wait_until_done(page)
+    expect(page.locator(".pg-assistant .pg-agent-name").last).to_have_text("tech")
+    expect(page.locator("#pg-error")).to_be_hidden()
+
     page.get_by_label("Pattern").select_option("sequential")
     expect(page.get_by_label("Talk to")).to_be_disabled()
     page.locator("input[name=agents][value=tech]").check()
@@ -150,7 +158,9 @@ def test_agents_patterns_and_tool_calls_show_as_they_happen(
     send(page, "through both")
     expect(page.locator(".pg-switch")).to_contain_text(["support answers", "tech answers", "support answers"])
     wait_until_done(page)
-    expect(page.locator(".pg-assistant .pg-agent-name")).to_have_text(["support", "tech", "support"])
+    # calculator: support; the handoff: support, then tech; the sequence: tech, then support.
+    names = ["support", "support", "tech", "tech", "support"]
+    expect(page.locator(".pg-assistant .pg-agent-name")).to_have_text(names)
     expect(page.locator("#pg-error")).to_be_hidden()
 
     # Parallel without an aggregator: both answer, and the reply holds both answers.
