@@ -142,7 +142,8 @@ class PlaygroundThreads(TeamPage):
     """The thread list as a fragment (the page refreshes it after each exchange); `?cursor=` pages."""
 
     def get(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
-        context = self.team_context(current_thread=request.GET.get("current", ""))
+        # A fragment: only what it shows (no frame, so none of the frame's context).
+        context = {"team": self.team, "current_thread": request.GET.get("current", "")}
         context.update(_thread_page(self, request.GET.get("cursor")))
         return render(request, "dashboard/playground/_threads.html", context)
 
