@@ -36,7 +36,8 @@ def test_a_method_without_a_probe_is_named() -> None:
 
 def test_the_real_routes_are_all_covered() -> None:
     found = routes(get_resolver())
-    checked = [route for route in found if route.name in CASES]
+    # SLOP routes only: console pages (namespace "dashboard") may share a name (agents, tools, …).
+    checked = [route for route in found if route.name in CASES and route.namespace is None]
     assert uncovered(found, CASES) == []
     assert len(checked) == len(CASES)  # 19 SLOP routes (36 route-methods, 40 probes) when written
 
