@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.urls import include, path
 
-from apps.dashboard.views import account, billing, home, usage
+from apps.dashboard.views import account, agents, billing, home, playground, usage
 from apps.dashboard.views import memory as memory_views
 from apps.dashboard.views import resources as resource_views
 from apps.dashboard.views import tools as tool_views
@@ -42,6 +42,14 @@ team_urls = [
     path("tools/jobs/<str:job_id>/cancel", tool_views.JobCancelPage.as_view(), name="job-cancel"),
     path("tools/<str:tool_id>/edit", tool_views.ToolEditPage.as_view(), name="tool-edit"),
     path("tools/<str:tool_id>/delete", tool_views.ToolDeletePage.as_view(), name="tool-delete"),
+    # Playground and agents (dash-play)
+    path("playground", playground.Playground.as_view(), name="playground"),
+    path("playground/threads", playground.PlaygroundThreads.as_view(), name="playground-threads"),
+    path("playground/ticket", playground.PlaygroundTicket.as_view(), name="playground-ticket"),
+    path("agents", agents.AgentList.as_view(), name="agents"),
+    path("agents/new", agents.AgentCreate.as_view(), name="agent-create"),
+    path("agents/<slug:agent_id>/edit", agents.AgentEdit.as_view(), name="agent-edit"),
+    path("agents/<slug:agent_id>/delete", agents.AgentDelete.as_view(), name="agent-delete"),
 ]
 
 urlpatterns = [

@@ -135,6 +135,11 @@ class RateLimit(BaseThrottle):
         if isinstance(principal, Principal) and principal.key_id is not None:
             limit = key_rate_limit(principal.tenant)
             bucket = f"rl:t{principal.tenant.pk}:k{principal.key_id}"
+        elif isinstance(principal, Principal) and principal.user_id is not None:
+            # A console member's ticket: a member is limited like a key of the team, not like the
+            # anonymous public surface.
+            limit = key_rate_limit(principal.tenant)
+            bucket = f"rl:t{principal.tenant.pk}:u{principal.user_id}"
         elif isinstance(principal, Principal):  # a tenant's public surface, per client address
             limit = settings.ANON_RATE_LIMIT_PER_MINUTE
             bucket = f"rl:t{principal.tenant.pk}:pub:{request_client_address(request.META)}"
