@@ -15,18 +15,22 @@ tenant's resources pass the filters, and the exact scan answers when even the wi
 the page. Chunks are found by words from the moment their write returns, and by meaning once they
 have a vector (at once for small writes, when its job ends for large ones).
 
-Round trips: the words ranking and the meaning ranking (with its settings) travel as one batch of
-statements (run_statements), and the results' resources and snippets as one statement.
+Round trips: one in the common case. The words ranking, the meaning ranking, their fusion and the
+page's resources with snippets are one statement (_search_statement), sent in one message with the
+index scan's settings (run_statements). Only an index scan that cannot fill the candidates takes
+more: it is widened, then the exact scan answers (_search_in_steps).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
+from django.db.models import DEFERRED
 
 from apps.core.embeddings import embed_text
 from apps.core.vector_indexes import has_iterative_scan
@@ -330,6 +334,109 @@ def fuse(rankings: list[list[Ranked]], *, limit: int) -> list[tuple[int, float, 
     return [(pk, min(1.0, scores[pk] / best_possible), places[pk], chunk_of[pk]) for pk in ordered]
 
 
+def _search_statement(
+    *,
+    query: str,
+    filters: Filters,
+    words: tuple[str, list[Any]] | None,
+    meaning: tuple[str, list[Any]] | None,
+    plan: str | None,
+    candidates: int,
+    floor: float,
+    limit: int,
+) -> tuple[str, list[Any]]:
+    """Both rankings, their fusion and the page's resources with snippets, as one statement.
+
+    The same results as ranking, fusing (fuse()) and fetching (_resources_with_snippets) in turn:
+    places are row numbers in each ranking's own order, the score the same float sums. The last
+    row (resource NULL) carries how many resources the meaning ranking found before the
+    similarity floor, so an index scan that fell short is widened as before (_search_in_steps)."""
+    tenant = int(filters.tenant_id)
+    ctes: list[str] = []
+    params: list[Any] = []
+    sources: list[str] = []
+    if words is not None:
+        ctes.append(f"words AS MATERIALIZED ({words[0]})")
+        ctes.append(
+            "w AS (SELECT resource_id, chunk_id, row_number() OVER (ORDER BY rank DESC, resource_id) AS place"
+            " FROM words)"
+        )
+        params.extend(words[1])
+        sources.append("w")
+    found = "0"
+    if meaning is not None:
+        if plan == "exact":
+            ctes.append(f"best AS MATERIALIZED ({meaning[0]})")
+        else:
+            ctes.append(f"nearest AS MATERIALIZED ({meaning[0]})")
+            ctes.append(
+                "best AS MATERIALIZED (SELECT resource_id, chunk_id, distance FROM ("
+                " SELECT DISTINCT ON (resource_id) resource_id, id AS chunk_id, distance FROM nearest"
+                " ORDER BY resource_id, distance, id) per_resource ORDER BY distance, resource_id LIMIT %s)"
+            )
+        params.extend(meaning[1])
+        if plan != "exact":
+            params.append(candidates)
+        ctes.append(
+            "m AS (SELECT resource_id, chunk_id, row_number() OVER (ORDER BY distance, resource_id) AS place"
+            " FROM best WHERE distance <= %s)"
+        )
+        params.append(floor)
+        sources.append("m")
+        found = "(SELECT count(*) FROM best)"
+    score = " + ".join(f"coalesce(1::float8 / ({RRF_K} + {source}.place), 0)" for source in sources)
+    if len(sources) == 2:
+        scored = (
+            "SELECT coalesce(w.resource_id, m.resource_id) AS resource_id,"  # noqa: S608
+            " coalesce(w.chunk_id, m.chunk_id) AS chunk_id,"  # the first ranker's chunk gives the snippet
+            f" w.place AS words_place, m.place AS meaning_place, {score} AS score"
+            " FROM w FULL OUTER JOIN m ON m.resource_id = w.resource_id"
+        )
+    else:
+        (only,) = sources
+        words_place, meaning_place = ("place", "NULL::bigint") if only == "w" else ("NULL::bigint", "place")
+        scored = (
+            f"SELECT resource_id, chunk_id, {words_place} AS words_place, {meaning_place} AS meaning_place,"  # noqa: S608
+            f" {score} AS score FROM {only}"
+        )
+    # Ties go to the first ranker's place, then the resource pk (as fuse()).
+    tie = "words_place" if sources[0] == "w" else "meaning_place"
+    order = f"score DESC, coalesce({tie}, 1000000), resource_id"
+    ctes.append(
+        f"fused AS MATERIALIZED (SELECT *, row_number() OVER (ORDER BY {order}) AS ord"  # noqa: S608
+        f" FROM ({scored}) scored ORDER BY {order} LIMIT %s)"
+    )
+    params.append(limit)
+    # The tenant in the SQL for both tables, not only the ids: this statement reads text out.
+    page = f"""
+        SELECT f.ord, f.resource_id, f.words_place, f.meaning_place, f.score,
+               r.tenant_id, r.path, r.title, r.type, r.metadata, r.created_at, r.updated_at, r.index_job_id,
+               ts_headline(%s::regconfig, c.text, websearch_to_tsquery(%s::regconfig, %s), %s)
+        FROM fused f
+        JOIN {Resource._meta.db_table} r ON r.id = f.resource_id AND r.tenant_id = {tenant}
+        LEFT JOIN {_chunk_table()} c ON c.id = f.chunk_id AND c.tenant_id = {tenant}
+        UNION ALL
+        SELECT NULL, NULL, NULL, NULL, {found}, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+    """  # noqa: S608 - identifiers and an int are interpolated; values are parameters
+    sql = "WITH " + ",\n".join(ctes) + page
+    params.extend([SEARCH_CONFIG, SEARCH_CONFIG, query, SNIPPET_OPTIONS + ', StartSel="", StopSel=""'])
+    return sql, params
+
+
+_RESOURCE_COLUMNS = (
+    "id", "tenant_id", "path", "title", "type", "metadata", "created_at", "updated_at", "index_job_id",
+)  # fmt: skip
+
+
+def _resource_from_row(values: tuple[Any, ...]) -> Resource:
+    """A Resource (content deferred) from the statement's columns, as the ORM would load it."""
+    given = dict(zip(_RESOURCE_COLUMNS, values, strict=True))
+    metadata = given["metadata"]
+    given["metadata"] = json.loads(metadata) if isinstance(metadata, str) else metadata
+    row = [given.get(field.attname, DEFERRED) for field in Resource._meta.concrete_fields]
+    return Resource.from_db(connection.alias, None, row)
+
+
 def resource_search(
     *,
     tenant: Tenant,
@@ -340,13 +447,68 @@ def resource_search(
     prefix: str | None = None,
     mode: str = "hybrid",
 ) -> list[SearchHit]:
-    """The tenant's resources best matching `query`, best first. `mode`: hybrid, words or meaning."""
+    """The tenant's resources best matching `query`, best first. `mode`: hybrid, words or meaning.
+
+    One round trip in the common case: the rankings, their fusion and the page's resources with
+    snippets are one statement (with the index settings before it in the same message)."""
     filters = Filters(tenant_id=tenant.pk, readable_prefixes=readable_prefixes, type=type, prefix=prefix)
     if readable_prefixes == []:
         return []
     candidates = max(limit * 3, 30)
     words = _words_statement(query=query, filters=filters, limit=candidates) if mode != "meaning" else None
     vector = _vector_literal(embed_text(query, tenant_id=tenant.pk)) if mode != "words" else None
+    floor = 1.0 - settings.RESOURCES_MIN_SIMILARITY
+    statements: list[tuple[str, list[Any]]] = []
+    meaning: tuple[str, list[Any]] | None = None
+    plan = meaning_plan(filters.tenant_id) if vector is not None else None
+    if vector is not None:
+        if plan == "exact":
+            meaning = _exact_statement(vector=vector, filters=filters, limit=candidates)
+        else:
+            *statements, meaning = _index_statements(
+                vector=vector, filters=filters, fetch=_first_fetch(candidates), plan=str(plan)
+            )
+    statements.append(
+        _search_statement(
+            query=query,
+            filters=filters,
+            words=words,
+            meaning=meaning,
+            plan=plan,
+            candidates=candidates,
+            floor=floor,
+            limit=limit,
+        )
+    )
+    rows = run_statements(statements)[-1]
+    found = next(int(row[4]) for row in rows if row[0] is None)
+    if vector is not None and plan != "exact" and found < candidates:
+        # The index scan could not fill the candidates (filters, or few of the tenant's rows near
+        # the query): widened, then the exact scan, as the rankings in steps do.
+        return _search_in_steps(query=query, filters=filters, words=words, vector=vector, limit=limit)
+    rankers = (words is not None) + (vector is not None)
+    best_possible = rankers / (RRF_K + 1)
+    hits = []
+    for row in sorted((row for row in rows if row[0] is not None), key=lambda row: int(row[0])):
+        resource = _resource_from_row((row[1], *row[5:13]))
+        hits.append(
+            SearchHit(
+                resource=resource,
+                score=round(min(1.0, float(row[4]) / best_possible), 4),
+                snippet=" ".join((row[13] or "").split()),
+                words_rank=int(row[2]) if row[2] is not None else None,
+                meaning_rank=int(row[3]) if row[3] is not None else None,
+            )
+        )
+    return hits
+
+
+def _search_in_steps(
+    *, query: str, filters: Filters, words: tuple[str, list[Any]] | None, vector: str | None, limit: int
+) -> list[SearchHit]:
+    """resource_search in several round trips: rank (widening an index scan that falls short, then
+    the exact scan), fuse, then fetch the resources with their snippets."""
+    candidates = max(limit * 3, 30)
     by_words, by_meaning, _ = _rank(words=words, vector=vector, filters=filters, limit=candidates)
     rankings: list[list[Ranked]] = []
     if by_words is not None:
@@ -355,7 +517,9 @@ def resource_search(
         floor = 1.0 - settings.RESOURCES_MIN_SIMILARITY
         rankings.append([ranked for ranked in by_meaning if ranked.value <= floor])
     fused = fuse(rankings, limit=limit)
-    resources = _resources_with_snippets(tenant.pk, query, [(pk, chunk_pk) for pk, *_, chunk_pk in fused])
+    resources = _resources_with_snippets(
+        filters.tenant_id, query, [(pk, chunk_pk) for pk, *_, chunk_pk in fused]
+    )
     hits = []
     for resource_pk, score, places, _chunk_pk in fused:
         resource = resources.get(resource_pk)
