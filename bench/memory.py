@@ -24,10 +24,12 @@ What it does, on a scratch embedded PostgreSQL (pgserver, pgvector 0.6.2):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -43,6 +45,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import free_port, percentile, wait_for  # noqa: E402
+from bench.cpu import describe, postmaster_pid, since, snapshot  # noqa: E402
+from bench.request_profile import describe as describe_request  # noqa: E402
+from bench.request_profile import profile  # noqa: E402
 
 DIMENSIONS = 384
 LATENT = 32
@@ -73,6 +78,7 @@ def setup_django(data_dir: Path) -> None:
             "SLOP_LOG_LEVEL": "WARNING",
             "DJANGO_SETTINGS_MODULE": "slop_platform.settings",
             "SLOP_DB_POOL": "false",
+            "SLOP_RATE_LIMIT_PER_MINUTE": "0",  # measure the request path, not the limiter's 429s
         }
     )
     import django
@@ -259,7 +265,14 @@ end
 
 
 def http_figures(
-    port: int, key: str, big_key: str, small_key: str, seconds: int, connections: int, tmp: Path
+    port: int,
+    key: str,
+    big_key: str,
+    small_key: str,
+    seconds: int,
+    connections: int,
+    tmp: Path,
+    roots: list[int | None],
 ) -> dict[str, object]:
     import httpx
 
@@ -274,6 +287,7 @@ def http_figures(
     wrk(f"{base}/memory", 2, connections, [auth], script)
     post = wrk(f"{base}/memory", seconds, connections, [auth], script)
     query_latency = {}
+    query_cpu = {}
     texts = [
         "project planning threads",
         "what theme settings do I have",
@@ -285,15 +299,17 @@ def http_figures(
             base_url=base, headers={"Authorization": f"Bearer {tenant_key}"}, timeout=60
         ) as client:
             timings = []
+            before = snapshot(roots)
             for index in range(120):
                 body = {"query": f"{texts[index % len(texts)]} {uuid.uuid4().hex[:6]}", "limit": 10}
                 started = time.perf_counter()
                 response = client.post("/memory/query", json=body)
                 timings.append((time.perf_counter() - started) * 1000)
                 assert response.status_code == 200 and len(response.json()["results"]) == 10, response.text
+            query_cpu[label] = describe(since(before, roots), 120, "query")
             timings = timings[20:]
             query_latency[label] = (statistics.median(timings), percentile(timings, 0.95))
-    return {"get": get, "post": post, "query": query_latency}
+    return {"get": get, "post": post, "query": query_latency, "query_cpu": query_cpu}
 
 
 def embedding_costs(runtimes: list[str]) -> dict[str, dict[str, float]]:
@@ -344,6 +360,27 @@ def embedding_costs(runtimes: list[str]) -> dict[str, dict[str, float]]:
     return figures
 
 
+def request_path_profiles(big_key: str, small_key: str) -> dict[str, dict[str, float]]:
+    """Where POST /memory/query's time goes inside the server (bench/request_profile.py): new query
+    texts (embedded) and repeated ones (the tenant's cached embedding), big and small tenant."""
+    from django.test import Client
+
+    from apps.memory import search as memory_search
+
+    figures = {}
+    for label, tenant_key in (("big tenant", big_key), ("small tenant", small_key)):
+        client = Client(HTTP_AUTHORIZATION=f"Bearer {tenant_key}")
+        salt = uuid.uuid4().hex[:6]
+
+        def send(index: int, client: Client = client, salt: str = salt) -> object:
+            body = {"query": f"travel plans for spring {salt} {index}", "limit": 10}
+            return client.post("/memory/query", body, content_type="application/json")
+
+        figures[f"{label}, new texts"] = profile(send, 60, embed_modules=[memory_search])
+        figures[f"{label}, repeated texts"] = profile(send, 60, embed_modules=[memory_search])
+    return figures
+
+
 def serve_and_measure(
     runtime: str, key: str, big_key: str, small_key: str, args: argparse.Namespace, data_dir: Path
 ) -> dict[str, object]:
@@ -363,17 +400,22 @@ def serve_and_measure(
         },
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,  # so whatever of it is left at the end can be stopped
     )
     try:
-        wait_for(port)
-        print(f"HTTP (Daphne, one process, embeddings on {runtime})", flush=True)
-        return http_figures(port, key, big_key, small_key, args.seconds, args.connections, data_dir)
+        wait_for(port, timeout=600)  # a loaded machine takes minutes to start every process
+        print(f"HTTP (`serve`, embeddings on {runtime})", flush=True)
+        roots = [server.pid, postmaster_pid(data_dir)]
+        return http_figures(port, key, big_key, small_key, args.seconds, args.connections, data_dir, roots)
     finally:
         server.terminate()
         try:
-            server.wait(timeout=30)
+            server.wait(timeout=60)
         except subprocess.TimeoutExpired:
             server.kill()
+            server.wait(timeout=10)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(server.pid, signal.SIGKILL)  # leftovers of its session, if any
 
 
 def main() -> None:
@@ -465,6 +507,8 @@ def main() -> None:
         "apps.tenants.services", fromlist=["tenant_create"]
     ).tenant_create(name="Bench HTTP", slug="bench-http")
     key = api_key_create(tenant=bench_tenant, scopes="*").plaintext
+    print("The POST /memory/query path in process (Django's stack, test client)", flush=True)
+    path_profiles = request_path_profiles(big_key, small_key)
     http = {}
     try:
         for runtime in args.runtimes:
@@ -488,8 +532,10 @@ def main() -> None:
         for label, (p50, p95) in figures_of["query"].items():  # type: ignore[attr-defined]
             print(
                 f"  POST /memory/query, {label} tenant, embedding included:"
-                f" p50 {p50:.1f} ms, p95 {p95:.1f} ms"
+                f" p50 {p50:.1f} ms, p95 {p95:.1f} ms; {figures_of['query_cpu'][label]}"  # type: ignore[index]
             )
+    for label, path_profile in path_profiles.items():
+        print(f"POST /memory/query in the server, {label}: {describe_request(path_profile)}")
     for runtime, cost in costs.items():
         print(
             f"Embedding (local all-MiniLM-L6-v2, CPU, {runtime}):"

@@ -6,14 +6,13 @@ Both rankers work on chunks and keep each resource's best chunk:
 The two rankings are fused with reciprocal rank fusion (RRF) and scaled so a resource ranked first
 by both scores 1.0; a resource only one ranker found scores at most 0.5.
 
-Completeness: a tenant with at most RESOURCES_EXACT_SEARCH_MAX_CHUNKS chunks is ranked exactly (a
-scan of its own rows), so a small tenant among large ones gets its full top-k. A tenant with an
-HNSW index of its own (RESOURCES_TENANT_INDEX_MIN_CHUNKS chunks or more, apps/resources/tenant_indexes.py)
-is ranked through it: every row it yields is the tenant's. Any other large tenant goes through the
-shared index with over-fetch (`hnsw.ef_search`). An index scan is widened until enough of the
-tenant's resources pass the filters, and the exact scan answers when even the widest cannot fill
-the page. Chunks are found by words from the moment their write returns, and by meaning once they
-have a vector (at once for small writes, when its job ends for large ones).
+Completeness: a tenant with an HNSW index of its own (RESOURCES_TENANT_INDEX_MIN_CHUNKS chunks or
+more, apps/resources/tenant_indexes.py) is ranked through it: every row it yields is the tenant's.
+Every other tenant is ranked exactly (a scan of its own rows), so a small tenant among large ones
+gets its full top-k. An index scan is widened until enough of the tenant's resources pass the
+filters, and the exact scan answers when even the widest cannot fill the page. Chunks are found
+by words from the moment their write returns, and by meaning once they have a vector (at once for
+small writes, when its job ends for large ones).
 
 Round trips: one in the common case. The words ranking, the meaning ranking, their fusion and the
 page's resources with snippets are one statement (_search_statement), sent in one message with the
@@ -28,7 +27,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection
 from django.db.models import DEFERRED
 
@@ -41,7 +39,6 @@ from apps.tenants.models import Tenant
 RRF_K = 10  # small: with tens of candidates, the first places should weigh clearly more
 MAX_EF_SEARCH = 1000  # pgvector's upper bound for hnsw.ef_search
 SNIPPET_OPTIONS = "MaxWords=30, MinWords=12, MaxFragments=1, ShortWord=2"
-_SIZE_SECONDS = 60  # how long a tenant's "small or not" stays cached
 
 
 @dataclass(frozen=True)
@@ -154,33 +151,14 @@ def _vector_literal(vector: list[float]) -> str:
     return "[" + ",".join(f"{x:.7g}" for x in vector) + "]"
 
 
-def _tenant_is_small(tenant_id: int) -> bool:
-    """At most RESOURCES_EXACT_SEARCH_MAX_CHUNKS chunks, as counted within the last minute.
-
-    A stale answer costs speed, never results: the exact scan is complete for any size, and the
-    index path falls back to it when it cannot fill the page."""
-    threshold = settings.RESOURCES_EXACT_SEARCH_MAX_CHUNKS
-    cache_key = f"resources:small:{tenant_id}:{threshold}"
-    small = cache.get(cache_key)
-    if small is None:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT count(*) FROM (SELECT 1 FROM {_chunk_table()} WHERE tenant_id = %s LIMIT %s) s",  # noqa: S608
-                [tenant_id, threshold + 1],
-            )
-            (count,) = cursor.fetchone()
-        small = int(count) <= threshold
-        cache.set(cache_key, small, _SIZE_SECONDS)
-    return bool(small)
-
-
 def meaning_plan(tenant_id: int) -> str:
     """How the tenant's chunks are ranked by meaning: "tenant_index" (its own partial HNSW index,
-    apps/resources/tenant_indexes.py), "exact" (a scan of its chunks: small tenants) or "index"
-    (the shared HNSW index, over-fetching)."""
-    if CHUNK_INDEXES.has_tenant_index(tenant_id):
-        return "tenant_index"
-    return "exact" if _tenant_is_small(tenant_id) else "index"
+    apps/resources/tenant_indexes.py) or "exact" (a scan of its own chunks).
+
+    There is no shared HNSW index over every tenant's chunks: it served only a tenant between the
+    tenant-index threshold and its index's build, and every chunk written paid for it (an HNSW
+    insert, the costliest part of a write after the embedding)."""
+    return "tenant_index" if CHUNK_INDEXES.has_tenant_index(tenant_id) else "exact"
 
 
 def _exact_statement(*, vector: str, filters: Filters, limit: int) -> tuple[str, list[Any]]:
@@ -202,35 +180,31 @@ def _exact_statement(*, vector: str, filters: Filters, limit: int) -> tuple[str,
 
 
 def _index_statements(*, vector: str, filters: Filters, fetch: int, plan: str) -> list[tuple[str, list[Any]]]:
-    """The settings and the nearest `fetch` chunks through an HNSW index (the tenant's own, or the
-    shared one), as statements for run_statements."""
+    """The settings and the nearest `fetch` chunks through the tenant's own HNSW index, as
+    statements for run_statements."""
+    assert plan == "tenant_index", plan
     where, params = filters.sql()
-    own_index = plan == "tenant_index"
     # The tenant's own index is partial (WHERE tenant_id = N): the planner matches its predicate
     # against a literal only, never a bound parameter. tenant_id is an int.
-    tenant = f"c.tenant_id = {int(filters.tenant_id)}" if own_index else "c.tenant_id = %s"
-    tenant_params = [] if own_index else [filters.tenant_id]
     sql = f"""
         SELECT c.resource_id, c.id, c.embedding <=> %s::vector AS distance
         FROM {_chunk_table()} c JOIN {Resource._meta.db_table} r ON r.id = c.resource_id
-        WHERE {tenant} AND c.embedding IS NOT NULL AND {where}
+        WHERE c.tenant_id = {int(filters.tenant_id)} AND c.embedding IS NOT NULL AND {where}
         ORDER BY c.embedding <=> %s::vector
         LIMIT %s
     """  # noqa: S608 - identifiers and an int are interpolated; values are parameters
-    configs = ["set_config('hnsw.ef_search', %s, true)"]
-    if own_index:
-        # Vector index scans only: the tenant's btree plus a sort is the exact scan, which the
-        # plan already chose against; of the vector indexes, the tenant's is the small one.
-        configs += [
-            f"set_config('{name}', 'off', true)"
-            for name in ("enable_seqscan", "enable_bitmapscan", "enable_sort")
-        ]
+    # Vector index scans only: the tenant's btree plus a sort is the exact scan, which the plan
+    # already chose against.
+    planner = ("enable_seqscan", "enable_bitmapscan", "enable_sort")
+    configs = ["set_config('hnsw.ef_search', %s, true)"] + [
+        f"set_config('{name}', 'off', true)" for name in planner
+    ]
     if has_iterative_scan():  # pgvector 0.8+: keep scanning until enough rows pass the filters
         configs.append("set_config('hnsw.iterative_scan', 'relaxed_order', true)")
     settings_sql = "SELECT " + ", ".join(configs)
     return [
         (settings_sql, [str(min(MAX_EF_SEARCH, fetch))]),
-        (sql, [vector, *tenant_params, *params, vector, fetch]),
+        (sql, [vector, *params, vector, fetch]),
     ]
 
 

@@ -1,7 +1,7 @@
 """GET /resources/search talks to the database once in the common case: both rankings, their fusion
 and the page's resources with snippets are one statement (sent with the index scan's settings in
 one message), and it answers exactly what ranking, fusing and fetching in separate steps answer,
-for every plan (exact scan, shared index, the tenant's own index), mode and filter."""
+for every plan (exact scan, the tenant's own index), mode and filter."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def compare(tenant, monkeypatch, *, query: str, seed: int, mode: str, filters: d
 @pytest.mark.parametrize("mode", ["hybrid", "meaning", "words"])
 def test_one_statement_answers_what_the_steps_answer(tenants, monkeypatch, mode):  # noqa: F811
     alice, charlie = tenants
-    for label in ("shared index", "own index"):
+    for label in ("exact", "own index"):
         if label == "own index":
             sync_chunk_indexes()
         for seed in (5, 6):
