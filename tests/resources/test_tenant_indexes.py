@@ -231,3 +231,32 @@ def test_search_over_http_through_the_tenants_index_shows_no_other_team(tenants,
         assert results
         mine = set(Resource.objects.for_tenant(tenant).values_list("path", flat=True))
         assert {hit["id"] for hit in results} <= mine
+
+
+@LOW_THRESHOLDS
+def test_a_build_is_not_bound_by_the_requests_statement_timeout(tenants):
+    """Builds take minutes for a big tenant; every connection has SLOP_DB_STATEMENT_TIMEOUT."""
+    alice, _ = tenants
+    seen: list[str] = []
+
+    def watch(execute, sql, params, many, context):
+        if sql.startswith("CREATE INDEX"):
+            with context["connection"].connection.cursor() as raw:
+                raw.execute("SELECT current_setting('statement_timeout')")
+                seen.append(raw.fetchone()[0])
+        return execute(sql, params, many, context)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET statement_timeout = '15s'")
+    try:
+        with connection.execute_wrapper(watch):
+            report = sync_chunk_indexes()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('statement_timeout')")
+            after = cursor.fetchone()[0]
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET statement_timeout")
+    assert set(report.built) == {alice.pk} and not report.failed
+    assert seen == ["0"]
+    assert after != "0"  # the connection's own timeout is back for what it runs next
