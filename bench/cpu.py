@@ -19,7 +19,6 @@ from pathlib import Path
 import psutil
 
 KINDS = (
-    ("celery worker", "celery"),  # also beat: a few ms a minute
     ("slop_platform.web", "web"),
     ("granian", "web"),
     ("postgres", "postgres"),
@@ -29,8 +28,8 @@ KINDS = (
 
 
 def kind_of(command: str) -> str:
-    if "celery" in command and " beat" in command:
-        return "beat"
+    if "celery" in command:
+        return "beat" if " beat" in command else "celery"
     for marker, kind in KINDS:
         if marker in command:
             return kind
