@@ -407,8 +407,8 @@ def _resource_from_row(values: tuple[Any, ...]) -> Resource:
     given = dict(zip(_RESOURCE_COLUMNS, values, strict=True))
     metadata = given["metadata"]
     given["metadata"] = json.loads(metadata) if isinstance(metadata, str) else metadata
-    row = [given.get(field.attname, DEFERRED) for field in Resource._meta.concrete_fields]
-    return Resource.from_db(connection.alias, None, row)
+    fields = [field.attname for field in Resource._meta.concrete_fields]
+    return Resource.from_db(connection.alias, fields, [given.get(name, DEFERRED) for name in fields])
 
 
 def resource_search(
