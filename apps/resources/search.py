@@ -14,10 +14,12 @@ filters, and the exact scan answers when even the widest cannot fill the page. C
 by words from the moment their write returns, and by meaning once they have a vector (at once for
 small writes, when its job ends for large ones).
 
-Round trips: one in the common case. The words ranking, the meaning ranking, their fusion and the
-page's resources with snippets are one statement (_search_statement), sent in one message with the
-index scan's settings (run_statements). Only an index scan that cannot fill the candidates takes
-more: it is widened, then the exact scan answers (_search_in_steps).
+Round trips: one for a tenant ranked exactly (most tenants): the words ranking, the meaning
+ranking, their fusion and the page's resources with snippets are one statement (_search_statement).
+Two for a tenant with its own index: the index scan's planner settings would hold for the words
+ranking in the same statement and keep it off its GIN index, so the rankings go in one message and
+the resources with snippets in a second (_search_in_steps), as does an index scan that cannot fill
+the candidates (widened, then the exact scan).
 """
 
 from __future__ import annotations
@@ -435,6 +437,12 @@ def resource_search(
     statements: list[tuple[str, list[Any]]] = []
     meaning: tuple[str, list[Any]] | None = None
     plan = meaning_plan(filters.tenant_id) if vector is not None else None
+    if plan == "tenant_index":
+        # The index scan's planner settings (no seq or bitmap scans, no sorts) would hold for the
+        # words ranking in the same statement too, which then cannot use its GIN index: measured
+        # 193 ms against 29 ms in steps at 72k chunks. So the tenant's own index goes in steps: the
+        # words ranking and the index scan in one message, the resources and snippets in a second.
+        return _search_in_steps(query=query, filters=filters, words=words, vector=vector, limit=limit)
     if vector is not None:
         if plan == "exact":
             meaning = _exact_statement(vector=vector, filters=filters, limit=candidates)
