@@ -24,6 +24,7 @@ What it does, on a scratch embedded PostgreSQL (pgserver, pgvector 0.6.2):
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import json
 import os
@@ -453,6 +454,8 @@ def main() -> None:
     keep = bool(args.data_dir)
     data_dir = Path(args.data_dir) if keep else Path(tempfile.mkdtemp(prefix="slop-bench-memory-"))
     data_dir.mkdir(parents=True, exist_ok=True)
+    if not keep:  # also when a step fails (registered first, so it runs after pgserver's own exit)
+        atexit.register(shutil.rmtree, data_dir, ignore_errors=True)
     setup_django(data_dir)
     if args.prepare_only:
         return
