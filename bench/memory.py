@@ -24,10 +24,13 @@ What it does, on a scratch embedded PostgreSQL (pgserver, pgvector 0.6.2):
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -43,6 +46,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import free_port, percentile, wait_for  # noqa: E402
+from bench.cpu import describe, postmaster_pid, since, snapshot  # noqa: E402
+from bench.request_profile import describe as describe_request  # noqa: E402
+from bench.request_profile import profile  # noqa: E402
 
 DIMENSIONS = 384
 LATENT = 32
@@ -73,6 +79,8 @@ def setup_django(data_dir: Path) -> None:
             "SLOP_LOG_LEVEL": "WARNING",
             "DJANGO_SETTINGS_MODULE": "slop_platform.settings",
             "SLOP_DB_POOL": "false",
+            "SLOP_RATE_LIMIT_PER_MINUTE": "0",  # measure the request path, not the limiter's 429s
+            "SLOP_DB_STATEMENT_TIMEOUT": "0",  # the load and the index builds take minutes
         }
     )
     import django
@@ -259,7 +267,14 @@ end
 
 
 def http_figures(
-    port: int, key: str, big_key: str, small_key: str, seconds: int, connections: int, tmp: Path
+    port: int,
+    key: str,
+    big_key: str,
+    small_key: str,
+    seconds: int,
+    connections: int,
+    tmp: Path,
+    roots: list[int | None],
 ) -> dict[str, object]:
     import httpx
 
@@ -274,6 +289,7 @@ def http_figures(
     wrk(f"{base}/memory", 2, connections, [auth], script)
     post = wrk(f"{base}/memory", seconds, connections, [auth], script)
     query_latency = {}
+    query_cpu = {}
     texts = [
         "project planning threads",
         "what theme settings do I have",
@@ -285,15 +301,17 @@ def http_figures(
             base_url=base, headers={"Authorization": f"Bearer {tenant_key}"}, timeout=60
         ) as client:
             timings = []
+            before = snapshot(roots)
             for index in range(120):
                 body = {"query": f"{texts[index % len(texts)]} {uuid.uuid4().hex[:6]}", "limit": 10}
                 started = time.perf_counter()
                 response = client.post("/memory/query", json=body)
                 timings.append((time.perf_counter() - started) * 1000)
                 assert response.status_code == 200 and len(response.json()["results"]) == 10, response.text
+            query_cpu[label] = describe(since(before, roots), 120, "query")
             timings = timings[20:]
             query_latency[label] = (statistics.median(timings), percentile(timings, 0.95))
-    return {"get": get, "post": post, "query": query_latency}
+    return {"get": get, "post": post, "query": query_latency, "query_cpu": query_cpu}
 
 
 def embedding_costs(runtimes: list[str]) -> dict[str, dict[str, float]]:
@@ -319,13 +337,19 @@ def embedding_costs(runtimes: list[str]) -> dict[str, dict[str, float]]:
         providers[runtime] = provider
     queries = [f"what did we decide about the {n % 7} budget {uuid.uuid4().hex[:6]}" for n in range(120)]
     timings: dict[str, list[float]] = {runtime: [] for runtime in runtimes}
+    cpu: dict[str, list[float]] = {runtime: [] for runtime in runtimes}
     for query in queries:
         for runtime, provider in providers.items():
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             provider.embed([query])
             timings[runtime].append((time.perf_counter() - started) * 1000)
+            cpu[runtime].append((time.process_time() - cpu_started) * 1000)
     figures = {
-        runtime: {"single_p50": statistics.median(t[20:]), "single_p95": percentile(t[20:], 0.95)}
+        runtime: {
+            "single_p50": statistics.median(t[20:]),
+            "single_p95": percentile(t[20:], 0.95),
+            "single_cpu_p50": statistics.median(cpu[runtime][20:]),
+        }
         for runtime, t in timings.items()
     }
     texts = [
@@ -341,6 +365,27 @@ def embedding_costs(runtimes: list[str]) -> dict[str, dict[str, float]]:
                 spent[runtime] += time.perf_counter() - started
         for runtime in runtimes:
             figures[runtime][f"batch{size}"] = spent[runtime] / 256 * 1000
+    return figures
+
+
+def request_path_profiles(big_key: str, small_key: str) -> dict[str, dict[str, float]]:
+    """Where POST /memory/query's time goes inside the server (bench/request_profile.py): new query
+    texts (embedded) and repeated ones (the tenant's cached embedding), big and small tenant."""
+    from django.test import Client
+
+    from apps.memory import search as memory_search
+
+    figures = {}
+    for label, tenant_key in (("big tenant", big_key), ("small tenant", small_key)):
+        client = Client(HTTP_AUTHORIZATION=f"Bearer {tenant_key}")
+        salt = uuid.uuid4().hex[:6]
+
+        def send(index: int, client: Client = client, salt: str = salt) -> object:
+            body = {"query": f"travel plans for spring {salt} {index}", "limit": 10}
+            return client.post("/memory/query", body, content_type="application/json")
+
+        figures[f"{label}, new texts"] = profile(send, 60, embed_modules=[memory_search])
+        figures[f"{label}, repeated texts"] = profile(send, 60, embed_modules=[memory_search])
     return figures
 
 
@@ -363,17 +408,22 @@ def serve_and_measure(
         },
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,  # so whatever of it is left at the end can be stopped
     )
     try:
-        wait_for(port)
-        print(f"HTTP (Daphne, one process, embeddings on {runtime})", flush=True)
-        return http_figures(port, key, big_key, small_key, args.seconds, args.connections, data_dir)
+        wait_for(port, timeout=600)  # a loaded machine takes minutes to start every process
+        print(f"HTTP (`serve`, embeddings on {runtime})", flush=True)
+        roots = [server.pid, postmaster_pid(data_dir)]
+        return http_figures(port, key, big_key, small_key, args.seconds, args.connections, data_dir, roots)
     finally:
         server.terminate()
         try:
-            server.wait(timeout=30)
+            server.wait(timeout=60)
         except subprocess.TimeoutExpired:
             server.kill()
+            server.wait(timeout=10)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(server.pid, signal.SIGKILL)  # leftovers of its session, if any
 
 
 def main() -> None:
@@ -404,6 +454,8 @@ def main() -> None:
     keep = bool(args.data_dir)
     data_dir = Path(args.data_dir) if keep else Path(tempfile.mkdtemp(prefix="slop-bench-memory-"))
     data_dir.mkdir(parents=True, exist_ok=True)
+    if not keep:  # also when a step fails (registered first, so it runs after pgserver's own exit)
+        atexit.register(shutil.rmtree, data_dir, ignore_errors=True)
     setup_django(data_dir)
     if args.prepare_only:
         return
@@ -465,6 +517,8 @@ def main() -> None:
         "apps.tenants.services", fromlist=["tenant_create"]
     ).tenant_create(name="Bench HTTP", slug="bench-http")
     key = api_key_create(tenant=bench_tenant, scopes="*").plaintext
+    print("The POST /memory/query path in process (Django's stack, test client)", flush=True)
+    path_profiles = request_path_profiles(big_key, small_key)
     http = {}
     try:
         for runtime in args.runtimes:
@@ -488,13 +542,16 @@ def main() -> None:
         for label, (p50, p95) in figures_of["query"].items():  # type: ignore[attr-defined]
             print(
                 f"  POST /memory/query, {label} tenant, embedding included:"
-                f" p50 {p50:.1f} ms, p95 {p95:.1f} ms"
+                f" p50 {p50:.1f} ms, p95 {p95:.1f} ms; {figures_of['query_cpu'][label]}"  # type: ignore[index]
             )
+    for label, path_profile in path_profiles.items():
+        print(f"POST /memory/query in the server, {label}: {describe_request(path_profile)}")
     for runtime, cost in costs.items():
         print(
             f"Embedding (local all-MiniLM-L6-v2, CPU, {runtime}):"
             f" query alone p50 {cost['single_p50']:.1f} ms,"
-            f" p95 {cost['single_p95']:.1f} ms; per text in a batch of 32 {cost['batch32']:.1f} ms,"
+            f" p95 {cost['single_p95']:.1f} ms (CPU p50 {cost['single_cpu_p50']:.1f} ms);"
+            f" per text in a batch of 32 {cost['batch32']:.1f} ms,"
             f" of 128 {cost['batch128']:.1f} ms"
         )
     print(f"Load: {os.getloadavg()[0]:.1f} {os.getloadavg()[1]:.1f} {os.getloadavg()[2]:.1f} (1, 5, 15 min)")

@@ -31,10 +31,12 @@ than the HNSW index of 60k chunks: ~140MB) before the server starts.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -50,6 +52,8 @@ sys.path.insert(0, str(ROOT))
 
 from apps.resources.chunking import split_into_chunks  # noqa: E402 - pure Python, no settings
 from bench.common import free_port, manage, percentile, wait_for  # noqa: E402
+from bench.cpu import describe, postmaster_pid, since, snapshot  # noqa: E402
+from bench.request_profile import describe as describe_request  # noqa: E402
 
 WORDS = [
     "system", "data", "server", "network", "request", "response", "memory", "cache", "queue",
@@ -124,9 +128,11 @@ def ingest(base: str, key: str, count: int, writers: int, tag: str, chars: int =
     for thread in threads:
         thread.join()
     with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
+        # One job at a time, each asked every half second: the polling costs the web process
+        # little CPU next to the ingestion it waits for (its CPU is counted with it).
         for job_id in jobs:
             while (status := client.get(f"/tools/jobs/{job_id}").json()["status"]) in ("queued", "running"):
-                time.sleep(0.2)
+                time.sleep(0.5)
             if status != "succeeded":
                 failures.append(f"job {job_id}: {status}")
     elapsed = time.perf_counter() - started
@@ -155,8 +161,6 @@ np_rng = np.random.default_rng(7)
 seeds = np.array(embed_texts([document(rng, 700) for _ in range(64)], tenant_id=0), dtype=np.float32)
 started = time.perf_counter()
 table, chunk_table = Resource._meta.db_table, ResourceChunk._meta.db_table
-with connection.cursor() as cursor:
-    cursor.execute("DROP INDEX IF EXISTS chunk_embedding_hnsw")
 made_chunks = 0
 batch = 500
 for first in range(have, target, batch):
@@ -184,11 +188,6 @@ for first in range(have, target, batch):
 loaded = time.perf_counter() - started
 started = time.perf_counter()
 with connection.cursor() as cursor:
-    cursor.execute("SET maintenance_work_mem = '512MB'")
-    cursor.execute(
-        f"CREATE INDEX chunk_embedding_hnsw ON {chunk_table} USING hnsw (embedding vector_cosine_ops) "
-        "WITH (m = 16, ef_construction = 64)"
-    )
     cursor.execute(f"ANALYZE {table}")
     cursor.execute(f"ANALYZE {chunk_table}")
     cursor.execute(f"SELECT count(*) FROM {chunk_table} WHERE tenant_id = %s", [tenant.pk])
@@ -214,29 +213,105 @@ if plan == "exact":
 else:
     fetch = search._first_fetch(30)
     statements = search._index_statements(vector=vector, filters=filters, fetch=fetch, plan=plan)
-statements[-1] = ("EXPLAIN ANALYZE " + statements[-1][0], statements[-1][1])
+statements[-1] = ("EXPLAIN (ANALYZE, BUFFERS) " + statements[-1][0], statements[-1][1])
 lines = [row[0] for row in search.run_statements(statements)[-1]]
-print("\n".join("    " + line.replace(vector, "<query vector>") for line in lines[:6] + lines[-1:]))
+print("\n".join("    " + line.replace(vector, "<query vector>") for line in lines[:6] + lines[-2:]))
+words = search._words_statement(query="volcano lava", filters=filters, limit=30)
+(lines,) = search.run_statements([("EXPLAIN (ANALYZE, BUFFERS) " + words[0], words[1])])
+print("words ranking plan ('volcano lava'):")
+print("\n".join("    " + row[0] for row in lines[-3:]))
+"""
 
-# Where the time goes, in process: the query's embedding, then the database work of a search whose
-# query embedding is already cached (words + meaning ranking, fusion, snippets).
-import random, statistics, time
+# Where a search's time goes in the server (bench/request_profile.py), and the search in one
+# statement against the previous steps (ranking, then fusion, then the resources with snippets),
+# the two taking turns on the same queries.
+PROFILE = r"""
+import django, json, random, statistics, sys, time
+django.setup()
+from django.test import Client
+from apps.resources import search
+from apps.tenants.models import Tenant
+from apps.tenants.services import api_key_create
+from bench.request_profile import profile
 sys.path.insert(0, "bench")
 from resources import QUERIES, WORDS
+
+tenant = Tenant.objects.get(slug="bench")
+client = Client(HTTP_AUTHORIZATION="Bearer " + api_key_create(tenant=tenant, scopes="*").plaintext)
 rng = random.Random(11)
-embed_ms, search_ms = [], []
-for index in range(60):
-    query = f"{rng.choice(QUERIES)} {rng.choice(WORDS)} breakdown {index}"
-    started = time.perf_counter()
-    embed_text(query, tenant_id=0)
-    embed_ms.append((time.perf_counter() - started) * 1000)
-    started = time.perf_counter()
-    search.resource_search(tenant=tenant, query=query, readable_prefixes=None, limit=10)
-    search_ms.append((time.perf_counter() - started) * 1000)
-q = lambda values, f: sorted(values)[round(f * (len(values) - 1))]
-print(f"BREAKDOWN query embedding p50 {q(embed_ms, .5):.1f} ms p95 {q(embed_ms, .95):.1f} ms; "
-      f"search without it p50 {q(search_ms, .5):.1f} ms p95 {q(search_ms, .95):.1f} ms")
+send = lambda index: client.get(
+    "/resources/search", {"q": f"{rng.choice(QUERIES)} {rng.choice(WORDS)} p{index}", "limit": 10}
+)
+print("PROFILE " + json.dumps(profile(send, 60, embed_modules=[search])))
+q = statistics.median
+
+# One statement against the steps, alternating, on queries whose embedding is cached.
+filters = search.Filters(tenant_id=tenant.pk, readable_prefixes=None, type=None, prefix=None)
+one, steps = [], []
+for index in range(40):
+    query = f"{rng.choice(QUERIES)} {rng.choice(WORDS)} steps {index}"
+    search.resource_search(tenant=tenant, query=query, readable_prefixes=None, limit=10)  # embeds it
+    for label, timings in (("one", one), ("steps", steps)) if index % 2 else (("steps", steps), ("one", one)):
+        started = time.perf_counter()
+        if label == "one":
+            hits = search.resource_search(tenant=tenant, query=query, readable_prefixes=None, limit=10)
+        else:
+            vector = search._vector_literal(search.embed_text(query, tenant_id=tenant.pk))
+            words = search._words_statement(query=query, filters=filters, limit=30)
+            hits = search._search_in_steps(query=query, filters=filters, words=words, vector=vector, limit=10)
+        timings.append((time.perf_counter() - started) * 1000)
+print("ALTERNATING " + json.dumps({"one": q(one), "steps": q(steps)}))
 """
+
+# CPU per chunk of the local model's forward passes by batch size and intra-op threads, the
+# variants taking turns on the same chunks (the bench's ~800-character passages, title first).
+EMBED_COST = r"""
+import django, json, random, sys, time
+django.setup()
+sys.path.insert(0, "bench")
+from resources import document
+from apps.core.embeddings import bundled_model_path, onnx_export
+from apps.core.embeddings.local import OnnxEncoder, onnx_directories
+from apps.resources.chunking import embedding_input, split_into_chunks
+rng = random.Random(5)
+texts = []
+while len(texts) < 192:
+    pieces = split_into_chunks(document(rng, 35000), size=800, overlap=120)
+    texts += [embedding_input("Document", text) for text in pieces]
+texts = texts[:192]
+model = bundled_model_path()
+path = onnx_export.ensure_exported(model, onnx_directories())
+variants = {(threads, batch): OnnxEncoder(model, path, threads=threads, batch_size=batch)
+            for threads in (1, 2) for batch in (8, 32, 64)}
+for encoder in variants.values():
+    encoder.encode(texts[:4])
+cpu = dict.fromkeys(variants, 0.0)
+wall = dict.fromkeys(variants, 0.0)
+for start in range(0, len(texts), 64):
+    for variant, encoder in variants.items():
+        c, w = time.process_time(), time.perf_counter()
+        encoder.encode(texts[start:start + 64])
+        cpu[variant] += time.process_time() - c
+        wall[variant] += time.perf_counter() - w
+tokens = sum(len(e.ids) for e in variants[(1, 8)]._tokenizer.encode_batch(texts)) / len(texts)
+print("EMBEDCOST " + json.dumps({"tokens": tokens, "variants": [
+    [threads, batch, cpu[(threads, batch)] / len(texts) * 1000, wall[(threads, batch)] / len(texts) * 1000]
+    for threads, batch in variants]}))
+"""
+
+
+def run_script(env: dict[str, str], script: str, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800
+    )
+    if done.returncode != 0:
+        raise SystemExit(done.stderr)
+    return done.stdout
+
+
+def tagged(output: str, tag: str) -> dict:  # type: ignore[type-arg]
+    line = next(line for line in output.splitlines() if line.startswith(tag + " "))
+    return json.loads(line.removeprefix(tag + " "))  # type: ignore[no-any-return]
 
 
 def main() -> None:
@@ -249,9 +324,7 @@ def main() -> None:
     parser.add_argument("--writers", type=int, default=4)
     parser.add_argument("--resources", type=int, default=10_000)
     parser.add_argument("--searches", type=int, default=200)
-    parser.add_argument(
-        "--torch-threads", type=int, default=0, help="OMP_NUM_THREADS for the server (0: torch's default)"
-    )
+    parser.add_argument("--cores", type=int, default=2, help="free cores the chunks/s estimate assumes")
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="slop-bench-resources-"))
@@ -265,9 +338,9 @@ def main() -> None:
         "SLOP_LOG_LEVEL": "WARNING",
         "DJANGO_SETTINGS_MODULE": "slop_platform.settings",
         "PYTHONPATH": str(ROOT),
+        "SLOP_RATE_LIMIT_PER_MINUTE": "0",  # measure the request path, not the limiter's 429s
+        "SLOP_DB_STATEMENT_TIMEOUT": "0",  # the load takes minutes on a busy machine
     }
-    if args.torch_threads:
-        env["OMP_NUM_THREADS"] = str(args.torch_threads)
     manage(env, "migrate", "-v0")  # before the server, whose start-up then has less to do
     if args.shared_buffers:
         # Set before the server starts: the embedded PostgreSQL stops when this command exits
@@ -292,28 +365,39 @@ def main() -> None:
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its whole group is stopped at the end, whatever happens
     )
     base = f"http://127.0.0.1:{port}"
+    figures: dict[str, tuple[float, int, dict[str, float]]] = {}
+    started_at = time.monotonic()
+
+    def measured(label: str, count: int, writers: int, tag: str, chars: int = 3500) -> None:
+        roots = [server.pid, postmaster_pid(data_dir)]
+        before = snapshot(roots)
+        seconds, chunks = ingest(base, key, count, writers, tag, chars)
+        figures[label] = (seconds, chunks, since(before, roots))
+
     try:
         wait_for(port, timeout=600)  # a loaded machine takes minutes to start every process
         manage(env, "create_tenant", "Bench", "--slug", "bench")
         key = manage(env, "create_api_key", "bench", "--scopes", "*")
         ingest(base, key, 2, 1, "warmup")  # loads the model in the server
 
-        one_seconds, one_chunks = ingest(base, key, args.ingest_docs, 1, "serial")
-        many_seconds, many_chunks = ingest(base, key, args.ingest_docs, args.writers, "parallel")
+        measured("201, 1 writer", args.ingest_docs, 1, "serial")
+        measured(f"201, {args.writers} writers", args.ingest_docs, args.writers, "parallel")
         # Loads the model in every worker pool process (one job each, at once).
         ingest(base, key, args.concurrency, args.concurrency, "job-warmup", args.job_chars)
-        job_one = ingest(base, key, args.job_docs, 1, "jobs-serial", args.job_chars)
-        job_many = ingest(base, key, args.job_docs, args.writers, "jobs-parallel", args.job_chars)
+        measured("202 + jobs, 1 writer", args.job_docs, 1, "jobs-serial", args.job_chars)
+        measured(
+            f"202 + jobs, {args.writers} writers",
+            args.job_docs,
+            args.writers,
+            "jobs-parallel",
+            args.job_chars,
+        )
 
-        done = subprocess.run(
-            [sys.executable, "-c", LOADER, str(args.resources)],
-            cwd=ROOT, env=env, capture_output=True, text=True,
-        )  # fmt: skip
-        if done.returncode != 0:
-            raise SystemExit(done.stderr)
-        loaded = json.loads(done.stdout.strip().splitlines()[-1])
+        embed_cost = tagged(run_script(env, EMBED_COST), "EMBEDCOST")
+        loaded = json.loads(run_script(env, LOADER, str(args.resources)).strip().splitlines()[-1])
         started = time.perf_counter()
         # The beat task `serve` runs may be building the same index right now: wait for it.
         while subprocess.run(
@@ -321,16 +405,23 @@ def main() -> None:
         ).returncode:
             time.sleep(5)
         tenant_index_seconds = time.perf_counter() - started
-        plan = subprocess.run(
-            [sys.executable, "-c", EXPLAIN], cwd=ROOT, env=env, capture_output=True, text=True, check=True
-        ).stdout
+        # Writes into the big tenant now: each chunk's vector also goes into its own HNSW index.
+        measured(
+            f"202 + jobs, {args.writers} writers, into the {loaded['chunks'] // 1000}k-chunk tenant",
+            args.job_docs, args.writers, "jobs-big", args.job_chars,
+        )  # fmt: skip
+        plan = run_script(env, EXPLAIN)
+        profile_output = run_script(env, PROFILE)
+        profile, alternating = tagged(profile_output, "PROFILE"), tagged(profile_output, "ALTERNATING")
 
         latencies: list[float] = []
         empty = 0
+        roots = [server.pid, postmaster_pid(data_dir)]
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=60) as client:
             for query in QUERIES:  # warm up caches (and the query-embedding cache, which is fair:
                 client.get("/resources/search", params={"q": query + " warmup"})  # not reused below)
             rng = random.Random(3)
+            before = snapshot(roots)
             for index in range(args.searches):
                 # A fresh query text each time, so no query embedding comes from the cache.
                 query = f"{rng.choice(QUERIES)} {rng.choice(WORDS)} {index}"
@@ -340,50 +431,73 @@ def main() -> None:
                 if response.status_code != 200:
                     raise SystemExit(f"search failed: {response.text}")
                 empty += not response.json()["results"]
+            search_cpu = since(before, roots)
+            repeated: list[float] = []
+            for index in range(40):  # the same texts again: their embeddings come from the cache
+                query = f"{rng.choice(QUERIES)} {rng.choice(WORDS)} {index}"
+                client.get("/resources/search", params={"q": query, "limit": 10})
+                started = time.perf_counter()
+                client.get("/resources/search", params={"q": query, "limit": 10})
+                repeated.append((time.perf_counter() - started) * 1000)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop(server)
         shutil.rmtree(data_dir, ignore_errors=True)
 
-    threads = args.torch_threads or "default"
     buffers = args.shared_buffers or "128MB (default)"
-    print(f"PostgreSQL shared_buffers: {buffers}; Celery workers: {args.concurrency}")
+    print(f"PostgreSQL shared_buffers: {buffers}; Celery workers: {args.concurrency}; "
+          f"{time.monotonic() - started_at:.0f} s in all")  # fmt: skip
     print(
-        f"Ingest over HTTP (POST /resources, real MiniLM embeddings in the request, ~3.5 KB documents; "
-        f"torch threads: {threads})"
+        "Ingest over HTTP (POST /resources, real MiniLM embeddings on ONNX Runtime). Wall-clock chunks/s "
+        "follow the machine's load; CPU per chunk (every platform process: web, Celery, PostgreSQL, "
+        f"Redis) does not, and gives the rate on {args.cores} free cores."
     )
-    print(
-        f"  1 writer:  {args.ingest_docs / one_seconds:6.2f} documents/s  "
-        f"{one_chunks / one_seconds:7.1f} chunks/s  ({args.ingest_docs} docs, {one_chunks} chunks)"
-    )
-    print(
-        f"  {args.writers} writers: {args.ingest_docs / many_seconds:6.2f} documents/s  "
-        f"{many_chunks / many_seconds:7.1f} chunks/s"
-    )
-    for label, (seconds, chunks) in (("1 writer: ", job_one), (f"{args.writers} writers:", job_many)):
+    for label, (seconds, chunks, spent) in figures.items():
+        per_chunk = sum(spent.values()) / chunks
         print(
-            f"  jobs, {label} {args.job_docs / seconds:6.2f} documents/s  {chunks / seconds:7.1f} chunks/s  "
-            f"(~{args.job_chars // 1000} KB documents: 202, embedded in batches on the workers, "
-            f"timed until every job succeeded; {chunks} chunks)"
+            f"  {label}: {chunks / seconds:6.1f} chunks/s wall ({chunks} chunks in {seconds:.1f} s); "
+            f"{describe(spent, chunks, 'chunk')} -> {args.cores / per_chunk:.0f} chunks/s "
+            f"on {args.cores} cores"
         )
+    print(
+        f"  (201: ~3.5 KB documents embedded in the request; 202: ~{args.job_chars // 1000} KB "
+        "documents answered at once, embedded in batches on the workers, timed until every job succeeded)"
+    )
+    print(
+        f"Embedding CPU per chunk (~{embed_cost['tokens']:.0f} tokens), ONNX Runtime, variants taking turns:"
+    )
+    for threads, batch, cpu, wall in embed_cost["variants"]:
+        print(f"  {threads} thread(s), batch {batch:3d}: {cpu:5.1f} ms CPU, {wall:5.1f} ms wall per chunk")
     print(
         f"Loaded to {loaded['resources']} resources / {loaded['chunks']} chunks in one tenant "
         f"(COPY with synthetic vectors: {loaded['load_seconds']:.0f}s; "
-        f"HNSW build {loaded['index_seconds']:.0f}s; the tenant's own index {tenant_index_seconds:.0f}s)"
+        f"the tenant's own HNSW index {tenant_index_seconds:.0f}s)"
     )
-    plan_lines = [line for line in plan.rstrip().splitlines() if not line.startswith("BREAKDOWN")]
-    breakdown = [line for line in plan.splitlines() if line.startswith("BREAKDOWN")]
-    print("Vector ranking plan:\n" + "\n".join(plan_lines))
+    print("Vector ranking plan:\n" + plan.rstrip())
     print(f"GET /resources/search, {args.searches} queries, 1 client, limit=10 ({empty} with no results)")
     print(
         f"  p50 {percentile(latencies, 0.5):.1f} ms   p95 {percentile(latencies, 0.95):.1f} ms   "
-        f"mean {statistics.mean(latencies):.1f} ms"
+        f"mean {statistics.mean(latencies):.1f} ms; {describe(search_cpu, args.searches, 'search')}"
     )
-    if breakdown:
-        print("In process (60 queries): " + breakdown[0].removeprefix("BREAKDOWN "))
+    print(f"  the same queries again (embedding cached): p50 {percentile(repeated, 0.5):.1f} ms")
+    print(f"In the server, through Django's stack (60 new queries): {describe_request(profile)}")
+    print(
+        f"  search with a cached embedding, alternating: one statement p50 {alternating['one']:.1f} ms, "
+        f"the previous steps (rank, fuse, fetch) p50 {alternating['steps']:.1f} ms"
+    )
+    print(f"Load: {' '.join(f'{value:.1f}' for value in os.getloadavg())} (1, 5, 15 min)")
+
+
+def stop(server: subprocess.Popen) -> None:  # type: ignore[type-arg]
+    """`serve` stops what it started (SIGTERM); whatever of its session is left after a minute is
+    killed, so the benchmark never leaves processes behind."""
+    server.terminate()
+    try:
+        server.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(timeout=10)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(server.pid, signal.SIGKILL)  # leftovers of its session, if any
 
 
 if __name__ == "__main__":

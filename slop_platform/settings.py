@@ -459,13 +459,11 @@ RESOURCES_CHUNK_OVERLAP = env_int("SLOP_RESOURCES_CHUNK_OVERLAP", 120, minimum=0
 # Chunks past this many per resource are found by words only (embedding a huge file would hold
 # the request for minutes).
 RESOURCES_MAX_EMBEDDED_CHUNKS = env_int("SLOP_RESOURCES_MAX_EMBEDDED_CHUNKS", 1000, minimum=1)
-# A tenant with at most this many chunks is searched exactly; larger ones through the HNSW index.
-RESOURCES_EXACT_SEARCH_MAX_CHUNKS = env_int("SLOP_RESOURCES_EXACT_SEARCH_MAX_CHUNKS", 20000, minimum=0)
 # Chunks less similar than this (cosine) to the query are not counted as matches by meaning.
 RESOURCES_MIN_SIMILARITY = env_float("SLOP_RESOURCES_MIN_SIMILARITY", 0.2, minimum=-1.0)
 # A tenant with this many chunks gets an HNSW index of its own (the beat task or
 # `manage.py resources_indexes`), dropped again below half of it; processes see a change within
-# the cache time.
+# the cache time. Every other tenant is ranked exactly (a scan of its own chunks).
 RESOURCES_TENANT_INDEX_MIN_CHUNKS = env_int("SLOP_RESOURCES_TENANT_INDEX_MIN_CHUNKS", 20_000, minimum=1)
 RESOURCES_TENANT_INDEX_CACHE_SECONDS = env_int("SLOP_RESOURCES_TENANT_INDEX_CACHE_SECONDS", 30, minimum=0)
 RESOURCES_INDEX_BUILD_MEMORY = env_str("SLOP_RESOURCES_INDEX_BUILD_MEMORY", "1GB")

@@ -102,10 +102,12 @@ class TenantVectorIndexes:
         with connection.cursor() as cursor:
             if in_transaction:  # CREATE INDEX refuses to run while deferred FK checks are pending
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            # HNSW builds far faster when the graph fits in maintenance_work_mem.
+            # HNSW builds far faster when the graph fits in maintenance_work_mem. A build takes
+            # minutes for a big tenant: the connection's statement_timeout (meant for requests,
+            # SLOP_DB_STATEMENT_TIMEOUT) would cancel it every time, leaving it never built.
             cursor.execute(
-                "SELECT set_config('maintenance_work_mem', %s, %s)",
-                [str(getattr(settings, self.build_memory_setting)), in_transaction],
+                "SELECT set_config('maintenance_work_mem', %s, %s), set_config('statement_timeout', '0', %s)",
+                [str(getattr(settings, self.build_memory_setting)), in_transaction, in_transaction],
             )
             try:
                 # tenant_id is an int: a literal in the predicate, which queries must repeat to use it.
@@ -116,7 +118,7 @@ class TenantVectorIndexes:
                 )
             finally:
                 if not in_transaction:
-                    cursor.execute("RESET maintenance_work_mem")
+                    cursor.execute("RESET maintenance_work_mem; RESET statement_timeout")
 
     def _drop(self, tenant_id: int) -> None:
         with connection.cursor() as cursor:

@@ -13,7 +13,7 @@ from collections.abc import Collection
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
-from pgvector.django import HnswIndex, VectorField
+from pgvector.django import VectorField
 
 from apps.core.embeddings import EMBEDDING_DIMENSIONS
 from apps.core.models import TenantOwnedModel
@@ -84,13 +84,9 @@ class ResourceChunk(TenantOwnedModel):
         ]
         indexes = [
             GinIndex(fields=["search_vector"], name="chunk_search_vector"),
-            HnswIndex(
-                name="chunk_embedding_hnsw",
-                fields=["embedding"],
-                m=16,
-                ef_construction=64,
-                opclasses=["vector_cosine_ops"],
-            ),
+            # No HNSW index over every tenant's chunks: big tenants get one of their own
+            # (apps/resources/tenant_indexes.py), the others are ranked exactly, and a shared one
+            # cost every chunk write an HNSW insert for the sake of neither.
         ]
 
     def __str__(self) -> str:

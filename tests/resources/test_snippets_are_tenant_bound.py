@@ -1,7 +1,7 @@
 """The raw-SQL snippet fetch of /resources/search reads chunk text of the caller's tenant only.
 
-The rankers return (resource, chunk) ids; resources are loaded through the tenant's queryset, and
-the snippets by chunk id must be bound to the tenant as well. Here a ranker is made to pair the
+The rankers return (resource, chunk) ids; the resources and the snippets by chunk id are joined in
+the same statement, bound to the tenant for both tables. Here a ranker is made to pair the
 caller's own resource with a chunk id of another tenant's resource."""
 
 from __future__ import annotations
@@ -23,8 +23,12 @@ def test_a_chunk_id_of_another_tenant_gives_no_snippet(alice, charlie, charlie_c
     mine = Resource.objects.for_tenant(charlie).get(path="notes/mine")
     alices_chunk = ResourceChunk.objects.unscoped().get(resource__path="private/diary")
 
-    crafted = [search.Ranked(resource_pk=mine.pk, chunk_pk=alices_chunk.pk, value=1.0)]
-    monkeypatch.setattr(search, "rank_by_words", lambda **kwargs: crafted)
+    # The words ranking (a statement inside the search's one statement) pairs them.
+    crafted = (
+        "SELECT %s::bigint AS resource_id, %s::bigint AS chunk_id, 1.0::float8 AS rank",
+        [mine.pk, alices_chunk.pk],
+    )
+    monkeypatch.setattr(search, "_words_statement", lambda **kwargs: crafted)
     response = charlie_client.get("/resources/search?q=volcano")
 
     assert response.status_code == 200

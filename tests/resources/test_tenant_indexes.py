@@ -24,7 +24,6 @@ from apps.resources.tenant_indexes import CHUNK_INDEXES, sync_chunk_indexes
 pytestmark = pytest.mark.django_db(transaction=True)
 
 LOW_THRESHOLDS = override_settings(
-    RESOURCES_EXACT_SEARCH_MAX_CHUNKS=100,
     RESOURCES_TENANT_INDEX_MIN_CHUNKS=300,
     RESOURCES_TENANT_INDEX_CACHE_SECONDS=0,
 )
@@ -102,7 +101,7 @@ def owners(ranked: list[search.Ranked]) -> set[int]:
 @LOW_THRESHOLDS
 def test_sync_builds_an_index_for_the_big_tenant_only(tenants):
     alice, charlie = tenants
-    assert search.meaning_plan(alice.pk) == "index"
+    assert search.meaning_plan(alice.pk) == "exact"  # until its own index is built
     report = sync_chunk_indexes()
     assert set(report.built) == {alice.pk}
     assert CHUNK_INDEXES.indexed_tenants() == {alice.pk}
@@ -187,7 +186,7 @@ def test_a_tenant_that_shrinks_loses_its_index(tenants):
     ResourceChunk.objects.for_tenant(alice).filter(position__gte=1).delete()
     report = sync_chunk_indexes()
     assert report.dropped == [alice.pk]
-    assert search.meaning_plan(alice.pk) in ("exact", "index")
+    assert search.meaning_plan(alice.pk) == "exact"
     assert CHUNK_INDEXES.indexed_tenants() == frozenset()
 
 
@@ -201,7 +200,7 @@ def test_an_invalid_index_is_rebuilt_and_one_sync_runs_at_a_time(tenants):
             [CHUNK_INDEXES.index_name(alice.pk)],
         )
     assert alice.pk not in CHUNK_INDEXES.indexed_tenants()
-    assert search.meaning_plan(alice.pk) == "index"  # an invalid index is never relied on
+    assert search.meaning_plan(alice.pk) == "exact"  # an invalid index is never relied on
     assert alice.pk in sync_chunk_indexes().built
     params = connection.get_connection_params()
     params.pop("cursor_factory", None)
@@ -232,3 +231,32 @@ def test_search_over_http_through_the_tenants_index_shows_no_other_team(tenants,
         assert results
         mine = set(Resource.objects.for_tenant(tenant).values_list("path", flat=True))
         assert {hit["id"] for hit in results} <= mine
+
+
+@LOW_THRESHOLDS
+def test_a_build_is_not_bound_by_the_requests_statement_timeout(tenants):
+    """Builds take minutes for a big tenant; every connection has SLOP_DB_STATEMENT_TIMEOUT."""
+    alice, _ = tenants
+    seen: list[str] = []
+
+    def watch(execute, sql, params, many, context):
+        if sql.startswith("CREATE INDEX"):
+            with context["connection"].connection.cursor() as raw:
+                raw.execute("SELECT current_setting('statement_timeout')")
+                seen.append(raw.fetchone()[0])
+        return execute(sql, params, many, context)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET statement_timeout = '15s'")
+    try:
+        with connection.execute_wrapper(watch):
+            report = sync_chunk_indexes()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('statement_timeout')")
+            after = cursor.fetchone()[0]
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET statement_timeout")
+    assert set(report.built) == {alice.pk} and not report.failed
+    assert seen == ["0"]
+    assert after != "0"  # the connection's own timeout is back for what it runs next
