@@ -8,7 +8,9 @@ On a scratch embedded PostgreSQL (pgserver), in this process, one connection (as
   measured with no limit, the plan's limit (the usual case), and plan + key cap + end-user cap;
 - tool call, billing only: `reserve_tool_call` + `meter`;
 - the whole exchange (`exchange_prepare` + the echo model + `exchange_store`) and the whole
-  `tool_call("calculator")`, for scale.
+  `tool_call("calculator")`, for scale;
+- the SQL statements one exchange and one tool call send (Django's CaptureQueriesContext), and
+  which of them are billing's (they touch billing_* tables), so a new round trip shows.
 
     .venv/bin/python bench/billing.py [--samples 2000]
 """
@@ -64,6 +66,20 @@ def timed(label: str, samples: int, once: Callable[[], object]) -> float:
     p50, p90 = statistics.median(times), percentile(times, 0.9)
     print(f"  {label:<58} p50 {p50:7.3f} ms   p90 {p90:7.3f} ms", flush=True)
     return p50
+
+
+def count_queries(label: str, once: Callable[[], object]) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    once()  # caches warm, as for every request after a process's first
+    with CaptureQueriesContext(connection) as captured:
+        once()
+    statements = [q["sql"] for q in captured.captured_queries]
+    billing = [sql for sql in statements if "billing_" in sql]
+    print(f"  {label:<58} {len(statements)} statements, {len(billing)} of them billing's", flush=True)
+    for sql in billing:
+        print(f"    billing: {sql[:150]}", flush=True)
 
 
 def main() -> None:
@@ -174,6 +190,12 @@ def main() -> None:
     whole_tool = timed(
         'tool_call("calculator")',
         args.samples,
+        lambda: tool_call(principal=principal, spec=spec, parameters={"expression": "15 * 7"}),
+    )
+    print("Statements per operation (after warm-up; the plan's limit, as the usual case)", flush=True)
+    count_queries("chat exchange", lambda: _complete(exchange_prepare(principal=principal, body=body)))
+    count_queries(
+        'tool_call("calculator")',
         lambda: tool_call(principal=principal, spec=spec, parameters={"expression": "15 * 7"}),
     )
     print(

@@ -237,7 +237,13 @@ def test_the_admin_shows_the_key_cap_on_the_form(
     put_on_plan(alice, included_api_keys=0)
     response = admin_client.post(
         "/admin/tenants/apikey/add/",
-        {"tenant": alice.pk, "name": "ops", "scopes_text": "*", "expires_in_days": "", "monthly_token_cap": ""},
+        {
+            "tenant": alice.pk,
+            "name": "ops",
+            "scopes_text": "*",
+            "expires_in_days": "",
+            "monthly_token_cap": "",
+        },
     )
     assert response.status_code == 200  # the form again, with the reason
     assert "Quota exceeded" in response.content.decode() and "API keys" in response.content.decode()
@@ -348,3 +354,42 @@ def test_concurrent_api_keys_at_the_edge_do_not_overshoot(
 
     assert sorted(statuses) == [201, 201] + [402] * 8, statuses
     assert ApiKey.objects.for_tenant(alice).count() == 3
+
+
+# --- GET /billing --------------------------------------------------------------------------------
+
+
+def test_billing_shows_every_cap_with_used_against_included(
+    alice: Tenant,
+    charlie: Tenant,
+    alice_client: SlopClient,
+    charlie_client: SlopClient,
+    put_on_plan: Callable[..., Any],
+) -> None:
+    put_on_plan(
+        alice, included_memory_items=10, included_resource_bytes=1000, included_api_keys=5, included_members=4
+    )
+    remember(alice_client, "a")
+    remember(alice_client, "b")
+    remember(alice_client, "a", "overwritten")
+    add_resource(alice_client, "doc", "héllo")  # 6 bytes
+    revoked = api_key_create(tenant=alice, scopes="*").api_key
+    ApiKey.objects.for_tenant(alice).filter(pk=revoked.pk).update(revoked_at="2026-01-01T00:00:00Z")
+    Membership.objects.create(tenant=alice, user=get_user_model().objects.create_user(username="ann"))
+
+    billing = alice_client.get("/billing").json()
+
+    assert {k: billing["included"][k] for k in ("memory_items", "resource_bytes", "api_keys", "members")} == {
+        "memory_items": 10,
+        "resource_bytes": 1000,
+        "api_keys": 5,
+        "members": 4,
+    }
+    assert {k: billing["used"][k] for k in ("memory_items", "resource_bytes", "api_keys", "members")} == {
+        "memory_items": 2,
+        "resource_bytes": 6,
+        "api_keys": 1,  # the client's own; the revoked one does not count
+        "members": 1,
+    }
+    other = charlie_client.get("/billing").json()["used"]
+    assert (other["memory_items"], other["resource_bytes"], other["members"]) == (0, 0, 0)

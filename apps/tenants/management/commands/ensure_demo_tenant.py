@@ -4,8 +4,8 @@ import os
 from typing import Any
 
 from django.conf import settings
-from django.utils import timezone
 from django.core.management.base import BaseCommand
+from django.utils import timezone
 
 from apps.core.errors import ApplicationError
 from apps.tenants.authentication import authenticate_key, forget_keys
