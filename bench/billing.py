@@ -12,7 +12,10 @@ On a scratch embedded PostgreSQL (pgserver), in this process, one connection (as
 - the SQL statements one exchange and one tool call send (Django's CaptureQueriesContext), and
   which of them are billing's (they touch billing_* tables), so a new round trip shows.
 
-    .venv/bin/python bench/billing.py [--samples 2000]
+    .venv/bin/python bench/billing.py [--samples 2000] [--profile]
+
+`--profile` also runs the usual case's admission + metering under cProfile and prints where the
+time goes (Python's share next to the database's).
 """
 
 from __future__ import annotations
@@ -85,6 +88,7 @@ def count_queries(label: str, once: Callable[[], object]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--samples", type=int, default=2000)
+    parser.add_argument("--profile", action="store_true", help="cProfile the usual case's billing path")
     args = parser.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="slop-bench-billing-"))
     setup_django(data_dir)
@@ -169,6 +173,20 @@ def main() -> None:
     typical = billing_parts("the plan's token limit (the usual case)", *chat(plain, None))
     on_plan(limited, big)
     everything = billing_parts("plan limit + key cap + end-user cap (X-SLOP-User)", *chat(with_user, big))
+
+    if args.profile:
+        import cProfile
+        import pstats
+
+        on_plan(limited, None)
+        admit, record = chat(plain, None)
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(args.samples):
+            record(admit())
+        profiler.disable()
+        print("  cProfile, the usual case's admission + metering (top 12 by own time):", flush=True)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(12)
 
     print("Tool call, billing only", flush=True)
     on_plan(limited, None)

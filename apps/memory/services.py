@@ -103,8 +103,15 @@ def memory_item_store(*, tenant: Tenant, key: str, value: Any) -> MemoryItem:
     item = MemoryItem(tenant=tenant, key=key, value=value, created_at=now, updated_at=now, **fields)
     with transaction.atomic():
         # Billing cap (apps/billing/caps.py): a new key only; held until this transaction commits.
-        if not MemoryItem.objects.for_tenant(tenant).filter(key=key).exists():
-            ensure_room(tenant, "memory_items")
+        existing = MemoryItem.objects.for_tenant(tenant).filter(key=key)
+        if not existing.exists():
+            try:
+                ensure_room(tenant, "memory_items")
+            except ApplicationError:
+                # A concurrent write of this same key made it while we waited for the cap's lock:
+                # ours is an overwrite then, which adds nothing.
+                if not existing.exists():
+                    raise
         MemoryItem.objects.bulk_create(
             [item],
             update_conflicts=True,

@@ -393,3 +393,18 @@ def test_billing_shows_every_cap_with_used_against_included(
     }
     other = charlie_client.get("/billing").json()["used"]
     assert (other["memory_items"], other["resource_bytes"], other["members"]) == (0, 0, 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writes_of_one_new_key_at_the_edge_all_store(
+    alice: Tenant, make_key: Callable[..., str], put_on_plan: Callable[..., Any]
+) -> None:
+    key = make_key(alice)
+    put_on_plan(alice, included_memory_items=2)
+    assert remember(SlopClient().with_key(key), "before").status_code == 200  # one left
+
+    statuses = _race(6, lambda i: remember(SlopClient().with_key(key), "same", f"v{i}").status_code)
+
+    # The first makes the key; the others, waiting on the cap's lock, find it made: overwrites.
+    assert statuses == [200] * 6, statuses
+    assert MemoryItem.objects.for_tenant(alice).count() == 2
