@@ -408,3 +408,34 @@ def test_concurrent_writes_of_one_new_key_at_the_edge_all_store(
     # The first makes the key; the others, waiting on the cap's lock, find it made: overwrites.
     assert statuses == [200] * 6, statuses
     assert MemoryItem.objects.for_tenant(alice).count() == 2
+
+
+def test_the_memory_admin_shows_the_cap_on_the_form(
+    alice: Tenant, admin_client: Any, put_on_plan: Callable[..., Any]
+) -> None:
+    put_on_plan(alice, included_memory_items=0)
+    response = admin_client.post(
+        "/admin/memory/memoryitem/add/", {"tenant": alice.pk, "key": "k", "value": '"v"'}
+    )
+    assert response.status_code == 200 and "Quota exceeded" in response.content.decode()
+    assert not MemoryItem.objects.for_tenant(alice).exists()
+
+
+def test_the_resources_admin_shows_the_cap(
+    alice: Tenant, admin_client: Any, put_on_plan: Callable[..., Any]
+) -> None:
+    put_on_plan(alice, included_resource_bytes=3)
+    response = admin_client.post(
+        "/admin/resources/resource/add/",
+        {
+            "tenant": alice.pk,
+            "path": "doc",
+            "title": "Doc",
+            "type": "document",
+            "content": "four",
+            "metadata": "{}",
+        },
+        follow=True,
+    )
+    assert "Quota exceeded" in response.content.decode()
+    assert not Resource.objects.for_tenant(alice).exists()
