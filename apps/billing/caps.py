@@ -101,7 +101,7 @@ def cap_exceeded(*, what: str, limit: int, used: int, adding: int, plan: str) ->
     adds = f"; this would add {adding:,}" if adding != 1 else ""
     return ApplicationError(
         f"Quota exceeded: this team {cap.verb} {used:,} of the {limit:,} {cap.noun} its {plan!r} plan "
-        f"includes{adds}. Nothing was stored: {cap.remedy}, or {where}",
+        f"includes{adds}. Nothing was added: {cap.remedy}, or {where}",
         code="quota_exceeded",
         status=402,
         extra=extra,
