@@ -439,3 +439,19 @@ def test_the_resources_admin_shows_the_cap(
     )
     assert "Quota exceeded" in response.content.decode()
     assert not Resource.objects.for_tenant(alice).exists()
+
+
+def test_the_demo_key_remade_again_and_again_never_reaches_the_key_cap(
+    tmp_path: Any, put_on_plan: Callable[..., Any]
+) -> None:
+    from django.test.utils import override_settings
+
+    with override_settings(DATA_DIR=tmp_path):
+        call_command("ensure_demo_tenant", stdout=StringIO())
+        demo = Tenant.objects.get(slug="demo")
+        put_on_plan(demo, included_api_keys=2)
+        for _ in range(3):
+            (tmp_path / "demo_api_key").unlink()  # the key is lost: a new one replaces it
+            call_command("ensure_demo_tenant", stdout=StringIO())
+    assert cap_usage(demo, "api_keys") == 1
+    assert ApiKey.objects.for_tenant(demo).filter(revoked_at=None).get().name == "demo"
