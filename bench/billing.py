@@ -8,9 +8,14 @@ On a scratch embedded PostgreSQL (pgserver), in this process, one connection (as
   measured with no limit, the plan's limit (the usual case), and plan + key cap + end-user cap;
 - tool call, billing only: `reserve_tool_call` + `meter`;
 - the whole exchange (`exchange_prepare` + the echo model + `exchange_store`) and the whole
-  `tool_call("calculator")`, for scale.
+  `tool_call("calculator")`, for scale;
+- the SQL statements one exchange and one tool call send (Django's CaptureQueriesContext), and
+  which of them are billing's (they touch billing_* tables), so a new round trip shows.
 
-    .venv/bin/python bench/billing.py [--samples 2000]
+    .venv/bin/python bench/billing.py [--samples 2000] [--profile]
+
+`--profile` also runs the usual case's admission + metering under cProfile and prints where the
+time goes (Python's share next to the database's).
 """
 
 from __future__ import annotations
@@ -66,9 +71,24 @@ def timed(label: str, samples: int, once: Callable[[], object]) -> float:
     return p50
 
 
+def count_queries(label: str, once: Callable[[], object]) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    once()  # caches warm, as for every request after a process's first
+    with CaptureQueriesContext(connection) as captured:
+        once()
+    statements = [q["sql"] for q in captured.captured_queries]
+    billing = [sql for sql in statements if "billing_" in sql]
+    print(f"  {label:<58} {len(statements)} statements, {len(billing)} of them billing's", flush=True)
+    for sql in billing:
+        print(f"    billing: {sql[:150]}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--samples", type=int, default=2000)
+    parser.add_argument("--profile", action="store_true", help="cProfile the usual case's billing path")
     args = parser.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="slop-bench-billing-"))
     setup_django(data_dir)
@@ -154,6 +174,20 @@ def main() -> None:
     on_plan(limited, big)
     everything = billing_parts("plan limit + key cap + end-user cap (X-SLOP-User)", *chat(with_user, big))
 
+    if args.profile:
+        import cProfile
+        import pstats
+
+        on_plan(limited, None)
+        admit, record = chat(plain, None)
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(args.samples):
+            record(admit())
+        profiler.disable()
+        print("  cProfile, the usual case's admission + metering (top 12 by own time):", flush=True)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(12)
+
     print("Tool call, billing only", flush=True)
     on_plan(limited, None)
     tool_cost = billing_parts(
@@ -174,6 +208,12 @@ def main() -> None:
     whole_tool = timed(
         'tool_call("calculator")',
         args.samples,
+        lambda: tool_call(principal=principal, spec=spec, parameters={"expression": "15 * 7"}),
+    )
+    print("Statements per operation (after warm-up; the plan's limit, as the usual case)", flush=True)
+    count_queries("chat exchange", lambda: _complete(exchange_prepare(principal=principal, body=body)))
+    count_queries(
+        'tool_call("calculator")',
         lambda: tool_call(principal=principal, spec=spec, parameters={"expression": "15 * 7"}),
     )
     print(

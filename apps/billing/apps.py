@@ -14,3 +14,9 @@ class BillingConfig(AppConfig):
         from apps.tenants.throttling import register_plan_rate_limit
 
         register_plan_rate_limit(plan_rate_limit)
+
+        # ... and every new API key must fit the plan's cap on keys (apps/billing/caps.py).
+        from apps.billing.caps import ensure_api_key_room
+        from apps.tenants.services import register_api_key_create_check
+
+        register_api_key_create_check(ensure_api_key_room)

@@ -2,11 +2,14 @@
 tenant, key and end user have used — plus what requests already admitted have reserved — is
 below their limits. Past one: `402 quota_exceeded` (PROTOCOL.md §12).
 
-Admission is one statement per limited counter (`INSERT … ON CONFLICT DO UPDATE … WHERE`), which
-takes the counter's row lock: concurrent requests are admitted one after another, each seeing the
-reservations of those before it. A request reserves what it may use (a chat: its input estimate
-plus its output allowance; a tool call: one call); so at the limit one request gets in and the
-rest are refused, and the most a tenant can go past its limit is one request's worth.
+Admission is one statement for all of a request's limited counters (`INSERT … ON CONFLICT DO
+UPDATE … WHERE`, one row per counter), which takes the counters' row locks: concurrent requests are
+admitted one after another, each seeing the reservations of those before it. A request reserves
+what it may use (a chat: its input estimate plus its output allowance; a tool call: one call); so
+at the limit one request gets in and the rest are refused, and the most a tenant can go past its
+limit is one request's worth. When one of its counters refuses, the others give the reservation
+back at once (a refused request may, for that moment, make a concurrent one at another of those
+limits refused too: never admitted past one).
 
 The limits: the plan's included tokens and tool calls (when its overage is off), the key's own
 monthly token cap (ApiKey.monthly_token_cap), and the tenant's cap per end user
@@ -15,22 +18,28 @@ monthly token cap (ApiKey.monthly_token_cap), and the tenant's cap per end user
 
 from __future__ import annotations
 
-import contextlib
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from apps.billing.accounts import Limits, limits_for
 from apps.billing.metering import ASYNC_COMMIT, Hold, Scope, Usage
 from apps.core.errors import ApplicationError
 
+# One statement admits a request on all its limited counters (the tenant's, its key's, its end
+# user's: one row each, proposed together). A row not yet made this period is inserted with the
+# reservation (nothing used yet, so under any limit above 0); an existing row takes it only while
+# used + reserved is below that row's limit (`{limits}`: a CASE on the row's scope). RETURNING
+# names the rows that took it; when one did not, the others give it back (_admit).
 _RESERVE_SQL = (
     "INSERT INTO billing_usagecounter AS c (tenant_id, period_start, scope, subject, input_tokens, "  # noqa: S608 (constants only)
     "output_tokens, tool_calls, job_seconds, reserved_tokens, reserved_tool_calls, reserved_since, "
-    "updated_at) SELECT %(tenant)s, %(period)s, %(scope)s, %(subject)s, 0, 0, 0, 0, %(tokens)s, "
-    f"%(calls)s, %(now)s, %(now)s FROM {ASYNC_COMMIT} "
+    "updated_at) SELECT %(tenant)s, %(period)s, v.scope, v.subject, 0, 0, 0, 0, %(tokens)s, "
+    "%(calls)s, %(now)s, %(now)s FROM (VALUES {rows}) AS v(scope, subject) "
+    f"CROSS JOIN {ASYNC_COMMIT} "
     "ON CONFLICT (tenant_id, period_start, scope, subject) DO UPDATE SET "
     "reserved_tokens = (CASE WHEN c.reserved_since < %(stale)s THEN 0 ELSE c.reserved_tokens END) "
     "+ EXCLUDED.reserved_tokens, "
@@ -39,11 +48,18 @@ _RESERVE_SQL = (
     "reserved_since = CASE WHEN c.reserved_since IS NULL OR c.reserved_since < %(stale)s "
     "OR (c.reserved_tokens = 0 AND c.reserved_tool_calls = 0) THEN EXCLUDED.reserved_since "
     "ELSE c.reserved_since END "
-    "WHERE {used} + (CASE WHEN c.reserved_since < %(stale)s THEN 0 ELSE {reserved} END) < %(limit)s "
-    "RETURNING c.id"
+    "WHERE {used} + (CASE WHEN c.reserved_since < %(stale)s THEN 0 ELSE {reserved} END) < {limits} "
+    "RETURNING c.scope"
 )
-_TOKENS = _RESERVE_SQL.format(used="c.input_tokens + c.output_tokens", reserved="c.reserved_tokens")
-_CALLS = _RESERVE_SQL.format(used="c.tool_calls", reserved="c.reserved_tool_calls")
+_USED = {"tokens": "c.input_tokens + c.output_tokens", "tool_calls": "c.tool_calls"}
+_RESERVED = {"tokens": "c.reserved_tokens", "tool_calls": "c.reserved_tool_calls"}
+
+
+def _reserve_sql(unit: str, count: int) -> str:
+    rows = ", ".join(f"(%(scope{i})s, %(subject{i})s)" for i in range(count))
+    limits = "CASE c.scope " + " ".join(f"WHEN %(scope{i})s THEN %(limit{i})s" for i in range(count)) + " END"
+    return _RESERVE_SQL.format(rows=rows, used=_USED[unit], reserved=_RESERVED[unit], limits=limits)
+
 
 _WHO = {
     Scope.TENANT.value: "This team",
@@ -103,37 +119,42 @@ def _admit(usage: Usage, limits: Limits, checks: list[tuple[str, str, int]], uni
     )
     if not checks:
         return hold
+    for scope, subject, limit in checks:
+        if limit <= 0:  # nothing allowed at all: no statement needed to know
+            raise _refusal(usage, limits, scope, subject, unit, limit)
     now = timezone.now()
-    stale = now - timedelta(seconds=settings.SLOP_BILLING_HOLD_SECONDS)
-    sql = _TOKENS if unit == "tokens" else _CALLS
-    # Several counters: all of them or none (the atomic block undoes the ones already reserved).
-    own = not connection.in_atomic_block
-    with transaction.atomic() if len(checks) > 1 else contextlib.nullcontext():
-        for scope, subject, limit in checks:
-            admitted = False
-            if limit > 0:
-                with connection.cursor() as cursor:
-                    cursor.execute(
-                        sql,
-                        {
-                            "tenant": usage.tenant_id,
-                            "period": limits.period_start,
-                            "scope": scope,
-                            "subject": subject,
-                            "tokens": hold.tokens,
-                            "calls": hold.tool_calls,
-                            "now": now,
-                            "stale": stale,
-                            "limit": limit,
-                            "own": own,
-                        },
-                    )
-                    admitted = cursor.fetchone() is not None
-            if not admitted:
-                used = _used(usage, limits, scope, subject, unit)
-                raise quota_exceeded(scope=scope, unit=unit, limit=limit, used=used, plan=limits.plan_slug)
-            hold.rows.append((scope, subject))
+    params: dict[str, Any] = {
+        "tenant": usage.tenant_id,
+        "period": limits.period_start,
+        "tokens": hold.tokens,
+        "calls": hold.tool_calls,
+        "now": now,
+        "stale": now - timedelta(seconds=settings.SLOP_BILLING_HOLD_SECONDS),
+        "own": not connection.in_atomic_block,
+    }
+    for index, (scope, subject, limit) in enumerate(checks):
+        params.update({f"scope{index}": scope, f"subject{index}": subject, f"limit{index}": limit})
+    with connection.cursor() as cursor:
+        cursor.execute(_reserve_sql(unit, len(checks)), params)
+        admitted = {row[0] for row in cursor.fetchall()}
+    hold.rows = [(scope, subject) for scope, subject, _ in checks if scope in admitted]
+    refused = next(
+        ((scope, subject, limit) for scope, subject, limit in checks if scope not in admitted), None
+    )
+    if refused is not None:
+        # All or none: the counters that took the reservation give it back (the refusal path only,
+        # so admission stays one round trip).
+        hold.release()
+        scope, subject, limit = refused
+        raise _refusal(usage, limits, scope, subject, unit, limit)
     return hold
+
+
+def _refusal(
+    usage: Usage, limits: Limits, scope: str, subject: str, unit: str, limit: int
+) -> ApplicationError:
+    used = _used(usage, limits, scope, subject, unit)
+    return quota_exceeded(scope=scope, unit=unit, limit=limit, used=used, plan=limits.plan_slug)
 
 
 def reserve_tokens(*, usage: Usage, estimate: int, key_cap: int | None = None) -> Hold:

@@ -12,9 +12,10 @@ from django.db.models import Count, F, Sum
 from django.db.models.functions import TruncDate
 
 from apps.billing.accounts import account_for, current_period
+from apps.billing.caps import CAPS, cap_usage
 from apps.billing.metering import Scope
 from apps.billing.models import Plan, UsageCounter, UsageEvent
-from apps.tenants.models import ApiKey, Membership, Tenant
+from apps.tenants.models import ApiKey, Tenant
 
 GROUPS = ("day", "model", "key", "user", "agent")
 METERED = ("input_tokens", "output_tokens", "tool_calls", "job_seconds")
@@ -118,19 +119,13 @@ def billing_overview(*, tenant: Tenant) -> dict[str, Any]:
     counter = _counter(tenant, start.date())
     used = {unit: int(getattr(counter, unit, 0) or 0) for unit in METERED}
     tokens = used["input_tokens"] + used["output_tokens"]
-    used_all: dict[str, int] = {
-        "tokens": tokens,
-        **used,
-        "api_keys": ApiKey.objects.for_tenant(tenant).filter(revoked_at=None).count(),
-        "members": Membership.objects.for_tenant(tenant).count(),
-    }
+    # What the team keeps, counted as its caps count it (apps/billing/caps.py): active keys only.
+    kept = {what: int(cap_usage(tenant, what) or 0) for what in CAPS}
+    used_all: dict[str, int] = {"tokens": tokens, **used, **kept}
     included = {
         "tokens": plan.included_tokens,
         "tool_calls": plan.included_tool_calls,
-        "memory_items": plan.included_memory_items,
-        "resource_bytes": plan.included_resource_bytes,
-        "api_keys": plan.included_api_keys,
-        "members": plan.included_members,
+        **{what: getattr(plan, cap.plan_field) for what, cap in CAPS.items()},
     }
     return {
         "plan": plan.slug,

@@ -71,7 +71,9 @@ class BillingUsedSerializer(serializers.Serializer):
     output_tokens = serializers.IntegerField()
     tool_calls = serializers.IntegerField()
     job_seconds = serializers.IntegerField()
-    api_keys = serializers.IntegerField()
+    memory_items = serializers.IntegerField(help_text="Memory keys the team keeps now")
+    resource_bytes = serializers.IntegerField(help_text="UTF-8 bytes of resource content stored now")
+    api_keys = serializers.IntegerField(help_text="Active keys (neither revoked nor expired)")
     members = serializers.IntegerField()
 
 

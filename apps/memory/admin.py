@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from apps.billing.caps import ensure_room
 from apps.core.admin import OperatorAdmin
 from apps.core.errors import ApplicationError
 from apps.memory import services
@@ -42,6 +43,12 @@ class MemoryItemForm(forms.ModelForm):
             and MemoryItem.objects.for_tenant(tenant).filter(key=key).exists()
         ):
             raise forms.ValidationError(f"{tenant} already has a memory key {key!r}; edit that one")
+        if self.instance.pk is None and tenant is not None:
+            # Billing cap (apps/billing/caps.py) shown on the form; the service checks it again.
+            try:
+                ensure_room(tenant, "memory_items")
+            except ApplicationError as exc:
+                raise forms.ValidationError(exc.message) from None
         return cleaned
 
 

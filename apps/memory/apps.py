@@ -23,3 +23,9 @@ class MemoryConfig(AppConfig):
 
         builtin_register(MEMORY_SEARCH)
         builtin_register(MEMORY_WRITE)
+
+        # Billing caps: the plan's included memory items count the tenant's keys (apps/billing/caps.py).
+        from apps.billing.caps import register_counter
+        from apps.memory.models import MemoryItem
+
+        register_counter("memory_items", lambda tenant_id: MemoryItem.objects.for_tenant(tenant_id).count())

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from apps.billing.caps import ensure_room
 from apps.core.embeddings import content_hash, embed_text, embedding_model_id
 from apps.core.errors import ApplicationError, NotFound, ValidationFailed
 from apps.memory.models import KEY_MAX_LENGTH, MemoryItem
@@ -91,18 +92,32 @@ def _embedding_fields(tenant_id: int, key: str, value: Any) -> dict[str, Any]:
 
 
 def memory_item_store(*, tenant: Tenant, key: str, value: Any) -> MemoryItem:
-    """Create the item or overwrite its value (one upsert, safe under concurrent writers)."""
+    """Create the item or overwrite its value (one upsert, safe under concurrent writers).
+
+    A new key must fit the plan's memory-item cap (402 quota_exceeded otherwise, nothing stored);
+    overwriting an existing key adds nothing, so it is never refused."""
     key = validate_key(key)
     value = validate_value(value)
     fields = _embedding_fields(tenant.pk, key, value)
     now = timezone.now()
     item = MemoryItem(tenant=tenant, key=key, value=value, created_at=now, updated_at=now, **fields)
-    MemoryItem.objects.bulk_create(
-        [item],
-        update_conflicts=True,
-        unique_fields=["tenant", "key"],
-        update_fields=["value", "updated_at", *fields],
-    )
+    with transaction.atomic():
+        # Billing cap (apps/billing/caps.py): a new key only; held until this transaction commits.
+        existing = MemoryItem.objects.for_tenant(tenant).filter(key=key)
+        if not existing.exists():
+            try:
+                ensure_room(tenant, "memory_items")
+            except ApplicationError:
+                # A concurrent write of this same key made it while we waited for the cap's lock:
+                # ours is an overwrite then, which adds nothing.
+                if not existing.exists():
+                    raise
+        MemoryItem.objects.bulk_create(
+            [item],
+            update_conflicts=True,
+            unique_fields=["tenant", "key"],
+            update_fields=["value", "updated_at", *fields],
+        )
     return item
 
 

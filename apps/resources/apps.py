@@ -18,3 +18,9 @@ class ResourcesConfig(AppConfig):
         builtin_register(RESOURCE_SEARCH)
         # Large writes are embedded by jobs that run (and are followed) as tool jobs are.
         job_kind_register(INDEX_JOB)
+
+        # Billing caps: the plan's included resource storage counts content bytes (apps/billing/caps.py).
+        from apps.billing.caps import register_counter
+        from apps.resources.services import resource_bytes_stored
+
+        register_counter("resource_bytes", resource_bytes_stored)

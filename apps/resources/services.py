@@ -11,8 +11,11 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import BigIntegerField, F, Func, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from apps.billing.caps import ensure_room
 from apps.core.embeddings import embed_texts
 from apps.core.errors import ApplicationError, NotFound
 from apps.resources.chunking import embedding_input, split_into_chunks
@@ -36,6 +39,19 @@ def not_found(resource_id: str) -> NotFound:
 def indexes_in_background(content: str) -> bool:
     """Whether a write of this content embeds its chunks in a background job (202)."""
     return len(content) > settings.RESOURCES_ASYNC_INDEX_CHARS
+
+
+def content_bytes(content: str) -> int:
+    """What a resource's content takes against the plan's resource storage: its UTF-8 bytes."""
+    return len(content.encode())
+
+
+def resource_bytes_stored(tenant_id: int) -> int:
+    """The tenant's resource storage in use (the billing cap's counter): all content, in bytes."""
+    total = Resource.objects.for_tenant(tenant_id).aggregate(
+        stored=Coalesce(Sum(Func(F("content"), function="octet_length", output_field=BigIntegerField())), 0)
+    )["stored"]
+    return int(total)
 
 
 def _build_chunks(*, resource: Resource, embed: bool) -> list[ResourceChunk]:
@@ -110,6 +126,8 @@ def resource_create(
         with transaction.atomic():
             if Resource.objects.for_tenant(tenant).filter(path=resource_id).exists():
                 raise _conflict(resource_id)
+            # Billing cap (apps/billing/caps.py): the content's bytes must fit the plan's storage.
+            ensure_room(tenant, "resource_bytes", content_bytes(content))
             resource.save()
             _replace_chunks(resource=resource, api_key_id=api_key_id)
     except IntegrityError:  # a concurrent create of the same id won the race
@@ -149,6 +167,8 @@ def resource_update(
         if type is not None:
             resource.type = type
         if content is not None:
+            # Billing cap (apps/billing/caps.py): only growth counts; shrinking is always allowed.
+            ensure_room(tenant, "resource_bytes", content_bytes(content) - content_bytes(resource.content))
             resource.content = content
         created_at = resource.metadata.get("created_at")
         merged = {**resource.metadata, **(metadata or {}), "updated_at": server_timestamp()}

@@ -14,7 +14,7 @@ from apps.core.admin import OperatorAdmin, OperatorTabularInline
 from apps.core.errors import ApplicationError
 from apps.tenants.authentication import forget_keys
 from apps.tenants.models import ApiKey, Membership, Tenant
-from apps.tenants.services import api_key_create, normalise_scopes
+from apps.tenants.services import api_key_create, api_key_create_check, normalise_scopes
 
 
 class MembershipInline(OperatorTabularInline):
@@ -60,6 +60,17 @@ class ApiKeyCreateForm(forms.ModelForm):
             return normalise_scopes(self.cleaned_data["scopes_text"])
         except ApplicationError as exc:
             raise forms.ValidationError(exc.message) from None
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        tenant = cleaned.get("tenant")
+        if tenant is not None:
+            # The plan's cap on keys (billing's check) shown on the form, not as an error page.
+            try:
+                api_key_create_check(tenant=tenant)
+            except ApplicationError as exc:
+                raise forms.ValidationError(exc.message) from None
+        return cleaned
 
 
 @admin.register(ApiKey)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -51,6 +52,25 @@ def normalise_scopes(scopes: str | list[str]) -> list[str]:
         raise ApplicationError(str(exc), code="invalid_scope", extra={"scope": exc.scope}) from None
 
 
+# Checks a new key must pass, run inside api_key_create's transaction just before the key is made
+# (billing's plan cap on API keys registers one in its AppConfig.ready(): tenants sits below
+# billing). A check refuses by raising ApplicationError (402 quota_exceeded for the cap).
+ApiKeyCreateCheck = Callable[[Tenant], None]
+_api_key_create_checks: list[ApiKeyCreateCheck] = []
+
+
+def register_api_key_create_check(check: ApiKeyCreateCheck) -> None:
+    if check not in _api_key_create_checks:
+        _api_key_create_checks.append(check)
+
+
+def api_key_create_check(*, tenant: Tenant) -> None:
+    """Raises what api_key_create would refuse a new key of this tenant for (a form's early check;
+    api_key_create checks again, holding the lock)."""
+    for check in _api_key_create_checks:
+        check(tenant)
+
+
 @transaction.atomic
 def api_key_create(
     *,
@@ -66,6 +86,7 @@ def api_key_create(
         raise ApplicationError("expires_in_days must be positive", code="validation_error")
     if monthly_token_cap is not None and monthly_token_cap < 0:
         raise ApplicationError("monthly_token_cap must be 0 or more", code="validation_error")
+    api_key_create_check(tenant=tenant)  # e.g. the plan's cap on API keys
     plaintext, prefix = generate_key(settings.API_KEY_ENV)
     api_key = ApiKey.objects.create(
         tenant=tenant,

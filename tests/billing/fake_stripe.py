@@ -20,6 +20,13 @@ Prices: localstripe knows only the older Plan object, which Stripe's Price repla
 price's id works as a plan id). `/v1/prices` here stores each price as a localstripe Plan with the
 price's id and answers Price objects; `items[n][price]` on subscriptions becomes `items[n][plan]`
 on the way to localstripe, and every proxied object that carries a `plan` also gets its `price`.
+Prices take Stripe's pricing parameters (`unit_amount` or `unit_amount_decimal`; `billing_scheme=
+tiered` with `tiers_mode` and `tiers`, answered only under `expand[]=tiers`; `recurring[usage_type]
+=metered` with the `recurring[meter]` it is billed by, required as in Stripe's current API) and
+`lookup_key` with `transfer_lookup_key`. localstripe bills whole amounts, licensed plans and
+one-item subscriptions only: a price it cannot bill is a 0 licensed plan there, and a subscription
+made by Checkout keeps its items past the first here (`fake.extra_items`), added to the
+subscription wherever this server answers it (localstripe's own webhooks show the first only).
 
 For tests, the server's state is plain Python (it runs in a thread of the test process):
 `fake.meter_events` (accepted), `fake.rejected_duplicates`, `fake.outage` (a status code every
@@ -77,6 +84,9 @@ class FakeStripe:
     prices: dict[str, dict[str, Any]] = field(default_factory=dict)
     checkout_sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
     portal_sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # A subscription's items past its first, which localstripe cannot hold (it keeps one item a
+    # subscription): added to the subscription wherever this server answers it.
+    extra_items: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     outage: int | None = None  # while set, every /v1/billing/meter* request answers this status
     idempotent: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
     loop: asyncio.AbstractEventLoop | None = None
@@ -90,7 +100,8 @@ class FakeStripe:
             self.meter_events.clear()
             self.rejected_duplicates.clear()
             self.checkout_sessions.clear()
-            self.portal_sessions.clear()  # prices stay: they live in localstripe, which persists
+            self.portal_sessions.clear()
+            self.extra_items.clear()  # prices stay: they live in localstripe, which persists
             self.idempotent.clear()
             self.outage = None
 
@@ -405,33 +416,70 @@ class _Handlers:
         recurring = params.get("recurring")
         if not recurring:
             raise StripeError("Only recurring prices are supported by this test server.", param="recurring")
-        unit_amount = _int_param(params, "unit_amount") or 0
+        usage_type = recurring.get("usage_type", "licensed")
+        if usage_type not in ("licensed", "metered"):
+            raise StripeError(
+                "Invalid recurring[usage_type]: must be one of licensed or metered",
+                param="recurring[usage_type]",
+            )
+        meter = recurring.get("meter")
+        if usage_type == "metered" and not meter:
+            # Since API version 2025-03-31.basil a metered price is always backed by a meter.
+            raise StripeError(
+                "Missing required param: recurring[meter].",
+                code="parameter_missing",
+                param="recurring[meter]",
+            )
+        if meter and usage_type != "metered":
+            raise StripeError(
+                "recurring[meter] can only be set when recurring[usage_type] is `metered`.",
+                param="recurring[meter]",
+            )
+        if meter:
+            self.meter(meter)
+        pricing = _pricing(params)
         price_id = _id("price")
+        lookup_key = params.get("lookup_key") or None
+        if lookup_key:
+            holder = next((p for p in self.fake.prices.values() if p["lookup_key"] == lookup_key), None)
+            if holder is not None and params.get("transfer_lookup_key") not in ("true", True):
+                raise StripeError(
+                    f"A price (`{holder['id']}`) already uses that lookup key.",
+                    code="lookup_key_exists",
+                    param="lookup_key",
+                )
         plan = {
             "id": price_id,
             "product": product,
             "currency": currency,
-            "amount": unit_amount,
+            # localstripe keeps whole amounts only, and cannot invoice a metered plan ("Not
+            # implemented"): a decimal, tiered or metered price is a licensed plan at 0 there, so
+            # subscriptions carrying it work; its real pricing is on the Price this server answers.
+            "amount": pricing["unit_amount"] if usage_type == "licensed" and pricing["unit_amount"] else 0,
             "interval": _required(recurring, "interval"),
             "interval_count": recurring.get("interval_count", 1),
-            "usage_type": recurring.get("usage_type", "licensed"),
+            "usage_type": "licensed",
             "nickname": params.get("nickname") or "",
             "metadata": params.get("metadata") or {},
         }
         status, created = await self.localstripe("POST", "/v1/plans", plan)
         if status != 200:
             raise StripeError(created.get("error", {}).get("message", "invalid price"), status=status)
+        if lookup_key:
+            for other in self.fake.prices.values():
+                if other["lookup_key"] == lookup_key:
+                    other["lookup_key"] = None  # transferred
         price = _price_from_plan(created)
-        price["lookup_key"] = params.get("lookup_key")
-        if recurring.get("meter"):
-            self.meter(recurring["meter"])
-            price["recurring"]["meter"] = recurring["meter"]
+        price["lookup_key"] = lookup_key
+        price["recurring"].update(meter=meter or None, usage_type=usage_type)
+        price.update({k: v for k, v in pricing.items() if k != "tiers"})
+        price["_tiers"] = pricing["tiers"]
         self.fake.prices[price_id] = price
-        return price
+        return _price_view(price, params)
 
-    async def price(self, price_id: str) -> dict[str, Any]:
+    async def price(self, price_id: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         if price_id in self.fake.prices:
-            return self.fake.prices[price_id]
+            return _price_view(self.fake.prices[price_id], params or {})
         status, plan = await self.localstripe("GET", f"/v1/plans/{price_id}")
         if status != 200:
             raise StripeError(
@@ -445,7 +493,7 @@ class _Handlers:
             items = [p for p in items if p["lookup_key"] in params["lookup_keys"]]
         if params.get("product"):
             items = [p for p in items if p["product"] == params["product"]]
-        return _list("/v1/prices", items, params)
+        return _list("/v1/prices", [_price_view(p, params) for p in items], params)
 
     # checkout and portal
 
@@ -553,13 +601,30 @@ class _Handlers:
             ]
             metadata = session["_subscription_data"].get("metadata") or {}
             status, subscription = await self.localstripe(
-                "POST", "/v1/subscriptions", {"customer": customer, "items": items, "metadata": metadata}
+                "POST", "/v1/subscriptions", {"customer": customer, "items": items[:1], "metadata": metadata}
             )
             if status != 200:
                 raise StripeError(
                     subscription.get("error", {}).get("message", "subscription failed"), status=status
                 )
             session["subscription"] = subscription["id"]
+            extra = []
+            for item in items[1:]:
+                price = await self.price(item["plan"])
+                extra.append(
+                    {
+                        "id": _id("si"),
+                        "object": "subscription_item",
+                        "created": int(time.time()),
+                        "metadata": {},
+                        "price": price,
+                        "subscription": subscription["id"],
+                        # Stripe gives a metered item no quantity: the meter says how much.
+                        **({} if price["recurring"]["usage_type"] == "metered" else {"quantity": 1}),
+                    }
+                )
+            if extra:
+                self.fake.extra_items[subscription["id"]] = extra
         session.update(customer=customer, status="complete", payment_status="paid")
         return _public(session)
 
@@ -634,7 +699,7 @@ class _Handlers:
             if len(parts) == 2:
                 return await (self.price_create(params) if method == "POST" else self.price_list(params))
             if len(parts) == 3 and method == "GET":
-                return await self.price(parts[2])
+                return await self.price(parts[2], params)
         elif parts[:3] == ["v1", "checkout", "sessions"]:
             if len(parts) == 3 and method == "POST":
                 return await self.checkout_create(params)
@@ -676,9 +741,10 @@ class _Handlers:
                 except ValueError:
                     pass
                 else:
-                    return web.json_response(
-                        _with_prices(document, self.fake.prices), status=upstream.status, headers=passed
+                    document = _with_extra_items(
+                        _with_prices(document, self.fake.prices), self.fake.extra_items
                     )
+                    return web.json_response(document, status=upstream.status, headers=passed)
             return web.Response(
                 body=payload,
                 status=upstream.status,
@@ -706,9 +772,104 @@ def _price_from_plan(plan: dict[str, Any]) -> dict[str, Any]:
             "meter": None,
             "usage_type": plan.get("usage_type", "licensed"),
         },
+        "tiers_mode": None,
         "type": "recurring",
         "unit_amount": plan.get("amount"),
+        "unit_amount_decimal": None if plan.get("amount") is None else str(plan.get("amount")),
     }
+
+
+def _pricing(params: dict[str, Any]) -> dict[str, Any]:
+    """A price's amounts as Stripe takes them: `unit_amount` (whole minor units) or
+    `unit_amount_decimal` (up to 12 decimals) per unit, or `billing_scheme=tiered` with
+    `tiers_mode` and `tiers` (each `up_to` a count or `inf`, the last `inf`)."""
+    scheme = params.get("billing_scheme") or "per_unit"
+    if scheme not in ("per_unit", "tiered"):
+        raise StripeError("Invalid billing_scheme: must be one of per_unit or tiered", param="billing_scheme")
+    if scheme == "per_unit":
+        if params.get("tiers") or params.get("tiers_mode"):
+            raise StripeError("Tiers can only be set when billing_scheme is `tiered`.", param="tiers")
+        amount = _int_param(params, "unit_amount")
+        decimal = _decimal_param(params, "unit_amount_decimal")
+        if amount is not None and decimal is not None:
+            raise StripeError(
+                "You may only specify one of these parameters: unit_amount, unit_amount_decimal.",
+                param="unit_amount_decimal",
+            )
+        if decimal is None:
+            decimal = str(amount or 0)
+        whole = int(decimal) if "." not in decimal else None
+        return {
+            "billing_scheme": "per_unit",
+            "tiers_mode": None,
+            "unit_amount": whole,
+            "unit_amount_decimal": decimal,
+            "tiers": None,
+        }
+    mode = params.get("tiers_mode")
+    if mode not in ("graduated", "volume"):
+        raise StripeError(
+            "Missing required param: tiers_mode." if not mode else "Invalid tiers_mode",
+            code="parameter_missing" if not mode else None,
+            param="tiers_mode",
+        )
+    raw = params.get("tiers")
+    if not isinstance(raw, list) or not raw:
+        raise StripeError("Missing required param: tiers.", code="parameter_missing", param="tiers")
+    if params.get("unit_amount") not in (None, "") or params.get("unit_amount_decimal") not in (None, ""):
+        raise StripeError("unit_amount cannot be set when billing_scheme is `tiered`.", param="unit_amount")
+    tiers = []
+    for index, tier in enumerate(raw):
+        tier = tier or {}
+        up_to = tier.get("up_to")
+        if up_to in (None, ""):
+            raise StripeError(
+                f"Missing required param: tiers[{index}][up_to].",
+                code="parameter_missing",
+                param=f"tiers[{index}][up_to]",
+            )
+        limit = None if up_to == "inf" else _int_param(tier, "up_to")
+        amount = _int_param(tier, "unit_amount")
+        decimal = _decimal_param(tier, "unit_amount_decimal")
+        tiers.append(
+            {
+                "flat_amount": _int_param(tier, "flat_amount"),
+                "flat_amount_decimal": tier.get("flat_amount"),
+                "unit_amount": amount if decimal is None else None,
+                "unit_amount_decimal": decimal
+                if decimal is not None
+                else (str(amount) if amount is not None else None),
+                "up_to": limit,
+            }
+        )
+    if tiers[-1]["up_to"] is not None or any(t["up_to"] is None for t in tiers[:-1]):
+        raise StripeError("The last tier must have `up_to` set to `inf`, and only the last.", param="tiers")
+    return {
+        "billing_scheme": "tiered",
+        "tiers_mode": mode,
+        "unit_amount": None,
+        "unit_amount_decimal": None,
+        "tiers": tiers,
+    }
+
+
+def _decimal_param(params: dict[str, Any], name: str) -> str | None:
+    raw = params.get(name)
+    if raw in (None, ""):
+        return None
+    if not re.fullmatch(r"\d+(\.\d{1,12})?", str(raw)):
+        raise StripeError(f"Invalid decimal: {raw}", code="parameter_invalid_decimal", param=name)
+    return str(raw)
+
+
+def _price_view(price: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """A stored price as Stripe answers it: `tiers` only when asked for with `expand[]=tiers`
+    (or `expand[]=data.tiers` on a list)."""
+    view = {k: v for k, v in price.items() if not k.startswith("_")}
+    expand = params.get("expand") or []
+    if price.get("_tiers") is not None and ({"tiers", "data.tiers"} & set(expand)):
+        view["tiers"] = price["_tiers"]
+    return view
 
 
 def _prices_as_plans(body: bytes) -> bytes:
@@ -727,7 +888,22 @@ def _with_prices(document: Any, prices: dict[str, dict[str, Any]]) -> Any:
     result = {key: _with_prices(value, prices) for key, value in document.items()}
     plan = result.get("plan")
     if isinstance(plan, dict) and plan.get("object") == "plan" and "price" not in result:
-        result["price"] = prices.get(plan["id"]) or _price_from_plan(plan)
+        stored = prices.get(plan["id"])
+        result["price"] = _price_view(stored, {}) if stored else _price_from_plan(plan)
+    return result
+
+
+def _with_extra_items(document: Any, extra: dict[str, list[dict[str, Any]]]) -> Any:
+    """Every subscription this server knows more items of carries them after localstripe's one."""
+    if isinstance(document, list):
+        return [_with_extra_items(item, extra) for item in document]
+    if not isinstance(document, dict):
+        return document
+    result = {key: _with_extra_items(value, extra) for key, value in document.items()}
+    items = result.get("items")
+    if result.get("object") == "subscription" and result.get("id") in extra and isinstance(items, dict):
+        data = [*items.get("data", []), *extra[result["id"]]]
+        result["items"] = {**items, "data": data, "total_count": len(data)}
     return result
 
 

@@ -60,7 +60,11 @@ def test_checkout_starts_a_subscription_session_for_the_plan(
     [session] = billing.checkout_sessions.values()
     assert session["url"] == url and session["mode"] == "subscription"
     pro = Plan.objects.get(slug="pro")
-    assert [item["price"] for item in session["_line_items"]] == [pro.stripe_price_id]
+    # The flat monthly price (quantity 1), then each metered price (no quantity: the meter says).
+    assert session["_line_items"][0] == {"price": pro.stripe_price_id, "quantity": "1"}
+    metered = sorted(pro.stripe_metered_prices.values())
+    assert len(metered) == 4 and sorted(item["price"] for item in session["_line_items"][1:]) == metered
+    assert all("quantity" not in item for item in session["_line_items"][1:])
     assert session["success_url"] == SUCCESS and session["cancel_url"] == SUCCESS
     assert session["client_reference_id"] == str(alice.pk)
     assert session["metadata"] == {"slop_tenant": str(alice.pk), "slop_plan": "pro"}
@@ -124,6 +128,18 @@ def test_a_completed_checkout_puts_the_team_on_its_plan_when_stripe_says_so(
     assert response.status_code == 200 and response.json()["outcome"] == "applied: team active"
     account = BillingAccount.objects.for_tenant(alice).get()
     assert account.stripe_subscription_id == session["subscription"]
+    # The subscription Stripe made carries the flat price and every metered one.
+    team = Plan.objects.get(slug="team")
+    subscription = (
+        stripe.StripeClient(
+            billing.secret_keys.copy().pop(), base_addresses={"api": billing.url}, max_network_retries=0
+        )
+        .v1.subscriptions.retrieve(session["subscription"])
+        .to_dict()
+    )
+    items = {item["price"]["id"] for item in subscription["items"]["data"]}
+    assert items == {team.stripe_price_id, *team.stripe_metered_prices.values()}
+    assert account.plan.slug == "team"  # found by the flat price among the items
 
     # Subscribed: a second checkout is refused, the portal is the way to change plans.
     again = _checkout(alice_client, "pro")

@@ -168,3 +168,98 @@ def test_sync_again_creates_nothing_and_a_price_change_makes_a_new_price(
 def test_sync_without_stripe_says_which_setting_is_missing(plans: dict[str, Plan]) -> None:
     with override_settings(STRIPE_SECRET_KEY=None), pytest.raises(CommandError, match="STRIPE_SECRET_KEY"):
         _sync()
+
+
+# --- metered prices ------------------------------------------------------------------------------
+
+UNITS = ("input_tokens", "output_tokens", "tool_calls", "job_seconds")
+
+
+def _metered(fake_stripe: FakeStripe, slug: str) -> dict[str, dict[str, object]]:
+    plan = Plan.objects.get(slug=slug)
+    return {unit: fake_stripe.prices[price] for unit, price in plan.stripe_metered_prices.items()}
+
+
+def test_sync_creates_the_meters_and_a_metered_price_per_unit_the_plan_prices(
+    plans: dict[str, Plan], fake_stripe: FakeStripe, billing_stripe_client: stripe.StripeClient
+) -> None:
+    Plan.objects.filter(slug__in=["pro", "team"]).update(stripe_price_id="", stripe_metered_prices={})
+    lines = _sync()
+
+    meters = {m["event_name"]: m["id"] for m in fake_stripe.meters.values()}
+    assert set(meters) == {f"slop_{unit}" for unit in UNITS}
+    pro = _metered(fake_stripe, "pro")
+    assert set(pro) == set(UNITS) and set(_metered(fake_stripe, "team")) == set(UNITS)
+    assert "pro: metered tool_calls price price_" in "\n".join(lines)
+    for unit, price in pro.items():
+        recurring = price["recurring"]
+        assert isinstance(recurring, dict)
+        assert recurring["usage_type"] == "metered" and recurring["meter"] == meters[f"slop_{unit}"]
+        assert recurring["interval"] == "month" and price["currency"] == "usd"
+        assert price["product"] == "slop_plan_pro" and price["lookup_key"] == f"slop_pro_{unit}"
+    # Job seconds: nothing included, 10 per million seconds = 0.001 cents a second.
+    assert pro["job_seconds"]["billing_scheme"] == "per_unit"
+    assert pro["job_seconds"]["unit_amount_decimal"] == "0.001"  # as the fake stored it: the wire string
+    # Tool calls: what the plan includes is a free first tier, then 500 per million = 0.05 cents.
+    tiered = billing_stripe_client.v1.prices.retrieve(
+        str(pro["tool_calls"]["id"]), params={"expand": ["tiers"]}
+    ).to_dict()
+    assert tiered["billing_scheme"] == "tiered" and tiered["tiers_mode"] == "graduated"
+    # (The SDK reads Stripe's decimal strings as Decimals.)
+    assert [(t["up_to"], t["unit_amount"], str(t["unit_amount_decimal"])) for t in tiered["tiers"]] == [
+        (plans["pro"].included_tool_calls, 0, "0"),
+        (None, None, "0.05"),
+    ]
+    tokens = billing_stripe_client.v1.prices.retrieve(
+        str(pro["input_tokens"]["id"]), params={"expand": ["tiers"]}
+    ).to_dict()
+    assert tokens["tiers"][0]["up_to"] == plans["pro"].included_tokens
+    assert str(tokens["tiers"][1]["unit_amount_decimal"]) == "0.0002"  # 2.00 per million tokens
+
+
+def test_sync_twice_creates_no_meter_or_price_and_a_changed_unit_price_makes_a_new_one(
+    plans: dict[str, Plan], fake_stripe: FakeStripe
+) -> None:
+    _sync()
+    meters, prices = dict(fake_stripe.meters), set(fake_stripe.prices)
+    first = dict(Plan.objects.get(slug="pro").stripe_metered_prices)
+
+    lines = _sync()
+
+    assert fake_stripe.meters == meters and set(fake_stripe.prices) == prices  # nothing new at Stripe
+    assert all(line.endswith("(linked)") for line in lines if "metered" in line)
+    # Links lost: found again by their lookup keys, still nothing new.
+    Plan.objects.filter(slug="pro").update(stripe_metered_prices={})
+    assert "pro: metered tool_calls price " + first["tool_calls"] + " (found)" in _sync("pro")
+    assert set(fake_stripe.prices) == prices and Plan.objects.get(slug="pro").stripe_metered_prices == first
+
+    pro = Plan.objects.get(slug="pro")
+    pro.unit_prices = {**pro.unit_prices, "tool_calls": "700"}
+    pro.save()
+    lines = _sync("pro")
+    second = Plan.objects.get(slug="pro").stripe_metered_prices
+    assert second["tool_calls"] != first["tool_calls"] and second["input_tokens"] == first["input_tokens"]
+    assert f"pro: metered tool_calls price {second['tool_calls']} (replaced)" in lines
+    # The lookup key moved to the new price: the old one keeps its subscriptions, sells no more.
+    assert fake_stripe.prices[second["tool_calls"]]["lookup_key"] == "slop_pro_tool_calls"
+    assert fake_stripe.prices[first["tool_calls"]]["lookup_key"] is None
+    assert set(fake_stripe.prices) == prices | {second["tool_calls"]}
+
+
+def test_a_plan_without_overage_gets_no_metered_prices(
+    plans: dict[str, Plan], fake_stripe: FakeStripe
+) -> None:
+    Plan.objects.filter(slug="pro").update(
+        overage_allowed=False, stripe_metered_prices={"tool_calls": "price_x"}
+    )
+    lines = _sync("pro")
+    assert not any("metered" in line for line in lines)
+    assert Plan.objects.get(slug="pro").stripe_metered_prices == {}
+
+
+def test_a_unit_price_that_is_not_a_number_is_refused_by_name(
+    plans: dict[str, Plan], fake_stripe: FakeStripe
+) -> None:
+    Plan.objects.filter(slug="pro").update(unit_prices={"tool_calls": "cheap"})
+    with pytest.raises(CommandError, match=r"unit_prices\['tool_calls'\]"):
+        _sync("pro")

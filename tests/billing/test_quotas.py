@@ -147,6 +147,29 @@ def test_a_keys_own_cap_holds_and_other_keys_go_on(
     assert say(other, "hello").status_code == 200
 
 
+def test_a_refusal_by_one_limit_leaves_nothing_reserved_on_the_others(
+    alice: Tenant, make_key: Callable[..., str], put_on_plan: Callable[..., Any]
+) -> None:
+    # Admission is one statement over the tenant's, the key's and the end user's counters: when the
+    # key's cap refuses, the reservation the tenant's and the end user's counters took is given back.
+    put_on_plan(alice, included_tokens=1_000_000)
+    account = account_for(alice)
+    account.end_user_monthly_token_cap = 1_000_000
+    account.save(update_fields=["end_user_monthly_token_cap"])
+    clear_limits_cache()
+    capped = SlopClient().with_key(make_key(alice, monthly_token_cap=30))
+    capped_id = ApiKey.objects.for_tenant(alice).get(monthly_token_cap=30).pk
+    assert say(capped, "hello", HTTP_X_SLOP_USER="u1").status_code == 200
+    use_up(alice, 30, api_key_id=capped_id, end_user="u1")
+
+    refused = say(capped, "hello", HTTP_X_SLOP_USER="u1")
+
+    assert refused.status_code == 402 and refused.json()["scope"] == "key"
+    reserved = UsageCounter.objects.for_tenant(alice).values_list("scope", "reserved_tokens")
+    assert dict(reserved) == {"tenant": 0, "key": 0, "user": 0}
+    assert say(SlopClient().with_key(make_key(alice)), "hi", HTTP_X_SLOP_USER="u1").status_code == 200
+
+
 def test_create_api_key_takes_a_monthly_token_cap(alice: Tenant) -> None:
     from io import StringIO
 

@@ -7,10 +7,11 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
+from django.utils import timezone
 
 from apps.core.errors import ApplicationError
-from apps.tenants.authentication import authenticate_key
-from apps.tenants.models import Membership, Tenant
+from apps.tenants.authentication import authenticate_key, forget_keys
+from apps.tenants.models import ApiKey, Membership, Tenant
 from apps.tenants.services import api_key_create, tenant_create, tenant_public_scopes_set
 
 DEMO_PUBLIC_SCOPES = ["chat.*", "tools.*", "memory.*", "resources.*"]
@@ -68,6 +69,12 @@ class Command(BaseCommand):
                     return
             except ApplicationError:
                 pass
+        # The key in the file is lost: revoke the demo keys made before it, so a re-made file never
+        # piles keys up against the plan's cap on API keys (which would then refuse this one).
+        stale = ApiKey.objects.for_tenant(tenant).filter(name="demo", revoked_at=None)
+        prefixes = list(stale.values_list("prefix", flat=True))
+        stale.update(revoked_at=timezone.now())
+        forget_keys(prefixes=prefixes)  # an update sends no signal
         issued = api_key_create(tenant=tenant, scopes="*", name="demo")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(issued.plaintext + "\n")
