@@ -217,8 +217,11 @@ class PagesMiddleware(Middleware):
         from django.utils.module_loading import import_string
 
         pages = get_response
+        self.view_hooks: list[Callable[..., HttpResponse | None]] = []
         for path in reversed(settings.PAGES_MIDDLEWARE):
             pages = import_string(path)(pages)
+            if hasattr(pages, "process_view"):
+                self.view_hooks.insert(0, pages.process_view)
         self.pages = pages
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
@@ -228,3 +231,21 @@ class PagesMiddleware(Middleware):
         # ALLOWED_HOSTS (DisallowedHost: a 400); API paths keep that check.
         request.get_host()
         return self.get_response(request)
+
+    def process_view(
+        self,
+        request: HttpRequest,
+        view_func: Callable[..., Any],
+        view_args: tuple[Any, ...],
+        view_kwargs: dict[str, Any],
+    ) -> HttpResponse | None:
+        """The wrapped middleware's `process_view` hooks, which Django's handler never sees (it
+        collects hooks from MIDDLEWARE only). CsrfViewMiddleware checks the token here: without
+        this, only views decorated with csrf_protect (the admin's, the login) were protected."""
+        if not serves_html(request.path_info):
+            return None
+        for hook in self.view_hooks:
+            response = hook(request, view_func, view_args, view_kwargs)
+            if response is not None:
+                return response
+        return None
