@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # pip says what it downloads, with progress bars (the first install takes minutes).
 PIP_PROGRESS := --progress-bar on --no-input
 
-.PHONY: run test lint typecheck imports check bench bench-memory clean
+.PHONY: run test lint typecheck imports check bench bench-memory vendor clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
@@ -22,11 +22,17 @@ $(STAMP): pyproject.toml
 	$(PY) -m apps.core.embeddings.onnx_export
 	touch $(STAMP)
 
+# The console's browser tests drive Debian's Chromium (test tools cannot download browsers here).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@echo "Installing Chromium for the console's browser tests (Debian's package)"
+	$$( [ "$$(id -u)" = 0 ] || echo sudo ) sh -c 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium'
+
 run: $(STAMP)
 	SLOP_DEBUG=$${SLOP_DEBUG:-true} SLOP_DEMO_PUBLIC_LOOPBACK=$${SLOP_DEMO_PUBLIC_LOOPBACK:-true} \
 	  PORT=$(PORT) $(PY) manage.py serve --port $(PORT)
 
-test: $(STAMP)
+test: $(STAMP) $(CHROMIUM)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -48,6 +54,12 @@ bench: $(STAMP)
 # Loads a million synthetic vectors and builds the HNSW index: tens of minutes on 2 cores.
 bench-memory: $(STAMP)
 	$(PY) bench/memory.py $(BENCH_ARGS)
+
+# The console's front-end libraries (frontend/package.json, exact versions in its lock file), copied
+# into apps/dashboard/static/dashboard/vendor/ and committed: running the platform needs no Node.js.
+vendor: $(STAMP)
+	cd frontend && npm ci --no-audit --no-fund --ignore-scripts
+	$(PY) frontend/vendor.py
 
 clean:
 	rm -rf $(VENV) .data/test

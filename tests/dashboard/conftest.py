@@ -37,3 +37,6 @@ def console_for(make_member: Callable[..., Any]) -> Callable[..., Client]:
         return client
 
     return make
+
+
+from tests.dashboard.browser import console_server, page  # noqa: E402, F401  (fixtures)

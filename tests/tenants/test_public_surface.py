@@ -11,7 +11,7 @@ from django.test.utils import override_settings
 from rest_framework.test import APIClient
 
 from apps.memory.models import MemoryItem
-from apps.tenants.models import Tenant, validate_public_scopes
+from apps.tenants.models import Membership, Tenant, validate_public_scopes
 from apps.tenants.public import public_grant
 from apps.tenants.scopes import Action
 from apps.tenants.services import tenant_public_scopes_set
@@ -146,6 +146,19 @@ def demo(tmp_path: object, settings: object) -> Tenant:
 
 def test_ensure_demo_tenant_opens_everything_but_pay(demo: Tenant) -> None:
     assert demo.public_scopes == ["chat.*", "tools.*", "memory.*", "resources.*"]
+
+
+def test_the_demo_team_has_an_owner_who_can_sign_in_to_the_console(demo: Tenant, settings: object) -> None:
+    from django.contrib.auth import authenticate
+
+    password = (settings.DATA_DIR / "demo_console_password").read_text().strip()  # type: ignore[attr-defined]
+    user = authenticate(username="demo", password=password)
+    assert user is not None
+    assert Membership.objects.for_tenant(demo).get(user=user).role == "owner"
+    # Run again (every make run): the same password, still one membership.
+    call_command("ensure_demo_tenant", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    assert authenticate(username="demo", password=password) is not None
+    assert Membership.objects.for_tenant(demo).filter(user=user).count() == 1
 
 
 @override_settings(SLOP_DEMO_PUBLIC_LOOPBACK=True)
