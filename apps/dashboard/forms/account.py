@@ -34,7 +34,7 @@ class SignInForm(AuthenticationForm):
 
 class SignUpForm(UserCreationForm):  # type: ignore[type-arg]
     team_name = forms.CharField(
-        label="Team name", max_length=200, help_text="You can rename it, invite people and add teams later."
+        label="Team name", max_length=200, help_text="You can invite people and make more teams once you are in."
     )
 
     class Meta(UserCreationForm.Meta):
