@@ -34,7 +34,7 @@ class SignInForm(AuthenticationForm):
 
 class SignUpForm(UserCreationForm):  # type: ignore[type-arg]
     team_name = forms.CharField(
-        label="Team name", max_length=200, help_text="You can invite people and make more teams once you are in."
+        label="Team name", max_length=200, help_text="You can invite people and make more teams later."
     )
 
     class Meta(UserCreationForm.Meta):
