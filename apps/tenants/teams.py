@@ -3,7 +3,7 @@
 A team always keeps an owner: a role change or a removal locks the team's memberships first and
 refuses to take the last owner away, so two owners demoting each other at once cannot both win.
 How many members a plan allows is billing's business (a layer above this one): callers check
-`apps.billing.caps.ensure_room(tenant, "members")` before `membership_add` and `invitation_accept`.
+`apps.billing.caps.ensure_room(tenant, "members")` before `invitation_accept`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from apps.core.errors import ApplicationError
@@ -52,16 +52,6 @@ def team_create(*, name: str, owner: Any) -> Tenant:
     tenant = tenant_create(name=name)
     Membership.objects.for_tenant(tenant).create(tenant=tenant, user=owner, role=Role.OWNER)
     return tenant
-
-
-def membership_add(*, tenant: Tenant, user: Any, role: str) -> Membership:
-    try:
-        with transaction.atomic():
-            return Membership.objects.for_tenant(tenant).create(tenant=tenant, user=user, role=_role(role))
-    except IntegrityError:
-        raise ApplicationError(
-            f"{user} is already a member of {tenant.name}", code="conflict", status=409
-        ) from None
 
 
 def _locked_members(tenant: Tenant) -> list[Membership]:

@@ -43,6 +43,10 @@ def test_sign_up_in_the_browser(page: Page) -> None:
     page.get_by_role("link", name="nova", exact=True).click()
     expect(page.get_by_role("heading", name="Your account")).to_be_visible()
     screenshot(page, "account")
+    page.get_by_role("link", name="Change password").click()
+    expect(page.get_by_role("heading", name="Change your password")).to_be_visible()
+    screenshot(page, "account-password-change")
+    page.go_back()
     page.get_by_role("link", name="Create another team").click()
     page.get_by_label("Team name").fill("Nova Side Project")
     screenshot(page, "account-new-team")
@@ -52,7 +56,11 @@ def test_sign_up_in_the_browser(page: Page) -> None:
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     page.get_by_role("link", name="Forgot your password?").click()
     expect(page.get_by_role("heading", name="Reset your password")).to_be_visible()
+    page.get_by_label("Email").fill("nova@example.com")
     screenshot(page, "account-password-reset")
+    page.get_by_role("button", name="Send the link").click()
+    expect(page.get_by_role("heading", name="Check your e-mail")).to_be_visible()
+    screenshot(page, "account-password-reset-sent")
 
 
 def test_a_key_is_seen_once_works_and_is_refused_once_revoked(

@@ -20,7 +20,6 @@ from apps.billing.accounts import account_for
 from apps.billing.caps import ensure_room
 from apps.core.errors import ApplicationError
 from apps.dashboard.forms.account import InvitedSignUpForm, SignInForm, SignUpForm, TeamCreateForm
-from apps.dashboard.mail import SEND_ERRORS
 from apps.dashboard.teams import memberships_of
 from apps.tenants.models import Invitation, Membership
 from apps.tenants.teams import invitation_accept, invitation_for_token, lock_team, team_create, user_create
@@ -124,14 +123,9 @@ class PasswordReset(auth_views.PasswordResetView):
     template_name = "dashboard/account/password_reset.html"
     email_template_name = "dashboard/account/email/password_reset.txt"
     subject_template_name = "dashboard/account/email/password_reset_subject.txt"
+    # Django logs a failed send and answers as if it went: the page never tells whether an
+    # address has an account.
     success_url = reverse_lazy("dashboard:password_reset_done")
-
-    def form_valid(self, form: Any) -> HttpResponse:
-        try:
-            return super().form_valid(form)
-        except SEND_ERRORS:
-            form.add_error(None, "We could not send e-mail just now. Try again in a few minutes.")
-            return self.render_to_response(self.get_context_data(form=form), status=503)
 
 
 class PasswordResetDone(auth_views.PasswordResetDoneView):
