@@ -4,8 +4,12 @@ sign-out, password reset and change, another team, CSRF, and the console's 403 p
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -209,3 +213,39 @@ def test_the_403_is_a_page_in_the_console_and_json_on_slop_paths(
     slop = permission_denied(RequestFactory().get("/memory"))
     assert slop.status_code == 403 and slop["Content-Type"].startswith("application/json")
     assert json.loads(slop.content) == {"error": "Forbidden", "code": "forbidden", "status": 403}
+
+
+def _settings_in(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.EMAIL_BACKEND, s.EMAIL_HOST, s.EMAIL_PORT, s.EMAIL_USE_TLS, s.EMAIL_USE_SSL, "
+        "s.SLOP_SIGNUP_OPEN)"
+    )
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("EMAIL_", "SLOP_SIGNUP"))}
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**base, "DJANGO_SETTINGS_MODULE": "slop_platform.settings", "SECRET_KEY": "k" * 40, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_e_mail_and_sign_up_settings_come_from_the_environment() -> None:
+    development = _settings_in({"SLOP_DEBUG": "true"})
+    assert development.stdout.split() == [
+        "django.core.mail.backends.console.EmailBackend", "localhost", "587", "True", "False", "True"
+    ]  # fmt: skip
+    production = _settings_in(
+        {"SLOP_DEBUG": "false", "EMAIL_HOST": "smtp.example.com", "EMAIL_PORT": "465",
+         "EMAIL_USE_SSL": "true", "SLOP_SIGNUP_OPEN": "false"}
+    )  # fmt: skip
+    assert production.stdout.split() == [
+        "django.core.mail.backends.smtp.EmailBackend", "smtp.example.com", "465", "False", "True", "False"
+    ]  # fmt: skip
+    both = _settings_in({"SLOP_DEBUG": "false", "EMAIL_USE_SSL": "true", "EMAIL_USE_TLS": "true"})
+    assert both.returncode != 0 and "EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be true" in both.stderr
+    loose = _settings_in({"SLOP_DEBUG": "false", "SLOP_SIGNUP_OPEN": "maybe"})
+    assert loose.returncode != 0 and "SLOP_SIGNUP_OPEN must be true or false" in loose.stderr
