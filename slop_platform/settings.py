@@ -127,6 +127,9 @@ LOGOUT_REDIRECT_URL = "dashboard:login"
 # Whether anyone may sign up (a new account and team) and signed-in users may create teams; off,
 # people join only through invitations and an operator makes teams in the admin.
 SLOP_SIGNUP_OPEN = env_bool("SLOP_SIGNUP_OPEN", True)
+# Failed sign-ins, sign-ups, password-reset e-mails and invited sign-ups per client address per
+# minute, each (apps/dashboard/limits.py); 0: no limit.
+SLOP_CONSOLE_AUTH_LIMIT_PER_MINUTE = env_int("SLOP_CONSOLE_AUTH_LIMIT_PER_MINUTE", 10, minimum=0)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},

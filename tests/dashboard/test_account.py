@@ -21,6 +21,7 @@ from apps.billing.accounts import account_for
 from apps.billing.models import BillingAccount
 from apps.core.views import permission_denied
 from apps.tenants.models import Membership, Tenant
+from apps.tenants.teams import invitation_create
 from tests.dashboard.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -249,3 +250,41 @@ def test_e_mail_and_sign_up_settings_come_from_the_environment() -> None:
     assert both.returncode != 0 and "EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be true" in both.stderr
     loose = _settings_in({"SLOP_DEBUG": "false", "SLOP_SIGNUP_OPEN": "maybe"})
     assert loose.returncode != 0 and "SLOP_SIGNUP_OPEN must be true or false" in loose.stderr
+
+
+@override_settings(SLOP_CONSOLE_AUTH_LIMIT_PER_MINUTE=2)
+def test_failed_sign_ins_from_one_address_are_limited(make_member: Callable[..., Any], alice: Tenant) -> None:
+    make_member(alice, "member", username="gil")
+    guesser = Client(REMOTE_ADDR="192.0.2.41")
+    for _ in range(2):
+        assert guesser.post("/console/login", {"username": "gil", "password": "guess"}).status_code == 200
+    limited = guesser.post("/console/login", {"username": "gil", "password": PASSWORD})  # right, but too late
+    assert limited.status_code == 429 and int(limited["Retry-After"]) >= 1
+    assert b"Too many attempts" in limited.content
+    assert "_auth_user_id" not in guesser.session
+    elsewhere = Client(REMOTE_ADDR="192.0.2.42")
+    assert elsewhere.post("/console/login", {"username": "gil", "password": PASSWORD}).status_code == 302
+
+
+@override_settings(SLOP_CONSOLE_AUTH_LIMIT_PER_MINUTE=1)
+def test_sign_ups_and_reset_e_mails_from_one_address_are_limited(
+    make_member: Callable[..., Any], alice: Tenant
+) -> None:
+    make_member(alice, "member", username="hal")
+    visitor = Client(REMOTE_ADDR="192.0.2.51")
+    assert visitor.post("/console/signup", SIGNUP).status_code == 302
+    second = Client(REMOTE_ADDR="192.0.2.51").post(
+        "/console/signup", {**SIGNUP, "username": "dana2", "email": "dana2@example.com"}
+    )
+    assert second.status_code == 429 and not User.objects.filter(username="dana2").exists()
+    issued = invitation_create(tenant=alice, email="dana3@example.com", role="member", invited_by_id=None)
+    invited = Client(REMOTE_ADDR="192.0.2.51").post(
+        f"/console/invite/{issued.token}", {"username": "dana3", "password1": PASSWORD, "password2": PASSWORD}
+    )
+    assert invited.status_code == 429 and invited["Retry-After"] and b"Too many attempts" in invited.content
+    assert not User.objects.filter(username="dana3").exists()
+    resetter = Client(REMOTE_ADDR="192.0.2.52")
+    assert resetter.post("/console/password-reset", {"email": "hal@example.com"}).status_code == 302
+    again = resetter.post("/console/password-reset", {"email": "hal@example.com"})
+    assert again.status_code == 429 and b"Too many attempts" in again.content
+    assert len(mail.outbox) == 1

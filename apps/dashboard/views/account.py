@@ -19,10 +19,17 @@ from django.views import View
 from apps.billing.accounts import account_for
 from apps.billing.caps import ensure_room
 from apps.core.errors import ApplicationError
+from apps.dashboard import limits
 from apps.dashboard.forms.account import InvitedSignUpForm, SignInForm, SignUpForm, TeamCreateForm
 from apps.dashboard.teams import memberships_of
 from apps.tenants.models import Invitation, Membership
 from apps.tenants.teams import invitation_accept, invitation_for_token, lock_team, team_create, user_create
+
+
+def _too_many(request: HttpRequest, template: str, context: dict[str, Any], seconds: int) -> HttpResponse:
+    response = render(request, template, {**context, "error": limits.message(seconds)}, status=429)
+    response["Retry-After"] = str(seconds)
+    return response
 
 
 class Login(auth_views.LoginView):
@@ -32,6 +39,16 @@ class Login(auth_views.LoginView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         return super().get_context_data(signup_open=settings.SLOP_SIGNUP_OPEN, **kwargs)
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        # Refused before the password is checked, right or wrong, so guessing learns nothing.
+        if (seconds := limits.exhausted(request, "signin")) is not None:
+            return _too_many(request, self.template_name, self.get_context_data(), seconds)
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form: Any) -> HttpResponse:
+        limits.count(self.request, "signin")
+        return super().form_invalid(form)
 
 
 class Logout(auth_views.LogoutView):
@@ -65,12 +82,15 @@ class SignUp(View):
 
     def post(self, request: HttpRequest) -> HttpResponse:
         form = SignUpForm(request.POST)
+        if (seconds := limits.exhausted(request, "signup")) is not None:
+            return _too_many(request, "dashboard/account/signup.html", {"form": form}, seconds)
         if not form.is_valid():
             return render(request, "dashboard/account/signup.html", {"form": form}, status=400)
         data = form.cleaned_data
         with transaction.atomic():
             user = user_create(username=data["username"], email=data["email"], password=data["password1"])
             tenant = _start_team(data["team_name"], user)
+        limits.count(request, "signup")
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, f"Welcome! {tenant.name} is yours, on the free plan.")
         return redirect("dashboard:team", team=tenant.slug)
@@ -126,6 +146,15 @@ class PasswordReset(auth_views.PasswordResetView):
     # Django logs a failed send and answers as if it went: the page never tells whether an
     # address has an account.
     success_url = reverse_lazy("dashboard:password_reset_done")
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if (seconds := limits.exhausted(request, "password_reset")) is not None:
+            return _too_many(request, self.template_name, self.get_context_data(), seconds)
+        return super().post(request, *args, **kwargs)
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        limits.count(self.request, "password_reset")
+        return super().form_valid(form)
 
 
 class PasswordResetDone(auth_views.PasswordResetDoneView):
@@ -192,6 +221,10 @@ class InvitationAccept(View):
                     user = request.user
                 else:
                     form = InvitedSignUpForm(request.POST, email=invitation.email)
+                    if (seconds := limits.exhausted(request, "signup")) is not None:
+                        limited = self._page(request, invitation, form, limits.message(seconds), status=429)
+                        limited["Retry-After"] = str(seconds)
+                        return limited
                     if not form.is_valid():
                         return self._page(request, invitation, form=form, status=400)
                     user = user_create(
@@ -205,6 +238,7 @@ class InvitationAccept(View):
         except ApplicationError as refused:
             return self._page(request, invitation, form=form, error=refused.message, status=refused.status)
         if not request.user.is_authenticated:
+            limits.count(request, "signup")
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, f"You joined {membership.tenant.name} as {membership.role}.")
         return redirect("dashboard:team", team=membership.tenant.slug)
