@@ -16,6 +16,7 @@ team_urls = [
     path("keys/new", keys.KeyCreate.as_view(), name="key_new"),
     path("keys/<slug:prefix>/revoke", keys.KeyRevoke.as_view(), name="key_revoke"),
     path("members", members.MemberList.as_view(), name="members"),
+    path("leave", members.LeaveTeam.as_view(), name="team_leave"),
     path("members/invite", members.Invite.as_view(), name="member_invite"),
     path("members/<int:member_id>/role", members.RoleChange.as_view(), name="member_role"),
     path("members/<int:member_id>/remove", members.MemberRemove.as_view(), name="member_remove"),

@@ -328,3 +328,19 @@ def test_csrf_is_enforced_on_the_members_forms(make_member: Callable[..., Any], 
         == 403
     )
     assert not User.objects.filter(username="xu").exists()
+
+
+def test_any_member_may_leave_but_not_the_last_owner(
+    console_for: Callable[..., Client], make_member: Callable[..., Any], alice: Tenant, charlie: Tenant
+) -> None:
+    owner = console_for(alice, "owner")
+    member = console_for(alice, "member")
+    assert b"/leave" in member.get("/console/account").content
+    confirm = member.get(f"/console/t/{alice.slug}/leave")
+    assert confirm.status_code == 200 and b"Leave Alice Team?" in confirm.content
+    assert member.post(f"/console/t/{alice.slug}/leave")["Location"] == "/console/"
+    assert member.get(f"/console/t/{alice.slug}/").status_code == 404
+    refused = owner.post(f"/console/t/{alice.slug}/leave")
+    assert refused.status_code == 409 and b"at least one owner" in refused.content
+    assert Membership.objects.for_tenant(alice).filter(role="owner").exists()
+    assert owner.post(f"/console/t/{charlie.slug}/leave").status_code == 404

@@ -172,3 +172,19 @@ class InvitationWithdraw(MembersPage):
             return self.page(error=refused.message, status=refused.status)
         messages.success(request, "The invitation is withdrawn; its link no longer works.")
         return self.back()
+
+
+class LeaveTeam(TeamPage):
+    """/console/t/<team>/leave: any member leaves the team (the last owner cannot)."""
+
+    def get(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        return render(request, "dashboard/members/remove.html", self.team_context(target=self.membership))
+
+    def post(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        try:
+            membership_remove(tenant=self.team, membership_id=self.membership.pk)
+        except ApplicationError as refused:
+            context = self.team_context(target=self.membership, error=refused.message)
+            return render(request, "dashboard/members/remove.html", context, status=refused.status)
+        messages.success(request, f"You left {self.team.name}.")
+        return redirect("dashboard:landing")
