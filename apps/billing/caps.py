@@ -14,7 +14,7 @@ from apps.billing.accounts import account_for
 from apps.core.errors import ApplicationError
 from apps.tenants.models import ApiKey, Membership, Tenant
 
-_LABELS = {"members": "members", "api_keys": "active API keys"}
+_NOUNS = {"members": ("members", "remove a member"), "api_keys": ("active API keys", "revoke a key")}
 
 
 def _used(tenant: Tenant, what: str) -> int:
@@ -26,18 +26,19 @@ def _used(tenant: Tenant, what: str) -> int:
 
 
 def ensure_room(tenant: Tenant, what: str, adding: int = 1) -> None:
-    if what not in _LABELS:
+    if what not in _NOUNS:
         raise ValueError(f"no cap on {what!r}")
     plan = account_for(tenant).effective_plan
     limit = plan.included_members if what == "members" else plan.included_api_keys
-    if limit is None:
+    if limit is None or adding <= 0:
         return
     used = _used(tenant, what)
     if used + adding > limit:
+        noun, remedy = _NOUNS[what]
         raise ApplicationError(
-            f"The {plan.name} plan includes {limit} {_LABELS[what]} and this team has {used}; "
-            "upgrade the plan to add more",
+            f"Quota exceeded: this team has {used:,} of the {limit:,} {noun} its {plan.slug!r} plan "
+            f"includes. Nothing was added: {remedy}, or upgrade the plan",
             code="quota_exceeded",
             status=402,
-            extra={"limit": limit, "used": used, "scope": what},
+            extra={"limit": limit, "used": used, "adding": adding, "scope": "tenant", "unit": what},
         )

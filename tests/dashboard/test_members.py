@@ -14,6 +14,7 @@ from django.core import mail
 from django.test import Client, override_settings
 from django.utils import timezone
 
+from apps.billing.models import Plan
 from apps.tenants.models import Invitation, Membership, Tenant
 from apps.tenants.teams import invitation_create
 from tests.dashboard.conftest import PASSWORD
@@ -200,12 +201,14 @@ def test_inviting_an_address_twice_is_refused(console_for: Callable[..., Client]
 def test_the_plans_seat_cap_is_a_form_error(
     console_for: Callable[..., Client], make_member: Callable[..., Any], alice: Tenant
 ) -> None:
-    owner = console_for(alice, "owner")  # the free plan: 3 members
+    Plan.objects.filter(slug="free").update(included_members=3)
+    owner = console_for(alice, "owner")
     make_member(alice, "member", username="ola")
     assert invite(owner, alice, "pat@example.com").status_code == 302  # takes the third seat
     response = invite(owner, alice, "quin@example.com")
     assert response.status_code == 402
-    assert b"includes 3 members" in response.content and b'role="alert"' in response.content
+    assert b"Quota exceeded" in response.content and b"3 members" in response.content
+    assert b'role="alert"' in response.content
     assert list(Invitation.objects.for_tenant(alice).values_list("email", flat=True)) == ["pat@example.com"]
     # Accepting is checked too: a seat taken meanwhile leaves no room for the invitation.
     make_member(alice, "member", username="ray")
@@ -213,7 +216,7 @@ def test_the_plans_seat_cap_is_a_form_error(
     refused = visitor.post(
         link_in(mail.outbox[0]), {"username": "pat", "password1": PASSWORD, "password2": PASSWORD}
     )
-    assert refused.status_code == 402 and b"includes 3 members" in refused.content
+    assert refused.status_code == 402 and b"Quota exceeded" in refused.content
     assert not User.objects.filter(username="pat").exists()  # the new account rolled back too
     assert Invitation.objects.for_tenant(alice).get().accepted_at is None
 

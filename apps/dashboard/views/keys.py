@@ -46,9 +46,11 @@ class KeysPage(TeamPage):
 
 class KeyList(KeysPage):
     def get(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
-        new_key = request.session.pop(NEW_KEY, None)
-        if new_key is not None and new_key.get("team") != self.team.pk:
-            new_key = None  # made in another team's page; never shown here
+        new_key = request.session.get(NEW_KEY)
+        if new_key is not None and new_key.get("team") == self.team.pk:
+            del request.session[NEW_KEY]  # shown this once
+        else:
+            new_key = None  # none, or made for another team: never shown on this one's page
         keys = (
             ApiKey.objects.for_tenant(self.team).select_related("created_by").order_by("-created_at", "-pk")
         )
