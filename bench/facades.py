@@ -1,15 +1,22 @@
-"""The latency the OpenAI door adds over the direct SLOP endpoint: POST /v1/chat/completions against
-POST /chat, both with the echo model, non-streaming, one request at a time, interleaved so both see
-the same load. Prints p50/p90 of each and the difference, with the machine's load (`uptime`).
+"""The latency each door adds over the direct SLOP endpoint, one request at a time, interleaved so
+both see the same load. Prints p50/p90 of each, the difference, and the machine's load (`uptime`).
 
-Starts Daphne (`manage.py serve`, one process, embedded PostgreSQL in a scratch folder).
+- OpenAI: POST /v1/chat/completions against POST /chat, the echo model, non-streaming.
+- MCP: `tools/call calculator` at /mcp (protocol 2026-07-28, one self-contained POST: the request
+  the SDK's own client sends, captured once and replayed) against POST /tools/calculator; and
+  `tools/list` against GET /tools.
 
-    .venv/bin/python bench/facades.py [--samples 300]
+Starts the web server (`manage.py serve`: granian, embedded PostgreSQL in a scratch folder).
+
+    .venv/bin/python bench/facades.py [--samples 300] [--door openai|mcp|both]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import json
 import os
 import shutil
 import statistics
@@ -17,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -27,20 +35,145 @@ sys.path.insert(0, str(ROOT))
 from bench.common import free_port, manage, percentile, wait_for  # noqa: E402
 
 MESSAGES = [{"role": "user", "content": "hello there, how are you today"}]
+EXPRESSION = {"expression": "15 * 7"}
 
 
-def timed(client: httpx.Client, path: str, body: dict[str, object]) -> float:
+def _descendants(pid: int) -> list[int]:
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                children = [int(c) for c in (task / "children").read_text().split()]
+                found.extend(children)
+                todo.extend(children)
+    return found
+
+
+def web_processes(root: int) -> list[int]:
+    """The web server's processes (granian and its workers), not Celery's, under `manage.py serve`."""
+    pids = []
+    for pid in _descendants(root):
+        with contextlib.suppress(OSError):
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+            if b"slop_platform.web" in command or b"granian" in command:
+                pids.append(pid)
+    return pids
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes: what a request costs the server, whatever the
+    load of the machine (wall-clock latency on a shared machine mostly measures the others)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def timed(send: Callable[[], httpx.Response], what: str) -> float:
     started = time.perf_counter()
-    response = client.post(path, json=body)
+    response = send()
     elapsed = time.perf_counter() - started
     if response.status_code != 200:
-        raise SystemExit(f"{path} answered {response.status_code}: {response.text}")
+        raise SystemExit(f"{what} answered {response.status_code}: {response.text}")
     return elapsed
+
+
+def captured_mcp_requests(base_url: str, key: str) -> dict[str, tuple[dict[str, str], bytes]]:
+    """What the SDK's client sends for tools/list and tools/call (headers and body), to replay."""
+    import httpx2
+    from mcp.client.client import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    seen: dict[str, tuple[dict[str, str], bytes]] = {}
+
+    async def keep(request: httpx2.Request) -> None:
+        if request.method == "POST":
+            body = request.read()
+            method = json.loads(body).get("method", "")
+            seen[method] = (dict(request.headers), body)
+
+    async def run() -> None:
+        http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, event_hooks={"request": [keep]})
+        async with http, Client(streamable_http_client(f"{base_url}/mcp", http_client=http)) as client:
+            await client.list_tools()
+            result = await client.call_tool("calculator", EXPRESSION)
+            if result.is_error or result.structured_content != {"result": 105}:
+                raise SystemExit(f"tools/call answered {result}")
+            print(f"  (the SDK's client negotiated protocol {client.protocol_version})")
+
+    asyncio.run(run())
+    return seen
+
+
+def _mcp_check(response: httpx.Response) -> httpx.Response:
+    if response.status_code == 200:
+        text = response.text
+        payload = json.loads(text) if text.startswith("{") else json.loads(text.split("data: ", 1)[1])
+        if "error" in payload or payload.get("result", {}).get("isError"):
+            raise SystemExit(f"/mcp answered {text}")
+    return response
+
+
+CPU: dict[tuple[str, str], tuple[float, float]] = {}  # names -> server CPU ms per request (direct, door)
+PIDS: list[int] = []
+
+
+def pairs(
+    samples: int,
+    direct: Callable[[], httpx.Response],
+    door: Callable[[], httpx.Response],
+    names: tuple[str, str],
+) -> tuple[list[float], list[float]]:
+    for _ in range(20):  # warm up both paths (connections, snapshots, imports)
+        timed(direct, names[0])
+        timed(door, names[1])
+    first: list[float] = []
+    second: list[float] = []
+    for _ in range(samples):
+        first.append(timed(direct, names[0]))
+        second.append(timed(door, names[1]))
+    # The server's CPU per request, in alternating blocks so both see the same conditions.
+    cpu = [0.0, 0.0]
+    block = 25
+    rounds = max(1, samples // block)
+    for _ in range(rounds):
+        for index, send in enumerate((direct, door)):
+            before = cpu_seconds(PIDS)
+            for _ in range(block):
+                timed(send, names[index])
+            cpu[index] += cpu_seconds(PIDS) - before
+    CPU[names] = (cpu[0] * 1000 / (rounds * block), cpu[1] * 1000 / (rounds * block))
+    return first, second
+
+
+def report(names: tuple[str, str], direct: list[float], door: list[float]) -> None:
+    def ms(values: list[float], fraction: float) -> float:
+        return percentile(values, fraction) * 1000
+
+    added = [(b - a) * 1000 for a, b in zip(direct, door, strict=True)]
+    for name, values in zip(names, (direct, door), strict=True):
+        print(f"  {name:30s} p50 {ms(values, 0.5):6.2f} ms   p90 {ms(values, 0.9):6.2f} ms")
+    print(
+        f"  added by the door: p50 difference {ms(door, 0.5) - ms(direct, 0.5):+.2f} ms, "
+        f"median of pairwise differences {statistics.median(added):+.2f} ms (target < 2 ms)"
+    )
+    if names in CPU:
+        direct_cpu, door_cpu = CPU[names]
+        print(
+            f"  server CPU per request: {direct_cpu:.2f} ms direct, {door_cpu:.2f} ms by the door "
+            f"({door_cpu - direct_cpu:+.2f} ms; the load-independent figure)"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--samples", type=int, default=300)
+    parser.add_argument("--door", choices=["openai", "mcp", "both"], default="both")
     args = parser.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="slop-bench-"))
     port = free_port()
@@ -54,6 +187,7 @@ def main() -> None:
         "SLOP_LOG_LEVEL": "WARNING",
         "SLOP_RATE_LIMIT_PER_MINUTE": "0",
         "SLOP_ANON_RATE_LIMIT_PER_MINUTE": "0",
+        "SLOP_WEB_WORKERS": "1",
         "DJANGO_SETTINGS_MODULE": "slop_platform.settings",
     }
     server = subprocess.Popen(
@@ -63,38 +197,57 @@ def main() -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    direct: list[float] = []
-    door: list[float] = []
+    base_url = f"http://127.0.0.1:{port}"
+    results: list[tuple[str, tuple[str, str], list[float], list[float]]] = []
     try:
-        wait_for(port)
+        wait_for(port, timeout=600)  # a loaded machine starts the server slowly
+        PIDS.extend(web_processes(server.pid))
         manage(env, "create_tenant", "Bench", "--slug", "bench")
         key = manage(env, "create_api_key", "bench", "--scopes", "*")
         headers = {"Authorization": f"Bearer {key}"}
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30) as client:
-            chat = {"model": "echo", "messages": MESSAGES}
-            for _ in range(20):  # warm up both paths (connections, snapshots, imports)
-                timed(client, "/chat", chat)
-                timed(client, "/v1/chat/completions", chat)
-            for _ in range(args.samples):
-                direct.append(timed(client, "/chat", chat))
-                door.append(timed(client, "/v1/chat/completions", chat))
+        with httpx.Client(base_url=base_url, headers=headers, timeout=30) as client:
+            if args.door in ("openai", "both"):
+                chat = {"model": "echo", "messages": MESSAGES}
+                names = ("POST /chat", "POST /v1/chat/completions")
+                direct, door = pairs(
+                    args.samples,
+                    lambda: client.post("/chat", json=chat),
+                    lambda: client.post("/v1/chat/completions", json=chat),
+                    names,
+                )
+                results.append(("OpenAI door: echo, non-streaming", names, direct, door))
+            if args.door in ("mcp", "both"):
+                seen = captured_mcp_requests(base_url, key)
+                call_headers, call_body = seen["tools/call"]
+                list_headers, list_body = seen["tools/list"]
+                names = ("POST /tools/calculator", "MCP tools/call calculator")
+                direct, door = pairs(
+                    args.samples,
+                    lambda: client.post("/tools/calculator", json=EXPRESSION),
+                    lambda: _mcp_check(client.post("/mcp", content=call_body, headers=call_headers)),
+                    names,
+                )
+                results.append(("MCP door: a built-in tool call", names, direct, door))
+                names = ("GET /tools", "MCP tools/list")
+                direct, door = pairs(
+                    args.samples,
+                    lambda: client.get("/tools"),
+                    lambda: _mcp_check(client.post("/mcp", content=list_body, headers=list_headers)),
+                    names,
+                )
+                results.append(("MCP door: listing the tools", names, direct, door))
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            server.kill()
         shutil.rmtree(data_dir, ignore_errors=True)
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-
-    def ms(values: list[float], fraction: float) -> float:
-        return percentile(values, fraction) * 1000
-
-    added = [(b - a) * 1000 for a, b in zip(direct, door, strict=True)]
-    print(f"echo, non-streaming, {args.samples} interleaved pairs, one at a time (Daphne, 1 process)")
-    print(f"  POST /chat:                p50 {ms(direct, 0.5):6.2f} ms   p90 {ms(direct, 0.9):6.2f} ms")
-    print(f"  POST /v1/chat/completions: p50 {ms(door, 0.5):6.2f} ms   p90 {ms(door, 0.9):6.2f} ms")
-    print(
-        f"  added by the door: p50 difference {ms(door, 0.5) - ms(direct, 0.5):+.2f} ms, "
-        f"median of pairwise differences {statistics.median(added):+.2f} ms (target < 2 ms)"
-    )
+    print(f"{args.samples} interleaved pairs each, one request at a time (granian, 1 worker process)")
+    for title, names, direct, door in results:
+        print(title)
+        report(names, direct, door)
     print(f"  load: {load}")
 
 

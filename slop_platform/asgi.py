@@ -42,6 +42,13 @@ STREAMING = [
 ]
 MOUNTS: list[tuple[str, ASGIApp]] = []
 
+# The MCP door (PROTOCOL.md §13): the SDK's Streamable HTTP server, and its RFC 9728 metadata.
+from apps.facades.mcp.door import MCP_PATH, METADATA_PATH, McpDoor  # noqa: E402
+
+mcp_door = McpDoor()
+MOUNTS.append((MCP_PATH, mcp_door))
+MOUNTS.append((METADATA_PATH, mcp_door))
+
 django_asgi_app = SingleHopASGIHandler()
 websocket_app = PublicSurfaceASGIMiddleware(ApiKeyAuthMiddleware(URLRouter(websocket_urlpatterns)))
 

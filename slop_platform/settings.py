@@ -287,6 +287,9 @@ ANON_RATE_LIMIT_PER_MINUTE = env_int("SLOP_ANON_RATE_LIMIT_PER_MINUTE", 300, min
 # Proxies (addresses or CIDR networks) whose X-Forwarded-For is believed; empty: none, the socket
 # peer is the client. Rate limits per address and the demo loopback surface use this.
 SLOP_TRUSTED_PROXIES = env_list("SLOP_TRUSTED_PROXIES", [])
+# Browser origins (scheme://host[:port]) allowed to call the MCP door at /mcp; a request without
+# Origin (an MCP host, an SDK) or from the server's own origin always is. "*" allows any.
+SLOP_MCP_ALLOWED_ORIGINS = env_list("SLOP_MCP_ALLOWED_ORIGINS", [])
 # Key-less requests from loopback act on the demo tenant's public surface at the root path too.
 # `make run` turns it on; off unless asked for, so production never does it implicitly.
 SLOP_DEMO_PUBLIC_LOOPBACK = env_bool("SLOP_DEMO_PUBLIC_LOOPBACK", False)
@@ -478,6 +481,9 @@ SLOP_EMBEDDINGS_PRELOAD = env_bool("SLOP_EMBEDDINGS_PRELOAD", True)
 # Uploads and JSON bodies to /resources may be this large (20 MiB by default); more is a 413.
 RESOURCES_MAX_UPLOAD_BYTES = env_int("SLOP_RESOURCES_MAX_UPLOAD_BYTES", 20 * 1024 * 1024, minimum=1024)
 BODY_LIMITS["/resources"] = RESOURCES_MAX_UPLOAD_BYTES
+# The console uploads files (and saves memory values) as large as the API takes: its routes are
+# under /console/t/<team>/, so the prefix is the team pages'.
+BODY_LIMITS["/console/t/"] = RESOURCES_MAX_UPLOAD_BYTES
 # Content is split into overlapping chunks of about this many characters for search.
 RESOURCES_CHUNK_CHARS = env_int("SLOP_RESOURCES_CHUNK_CHARS", 800, minimum=200)
 RESOURCES_CHUNK_OVERLAP = env_int("SLOP_RESOURCES_CHUNK_OVERLAP", 120, minimum=0)

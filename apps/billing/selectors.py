@@ -40,9 +40,14 @@ def _money(value: Decimal) -> str:
     return str(value.quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP))
 
 
-def usage_summary(*, tenant: Tenant, start: date, end: date, group_by: str) -> list[dict[str, Any]]:
+def usage_summary(
+    *, tenant: Tenant, start: date, end: date, group_by: str, per_day: bool = False
+) -> list[dict[str, Any]]:
     """The tenant's metered usage from `start` to `end` (whole UTC days, both included), one row
-    per group, with what it costs at the plan's unit prices."""
+    per group, with what it costs at the plan's unit prices. `per_day`: one row per day and group
+    (each with its `day`), as the console's charts of a group over time need."""
+    if per_day and group_by == "day":
+        raise ValueError("per_day splits another grouping by day")
     rows = UsageEvent.objects.for_tenant(tenant).filter(
         created_at__gte=datetime.combine(start, time.min, tzinfo=UTC),
         created_at__lt=datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC),
@@ -54,8 +59,9 @@ def usage_summary(*, tenant: Tenant, start: date, end: date, group_by: str) -> l
         "user": F("end_user"),
         "agent": F("agent"),
     }[group_by]
+    split = {"day": TruncDate("created_at", tzinfo=UTC)} if per_day else {}
     totals = (
-        rows.values(group=column)
+        rows.values(**split, group=column)
         .annotate(
             input_tokens=Sum("input_tokens"),
             output_tokens=Sum("output_tokens"),
@@ -63,7 +69,7 @@ def usage_summary(*, tenant: Tenant, start: date, end: date, group_by: str) -> l
             job_seconds=Sum("job_seconds"),
             requests=Count("id"),
         )
-        .order_by("group")
+        .order_by(*split, "group")
     )
     plan = account_for(tenant).effective_plan
     prices = {unit: unit_price(plan, unit) for unit in METERED}
@@ -82,7 +88,15 @@ def usage_summary(*, tenant: Tenant, start: date, end: date, group_by: str) -> l
             label = group or None
         counts = {unit: int(row[unit] or 0) for unit in METERED}
         cost = sum((counts[unit] * prices[unit] for unit in METERED), Decimal(0))
-        found.append({"group": label, **counts, "requests": int(row["requests"]), "cost": _money(cost)})
+        found.append(
+            {
+                **({"day": row["day"].isoformat()} if per_day else {}),
+                "group": label,
+                **counts,
+                "requests": int(row["requests"]),
+                "cost": _money(cost),
+            }
+        )
     return found
 
 

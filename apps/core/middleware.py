@@ -220,20 +220,15 @@ class PagesMiddleware(Middleware):
         from django.utils.module_loading import import_string
 
         pages = get_response
-        self.view_hooks: list[Callable[..., HttpResponse | None]] = []
+        hooks: list[Callable[..., HttpResponse | None]] = []
         for path in reversed(settings.PAGES_MIDDLEWARE):
             pages = import_string(path)(pages)
             if hasattr(pages, "process_view"):
-                self.view_hooks.insert(0, pages.process_view)
+                hooks.insert(0, pages.process_view)
         self.pages = pages
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        if serves_html(request.path_info):
-            return self.pages(request)
-        # CommonMiddleware read the host of every request, and so refused one outside
-        # ALLOWED_HOSTS (DisallowedHost: a 400); API paths keep that check.
-        request.get_host()
-        return self.get_response(request)
+        # Django calls `process_view` only on the middleware listed in MIDDLEWARE: the wrapped ones'
+        # (CsrfViewMiddleware's check above all) are called from here, in their order.
+        self.view_hooks = hooks
 
     def process_view(
         self,
@@ -242,13 +237,18 @@ class PagesMiddleware(Middleware):
         view_args: tuple[Any, ...],
         view_kwargs: dict[str, Any],
     ) -> HttpResponse | None:
-        """The wrapped middleware's `process_view` hooks, which Django's handler never sees (it
-        collects hooks from MIDDLEWARE only). CsrfViewMiddleware checks the token here: without
-        this, only views decorated with csrf_protect (the admin's, the login) were protected."""
         if not serves_html(request.path_info):
             return None
         for hook in self.view_hooks:
-            response = hook(request, view_func, view_args, view_kwargs)
+            response: HttpResponse | None = hook(request, view_func, view_args, view_kwargs)
             if response is not None:
                 return response
         return None
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if serves_html(request.path_info):
+            return self.pages(request)
+        # CommonMiddleware read the host of every request, and so refused one outside
+        # ALLOWED_HOSTS (DisallowedHost: a 400); API paths keep that check.
+        request.get_host()
+        return self.get_response(request)

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from django.urls import include, path
 
-from apps.dashboard.views import account, home, keys, members
+from apps.dashboard.views import account, billing, home, keys, members, usage
+from apps.dashboard.views import memory as memory_views
+from apps.dashboard.views import resources as resource_views
+from apps.dashboard.views import tools as tool_views
 
 app_name = "dashboard"
 
@@ -28,6 +31,34 @@ team_urls = [
         members.InvitationWithdraw.as_view(),
         name="invitation_withdraw",
     ),
+    # usage and billing (dash-usage)
+    path("usage/", usage.Usage.as_view(), name="usage"),
+    path("billing/", billing.Billing.as_view(), name="billing"),
+    path("billing/checkout", billing.Checkout.as_view(), name="billing-checkout"),
+    path("billing/portal", billing.Portal.as_view(), name="billing-portal"),
+    # Memory, resources, tools & jobs (views/memory.py, resources.py, tools.py). Items are named
+    # in the query string (?key=, ?id=): memory keys and resource ids may hold any path.
+    path("memory/", memory_views.MemoryPage.as_view(), name="memory"),
+    path("memory/keys", memory_views.MemoryKeysFragment.as_view(), name="memory-keys"),
+    path("memory/search", memory_views.MemorySearchFragment.as_view(), name="memory-search"),
+    path("memory/new", memory_views.MemoryNewPage.as_view(), name="memory-new"),
+    path("memory/item", memory_views.MemoryItemPage.as_view(), name="memory-item"),
+    path("memory/delete", memory_views.MemoryDeletePage.as_view(), name="memory-delete"),
+    path("resources/", resource_views.ResourcesPage.as_view(), name="resources"),
+    path("resources/list", resource_views.ResourceListFragment.as_view(), name="resources-list"),
+    path("resources/search", resource_views.ResourceSearchFragment.as_view(), name="resources-search"),
+    path("resources/new", resource_views.ResourceNewPage.as_view(), name="resource-new"),
+    path("resources/upload", resource_views.ResourceUploadPage.as_view(), name="resource-upload"),
+    path("resources/item", resource_views.ResourcePage.as_view(), name="resource"),
+    path("resources/edit", resource_views.ResourceEditPage.as_view(), name="resource-edit"),
+    path("resources/delete", resource_views.ResourceDeletePage.as_view(), name="resource-delete"),
+    path("tools/", tool_views.ToolsPage.as_view(), name="tools"),
+    path("tools/new", tool_views.ToolNewPage.as_view(), name="tool-new"),
+    path("tools/jobs", tool_views.JobListFragment.as_view(), name="jobs"),
+    path("tools/jobs/<str:job_id>", tool_views.JobStatusFragment.as_view(), name="job"),
+    path("tools/jobs/<str:job_id>/cancel", tool_views.JobCancelPage.as_view(), name="job-cancel"),
+    path("tools/<str:tool_id>/edit", tool_views.ToolEditPage.as_view(), name="tool-edit"),
+    path("tools/<str:tool_id>/delete", tool_views.ToolDeletePage.as_view(), name="tool-delete"),
 ]
 
 urlpatterns = [

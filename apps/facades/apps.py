@@ -14,6 +14,8 @@ class FacadesConfig(AppConfig):
     verbose_name = "MCP and OpenAI doors"
 
     def slop_capabilities(self, principal: Any) -> dict[str, Any]:
+        from apps.facades.mcp.info import mcp_capabilities
         from apps.facades.openai.info import openai_capabilities
 
-        return openai_capabilities()
+        openai, mcp = openai_capabilities(), mcp_capabilities()
+        return {**openai, **mcp, "doors": [*openai["doors"], *mcp["doors"]]}

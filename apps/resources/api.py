@@ -5,21 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.http import QueryDict
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.errors import ApplicationError, ValidationFailed
+from apps.core.errors import ValidationFailed
 from apps.core.openapi import error_responses
 from apps.core.parsers import JSONParser, MultiPartParser
 from apps.core.serializers import page_query, validated, validated_query
 from apps.resources import selectors, services
 from apps.resources.ids import normalise_prefix, resource_id_problem, validate_resource_id
 from apps.resources.indexing import indexing_state
-from apps.resources.ingestion import extract_text
+from apps.resources.ingestion import uploaded_file_text
 from apps.resources.models import Resource
 from apps.resources.search import resource_search
 from apps.resources.serializers import (
@@ -85,22 +84,6 @@ def written(resource: Resource, status: str, *, done: int) -> Response:
     job = job_as_dict(resource.index_job)
     body.update({name: job[name] for name in ("job_id", "status_url", "stream_url")})
     return Response(body, status=202)
-
-
-def _uploaded_text(upload: UploadedFile) -> tuple[str, dict[str, Any]]:
-    limit = settings.RESOURCES_MAX_UPLOAD_BYTES
-    if upload.size is not None and upload.size > limit:
-        raise ApplicationError(
-            f"The file is {upload.size} bytes; the limit is {limit} bytes",
-            code="payload_too_large",
-            status=413,
-            extra={"limit_bytes": limit},
-        )
-    name = upload.name or "upload"
-    content_type = upload.content_type or ""
-    extracted = extract_text(data=upload.read(), file_name=name, content_type=content_type)
-    info = {"name": name, "content_type": content_type, "size_bytes": upload.size, "kind": extracted.kind}
-    return extracted.text, info
 
 
 def _fields(request: Request, *, creating: bool) -> dict[str, Any]:
@@ -194,7 +177,7 @@ class ResourceListView(ResourceView):
             validate_resource_id(resource_id)
         metadata = fields.get("metadata") or {}
         if upload is not None:
-            fields["content"], metadata["file"] = _uploaded_text(upload)
+            fields["content"], metadata["file"] = uploaded_file_text(upload)
             fields["title"] = fields.get("title") or upload.name
             fields["type"] = fields.get("type") or UPLOAD_TYPE
         resource = services.resource_create(
@@ -280,7 +263,7 @@ class ResourceDetailView(ResourceView):
         upload: UploadedFile | None = fields.pop("file", None)
         fields.pop("id", None)
         if upload is not None:
-            fields["content"], file_info = _uploaded_text(upload)
+            fields["content"], file_info = uploaded_file_text(upload)
             fields["metadata"] = {**(fields.get("metadata") or {}), "file": file_info}
         resource = services.resource_update(
             tenant=self.tenant, resource_id=resource_id, api_key_id=self.principal.key_id, **fields

@@ -12,6 +12,10 @@ import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import PurePath
+from typing import Any
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
 
 from apps.core.errors import ApplicationError
 
@@ -149,3 +153,21 @@ def extract_text(*, data: bytes, file_name: str, content_type: str) -> Extracted
     if kind == "html":
         return ExtractedFile(kind=kind, text=html_to_text(text))
     return ExtractedFile(kind=kind, text=text.replace("\x00", ""))
+
+
+def uploaded_file_text(upload: UploadedFile) -> tuple[str, dict[str, Any]]:
+    """An uploaded file's text and what `metadata.file` records of it (POST /resources and the
+    console's upload): 413 over RESOURCES_MAX_UPLOAD_BYTES, 415 for a kind it cannot read."""
+    limit = settings.RESOURCES_MAX_UPLOAD_BYTES
+    if upload.size is not None and upload.size > limit:
+        raise ApplicationError(
+            f"The file is {upload.size} bytes; the limit is {limit} bytes",
+            code="payload_too_large",
+            status=413,
+            extra={"limit_bytes": limit},
+        )
+    name = upload.name or "upload"
+    content_type = upload.content_type or ""
+    extracted = extract_text(data=upload.read(), file_name=name, content_type=content_type)
+    info = {"name": name, "content_type": content_type, "size_bytes": upload.size, "kind": extracted.kind}
+    return extracted.text, info

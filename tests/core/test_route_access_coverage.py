@@ -13,7 +13,7 @@ from rest_framework.response import Response
 
 from apps.tenants.access import Need
 from apps.tenants.api import SlopView
-from tests.core.route_access import routes, uncovered
+from tests.core.route_access import PUBLIC_NAMESPACES, routes, uncovered
 from tests.core.test_route_access import CASES, Case, Probe
 
 
@@ -36,7 +36,8 @@ def test_a_method_without_a_probe_is_named() -> None:
 
 def test_the_real_routes_are_all_covered() -> None:
     found = routes(get_resolver())
-    checked = [route for route in found if route.name in CASES]
+    # Console pages (namespace dashboard) may share a SLOP route's name (dashboard:memory).
+    checked = [route for route in found if route.name in CASES and route.namespace not in PUBLIC_NAMESPACES]
     assert uncovered(found, CASES) == []
     assert len(checked) == len(CASES)  # 19 SLOP routes (36 route-methods, 40 probes) when written
 

@@ -10,6 +10,9 @@ import openai
 import pytest
 
 from apps.agents.services import agent_create
+from apps.billing.accounts import account_for
+from apps.billing.metering import Kind, Usage, meter
+from apps.billing.models import Plan
 from apps.tenants.models import Tenant
 from apps.tenants.services import api_key_create
 from tests.e2e.conftest import LiveServer
@@ -118,3 +121,35 @@ def test_a_bad_key_and_a_refused_parameter(slop_server: LiveServer) -> None:
             model="echo", messages=[{"role": "user", "content": "hi"}], top_p=0.5
         )
     assert refused.value.param == "top_p" and refused.value.code == "unsupported_parameter"
+
+
+def test_a_quota_refusal_and_the_end_user_cap_through_user(slop_server: LiveServer) -> None:
+    """Over a quota (PROTOCOL.md §12) the SDK gets OpenAI's 429 insufficient_quota (RateLimitError)
+    with the SLOP fields kept; `user` is the end user, so the team's per-user cap holds for it."""
+    tenant, key = _team("oa-quota")
+    account = account_for(tenant)
+    account.plan = Plan.objects.create(slug="test-oa-quota", name="Test", included_tokens=None)
+    account.end_user_monthly_token_cap = 50
+    account.save(update_fields=["plan", "end_user_monthly_token_cap", "updated_at"])
+    meter(
+        usage=Usage(tenant_id=int(tenant.pk), end_user="heavy"), kind=Kind.LLM, model="echo", input_tokens=50
+    )
+    client = _client(slop_server, key)
+    hello = [{"role": "user", "content": "hello"}]
+    with pytest.raises(openai.RateLimitError) as refused:
+        client.chat.completions.create(model="echo", messages=hello, user="heavy")  # type: ignore[arg-type]
+    assert refused.value.status_code == 429 and refused.value.code == "insufficient_quota"
+    body = refused.value.body
+    assert body["type"] == "insufficient_quota" and body["scope"] == "user" and body["limit"] == 50  # type: ignore[index]
+    light = client.chat.completions.create(model="echo", messages=hello, user="light")  # type: ignore[arg-type]
+    assert light.choices[0].message.content == "hello"
+    # The team's own plan used up: every request is refused, whoever it is for.
+    _, small_key = _team("oa-quota-team")
+    small = Tenant.objects.get(slug="oa-quota-team")
+    small_account = account_for(small)
+    small_account.plan = Plan.objects.create(slug="test-oa-quota-team", name="Test", included_tokens=10)
+    small_account.save(update_fields=["plan", "updated_at"])
+    meter(usage=Usage(tenant_id=int(small.pk)), kind=Kind.LLM, model="echo", input_tokens=10)
+    with pytest.raises(openai.RateLimitError) as team_refused:
+        _client(slop_server, small_key).chat.completions.create(model="echo", messages=hello)  # type: ignore[arg-type]
+    assert team_refused.value.body["scope"] == "tenant"  # type: ignore[index]

@@ -10,6 +10,7 @@ import pytest
 from asgiref.sync import async_to_sync
 
 from apps.agents.services import agent_create
+from apps.billing.models import UsageCounter
 from apps.chat.models import Chat, Message
 from apps.core.errors import ApplicationError
 from apps.facades.openai.errors import openai_error_body
@@ -116,7 +117,7 @@ def test_models_lists_the_teams_models_and_the_agents_the_key_may_execute(
     ("body", "param"),
     [
         ({**HELLO, "top_p": 0.5}, "top_p"),
-        ({**HELLO, "user": "u-1"}, "user"),
+        ({**HELLO, "user": ""}, "user"),
         ({**HELLO, "n": 2}, "n"),
         ({**HELLO, "tool_choice": "required"}, "tool_choice"),
         (
@@ -142,6 +143,19 @@ def test_a_parameter_not_acted_on_is_refused_in_openais_shape(
 
 def test_nulls_are_left_out_not_refused(alice_client: Any) -> None:
     assert _post(alice_client, {**HELLO, "top_p": None, "user": None}).status_code == 200
+
+
+def test_user_is_the_end_user_of_the_request(alice_client: Any, alice: Tenant) -> None:
+    assert _post(alice_client, {**HELLO, "user": "customer-7"}).status_code == 200
+    counter = UsageCounter.objects.for_tenant(alice).filter(scope="user", subject="customer-7").first()
+    assert counter is not None and counter.tokens > 0
+    # The same end user in the header and the field is fine; two different ones are refused.
+    same = _post(alice_client, {**HELLO, "user": "customer-7"}, HTTP_X_SLOP_USER="customer-7")
+    assert same.status_code == 200
+    other = _post(alice_client, {**HELLO, "user": "customer-7"}, HTTP_X_SLOP_USER="customer-8")
+    assert other.status_code == 400 and other.json()["error"]["param"] == "user"
+    too_long = _post(alice_client, {**HELLO, "user": "x" * 201})
+    assert too_long.status_code == 400 and too_long.json()["error"]["param"] == "user"
 
 
 def test_errors_are_in_openais_shape(alice_client: Any, client: Any, alice: Tenant, client_for: Any) -> None:

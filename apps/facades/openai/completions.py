@@ -16,12 +16,12 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from apps.chat.engine import Exchange, ToThread, content_event
 from apps.chat.services import PreparedExchange, exchange_prepare
-from apps.core.errors import internal_error, to_application_error
+from apps.core.errors import ApplicationError, internal_error, to_application_error
 from apps.facades.openai.errors import invalid, openai_error_body, unsupported
 from apps.llm.factory import provider_for
 from apps.llm.providers.base import (
@@ -34,7 +34,7 @@ from apps.llm.providers.base import (
     UsageReport,
     parse_arguments,
 )
-from apps.tenants.authentication import Principal
+from apps.tenants.authentication import END_USER_HEADER, Principal, end_user_of
 
 AGENT_PREFIX = "agent:"
 _SLOP_ROLE = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
@@ -115,8 +115,24 @@ class Plan:
     allow_tool_calls: bool = True
 
 
+def with_user(principal: Principal, user: Any) -> Principal:
+    """OpenAI's `user` is the X-SLOP-User of this door: the end user the request is attributed to
+    (usage by user, the team's per-user cap). Naming another end user than the header is a 400."""
+    if user is None:
+        return principal
+    try:
+        named = end_user_of(user)
+    except ApplicationError as error:
+        raise invalid("user", f"{error.message}.") from None
+    if principal.end_user and principal.end_user != named:
+        raise invalid("user", f"{END_USER_HEADER} names another end user; send one of them.")
+    return replace(principal, end_user=named)
+
+
 def prepare(*, principal: Principal, data: dict[str, Any]) -> tuple[Plan, PreparedExchange]:
-    """The chat service's preparation (validation, model, quotas) for an OpenAI request."""
+    """The chat service's preparation (validation, model, quotas) for an OpenAI request, for the
+    end user `user` names."""
+    principal = with_user(principal, data.get("user"))
     agent = agent_id_of(data["model"])
     messages = conversation(data["messages"])
     tools = [

@@ -88,6 +88,13 @@ class ChatCompletionRequestSerializer(ObjectSerializer):
         required=False, allow_null=True, min_value=1, max_value=1_000_000
     )
     n = StrictIntegerField(required=False, allow_null=True, min_value=1, max_value=1, help_text="only 1")
+    user = StrictCharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text="The team's own end-user id, as X-SLOP-User: usage and the per-user cap are kept for it",
+    )
 
 
 # One instance, built once: validating with it builds no field tree per request (DRF deep-copies
@@ -108,7 +115,6 @@ _ALLOWED = {
     "stream_options": set(StreamOptionsSerializer().fields),
 }
 _WHY = {
-    "user": "end users are not attributed from this field here",
     "stop": "stop sequences are not passed to the models",
     "response_format": "structured output is not enforced here",
 }
