@@ -69,7 +69,7 @@ def test_a_key_is_seen_once_works_and_is_refused_once_revoked(
     team = make_tenant("Keyhole Inc")
     make_member(team, "admin", username="kai")
     sign_in(page, "kai", PASSWORD)
-    page.get_by_role("link", name="API keys").click()
+    page.get_by_role("navigation", name="Sections").get_by_role("link", name="API keys").click()
     expect(page.get_by_role("heading", name="API keys")).to_be_visible()
     screenshot(page, "keys-empty")
 
@@ -119,7 +119,9 @@ def test_a_member_gets_the_403_page_on_keys(
     team = make_tenant("Members Only")
     make_member(team, "member", username="mo")
     sign_in(page, "mo", PASSWORD)
-    expect(page.get_by_role("link", name="API keys")).to_have_count(0)
+    expect(
+        page.get_by_role("navigation", name="Sections").get_by_role("link", name="API keys")
+    ).to_have_count(0)
     response = page.goto(f"/console/t/{team.slug}/keys")
     assert response is not None and response.status == 403
     expect(page.get_by_role("heading", name="You cannot open this page")).to_be_visible()
@@ -133,7 +135,7 @@ def test_invite_and_accept_in_the_browser(
     make_member(team, "owner", username="olga")
     make_member(team, "member", username="pia")
     sign_in(page, "olga", PASSWORD)
-    page.get_by_role("link", name="Members").click()
+    page.get_by_role("navigation", name="Sections").get_by_role("link", name="Members").click()
     expect(page.get_by_role("heading", name="Members")).to_be_visible()
     page.get_by_label("E-mail address").fill("quinn@example.com")
     page.get_by_label("Role", exact=True).select_option("admin")
