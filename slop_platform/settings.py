@@ -58,6 +58,7 @@ def _secret_key() -> str:
 SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+CSRF_FAILURE_VIEW = "apps.core.views.csrf_failure"
 
 INSTALLED_APPS = [
     "daphne",
@@ -123,6 +124,36 @@ HTML_PATH_PREFIXES = ["/admin/", "/docs", "/static/", "/console/"]
 LOGIN_URL = "dashboard:login"
 LOGIN_REDIRECT_URL = "dashboard:landing"
 LOGOUT_REDIRECT_URL = "dashboard:login"
+# Whether anyone may sign up (a new account and team) and signed-in users may create teams; off,
+# people join only through invitations and an operator makes teams in the admin.
+SLOP_SIGNUP_OPEN = env_bool("SLOP_SIGNUP_OPEN", True)
+# Failed sign-ins, sign-ups, password-reset e-mails and invited sign-ups per client address per
+# minute, each (apps/dashboard/limits.py); 0: no limit.
+SLOP_CONSOLE_AUTH_LIMIT_PER_MINUTE = env_int("SLOP_CONSOLE_AUTH_LIMIT_PER_MINUTE", 10, minimum=0)
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# E-mail (password resets, invitations): printed to the console in development, SMTP otherwise.
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "") or ""
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "") or ""
+# STARTTLS (port 587) by default; EMAIL_USE_SSL=true for implicit TLS (port 465). Not both.
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", not EMAIL_USE_SSL)
+if EMAIL_USE_SSL and EMAIL_USE_TLS:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be true")
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "SLOP Platform <noreply@localhost>")
 APPEND_SLASH = False
 ASGI_APPLICATION = "slop_platform.asgi.application"
 

@@ -33,8 +33,9 @@ from apps.memory.services import memory_item_store
 from apps.pay.models import Payment, PaymentSettings, StripeEvent
 from apps.resources.models import Resource
 from apps.resources.services import resource_create
-from apps.tenants.models import ApiKey, Membership, Tenant
+from apps.tenants.models import ApiKey, Invitation, Membership, Tenant
 from apps.tenants.services import api_key_create
+from apps.tenants.teams import invitation_create
 from apps.tools.models import Tool, ToolJob
 from tests.billing.plans import seed_plans
 
@@ -42,11 +43,11 @@ pytestmark = pytest.mark.django_db
 
 # Models whose rows only the platform writes (an exchange, a payment, a job, a Stripe event,
 # metered usage): the admin shows them and offers no "add".
-NO_ADD = {Chat, Thread, Payment, StripeEvent, ToolJob, UsageRecord, BillingStripeEvent}
+NO_ADD = {Chat, Thread, Payment, StripeEvent, ToolJob, UsageRecord, BillingStripeEvent, Invitation}
 # Payments are never deleted (Stripe holds the money; a refund is the way back).
 NO_DELETE = {Payment}
 # Records that are never edited by hand: the change page is a read-only view.
-VIEW_ONLY = {Chat, UsageRecord}
+VIEW_ONLY = {Chat, UsageRecord, Invitation}
 
 
 @pytest.fixture
@@ -107,6 +108,9 @@ def _rows(tenant: Tenant, user: User, chat_client: Any) -> dict[type[models.Mode
         Tenant: lambda: tenant,
         Membership: lambda: Membership.objects.create(tenant=tenant, user=user, role="owner"),
         ApiKey: lambda: api_key_create(tenant=tenant, scopes="*", name="admin-pages"),
+        Invitation: lambda: invitation_create(
+            tenant=tenant, email="invited@example.com", role="admin", invited_by_id=user.pk
+        ),
         Thread: chats,
         Chat: lambda: None,  # made with the thread above
         ModelConfig: lambda: model_config_create(tenant=tenant, name="local", provider="echo"),

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from rest_framework.utils.mediatypes import media_type_matches
 
@@ -165,7 +166,9 @@ class InputTextMiddleware(Middleware):
 class JsonErrorMiddleware(Middleware):
     """Renders exceptions that escape plain Django views as PROTOCOL.md errors, never a trace."""
 
-    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse:
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, PermissionDenied) and serves_html(request.path_info):
+            return None  # a page for people: handler403 renders the console's 403 page
         error = to_application_error(exception) or internal_error(request, exception)
         return error_response(error)
 

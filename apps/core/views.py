@@ -9,9 +9,11 @@ from __future__ import annotations
 import sys
 
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 
 from apps.core.degraded import dependency_error
 from apps.core.errors import error_for_status, error_response
+from apps.core.middleware import serves_html
 
 
 # Production's handlers (DEBUG off); with DEBUG on, JsonErrorPagesMiddleware turns Django's
@@ -32,4 +34,19 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """A page for people on the HTML paths (the console's: a member on an admin's page), the
+    PROTOCOL.md error everywhere else."""
+    if serves_html(request.path_info):
+        reason = str(exception or "") or "Your role in this team does not include this page."
+        return render(request, "403.html", {"reason": reason}, status=403)
     return error_response(error_for_status(request, 403))
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF is checked on the HTML paths only (PAGES_MIDDLEWARE); Django's own page says nothing a
+    person can act on."""
+    reason = (
+        "The form's security token was missing or out of date (the page may have been open a long "
+        "time, or cookies are blocked). Reload the page and try again."
+    )
+    return render(request, "403.html", {"reason": reason, "csrf": True}, status=403)

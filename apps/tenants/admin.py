@@ -13,7 +13,7 @@ from django.utils import timezone
 from apps.core.admin import OperatorAdmin, OperatorTabularInline
 from apps.core.errors import ApplicationError
 from apps.tenants.authentication import forget_keys
-from apps.tenants.models import ApiKey, Membership, Tenant
+from apps.tenants.models import ApiKey, Invitation, Membership, Tenant
 from apps.tenants.services import api_key_create, api_key_create_check, normalise_scopes
 
 
@@ -141,3 +141,23 @@ class ApiKeyAdmin(OperatorAdmin):
         count = revoking.update(revoked_at=timezone.now())
         forget_keys(prefixes=prefixes)  # an update sends no signal
         self.message_user(request, f"Revoked {count} key(s); every process refuses them now.")
+
+
+@admin.register(Invitation)
+class InvitationAdmin(OperatorAdmin):
+    """Invitations are made from the console (the e-mail carries the only copy of the token): here
+    operators see them and can withdraw one (delete), not make or edit one."""
+
+    list_display = ["email", "tenant", "role", "invited_by", "created_at", "expires_at", "accepted_at"]
+    list_filter = ["role", "tenant"]
+    search_fields = ["email", "tenant__slug"]
+    exclude = ["token_hash"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Invitation]:
+        return super().get_queryset(request).select_related("tenant", "invited_by")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -135,6 +135,24 @@ class ScopeSet:
     def allows(self, action: Action) -> bool:
         return any(scope.covers(action) for scope in self.scopes)
 
+    def grants(self, scope: Scope) -> bool:
+        """Whether these scopes allow everything `scope` does: a key made with `scope` by a caller
+        holding these could do nothing its maker cannot (the console's key form checks this)."""
+        if any(own.area == "*" for own in self.scopes):
+            return True
+        if scope.area == "*":
+            return False
+        if scope.safe_only:
+            permissions: tuple[str, ...] = ("execute", "read")
+        elif scope.permission == "*":
+            permissions = ("read", "write", "execute", "list")
+        else:
+            permissions = (scope.permission,)
+        return all(
+            self.allows(Action(scope.area, permission, scope.identifier, safe_tool=scope.safe_only))
+            for permission in permissions
+        )
+
     def prefixes(self, area: str, permission: str) -> list[str] | None:
         """Identifiers granted in the area for the permission: None means all, [] means none.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -80,10 +80,18 @@ def api_key_create(
     expires_in_days: int | None = None,
     created_by_id: int | None = None,
     monthly_token_cap: int | None = None,
+    expires_at: datetime | None = None,
 ) -> IssuedKey:
+    """A new key; `expires_in_days` or `expires_at` (not both) ends it, neither: it never expires."""
     granted = normalise_scopes(scopes)
     if expires_in_days is not None and expires_in_days <= 0:
         raise ApplicationError("expires_in_days must be positive", code="validation_error")
+    if expires_at is not None and expires_in_days is not None:
+        raise ApplicationError("Give expires_in_days or expires_at, not both", code="validation_error")
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ApplicationError("expires_at must be in the future", code="validation_error")
+    if expires_in_days:
+        expires_at = timezone.now() + timedelta(days=expires_in_days)
     if monthly_token_cap is not None and monthly_token_cap < 0:
         raise ApplicationError("monthly_token_cap must be 0 or more", code="validation_error")
     api_key_create_check(tenant=tenant)  # e.g. the plan's cap on API keys
@@ -95,7 +103,7 @@ def api_key_create(
         key_hash=hash_key(plaintext),
         scopes=granted,
         created_by_id=created_by_id,
-        expires_at=timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None,
+        expires_at=expires_at,
         monthly_token_cap=monthly_token_cap,
     )
     return IssuedKey(api_key=api_key, plaintext=plaintext)

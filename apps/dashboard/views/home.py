@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -21,7 +22,8 @@ class Landing(LoginRequiredMixin, View):
         memberships = memberships_of(request.user)
         if len(memberships) == 1:
             return redirect("dashboard:team", team=memberships[0].tenant.slug)
-        return render(request, "dashboard/landing.html", {"memberships": memberships})
+        context = {"memberships": memberships, "signup_open": settings.SLOP_SIGNUP_OPEN}
+        return render(request, "dashboard/landing.html", context)
 
 
 # What each section's quick link says (a section shows once its route exists: apps/dashboard/nav.py).
