@@ -73,8 +73,9 @@ class Command(BaseCommand):
         # piles keys up against the plan's cap on API keys (which would then refuse this one).
         stale = ApiKey.objects.for_tenant(tenant).filter(name="demo", revoked_at=None)
         prefixes = list(stale.values_list("prefix", flat=True))
-        stale.update(revoked_at=timezone.now())
-        forget_keys(prefixes=prefixes)  # an update sends no signal
+        if prefixes:
+            stale.update(revoked_at=timezone.now())
+            forget_keys(prefixes=prefixes)  # an update sends no signal
         issued = api_key_create(tenant=tenant, scopes="*", name="demo")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(issued.plaintext + "\n")
