@@ -153,6 +153,13 @@ def test_an_async_call_is_queued_and_runs_on_the_worker(
     assert hook.blocked.wait(30), make_run.log()
     running = wait_for_status(api, job_id, "running")
     assert running["attempts"] == 1 and running["started_at"]
+    # The stream has answered (its first event: the job's status when it connected) before the job
+    # may finish, so what follows must reach it through the channel layer. A web worker still
+    # warming up can take a second to answer its first stream, which once let the job finish first.
+    deadline = time.monotonic() + 30
+    while not stream.events and stream.error is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert stream.events, stream.error or make_run.log()
     hook.release.set()
     finished = wait_for_status(api, job_id, "succeeded")
     assert finished["result"] == {"done": True}
