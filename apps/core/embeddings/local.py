@@ -77,21 +77,25 @@ class Encoder(Protocol):
 
 
 # Tokens per forward pass (rows x the longest row): past this, a bigger batch costs more CPU per
-# text, not less (its activations outgrow the caches). Measured with bench/resources.py on this
-# machine's CPU: passages of ~140 tokens cost 36 ms each in batches of 8 and 43 ms in batches of
-# 32, while short texts (~25 tokens) still gain from batches of 32.
-BATCH_TOKENS = 1200
+# text, not less (its activations outgrow the caches). Measured on this machine's CPU (busy, load
+# 8-12), variants taking turns on the same passages of ~140 tokens: 36 ms each in passes of 8 and
+# 43 ms in passes of 32; then 2-3 at a time (300-450 tokens) 5-10 % less than 8 (1,200 tokens) on
+# fp32, and 15-20 % less on the int8 model. Short texts (~25 tokens) still go ~20 at a time, as
+# cheap per text as 32.
+BATCH_TOKENS = 512
 
 
-def token_batches(order: list[int], lengths: list[int], batch_size: int) -> list[list[int]]:
-    """`order` (longest first) cut into batches of at most `batch_size` rows and BATCH_TOKENS
+def token_batches(
+    order: list[int], lengths: list[int], batch_size: int, max_tokens: int = BATCH_TOKENS
+) -> list[list[int]]:
+    """`order` (longest first) cut into batches of at most `batch_size` rows and `max_tokens`
     padded tokens (always at least one row)."""
     batches: list[list[int]] = []
     current: list[int] = []
     for index in order:
         # Sorted longest first: the batch's first row sets its padded width.
         width = lengths[current[0]] if current else lengths[index]
-        if current and (len(current) >= batch_size or (len(current) + 1) * width > BATCH_TOKENS):
+        if current and (len(current) >= batch_size or (len(current) + 1) * width > max_tokens):
             batches.append(current)
             current = []
         current.append(index)
@@ -105,7 +109,15 @@ class OnnxEncoder:
 
     runtime = "onnx"
 
-    def __init__(self, model_dir: Path, onnx_path: Path, *, threads: int, batch_size: int) -> None:
+    def __init__(
+        self,
+        model_dir: Path,
+        onnx_path: Path,
+        *,
+        threads: int,
+        batch_size: int,
+        batch_tokens: int = BATCH_TOKENS,
+    ) -> None:
         import numpy
         import onnxruntime
         from tokenizers import Tokenizer
@@ -115,6 +127,7 @@ class OnnxEncoder:
         self._numpy = numpy
         self._output = OUTPUT_NAME
         self.batch_size = batch_size
+        self.batch_tokens = batch_tokens
         self.onnx_path = onnx_path
         config = json.loads((model_dir / "sentence_bert_config.json").read_text())
         tokenizer_config = json.loads((model_dir / "tokenizer_config.json").read_text())
@@ -141,7 +154,9 @@ class OnnxEncoder:
         # Longest first, batches of similar length: less padding, as sentence-transformers does.
         order = sorted(range(len(texts)), key=lambda index: -len(encodings[index].ids))
         vectors: list[list[float]] = [[] for _ in texts]
-        for rows in token_batches(order, [len(encoding.ids) for encoding in encodings], self.batch_size):
+        for rows in token_batches(
+            order, [len(encoding.ids) for encoding in encodings], self.batch_size, self.batch_tokens
+        ):
             width = len(encodings[rows[0]].ids)
             ids = numpy.full((len(rows), width), self._pad_id, dtype=numpy.int64)
             mask = numpy.zeros((len(rows), width), dtype=numpy.int64)
