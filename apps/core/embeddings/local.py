@@ -10,7 +10,7 @@ Both share `model_id`, so switching runtime needs no `reembed` and keeps every c
 
 A third, opt-in, trades exactness for CPU: `onnx-int8` runs an int8 copy of the ONNX graph
 (`onnx_export.quantize`), about half the CPU per passage, with vectors near but not equal to the
-fp32 ones (cosine >= 0.99 on the benchmark's passages). Its model id is its own, so its vectors are
+fp32 ones (cosine 0.988-0.999 on the benchmark's passages). Its model id is its own, so its vectors are
 never compared with, or cached as, fp32 ones: switching to or from it needs `reembed --all`. It
 never falls back to another runtime (that would store other vectors under its id).
 """
