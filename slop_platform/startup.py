@@ -48,5 +48,7 @@ def embedding_model_preload() -> None:
         logger.warning("The embedding model is not loaded: %s", exc)
         return
     runtime = getattr(provider, "runtime", None)
-    on = {"onnx": " on ONNX Runtime", "torch": " on PyTorch"}.get(runtime or "", "")
+    on = {"onnx": " on ONNX Runtime", "onnx-int8": " on ONNX Runtime (int8)", "torch": " on PyTorch"}.get(
+        runtime or "", ""
+    )
     logger.info("Embedding model ready in %.1f s%s", time.monotonic() - started, on)

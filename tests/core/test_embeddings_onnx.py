@@ -1,5 +1,6 @@
 """The `local` provider on ONNX Runtime: the model exported from the shipped weights, offline; the
-same vectors as sentence-transformers on PyTorch; PyTorch as the fallback; no torch at run time."""
+same vectors as sentence-transformers on PyTorch; PyTorch as the fallback; no torch at run time;
+the opt-in int8 copy with its own model id."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.test import override_settings
 
-from apps.core.embeddings import LocalProvider, bundled_model_path, onnx_export
+from apps.core.embeddings import EmbeddingError, LocalProvider, bundled_model_path, onnx_export
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -65,8 +67,6 @@ def test_pytorch_is_the_fallback_when_onnx_cannot_run(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     provider = LocalProvider(bundled_model_path(), 4, runtime="onnx")
-    from django.test import override_settings
-
     # No folder can hold an export (under a regular file), and none has one: ONNX is unavailable.
     with override_settings(SLOP_EMBEDDINGS_ONNX_DIR=str(blocker / "onnx")):
         vector = provider.embed(["still embedded"])[0]
@@ -83,8 +83,6 @@ def test_the_export_is_an_offline_step_that_runs_once(tmp_path):
     assert not list(first.parent.glob("*.partial"))
     # What it made computes what the installed model computes.
     provider = LocalProvider(model, 4, runtime="onnx")
-    from django.test import override_settings
-
     with override_settings(SLOP_EMBEDDINGS_ONNX_DIR=str(tmp_path)):
         fresh = provider.embed(TEXTS[:3])
         assert provider.load().onnx_path == first  # type: ignore[attr-defined]
@@ -109,3 +107,49 @@ def test_a_process_embedding_on_onnx_never_imports_torch():
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report == {"runtime": "onnx", "torch": False, "transformers": False, "width": 384}
+
+
+@pytest.fixture
+def exported_copy(tmp_path: Path) -> Path:
+    """A folder holding a copy of the installed fp32 export (so no test re-exports, or writes into
+    the environment's folder)."""
+    installed = LocalProvider(bundled_model_path(), 4, runtime="onnx").load().onnx_path  # type: ignore[attr-defined]
+    copy = tmp_path / "onnx" / installed.parent.name
+    copy.mkdir(parents=True)
+    (copy / "model.onnx").write_bytes(installed.read_bytes())
+    return tmp_path / "onnx"
+
+
+def test_the_int8_runtime_has_its_own_model_id_and_near_vectors(exported_copy):
+    fp32 = LocalProvider(bundled_model_path(), 4, runtime="onnx")
+    with override_settings(SLOP_EMBEDDINGS_ONNX_DIR=str(exported_copy)):
+        int8 = LocalProvider(bundled_model_path(), 4, runtime="onnx-int8")
+        got = int8.embed(TEXTS)
+        made = int8.load().onnx_path  # type: ignore[attr-defined]
+        # Made once from the fp32 file next to it; a second process finds it.
+        assert made.parent == next(exported_copy.iterdir()) and made.name == onnx_export.INT8_NAME
+        stamp = made.stat().st_mtime_ns
+        again = LocalProvider(bundled_model_path(), 4, runtime="onnx-int8")
+        again.embed(["warm up"])
+        assert again.load().onnx_path == made and made.stat().st_mtime_ns == stamp  # type: ignore[attr-defined]
+    assert int8.runtime == "onnx-int8"
+    # Other vectors, so another id: never mixed with (or served from the cache as) fp32 ones.
+    assert int8.model_id != fp32.model_id and int8.model_id.startswith(fp32.model_id)
+    for vector, reference in zip(got, fp32.embed(TEXTS), strict=True):
+        assert len(vector) == 384
+        assert math.isclose(math.sqrt(sum(x * x for x in vector)), 1.0, rel_tol=1e-4)
+        # ~0.99 for words and passages; the empty text, with nothing but its markers, moves most.
+        assert sum(a * b for a, b in zip(vector, reference, strict=True)) > 0.97
+
+
+def test_the_int8_runtime_never_falls_back_to_other_vectors(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    provider = LocalProvider(bundled_model_path(), 4, runtime="onnx-int8")
+    with (
+        override_settings(SLOP_EMBEDDINGS_ONNX_DIR=str(blocker / "onnx")),
+        pytest.raises(EmbeddingError) as raised,
+    ):
+        provider.embed(["not embedded"])
+    assert raised.value.status == 503 and "onnx-int8" in str(raised.value)
+    assert provider.runtime is None  # neither torch nor the fp32 graph took its place

