@@ -10,7 +10,13 @@ and keeps the indexes in step with the data through `sync()` (a Celery beat task
 command in that app): built CONCURRENTLY (writes go on) for tenants at or above the row threshold,
 dropped when a tenant shrinks below half of it or is gone, and rebuilt when a concurrent build
 failed and left an invalid index. One sync per table at a time across every process (a session
-advisory lock). The catalog is the registry; each process reads it at most every cache-seconds.
+advisory lock). The catalog is the registry; each process keeps what it read of it in memory for
+cache-seconds (a lookup per query in a shared cache was a network round trip per query, two for
+memory), and a sync that changed it tells every listening process at once
+(apps/core/invalidation.py), so a new index serves within milliseconds where that is heard and
+within cache-seconds where it is not. A stale view costs speed, never results: a query planned
+for an index that is gone is still answered (without it), and one planned without a new index
+takes the exact path.
 
 Queries must repeat the predicate with the tenant id as a literal (`tenant_id = 42`, never a bound
 parameter): the planner matches a partial index's predicate against constants only.
@@ -20,12 +26,14 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection
+
+from apps.core import invalidation
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +46,19 @@ class SyncReport:
     skipped: bool = False  # another sync holds the lock
 
 
+@dataclass
+class _Seen:
+    """What one process last read of one table's catalog."""
+
+    at: float = -1e18
+    tenants: frozenset[int] = frozenset()
+    generation: int = 0  # bumped by forget(): a read that raced with it is not kept
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_seen: dict[str, _Seen] = {}
+
+
 @dataclass(frozen=True)
 class TenantVectorIndexes:
     """The per-tenant partial HNSW indexes of one table.
@@ -46,7 +67,7 @@ class TenantVectorIndexes:
 
     table: str
     index_prefix: str
-    cache_key: str
+    cache_key: str  # names this table's catalog view (and its invalidation topic)
     lock_key: int  # any constant unique to this table's sync
     min_rows_setting: str
     cache_seconds_setting: str
@@ -77,13 +98,30 @@ class TenantVectorIndexes:
                 found[int(match.group(1))] = bool(valid)
         return found
 
+    def __post_init__(self) -> None:
+        _seen.setdefault(self.cache_key, _Seen())
+        invalidation.register(self.cache_key, lambda _value: self.forget())
+
     def indexed_tenants(self) -> frozenset[int]:
         """Tenants with a valid index of their own, as this process last saw the catalog."""
-        tenants = cache.get(self.cache_key)
-        if tenants is None:
-            tenants = [tenant for tenant, valid in self.catalog().items() if valid]
-            cache.set(self.cache_key, tenants, int(getattr(settings, self.cache_seconds_setting)))
-        return frozenset(tenants)
+        seen = _seen[self.cache_key]
+        now = time.monotonic()
+        with seen.lock:
+            if now - seen.at < float(getattr(settings, self.cache_seconds_setting)):
+                return seen.tenants
+            generation = seen.generation
+        tenants = frozenset(tenant for tenant, valid in self.catalog().items() if valid)
+        with seen.lock:
+            if generation == seen.generation:
+                seen.at, seen.tenants = now, tenants
+        return tenants
+
+    def forget(self) -> None:
+        """Read the catalog again at the next lookup (after a sync, here or in another process)."""
+        seen = _seen[self.cache_key]
+        with seen.lock:
+            seen.generation += 1
+            seen.at = -1e18
 
     def has_tenant_index(self, tenant_id: int) -> bool:
         return tenant_id in self.indexed_tenants()
@@ -158,7 +196,7 @@ class TenantVectorIndexes:
         finally:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_unlock(%s)", [self.lock_key])
-            cache.delete(self.cache_key)
+            invalidation.invalidate(self.cache_key, "")  # here at once, elsewhere when heard
         return report
 
 

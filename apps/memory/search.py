@@ -60,7 +60,8 @@ def has_iterative_scan() -> bool:
 
 
 def vector_literal(vector: list[float]) -> str:
-    return "[" + ",".join(f"{x:.7g}" for x in vector) + "]"
+    # printf-style in a list: ~2x faster than an f-string generator, and this runs every query.
+    return "[" + ",".join(["%.7g" % x for x in vector]) + "]"  # noqa: UP031
 
 
 def _like_escape(prefix: str) -> str:
@@ -248,9 +249,16 @@ def _tenant_index_rows(
 ) -> tuple[list[Row], float | None]:
     """The tenant's own partial HNSW index: its rows only, so `ef` rows are ample for k.
 
-    Returns the rows and the frontier, as _over_fetch_rows does."""
+    Returns the rows and the frontier, as _over_fetch_rows does.
+
+    Before pgvector 0.8 the scan searches the graph for the `ef` nearest and yields them nearest
+    first, so the first `limit` of them that pass the filter are the top k of all `ef`: taking only
+    those reads `limit` heap rows instead of `ef` (~1.6 KB each, the vector inline) for the same
+    answer. An iterative scan (0.8+, relaxed order) may yield them slightly out of order: it takes
+    `ef` and sorts, as before."""
     where, params = _filter_sql(tenant_id, prefixes, literal_tenant=True)
     distance_sql, distance_params = _distance_clause(min_score, "distance")
+    taken = ef if has_iterative_scan() else limit
     sql = (
         f"WITH hits AS MATERIALIZED ("  # noqa: S608 - only placeholders and an int are interpolated
         f"  SELECT id, key, embedding <=> %s::vector AS distance FROM {TABLE} WHERE {where} "
@@ -269,7 +277,7 @@ def _tenant_index_rows(
         "set_config('enable_bitmapscan', 'off', true), "
         f"set_config('enable_sort', 'off', true){iterative}"
     )
-    raw = _execute(settings_sql, [str(ef)], sql, [vector, *params, vector, ef, *distance_params, limit])
+    raw = _execute(settings_sql, [str(ef)], sql, [vector, *params, vector, taken, *distance_params, limit])
     return _rows(raw)
 
 

@@ -2,12 +2,10 @@
 
 Built for tenants at or above SLOP_MEMORY_TENANT_INDEX_MIN_ROWS items by the beat task
 (apps/memory/tasks.py) and `manage.py memory_indexes`; each process reads the catalog at most every
-SLOP_MEMORY_TENANT_INDEX_CACHE_SECONDS.
+SLOP_MEMORY_TENANT_INDEX_CACHE_SECONDS, and at once after a sync it hears of.
 """
 
 from __future__ import annotations
-
-from django.core.cache import cache  # noqa: F401 - the catalog's cache (tests clear it through here)
 
 from apps.core.vector_indexes import SyncReport, TenantVectorIndexes
 

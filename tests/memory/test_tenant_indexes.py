@@ -13,6 +13,7 @@ from django.db import connection, transaction
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
+from apps.core import invalidation
 from apps.memory import tenant_indexes
 from apps.memory.search import _exact, nearest_ids, search_plan, vector_literal
 from apps.memory.tasks import sync_memory_tenant_indexes
@@ -134,7 +135,7 @@ def test_an_invalid_index_left_by_a_failed_build_is_rebuilt(big_table):  # noqa:
         cursor.execute(
             "UPDATE pg_index SET indisvalid = false WHERE indexrelid = %s::regclass", [index_name(alice.pk)]
         )
-    tenant_indexes.cache.clear()
+    tenant_indexes.MEMORY_INDEXES.forget()  # as a process that hears of the change would
     assert alice.pk not in indexed_tenants()
     report = sync_tenant_indexes()
     assert alice.pk in report.built
@@ -161,3 +162,22 @@ def test_the_command_and_the_beat_task_sync(big_table, capsys):  # noqa: F811
     assert sync_memory_tenant_indexes() == {"built": [alice.pk], "dropped": [], "failed": []}
     call_command("memory_indexes")
     assert "up to date" in capsys.readouterr().out
+
+
+@LOW_THRESHOLDS
+def test_an_index_built_by_another_process_serves_once_its_sync_is_heard(big_table):  # noqa: F811
+    alice = big_table["alice"]
+    query = clustered(1)[0].tolist()
+    tenant_indexes.MEMORY_INDEXES.forget()
+    assert nearest_ids(tenant_id=alice.pk, vector=query, limit=10, prefixes=None)[1] == "index"
+    with connection.cursor() as cursor:  # another process's build, which this one is not told of
+        cursor.execute(
+            f"CREATE INDEX {index_name(alice.pk)} ON memory_memoryitem"
+            f" USING hnsw (embedding vector_cosine_ops) WHERE tenant_id = {alice.pk}"
+        )
+    # Each query does not read the catalog again: this process's view holds...
+    assert nearest_ids(tenant_id=alice.pk, vector=query, limit=10, prefixes=None)[1] == "index"
+    # ...until the notification that process's sync sends arrives (as the listener delivers it).
+    invalidation._dispatch(tenant_indexes.MEMORY_INDEXES.cache_key, "")
+    hits, plan = nearest_ids(tenant_id=alice.pk, vector=query, limit=10, prefixes=None)
+    assert plan == "tenant_index" and len(hits) == 10
