@@ -35,7 +35,7 @@ from apps.tenants.authentication import Principal
 from apps.tenants.scopes import Action
 from apps.tools.access import tool_target
 from apps.tools.models import ToolJob
-from apps.tools.selectors import tool_job_get, tools_executable_by
+from apps.tools.selectors import tool_executable_by, tool_job_get, tools_executable_by
 from apps.tools.services import tool_call, tool_job_cancel, tool_job_for
 from apps.tools.spec import ToolSpec
 
@@ -158,6 +158,21 @@ def offered_tools(principal: Principal) -> list[Offered]:
             )
         )
     return offered
+
+
+def offered_schema(principal: Principal, name: str) -> dict[str, Any] | None:
+    """The input schema tools/list shows this key for `name` (None when it lists no such tool), found
+    without building the whole list: what the SDK checks a 2026-07-28 tools/call's Mcp-Param-*
+    headers against. An `ask_<agent>` gets its fixed schema unlooked-up: it declares no header, so
+    whether the agent exists changes nothing there (tools/call answers that)."""
+    if name in (MEMORY_SEARCH, MEMORY_WRITE):
+        if not may_some(principal, "memory", "read" if name == MEMORY_SEARCH else "write"):
+            return None
+        return _MEMORY_SEARCH_SCHEMA if name == MEMORY_SEARCH else _MEMORY_WRITE_SCHEMA
+    spec = tool_executable_by(principal=principal, tool_id=name)
+    if spec is not None:
+        return _object_schema(spec.schema)
+    return _ASK_SCHEMA if name.startswith(AGENT_TOOL_PREFIX) else None
 
 
 # --- tools/call ---------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from django.http.request import split_domain_port, validate_host
 from mcp.server.lowlevel.server import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE, TransportSecuritySettings
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from rest_framework.exceptions import Throttled
 
 from apps.core.errors import ApplicationError, internal_error, to_application_error
@@ -39,7 +40,8 @@ from apps.core.ids import new_id
 from apps.core.middleware import request_id_var
 from apps.core.observability import context as log_context
 from apps.core.observability import metrics
-from apps.facades.mcp.server import PRINCIPAL, REQUEST_ID, build_server, on_thread
+from apps.facades.mcp.catalog import offered_schema
+from apps.facades.mcp.server import CALLED_TOOL_SCHEMA, PRINCIPAL, REQUEST_ID, build_server, on_thread
 from apps.tenants.authentication import (
     END_USER_HEADER,
     SCOPE_HEADER,
@@ -180,6 +182,30 @@ def authenticate(headers: dict[str, str], client: str) -> Principal:
     if not limiter.allow_request(_ThrottleRequest(auth=principal, META=meta), None):  # type: ignore[arg-type]
         raise Throttled(wait=limiter.wait())
     return principal
+
+
+def _called_tool(headers: dict[str, str], body: bytes | None) -> str | None:
+    """The tool a 2026-07-28 tools/call names (the revision whose Mcp-Param-* headers the SDK checks
+    against the tool's schema), else None."""
+    version = headers.get("mcp-protocol-version")
+    if body is None or version is None or version in HANDSHAKE_PROTOCOL_VERSIONS or b"tools/call" not in body:
+        return None
+    try:
+        message = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None  # the SDK answers the parse error
+    if not isinstance(message, dict) or message.get("method") != "tools/call":
+        return None
+    params = message.get("params")
+    name = params.get("name") if isinstance(params, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def _admit(headers: dict[str, str], client: str, called: str | None) -> tuple[Principal, Any]:
+    """One worker-thread trip before the SDK serves the request: the caller, and the input schema it
+    is offered for the tool it calls (server.tool_input_schema says why)."""
+    principal = authenticate(headers, client)
+    return principal, (offered_schema(principal, called) if called is not None else None)
 
 
 async def _buffered(headers: dict[str, str], receive: Receive) -> tuple[bytes | None, Receive]:
@@ -349,8 +375,10 @@ class McpDoor:
             await _answer(send, (204, preflight, b""))
             return
         client = (scope.get("client") or ("", 0))[0] or ""
+        body, replay = await _buffered(headers, receive)
+        called = _called_tool(headers, body)
         try:
-            principal = await on_thread(authenticate)(headers, client)
+            principal, schema = await on_thread(_admit)(headers, client, called)
         except Exception as exc:
             error = to_application_error(exc) or internal_error(None, exc)
             extra = dict(error.headers)
@@ -368,9 +396,12 @@ class McpDoor:
             inner = dict(scope)
             inner[PRINCIPAL] = principal
             inner[REQUEST_ID] = request_id
-            body, replay = await _buffered(headers, receive)
             manager = self.manager if body is None or b'"progressToken"' in body else self.json_manager
-            await manager.handle_request(inner, replay, send)
+            resolved = CALLED_TOOL_SCHEMA.set((called, schema) if called is not None else None)
+            try:
+                await manager.handle_request(inner, replay, send)
+            finally:
+                CALLED_TOOL_SCHEMA.reset(resolved)
         finally:
             log_context.unbind(token)
 

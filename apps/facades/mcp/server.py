@@ -18,7 +18,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import anyio
@@ -41,6 +42,11 @@ logger = logging.getLogger("slop.mcp")
 
 PRINCIPAL = "slop.principal"  # the ASGI scope key the door sets
 REQUEST_ID = "slop.request_id"
+# The called tool's name and the input schema tools/list shows this caller for it, which the door
+# looked up in its worker-thread trip (see tool_input_schema).
+CALLED_TOOL_SCHEMA: ContextVar[tuple[str, Mapping[str, Any] | None] | None] = ContextVar(
+    "slop_mcp_called_tool_schema", default=None
+)
 JOB_POLL_SECONDS = (0.1, 1.0)  # first and longest pause between two looks at a job
 
 T = TypeVar("T")
@@ -282,6 +288,19 @@ async def read_resource(
     return types.ReadResourceResult(contents=[types.TextResourceContents(uri=uri, mime_type=mime, text=text)])
 
 
+def tool_input_schema(name: str) -> Mapping[str, Any] | None:
+    """The SDK's `get_tool_input_schema` hook: the schema a 2026-07-28 tools/call's Mcp-Param-*
+    headers are checked against. Without the hook the SDK runs the whole tools/list handler inside
+    every tools/call to find it (a second worker-thread trip and the agents' query: most of what a
+    call cost over POST /tools/:id). The hook is called on the event loop with the name alone, so
+    the door resolves the schema for its caller beforehand, in the trip that authenticates it;
+    None (nothing to check) for a tool this caller is not offered, as the listing would find."""
+    resolved = CALLED_TOOL_SCHEMA.get()
+    if resolved is None or resolved[0] != name:
+        return None
+    return resolved[1]
+
+
 def build_server() -> Server[Any]:
     server: Server[Any] = Server(
         "slop-platform",
@@ -291,6 +310,7 @@ def build_server() -> Server[Any]:
             "The team's tools, resources, memory (memory_search, memory_write) and agents (ask_<agent>), "
             "bound by the API key's scopes."
         ),
+        get_tool_input_schema=tool_input_schema,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
         on_list_resources=list_resources,
