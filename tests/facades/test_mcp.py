@@ -447,3 +447,64 @@ def test_older_handshake_clients_are_answered_in_their_revision(
         headers={**headers, "MCP-Protocol-Version": version},
     )
     assert listed.status_code == 200 and "calculator" in {t["name"] for t in listed.json()["result"]["tools"]}
+
+
+def _modern_call(server: LiveServer, key: str, name: str, arguments: dict[str, Any], **headers: str) -> Any:
+    """A raw 2026-07-28 tools/call (what the SDK's client sends, with headers of our choosing)."""
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {
+            "name": name,
+            "arguments": arguments,
+            "_meta": {
+                types.PROTOCOL_VERSION_META_KEY: "2026-07-28",
+                types.CLIENT_INFO_META_KEY: {"name": "raw", "version": "1"},
+                types.CLIENT_CAPABILITIES_META_KEY: {},
+            },
+        },
+    }
+    return httpx.post(
+        f"{server.url}/mcp",
+        json=body,
+        headers={
+            "Authorization": f"Bearer {key}",
+            "Accept": "application/json, text/event-stream",
+            "MCP-Protocol-Version": "2026-07-28",
+            "Mcp-Method": "tools/call",
+            "Mcp-Name": name,
+            **headers,
+        },
+    )
+
+
+def test_a_tools_mcp_param_header_is_checked_against_the_schema_its_caller_is_offered(
+    slop_server: LiveServer, webhook: WebhookServer
+) -> None:
+    tenant, key = _team("mcp-param")
+    routed = {
+        "type": "object",
+        "properties": {"city": {"type": "string", "x-mcp-header": "City"}},
+        "required": ["city"],
+    }
+    _webhook_tool(tenant, key, "routed", webhook, schema=routed)
+
+    async def main() -> None:  # the SDK's client mirrors the argument into Mcp-Param-City itself
+        async with _client(slop_server, key) as client:
+            result = await client.call_tool("routed", {"city": "Paris"})
+            assert not result.is_error, result
+
+    _run(main)
+    served = _modern_call(slop_server, key, "routed", {"city": "Paris"}, **{"Mcp-Param-City": "Paris"})
+    assert served.status_code == 200 and not served.json()["result"].get("isError"), served.text
+    mismatch = _modern_call(slop_server, key, "routed", {"city": "Paris"}, **{"Mcp-Param-City": "Rome"})
+    assert mismatch.status_code == 400 and mismatch.json()["error"]["code"] == types.HEADER_MISMATCH
+    missing = _modern_call(slop_server, key, "routed", {"city": "Paris"})
+    assert missing.status_code == 400 and missing.json()["error"]["code"] == types.HEADER_MISMATCH
+    # A key that is not offered the tool has no schema to check: its call is refused as a tool error.
+    narrow = api_key_create(tenant=tenant, scopes="tools.calculator.execute").plaintext
+    refused = _modern_call(slop_server, narrow, "routed", {"city": "Paris"}, **{"Mcp-Param-City": "Rome"})
+    assert refused.status_code == 200 and refused.json()["result"]["isError"]
+    assert refused.json()["result"]["structuredContent"]["code"] == "scope_violation"
+    assert len(webhook.received) == 2  # the two calls that matched, never a refused one
