@@ -40,8 +40,8 @@ from apps.core.ids import new_id
 from apps.core.middleware import request_id_var
 from apps.core.observability import context as log_context
 from apps.core.observability import metrics
-from apps.facades.mcp.catalog import offered_schema
-from apps.facades.mcp.server import CALLED_TOOL_SCHEMA, PRINCIPAL, REQUEST_ID, build_server, on_thread
+from apps.facades.mcp.catalog import offered_schema, offered_tools
+from apps.facades.mcp.server import PREPARED, PRINCIPAL, REQUEST_ID, Prepared, build_server, on_thread
 from apps.tenants.authentication import (
     END_USER_HEADER,
     SCOPE_HEADER,
@@ -184,28 +184,39 @@ def authenticate(headers: dict[str, str], client: str) -> Principal:
     return principal
 
 
-def _called_tool(headers: dict[str, str], body: bytes | None) -> str | None:
-    """The tool a 2026-07-28 tools/call names (the revision whose Mcp-Param-* headers the SDK checks
-    against the tool's schema), else None."""
-    version = headers.get("mcp-protocol-version")
-    if body is None or version is None or version in HANDSHAKE_PROTOCOL_VERSIONS or b"tools/call" not in body:
-        return None
+def _asked(headers: dict[str, str], body: bytes | None) -> tuple[str | None, str | None]:
+    """The JSON-RPC method of a tools/list or tools/call request, and for a 2026-07-28 tools/call
+    (the revision whose Mcp-Param-* headers the SDK checks against the tool's schema) the tool it
+    names; (None, None) for anything else, which the SDK alone reads."""
+    if body is None or b"tools/" not in body:
+        return None, None
     try:
         message = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return None  # the SDK answers the parse error
-    if not isinstance(message, dict) or message.get("method") != "tools/call":
-        return None
+        return None, None  # the SDK answers the parse error
+    method = message.get("method") if isinstance(message, dict) else None
+    if method == "tools/list":
+        return method, None
+    if method != "tools/call":
+        return None, None
+    version = headers.get("mcp-protocol-version")
     params = message.get("params")
     name = params.get("name") if isinstance(params, dict) else None
-    return name if isinstance(name, str) else None
+    modern = version is not None and version not in HANDSHAKE_PROTOCOL_VERSIONS
+    return method, name if modern and isinstance(name, str) else None
 
 
-def _admit(headers: dict[str, str], client: str, called: str | None) -> tuple[Principal, Any]:
-    """One worker-thread trip before the SDK serves the request: the caller, and the input schema it
-    is offered for the tool it calls (server.tool_input_schema says why)."""
+def _admit(
+    headers: dict[str, str], client: str, method: str | None, called: str | None
+) -> tuple[Principal, Prepared | None]:
+    """One worker-thread trip before the SDK serves the request: the caller, and what its request
+    will need looked up (server.Prepared)."""
     principal = authenticate(headers, client)
-    return principal, (offered_schema(principal, called) if called is not None else None)
+    if method == "tools/list":
+        return principal, Prepared(offered=offered_tools(principal))
+    if called is not None:
+        return principal, Prepared(called=called, schema=offered_schema(principal, called))
+    return principal, None
 
 
 async def _buffered(headers: dict[str, str], receive: Receive) -> tuple[bytes | None, Receive]:
@@ -376,9 +387,9 @@ class McpDoor:
             return
         client = (scope.get("client") or ("", 0))[0] or ""
         body, replay = await _buffered(headers, receive)
-        called = _called_tool(headers, body)
+        method, called = _asked(headers, body)
         try:
-            principal, schema = await on_thread(_admit)(headers, client, called)
+            principal, prepared = await on_thread(_admit)(headers, client, method, called)
         except Exception as exc:
             error = to_application_error(exc) or internal_error(None, exc)
             extra = dict(error.headers)
@@ -397,11 +408,11 @@ class McpDoor:
             inner[PRINCIPAL] = principal
             inner[REQUEST_ID] = request_id
             manager = self.manager if body is None or b'"progressToken"' in body else self.json_manager
-            resolved = CALLED_TOOL_SCHEMA.set((called, schema) if called is not None else None)
+            lookups = PREPARED.set(prepared)
             try:
                 await manager.handle_request(inner, replay, send)
             finally:
-                CALLED_TOOL_SCHEMA.reset(resolved)
+                PREPARED.reset(lookups)
         finally:
             log_context.unbind(token)
 

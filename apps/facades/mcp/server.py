@@ -20,6 +20,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio
@@ -42,11 +43,23 @@ logger = logging.getLogger("slop.mcp")
 
 PRINCIPAL = "slop.principal"  # the ASGI scope key the door sets
 REQUEST_ID = "slop.request_id"
-# The called tool's name and the input schema tools/list shows this caller for it, which the door
-# looked up in its worker-thread trip (see tool_input_schema).
-CALLED_TOOL_SCHEMA: ContextVar[tuple[str, Mapping[str, Any] | None] | None] = ContextVar(
-    "slop_mcp_called_tool_schema", default=None
-)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What the door looked up for a request in the worker-thread trip that authenticated its
+    caller, so that the SDK's handlers need no trip of their own for it: the schema this caller is
+    offered for the tool a 2026-07-28 tools/call names (see tool_input_schema), the listing of a
+    tools/list (read-only, so nothing is done early that the SDK could still refuse)."""
+
+    called: str | None = None
+    schema: Mapping[str, Any] | None = None
+    offered: list[catalog.Offered] | None = None
+
+
+# Set by the door around the SDK's handling of one request (the SDK serves a stateless request in
+# the door's task, or in tasks started from it, which see the same value).
+PREPARED: ContextVar[Prepared | None] = ContextVar("slop_mcp_prepared", default=None)
 JOB_POLL_SECONDS = (0.1, 1.0)  # first and longest pause between two looks at a job
 
 T = TypeVar("T")
@@ -116,8 +129,12 @@ async def list_tools(
     ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
 ) -> types.ListToolsResult:
     principal, request_id = _caller(ctx)
-    with _bound(principal, request_id):
-        offered = await on_thread(catalog.offered_tools)(principal)
+    prepared = PREPARED.get()
+    if prepared is not None and prepared.offered is not None:
+        offered = prepared.offered
+    else:
+        with _bound(principal, request_id):
+            offered = await on_thread(catalog.offered_tools)(principal)
     return types.ListToolsResult(
         tools=[
             types.Tool(
@@ -295,10 +312,10 @@ def tool_input_schema(name: str) -> Mapping[str, Any] | None:
     call cost over POST /tools/:id). The hook is called on the event loop with the name alone, so
     the door resolves the schema for its caller beforehand, in the trip that authenticates it;
     None (nothing to check) for a tool this caller is not offered, as the listing would find."""
-    resolved = CALLED_TOOL_SCHEMA.get()
-    if resolved is None or resolved[0] != name:
+    prepared = PREPARED.get()
+    if prepared is None or prepared.called != name:
         return None
-    return resolved[1]
+    return prepared.schema
 
 
 def build_server() -> Server[Any]:
