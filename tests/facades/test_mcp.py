@@ -29,7 +29,7 @@ from apps.memory.services import memory_item_store
 from apps.resources.services import resource_create
 from apps.tenants.authentication import authenticate_key, principal_of
 from apps.tenants.models import Tenant
-from apps.tenants.services import api_key_create
+from apps.tenants.services import api_key_create, tenant_public_scopes_set
 from apps.tools.models import ToolJob
 from apps.tools.services import tool_put
 from tests.e2e.conftest import LiveServer
@@ -46,15 +46,20 @@ def _team(slug: str, scopes: str = "*") -> tuple[Tenant, str]:
 
 @asynccontextmanager
 async def _client(
-    server: LiveServer, key: str, *, mode: str = "auto", headers: dict[str, str] | None = None
+    server: LiveServer,
+    key: str | None,
+    *,
+    mode: str = "auto",
+    headers: dict[str, str] | None = None,
+    path: str = "/mcp",
 ) -> AsyncIterator[Client]:
     http = httpx2.AsyncClient(
-        headers={"Authorization": f"Bearer {key}", **(headers or {})},
+        headers={**({"Authorization": f"Bearer {key}"} if key is not None else {}), **(headers or {})},
         timeout=httpx2.Timeout(60.0, read=120.0),
     )
     async with (
         http,
-        Client(streamable_http_client(f"{server.url}/mcp", http_client=http), mode=mode) as client,
+        Client(streamable_http_client(f"{server.url}{path}", http_client=http), mode=mode) as client,
     ):
         yield client
 
@@ -508,3 +513,77 @@ def test_a_tools_mcp_param_header_is_checked_against_the_schema_its_caller_is_of
     assert refused.status_code == 200 and refused.json()["result"]["isError"]
     assert refused.json()["result"]["structuredContent"]["code"] == "scope_violation"
     assert len(webhook.received) == 2  # the two calls that matched, never a refused one
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+def test_a_tenants_public_surface_serves_key_less_mcp_clients_with_its_public_scopes(
+    slop_server: LiveServer, mode: str
+) -> None:
+    tenant, key = _team(f"mcp-public-{mode}")
+    tenant_public_scopes_set(tenant=tenant, scopes="tools.safe.*,memory.notes/*.read")
+    memory_item_store(tenant=tenant, key="notes/hello", value="hi")
+    memory_item_store(tenant=tenant, key="secret/plan", value="hidden")
+    path = f"/t/{tenant.slug}/mcp"
+
+    async def main() -> None:
+        async with _client(slop_server, None, mode=mode, path=path) as client:
+            names = _names(await client.list_tools())
+            assert {"calculator", "current_time", "memory_search"} <= names
+            assert "memory_write" not in names  # no memory write scope is public
+            result = await client.call_tool("calculator", {"expression": "6 * 7"})
+            assert not result.is_error and result.structured_content == {"result": 42}
+            read = await client.read_resource("slop://memory/notes/hello")
+            assert read.contents[0].text == "hi"
+            with pytest.raises(MCPError):
+                await client.read_resource("slop://memory/secret/plan")
+            refused = await client.call_tool("memory_write", {"key": "notes/x", "value": 1})
+            assert refused.is_error and "required_scope" in refused.content[0].text
+        # X-SLOP-Scope narrows the public scopes, as for a key.
+        narrowed = {"X-SLOP-Scope": "tools.safe.*"}
+        async with _client(slop_server, None, mode=mode, path=path, headers=narrowed) as client:
+            assert "memory_search" not in _names(await client.list_tools())
+        # The team's own key under its surface acts with the key's scopes.
+        async with _client(slop_server, key, mode=mode, path=path) as client:
+            assert "memory_write" in _names(await client.list_tools())
+
+    _run(main)
+    assert not MemoryItem.objects.for_tenant(tenant).filter(key="notes/x").exists()
+
+
+def test_the_public_door_refuses_what_the_public_surface_refuses(slop_server: LiveServer) -> None:
+    closed, _ = _team("mcp-closed")  # no public scopes: no public surface
+    _, other_key = _team("mcp-other")
+    tenant_public_scopes_set(tenant=_team("mcp-open")[0], scopes="tools.safe.*")
+    listing = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    for slug in (closed.slug, "no-such-team"):
+        answer = httpx.post(f"{slop_server.url}/t/{slug}/mcp", json=listing, headers=headers)
+        assert answer.status_code == 401 and answer.json()["code"] == "unauthenticated"
+        assert "No public surface" in answer.json()["error"]
+        metadata = f"{slop_server.url}/.well-known/oauth-protected-resource/t/{slug}/mcp"
+        assert answer.headers["WWW-Authenticate"] == f'Bearer resource_metadata="{metadata}"'
+    # Another team's key under this team's surface: the URL and the key name two teams.
+    foreign = httpx.post(
+        f"{slop_server.url}/t/mcp-open/mcp",
+        json=listing,
+        headers={**headers, "Authorization": f"Bearer {other_key}"},
+    )
+    assert foreign.status_code == 401 and foreign.json()["code"] == "unauthenticated"
+    document = httpx.get(f"{slop_server.url}/.well-known/oauth-protected-resource/t/mcp-open/mcp")
+    assert document.status_code == 200
+    assert document.json()["resource"] == f"{slop_server.url}/t/mcp-open/mcp"
+    assert httpx.get(f"{slop_server.url}/t/mcp-open/.well-known/oauth-protected-resource").status_code == 404
+
+
+def test_the_public_doors_rate_limit_is_per_client_address() -> None:
+    tenant, _ = _team("mcp-public-limited")
+    tenant_public_scopes_set(tenant=tenant, scopes="tools.safe.*")
+
+    async def send() -> list[int]:
+        transport = httpx.ASGITransport(app=McpDoor(), client=("10.1.2.3", 5000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://api.example.com") as client:
+            return [(await client.post("/t/mcp-public-limited/mcp", json={})).status_code for _ in range(3)]
+
+    with override_settings(ANON_RATE_LIMIT_PER_MINUTE=2):
+        statuses = asyncio.run(send())
+    assert [status == 429 for status in statuses] == [False, False, True]
