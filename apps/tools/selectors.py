@@ -114,6 +114,11 @@ def tools_executable_by(*, principal: Principal) -> list[ToolSpec]:
     ]
 
 
+def tenant_tool_ids(*, tenant_id: int) -> set[str]:
+    """The ids of every tool of the tenant, disabled ones included (from the snapshot)."""
+    return {spec.id for spec in chat_tool_snapshots.get(tenant_id)}
+
+
 def tool_executable_by(*, principal: Principal, tool_id: str) -> ToolSpec | None:
     """The one tool of that id from tools_executable_by's list (the snapshot), or None."""
     for spec in chat_tool_snapshots.get(int(principal.tenant.pk)):

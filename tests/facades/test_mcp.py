@@ -454,6 +454,13 @@ def test_older_handshake_clients_are_answered_in_their_revision(
     assert listed.status_code == 200 and "calculator" in {t["name"] for t in listed.json()["result"]["tools"]}
 
 
+MODERN_META = {  # what a 2026-07-28 request carries in params._meta
+    types.PROTOCOL_VERSION_META_KEY: "2026-07-28",
+    types.CLIENT_INFO_META_KEY: {"name": "raw", "version": "1"},
+    types.CLIENT_CAPABILITIES_META_KEY: {},
+}
+
+
 def _modern_call(server: LiveServer, key: str, name: str, arguments: dict[str, Any], **headers: str) -> Any:
     """A raw 2026-07-28 tools/call (what the SDK's client sends, with headers of our choosing)."""
     body = {
@@ -463,11 +470,7 @@ def _modern_call(server: LiveServer, key: str, name: str, arguments: dict[str, A
         "params": {
             "name": name,
             "arguments": arguments,
-            "_meta": {
-                types.PROTOCOL_VERSION_META_KEY: "2026-07-28",
-                types.CLIENT_INFO_META_KEY: {"name": "raw", "version": "1"},
-                types.CLIENT_CAPABILITIES_META_KEY: {},
-            },
+            "_meta": MODERN_META,
         },
     }
     return httpx.post(
@@ -587,3 +590,52 @@ def test_the_public_doors_rate_limit_is_per_client_address() -> None:
     with override_settings(ANON_RATE_LIMIT_PER_MINUTE=2):
         statuses = asyncio.run(send())
     assert [status == 429 for status in statuses] == [False, False, True]
+
+
+def test_a_tool_named_ask_x_wins_over_the_agent_x_for_every_key(
+    slop_server: LiveServer, webhook: WebhookServer
+) -> None:
+    tenant, key = _team("mcp-ask-clash")
+    agent_create(tenant=tenant, agent_id="helper", fields={"name": "Helper", "description": "An agent"})
+    _webhook_tool(tenant, key, "ask_helper", webhook)
+    # May run the agent but not the tool: the name is still the tool's, so neither is listed.
+    agents_only = api_key_create(tenant=tenant, scopes="chat.*,agents.*").plaintext
+
+    async def main() -> None:
+        async with _client(slop_server, key) as client:
+            tools = [tool for tool in (await client.list_tools()).tools if tool.name == "ask_helper"]
+            assert [tool.description for tool in tools] == ["The ask_helper tool"]
+            result = await client.call_tool("ask_helper", {"city": "Paris"})
+            assert not result.is_error, result
+        async with _client(slop_server, agents_only) as client:
+            assert "ask_helper" not in _names(await client.list_tools())
+            refused = await client.call_tool("ask_helper", {"message": "hi"})
+            assert refused.is_error
+            assert refused.structured_content["required_scope"] == "tools.ask_helper.execute"
+
+    _run(main)
+    assert len(webhook.received) == 1  # the tool ran once; the agent never
+    assert not Chat.objects.for_tenant(tenant).exists()
+
+
+def test_key_less_loopback_requests_act_on_the_demo_surface_under_make_run() -> None:
+    tenant, _ = _team("mcp-demo")
+    tenant_public_scopes_set(tenant=tenant, scopes="tools.safe.*")
+    listing = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": MODERN_META}}
+    headers = {
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "tools/list",
+    }
+
+    async def send(peer: str) -> httpx.Response:
+        transport = httpx.ASGITransport(app=McpDoor(), client=(peer, 5000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
+            return await client.post("/mcp", headers=headers, json=listing)
+
+    with override_settings(SLOP_DEMO_PUBLIC_LOOPBACK=True, SLOP_DEMO_TENANT_SLUG="mcp-demo"):
+        served = asyncio.run(send("127.0.0.1"))
+        assert served.status_code == 200, served.text
+        assert "calculator" in {tool["name"] for tool in served.json()["result"]["tools"]}
+        assert asyncio.run(send("10.1.2.3")).status_code == 401  # not loopback: a key is needed
+    assert asyncio.run(send("127.0.0.1")).status_code == 401  # the setting is off outside make run
