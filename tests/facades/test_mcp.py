@@ -19,6 +19,7 @@ import pytest
 from django.test import override_settings
 from mcp.client.client import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.server import _streamable_http_modern
 from mcp.shared.exceptions import MCPError
 
 from apps.agents.services import agent_create
@@ -639,3 +640,36 @@ def test_key_less_loopback_requests_act_on_the_demo_surface_under_make_run() -> 
         assert "calculator" in {tool["name"] for tool in served.json()["result"]["tools"]}
         assert asyncio.run(send("10.1.2.3")).status_code == 401  # not loopback: a key is needed
     assert asyncio.run(send("127.0.0.1")).status_code == 401  # the setting is off outside make run
+
+
+def test_a_call_that_may_run_long_is_kept_alive_without_asking_for_progress(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tenant, key = _team("mcp-keepalive")
+    agent_create(tenant=tenant, agent_id="support", fields={"name": "Support"})
+    # The SDK turns a 2026-07-28 answer into an event stream with keep-alive comments once the call
+    # has run this long without answering (15 s); a hundredth of a second here, so an agent's run
+    # counts as long.
+    monkeypatch.setattr(_streamable_http_modern, "_SSE_PING_INTERVAL", 0.01)
+    headers = {
+        "Authorization": f"Bearer {key}",
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "tools/call",
+    }
+
+    def call(name: str, arguments: dict[str, Any]) -> httpx.Response:
+        params = {"name": name, "arguments": arguments, "_meta": MODERN_META}
+        body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}
+        return _door_request("POST", {**headers, "Mcp-Name": name}, json.dumps(body).encode())
+
+    asked = call("ask_support", {"message": "my order is late"})
+    assert asked.status_code == 200 and asked.headers["content-type"].startswith("text/event-stream")
+    assert ": ping" in asked.text
+    result = json.loads(asked.text.rsplit("data: ", 1)[1])["result"]
+    assert result["structuredContent"]["message"]["content"] == "my order is late"
+    # A call that cannot run long (a built-in tool) stays plain JSON.
+    quick = call("calculator", {"expression": "15 * 7"})
+    assert quick.headers["content-type"] == "application/json"
+    assert quick.json()["result"]["structuredContent"] == {"result": 105}

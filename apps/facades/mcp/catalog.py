@@ -163,19 +163,22 @@ def offered_tools(principal: Principal) -> list[Offered]:
     return offered
 
 
-def offered_schema(principal: Principal, name: str) -> dict[str, Any] | None:
-    """The input schema tools/list shows this key for `name` (None when it lists no such tool), found
-    without building the whole list: what the SDK checks a 2026-07-28 tools/call's Mcp-Param-*
-    headers against. An `ask_<agent>` gets its fixed schema unlooked-up: it declares no header, so
-    whether the agent exists changes nothing there (tools/call answers that)."""
+def offered_call(principal: Principal, name: str) -> tuple[dict[str, Any] | None, bool]:
+    """For a tools/call of `name`, found without building the whole list: the input schema
+    tools/list shows this key for it (None when it lists no such tool), which the SDK checks a
+    2026-07-28 call's Mcp-Param-* headers against; and whether the call may run long (a
+    long-running tool's job, an agent's run). An `ask_<agent>` gets its fixed schema unlooked-up:
+    it declares no header, so whether the agent exists changes nothing there (tools/call answers)."""
     if name in (MEMORY_SEARCH, MEMORY_WRITE):
         if not may_some(principal, "memory", "read" if name == MEMORY_SEARCH else "write"):
-            return None
-        return _MEMORY_SEARCH_SCHEMA if name == MEMORY_SEARCH else _MEMORY_WRITE_SCHEMA
+            return None, False
+        return (_MEMORY_SEARCH_SCHEMA if name == MEMORY_SEARCH else _MEMORY_WRITE_SCHEMA), False
     spec = tool_executable_by(principal=principal, tool_id=name)
     if spec is not None:
-        return _object_schema(spec.schema)
-    return _ASK_SCHEMA if name.startswith(AGENT_TOOL_PREFIX) else None
+        return _object_schema(spec.schema), spec.long_running
+    if name.startswith(AGENT_TOOL_PREFIX) and name not in tenant_tool_ids(tenant_id=int(principal.tenant.pk)):
+        return _ASK_SCHEMA, True
+    return None, False
 
 
 # --- tools/call ---------------------------------------------------------------------------------

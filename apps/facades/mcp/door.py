@@ -32,7 +32,6 @@ from django.http.request import split_domain_port, validate_host
 from mcp.server.lowlevel.server import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE, TransportSecuritySettings
-from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from rest_framework.exceptions import Throttled
 
 from apps.core.client_address import client_address
@@ -41,7 +40,7 @@ from apps.core.ids import new_id
 from apps.core.middleware import request_id_var
 from apps.core.observability import context as log_context
 from apps.core.observability import metrics
-from apps.facades.mcp.catalog import offered_schema, offered_tools
+from apps.facades.mcp.catalog import offered_call, offered_tools
 from apps.facades.mcp.server import PREPARED, PRINCIPAL, REQUEST_ID, Prepared, build_server, on_thread
 from apps.tenants.authentication import (
     END_USER_HEADER,
@@ -210,9 +209,8 @@ def authenticate(headers: dict[str, str], client: str, slug: str | None = None) 
     return principal
 
 
-def _asked(headers: dict[str, str], body: bytes | None) -> tuple[str | None, str | None]:
-    """The JSON-RPC method of a tools/list or tools/call request, and for a 2026-07-28 tools/call
-    (the revision whose Mcp-Param-* headers the SDK checks against the tool's schema) the tool it
+def _asked(body: bytes | None) -> tuple[str | None, str | None]:
+    """The JSON-RPC method of a tools/list or tools/call request, and for a tools/call the tool it
     names; (None, None) for anything else, which the SDK alone reads."""
     if body is None or b"tools/" not in body:
         return None, None
@@ -225,11 +223,9 @@ def _asked(headers: dict[str, str], body: bytes | None) -> tuple[str | None, str
         return method, None
     if method != "tools/call":
         return None, None
-    version = headers.get("mcp-protocol-version")
     params = message.get("params")
     name = params.get("name") if isinstance(params, dict) else None
-    modern = version is not None and version not in HANDSHAKE_PROTOCOL_VERSIONS
-    return method, name if modern and isinstance(name, str) else None
+    return method, name if isinstance(name, str) else None
 
 
 def _admit(
@@ -241,7 +237,8 @@ def _admit(
     if method == "tools/list":
         return principal, Prepared(offered=offered_tools(principal))
     if called is not None:
-        return principal, Prepared(called=called, schema=offered_schema(principal, called))
+        schema, runs_long = offered_call(principal, called)
+        return principal, Prepared(called=called, schema=schema, runs_long=runs_long)
     return principal, None
 
 
@@ -293,9 +290,9 @@ class McpDoor:
         server = server or build_server()
         # Host and Origin are checked here, against the platform's settings.
         security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
-        # Two ways to answer: a request that asks for progress (`progressToken`) gets an SSE
-        # response, which carries the notifications (and keep-alive pings); any other a plain
-        # JSON one, cheaper by a task and an event stream per request.
+        # Two ways to answer: a request that asks for progress (`progressToken`) or a call that may
+        # run long gets an SSE response, which carries the notifications and keep-alive pings
+        # (_streamed); any other a plain JSON one, cheaper by a task and an event stream.
         self.manager = StreamableHTTPSessionManager(app=server, stateless=True, security_settings=security)
         self.json_manager = StreamableHTTPSessionManager(
             app=server, stateless=True, json_response=True, security_settings=security
@@ -417,7 +414,7 @@ class McpDoor:
             return
         client = (scope.get("client") or ("", 0))[0] or ""
         body, replay = await _buffered(headers, receive)
-        method, called = _asked(headers, body)
+        method, called = _asked(body)
         try:
             principal, prepared = await on_thread(_admit)(headers, client, slug, method, called)
         except Exception as exc:
@@ -440,7 +437,7 @@ class McpDoor:
             inner = dict(scope)
             inner[PRINCIPAL] = principal
             inner[REQUEST_ID] = request_id
-            manager = self.manager if body is None or b'"progressToken"' in body else self.json_manager
+            manager = self.manager if self._streamed(headers, body, prepared) else self.json_manager
             lookups = PREPARED.set(prepared)
             try:
                 await manager.handle_request(inner, replay, send)
@@ -448,6 +445,20 @@ class McpDoor:
                 PREPARED.reset(lookups)
         finally:
             log_context.unbind(token)
+
+    @staticmethod
+    def _streamed(headers: dict[str, str], body: bytes | None, prepared: Prepared | None) -> bool:
+        """Whether the SDK's event-stream manager answers (else the JSON one, cheaper by a task and a
+        stream): for a request that asks for progress, and for a call that may run long (a job, an
+        agent) even when it asks for none, from a client that accepts a stream. A 2026-07-28 stream
+        is committed only once the call has run 15 s without an answer, and then carries the SDK's
+        keep-alive comments every 15 s, so a proxy's idle timeout does not cut the call; a call that
+        answers sooner still gets plain JSON."""
+        if body is None or b'"progressToken"' in body:
+            return True
+        return (
+            prepared is not None and prepared.runs_long and "text/event-stream" in headers.get("accept", "")
+        )
 
     async def _metadata(self, scope: Scope, send: Send, headers: dict[str, str], path: str) -> None:
         resource = path.rstrip("/").removeprefix(METADATA_PATH)

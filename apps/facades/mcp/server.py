@@ -54,6 +54,7 @@ class Prepared:
 
     called: str | None = None
     schema: Mapping[str, Any] | None = None
+    runs_long: bool = False  # a long-running tool or an agent: answered as an event stream
     offered: list[catalog.Offered] | None = None
 
 
