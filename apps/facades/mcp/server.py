@@ -43,14 +43,16 @@ logger = logging.getLogger("slop.mcp")
 
 PRINCIPAL = "slop.principal"  # the ASGI scope key the door sets
 REQUEST_ID = "slop.request_id"
+JOB_POLL_SECONDS = (0.1, 1.0)  # first and longest pause between two looks at a job
 
 
 @dataclass(frozen=True)
 class Prepared:
     """What the door looked up for a request in the worker-thread trip that authenticated its
     caller, so that the SDK's handlers need no trip of their own for it: the schema this caller is
-    offered for the tool a 2026-07-28 tools/call names (see tool_input_schema), the listing of a
-    tools/list (read-only, so nothing is done early that the SDK could still refuse)."""
+    offered for the tool a 2026-07-28 tools/call names (see tool_input_schema) and whether that call
+    may run long (the door then keeps it alive), the listing of a tools/list (read-only, so nothing
+    is done early that the SDK could still refuse)."""
 
     called: str | None = None
     schema: Mapping[str, Any] | None = None
@@ -61,7 +63,6 @@ class Prepared:
 # Set by the door around the SDK's handling of one request (the SDK serves a stateless request in
 # the door's task, or in tasks started from it, which see the same value).
 PREPARED: ContextVar[Prepared | None] = ContextVar("slop_mcp_prepared", default=None)
-JOB_POLL_SECONDS = (0.1, 1.0)  # first and longest pause between two looks at a job
 
 T = TypeVar("T")
 
