@@ -8,7 +8,13 @@ both see the same load. Prints p50/p90 of each, the difference, and the machine'
 
 Starts the web server (`manage.py serve`: granian, embedded PostgreSQL in a scratch folder).
 
+`--in-process` (MCP only) then drives the same requests through the web process's ASGI application
+(slop_platform.asgi) in a child Python process on the same database and Redis, and prints the CPU-µs
+per request (time.process_time: every thread of the process), which the machine's load barely
+changes; `--profile` adds cProfile's top functions of the MCP tools/call.
+
     .venv/bin/python bench/facades.py [--samples 300] [--door openai|mcp|both]
+    .venv/bin/python bench/facades.py --door mcp --in-process [--requests 2000] [--profile]
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -170,11 +177,147 @@ def report(names: tuple[str, str], direct: list[float], door: list[float]) -> No
         )
 
 
+# --- in process: CPU-µs per request through the ASGI application --------------------------------
+
+
+def _scope(method: str, path: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
+    raw = [(b"host", b"127.0.0.1:8000")]
+    raw += [
+        (name.lower().encode("latin-1"), value.encode("latin-1"))
+        for name, value in headers.items()
+        if name.lower() not in ("host", "content-length")
+    ]
+    if body:
+        raw.append((b"content-length", str(len(body)).encode()))
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": raw,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+
+async def _call(app: Any, scope: dict[str, Any], body: bytes) -> tuple[int, bytes]:
+    answer: list[Any] = []
+    chunks: list[bytes] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            answer.append(message["status"])
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(dict(scope), receive, send)
+    return answer[0], b"".join(chunks)
+
+
+def in_process_child(plan_file: str, requests: int, with_profile: bool) -> None:
+    """Runs in a child process: the requests of `plan_file` through slop_platform.asgi.application."""
+    import django
+
+    django.setup(set_prefix=False)
+    import slop_platform.asgi as platform_asgi
+
+    plan = json.loads(Path(plan_file).read_text())
+    app = platform_asgi.application
+    loop = asyncio.new_event_loop()
+    cases = [
+        (name, _scope(method, path, headers, body.encode()), body.encode())
+        for name, method, path, headers, body in plan["cases"]
+    ]
+
+    def run(scope: dict[str, Any], body: bytes, name: str) -> None:
+        status, data = loop.run_until_complete(_call(app, scope, body))
+        if status != 200 or b'"isError":true' in data or b'"error"' in data[:200]:
+            raise SystemExit(f"{name} answered {status}: {data[:300]!r}")
+
+    costs: dict[str, float] = {}
+    for _ in range(max(50, requests // 10)):  # warm up every path (connections, snapshots, imports)
+        for name, scope, body in cases:
+            run(scope, body, name)
+    rounds = 10
+    spent = dict.fromkeys((name for name, _, _ in cases), 0.0)
+    for _ in range(rounds):  # alternating blocks: all cases see the same conditions
+        for name, scope, body in cases:
+            started = time.process_time()
+            for _ in range(max(1, requests // rounds)):
+                run(scope, body, name)
+            spent[name] += time.process_time() - started
+    for name in spent:
+        costs[name] = spent[name] / (rounds * max(1, requests // rounds)) * 1e6
+    print(f"in process (slop_platform.asgi.application), CPU µs per request, {requests} requests each:")
+    for name, cost in costs.items():
+        print(f"  {name:30s} {cost:8.0f}")
+    for direct, door in plan["pairs"]:
+        print(f"  added by the door, {door}: {costs[door] - costs[direct]:+.0f} µs (target < 2000)")
+    if with_profile:
+        import cProfile
+        import pstats
+
+        name, scope, body = next(case for case in cases if case[0] == plan["pairs"][0][1])
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(requests):
+            run(scope, body, name)
+        profiler.disable()
+        stats = pstats.Stats(profiler)
+        stats.sort_stats("cumulative").print_stats(60)
+        stats.sort_stats("tottime").print_stats(40)
+
+
+def in_process(env: dict[str, str], log: Path, base_url: str, key: str, args: argparse.Namespace) -> None:
+    from bench.serving import redis_url_of
+
+    seen = captured_mcp_requests(base_url, key)
+    auth = {"Authorization": f"Bearer {key}"}
+    json_auth = {**auth, "Content-Type": "application/json"}
+    call_headers, call_body = seen["tools/call"]
+    list_headers, list_body = seen["tools/list"]
+    plan = {
+        "cases": [
+            ("POST /tools/calculator", "POST", "/tools/calculator", json_auth, json.dumps(EXPRESSION)),
+            ("MCP tools/call calculator", "POST", "/mcp", call_headers, call_body.decode()),
+            ("GET /tools", "GET", "/tools", auth, ""),
+            ("MCP tools/list", "POST", "/mcp", list_headers, list_body.decode()),
+        ],
+        "pairs": [
+            ("POST /tools/calculator", "MCP tools/call calculator"),
+            ("GET /tools", "MCP tools/list"),
+        ],
+    }
+    plan_file = log.with_name("plan.json")
+    plan_file.write_text(json.dumps(plan))
+    child_env = {**env, "REDIS_URL": redis_url_of(log), "PROMETHEUS_MULTIPROC_DIR": str(log.with_name("m"))}
+    Path(child_env["PROMETHEUS_MULTIPROC_DIR"]).mkdir(exist_ok=True)
+    command = [sys.executable, __file__, "--child", str(plan_file), "--requests", str(args.requests)]
+    if args.profile:
+        command.append("--profile")
+    subprocess.run(command, cwd=ROOT, env=child_env, check=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--door", choices=["openai", "mcp", "both"], default="both")
+    parser.add_argument("--in-process", action="store_true", help="MCP: CPU-µs per request in process")
+    parser.add_argument("--requests", type=int, default=2000, help="with --in-process")
+    parser.add_argument("--profile", action="store_true", help="with --in-process: cProfile tools/call")
+    parser.add_argument("--child", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        in_process_child(args.child, args.requests, args.profile)
+        return
     data_dir = Path(tempfile.mkdtemp(prefix="slop-bench-"))
     port = free_port()
     env = {
@@ -190,12 +333,13 @@ def main() -> None:
         "SLOP_WEB_WORKERS": "1",
         "DJANGO_SETTINGS_MODULE": "slop_platform.settings",
     }
+    log = data_dir / "serve.log"
     server = subprocess.Popen(
         [sys.executable, "manage.py", "serve", "--no-demo", "--port", str(port)],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
     )
     base_url = f"http://127.0.0.1:{port}"
     results: list[tuple[str, tuple[str, str], list[float], list[float]]] = []
@@ -204,7 +348,15 @@ def main() -> None:
         PIDS.extend(web_processes(server.pid))
         manage(env, "create_tenant", "Bench", "--slug", "bench")
         key = manage(env, "create_api_key", "bench", "--scopes", "*")
+        # Thousands of tool calls: the free plan's monthly tool-call cap would refuse them.
+        lift = "from apps.billing.models import Plan; Plan.objects.update(included_tool_calls=None)"
+        manage(env, "shell", "-c", lift)
         headers = {"Authorization": f"Bearer {key}"}
+        if args.in_process:
+            while "Web server: pid" not in log.read_text(errors="replace"):
+                time.sleep(0.2)
+            in_process(env, log, base_url, key, args)
+            return
         with httpx.Client(base_url=base_url, headers=headers, timeout=30) as client:
             if args.door in ("openai", "both"):
                 chat = {"model": "echo", "messages": MESSAGES}

@@ -9,7 +9,8 @@ thousands of streams.
 
 So the front routes, per request, by path, before any Django code runs:
 
-- `mounts`: whole ASGI applications under a path prefix (an MCP server at /mcp, say), first;
+- `mounts`: whole ASGI applications under a path prefix (an MCP server at /mcp, say), first, below
+  a `/t/<slug>` public surface prefix too (the application gets the whole path and reads the slug);
 - `websocket` scopes: Channels' router;
 - HTTP requests to a streaming route (`streaming` patterns, matched below a `/t/<slug>` public
   surface prefix too), or with a body of unannounced length (chunked; only the ASGI handler
@@ -206,6 +207,7 @@ class ServingFront:
         return self.wsgi
 
     def _mounted(self, path: str) -> ASGIApp | None:
+        path = _PUBLIC_PREFIX.sub("", path, count=1)
         for prefix, app in self.mounts:
             if path == prefix or path.startswith(prefix + "/"):
                 return app

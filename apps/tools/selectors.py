@@ -114,6 +114,19 @@ def tools_executable_by(*, principal: Principal) -> list[ToolSpec]:
     ]
 
 
+def tenant_tool_ids(*, tenant_id: int) -> set[str]:
+    """The ids of every tool of the tenant, disabled ones included (from the snapshot)."""
+    return {spec.id for spec in chat_tool_snapshots.get(tenant_id)}
+
+
+def tool_executable_by(*, principal: Principal, tool_id: str) -> ToolSpec | None:
+    """The one tool of that id from tools_executable_by's list (the snapshot), or None."""
+    for spec in chat_tool_snapshots.get(int(principal.tenant.pk)):
+        if spec.id == tool_id:
+            return spec if spec.enabled and may_execute(principal, spec) else None
+    return None
+
+
 JOB_ID = re.compile(r"^job_[A-Za-z0-9]{1,36}$")
 
 

@@ -19,6 +19,7 @@ import pytest
 from django.test import override_settings
 from mcp.client.client import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.server import _streamable_http_modern
 from mcp.shared.exceptions import MCPError
 
 from apps.agents.services import agent_create
@@ -29,7 +30,7 @@ from apps.memory.services import memory_item_store
 from apps.resources.services import resource_create
 from apps.tenants.authentication import authenticate_key, principal_of
 from apps.tenants.models import Tenant
-from apps.tenants.services import api_key_create
+from apps.tenants.services import api_key_create, tenant_public_scopes_set
 from apps.tools.models import ToolJob
 from apps.tools.services import tool_put
 from tests.e2e.conftest import LiveServer
@@ -46,15 +47,20 @@ def _team(slug: str, scopes: str = "*") -> tuple[Tenant, str]:
 
 @asynccontextmanager
 async def _client(
-    server: LiveServer, key: str, *, mode: str = "auto", headers: dict[str, str] | None = None
+    server: LiveServer,
+    key: str | None,
+    *,
+    mode: str = "auto",
+    headers: dict[str, str] | None = None,
+    path: str = "/mcp",
 ) -> AsyncIterator[Client]:
     http = httpx2.AsyncClient(
-        headers={"Authorization": f"Bearer {key}", **(headers or {})},
+        headers={**({"Authorization": f"Bearer {key}"} if key is not None else {}), **(headers or {})},
         timeout=httpx2.Timeout(60.0, read=120.0),
     )
     async with (
         http,
-        Client(streamable_http_client(f"{server.url}/mcp", http_client=http), mode=mode) as client,
+        Client(streamable_http_client(f"{server.url}{path}", http_client=http), mode=mode) as client,
     ):
         yield client
 
@@ -447,3 +453,223 @@ def test_older_handshake_clients_are_answered_in_their_revision(
         headers={**headers, "MCP-Protocol-Version": version},
     )
     assert listed.status_code == 200 and "calculator" in {t["name"] for t in listed.json()["result"]["tools"]}
+
+
+MODERN_META = {  # what a 2026-07-28 request carries in params._meta
+    types.PROTOCOL_VERSION_META_KEY: "2026-07-28",
+    types.CLIENT_INFO_META_KEY: {"name": "raw", "version": "1"},
+    types.CLIENT_CAPABILITIES_META_KEY: {},
+}
+
+
+def _modern_call(server: LiveServer, key: str, name: str, arguments: dict[str, Any], **headers: str) -> Any:
+    """A raw 2026-07-28 tools/call (what the SDK's client sends, with headers of our choosing)."""
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {
+            "name": name,
+            "arguments": arguments,
+            "_meta": MODERN_META,
+        },
+    }
+    return httpx.post(
+        f"{server.url}/mcp",
+        json=body,
+        headers={
+            "Authorization": f"Bearer {key}",
+            "Accept": "application/json, text/event-stream",
+            "MCP-Protocol-Version": "2026-07-28",
+            "Mcp-Method": "tools/call",
+            "Mcp-Name": name,
+            **headers,
+        },
+    )
+
+
+def test_a_tools_mcp_param_header_is_checked_against_the_schema_its_caller_is_offered(
+    slop_server: LiveServer, webhook: WebhookServer
+) -> None:
+    tenant, key = _team("mcp-param")
+    routed = {
+        "type": "object",
+        "properties": {"city": {"type": "string", "x-mcp-header": "City"}},
+        "required": ["city"],
+    }
+    _webhook_tool(tenant, key, "routed", webhook, schema=routed)
+
+    async def main() -> None:  # the SDK's client mirrors the argument into Mcp-Param-City itself
+        async with _client(slop_server, key) as client:
+            result = await client.call_tool("routed", {"city": "Paris"})
+            assert not result.is_error, result
+
+    _run(main)
+    served = _modern_call(slop_server, key, "routed", {"city": "Paris"}, **{"Mcp-Param-City": "Paris"})
+    assert served.status_code == 200 and not served.json()["result"].get("isError"), served.text
+    mismatch = _modern_call(slop_server, key, "routed", {"city": "Paris"}, **{"Mcp-Param-City": "Rome"})
+    assert mismatch.status_code == 400 and mismatch.json()["error"]["code"] == types.HEADER_MISMATCH
+    missing = _modern_call(slop_server, key, "routed", {"city": "Paris"})
+    assert missing.status_code == 400 and missing.json()["error"]["code"] == types.HEADER_MISMATCH
+    # A key that is not offered the tool has no schema to check: its call is refused as a tool error.
+    narrow = api_key_create(tenant=tenant, scopes="tools.calculator.execute").plaintext
+    refused = _modern_call(slop_server, narrow, "routed", {"city": "Paris"}, **{"Mcp-Param-City": "Rome"})
+    assert refused.status_code == 200 and refused.json()["result"]["isError"]
+    assert refused.json()["result"]["structuredContent"]["code"] == "scope_violation"
+    assert len(webhook.received) == 2  # the two calls that matched, never a refused one
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+def test_a_tenants_public_surface_serves_key_less_mcp_clients_with_its_public_scopes(
+    slop_server: LiveServer, mode: str
+) -> None:
+    tenant, key = _team(f"mcp-public-{mode}")
+    tenant_public_scopes_set(tenant=tenant, scopes="tools.safe.*,memory.notes/*.read")
+    memory_item_store(tenant=tenant, key="notes/hello", value="hi")
+    memory_item_store(tenant=tenant, key="secret/plan", value="hidden")
+    path = f"/t/{tenant.slug}/mcp"
+
+    async def main() -> None:
+        async with _client(slop_server, None, mode=mode, path=path) as client:
+            names = _names(await client.list_tools())
+            assert {"calculator", "current_time", "memory_search"} <= names
+            assert "memory_write" not in names  # no memory write scope is public
+            result = await client.call_tool("calculator", {"expression": "6 * 7"})
+            assert not result.is_error and result.structured_content == {"result": 42}
+            read = await client.read_resource("slop://memory/notes/hello")
+            assert read.contents[0].text == "hi"
+            with pytest.raises(MCPError):
+                await client.read_resource("slop://memory/secret/plan")
+            refused = await client.call_tool("memory_write", {"key": "notes/x", "value": 1})
+            assert refused.is_error and "required_scope" in refused.content[0].text
+        # X-SLOP-Scope narrows the public scopes, as for a key.
+        narrowed = {"X-SLOP-Scope": "tools.safe.*"}
+        async with _client(slop_server, None, mode=mode, path=path, headers=narrowed) as client:
+            assert "memory_search" not in _names(await client.list_tools())
+        # The team's own key under its surface acts with the key's scopes.
+        async with _client(slop_server, key, mode=mode, path=path) as client:
+            assert "memory_write" in _names(await client.list_tools())
+
+    _run(main)
+    assert not MemoryItem.objects.for_tenant(tenant).filter(key="notes/x").exists()
+
+
+def test_the_public_door_refuses_what_the_public_surface_refuses(slop_server: LiveServer) -> None:
+    closed, _ = _team("mcp-closed")  # no public scopes: no public surface
+    _, other_key = _team("mcp-other")
+    tenant_public_scopes_set(tenant=_team("mcp-open")[0], scopes="tools.safe.*")
+    listing = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    for slug in (closed.slug, "no-such-team"):
+        answer = httpx.post(f"{slop_server.url}/t/{slug}/mcp", json=listing, headers=headers)
+        assert answer.status_code == 401 and answer.json()["code"] == "unauthenticated"
+        assert "No public surface" in answer.json()["error"]
+        metadata = f"{slop_server.url}/.well-known/oauth-protected-resource/t/{slug}/mcp"
+        assert answer.headers["WWW-Authenticate"] == f'Bearer resource_metadata="{metadata}"'
+    # Another team's key under this team's surface: the URL and the key name two teams.
+    foreign = httpx.post(
+        f"{slop_server.url}/t/mcp-open/mcp",
+        json=listing,
+        headers={**headers, "Authorization": f"Bearer {other_key}"},
+    )
+    assert foreign.status_code == 401 and foreign.json()["code"] == "unauthenticated"
+    document = httpx.get(f"{slop_server.url}/.well-known/oauth-protected-resource/t/mcp-open/mcp")
+    assert document.status_code == 200
+    assert document.json()["resource"] == f"{slop_server.url}/t/mcp-open/mcp"
+    assert httpx.get(f"{slop_server.url}/t/mcp-open/.well-known/oauth-protected-resource").status_code == 404
+
+
+def test_the_public_doors_rate_limit_is_per_client_address() -> None:
+    tenant, _ = _team("mcp-public-limited")
+    tenant_public_scopes_set(tenant=tenant, scopes="tools.safe.*")
+
+    async def send() -> list[int]:
+        transport = httpx.ASGITransport(app=McpDoor(), client=("10.1.2.3", 5000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://api.example.com") as client:
+            return [(await client.post("/t/mcp-public-limited/mcp", json={})).status_code for _ in range(3)]
+
+    with override_settings(ANON_RATE_LIMIT_PER_MINUTE=2):
+        statuses = asyncio.run(send())
+    assert [status == 429 for status in statuses] == [False, False, True]
+
+
+def test_a_tool_named_ask_x_wins_over_the_agent_x_for_every_key(
+    slop_server: LiveServer, webhook: WebhookServer
+) -> None:
+    tenant, key = _team("mcp-ask-clash")
+    agent_create(tenant=tenant, agent_id="helper", fields={"name": "Helper", "description": "An agent"})
+    _webhook_tool(tenant, key, "ask_helper", webhook)
+    # May run the agent but not the tool: the name is still the tool's, so neither is listed.
+    agents_only = api_key_create(tenant=tenant, scopes="chat.*,agents.*").plaintext
+
+    async def main() -> None:
+        async with _client(slop_server, key) as client:
+            tools = [tool for tool in (await client.list_tools()).tools if tool.name == "ask_helper"]
+            assert [tool.description for tool in tools] == ["The ask_helper tool"]
+            result = await client.call_tool("ask_helper", {"city": "Paris"})
+            assert not result.is_error, result
+        async with _client(slop_server, agents_only) as client:
+            assert "ask_helper" not in _names(await client.list_tools())
+            refused = await client.call_tool("ask_helper", {"message": "hi"})
+            assert refused.is_error
+            assert refused.structured_content["required_scope"] == "tools.ask_helper.execute"
+
+    _run(main)
+    assert len(webhook.received) == 1  # the tool ran once; the agent never
+    assert not Chat.objects.for_tenant(tenant).exists()
+
+
+def test_key_less_loopback_requests_act_on_the_demo_surface_under_make_run() -> None:
+    tenant, _ = _team("mcp-demo")
+    tenant_public_scopes_set(tenant=tenant, scopes="tools.safe.*")
+    listing = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": MODERN_META}}
+    headers = {
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "tools/list",
+    }
+
+    async def send(peer: str) -> httpx.Response:
+        transport = httpx.ASGITransport(app=McpDoor(), client=(peer, 5000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
+            return await client.post("/mcp", headers=headers, json=listing)
+
+    with override_settings(SLOP_DEMO_PUBLIC_LOOPBACK=True, SLOP_DEMO_TENANT_SLUG="mcp-demo"):
+        served = asyncio.run(send("127.0.0.1"))
+        assert served.status_code == 200, served.text
+        assert "calculator" in {tool["name"] for tool in served.json()["result"]["tools"]}
+        assert asyncio.run(send("10.1.2.3")).status_code == 401  # not loopback: a key is needed
+    assert asyncio.run(send("127.0.0.1")).status_code == 401  # the setting is off outside make run
+
+
+def test_a_call_that_may_run_long_is_kept_alive_without_asking_for_progress(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tenant, key = _team("mcp-keepalive")
+    agent_create(tenant=tenant, agent_id="support", fields={"name": "Support"})
+    # The SDK turns a 2026-07-28 answer into an event stream with keep-alive comments once the call
+    # has run this long without answering (15 s); a hundredth of a second here, so an agent's run
+    # counts as long.
+    monkeypatch.setattr(_streamable_http_modern, "_SSE_PING_INTERVAL", 0.01)
+    headers = {
+        "Authorization": f"Bearer {key}",
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "tools/call",
+    }
+
+    def call(name: str, arguments: dict[str, Any]) -> httpx.Response:
+        params = {"name": name, "arguments": arguments, "_meta": MODERN_META}
+        body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}
+        return _door_request("POST", {**headers, "Mcp-Name": name}, json.dumps(body).encode())
+
+    asked = call("ask_support", {"message": "my order is late"})
+    assert asked.status_code == 200 and asked.headers["content-type"].startswith("text/event-stream")
+    assert ": ping" in asked.text
+    result = json.loads(asked.text.rsplit("data: ", 1)[1])["result"]
+    assert result["structuredContent"]["message"]["content"] == "my order is late"
+    # A call that cannot run long (a built-in tool) stays plain JSON.
+    quick = call("calculator", {"expression": "15 * 7"})
+    assert quick.headers["content-type"] == "application/json"
+    assert quick.json()["result"]["structuredContent"] == {"result": 105}

@@ -35,7 +35,7 @@ from apps.tenants.authentication import Principal
 from apps.tenants.scopes import Action
 from apps.tools.access import tool_target
 from apps.tools.models import ToolJob
-from apps.tools.selectors import tool_job_get, tools_executable_by
+from apps.tools.selectors import tenant_tool_ids, tool_executable_by, tool_job_get, tools_executable_by
 from apps.tools.services import tool_call, tool_job_cancel, tool_job_for
 from apps.tools.spec import ToolSpec
 
@@ -144,11 +144,14 @@ def offered_tools(principal: Principal) -> list[Offered]:
                 input_schema=_MEMORY_WRITE_SCHEMA,
             )
         )
-    names = {entry.name for entry in offered}
+    # A team's tool named ask_<x> wins over its agent <x>, for every key: tools/call runs the tool
+    # (or refuses it: disabled, out of the key's scopes), so the agent is never listed under that
+    # name either. The agent stays reachable through POST /chat {"agent": "<x>"}.
+    taken = tenant_tool_ids(tenant_id=int(principal.tenant.pk))
     for agent in executable_agents(principal):
         name = AGENT_TOOL_PREFIX + agent.slug
-        if name in names:
-            continue  # a tool of that id wins; the agent stays reachable through /chat
+        if name in taken:
+            continue
         offered.append(
             Offered(
                 name=name,
@@ -158,6 +161,24 @@ def offered_tools(principal: Principal) -> list[Offered]:
             )
         )
     return offered
+
+
+def offered_call(principal: Principal, name: str) -> tuple[dict[str, Any] | None, bool]:
+    """For a tools/call of `name`, found without building the whole list: the input schema
+    tools/list shows this key for it (None when it lists no such tool), which the SDK checks a
+    2026-07-28 call's Mcp-Param-* headers against; and whether the call may run long (a
+    long-running tool's job, an agent's run). An `ask_<agent>` gets its fixed schema unlooked-up:
+    it declares no header, so whether the agent exists changes nothing there (tools/call answers)."""
+    if name in (MEMORY_SEARCH, MEMORY_WRITE):
+        if not may_some(principal, "memory", "read" if name == MEMORY_SEARCH else "write"):
+            return None, False
+        return (_MEMORY_SEARCH_SCHEMA if name == MEMORY_SEARCH else _MEMORY_WRITE_SCHEMA), False
+    spec = tool_executable_by(principal=principal, tool_id=name)
+    if spec is not None:
+        return _object_schema(spec.schema), spec.long_running
+    if name.startswith(AGENT_TOOL_PREFIX) and name not in tenant_tool_ids(tenant_id=int(principal.tenant.pk)):
+        return _ASK_SCHEMA, True
+    return None, False
 
 
 # --- tools/call ---------------------------------------------------------------------------------
@@ -234,7 +255,8 @@ class Outcome:
 def call(principal: Principal, name: str, arguments: dict[str, Any]) -> Outcome:
     """tools/call. A tool is POST /tools/:id: its declaration (`tools.<id>.execute`, or
     `tools.safe.*` for a safe one; the 403 before the 404), then `tool_call` (a long-running tool
-    answers with its job). `ask_<agent>` is an agent unless the team has a tool of that id."""
+    answers with its job). `ask_<agent>` is an agent unless the team has a tool of that id (which
+    wins, as in offered_tools)."""
     if name == MEMORY_SEARCH:
         return Outcome(result=memory_search(principal, arguments))
     if name == MEMORY_WRITE:

@@ -34,20 +34,24 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE, TransportSecuritySettings
 from rest_framework.exceptions import Throttled
 
+from apps.core.client_address import client_address
 from apps.core.errors import ApplicationError, internal_error, to_application_error
 from apps.core.ids import new_id
 from apps.core.middleware import request_id_var
 from apps.core.observability import context as log_context
 from apps.core.observability import metrics
-from apps.facades.mcp.server import PRINCIPAL, REQUEST_ID, build_server, on_thread
+from apps.facades.mcp.catalog import offered_call, offered_tools
+from apps.facades.mcp.server import PREPARED, PRINCIPAL, REQUEST_ID, Prepared, build_server, on_thread
 from apps.tenants.authentication import (
     END_USER_HEADER,
     SCOPE_HEADER,
     Principal,
+    check_path_tenant,
     principal_for,
     unauthenticated,
     with_end_user,
 )
+from apps.tenants.public import public_principal_for, split_public_path
 from apps.tenants.throttling import RateLimit
 
 Scope = MutableMapping[str, Any]
@@ -81,6 +85,11 @@ def _json(
     return status, pairs, data
 
 
+async def _not_found(send: Send, path: str) -> None:
+    error = ApplicationError(f"Not found: {path[:200]}", code="not_found", status=404)
+    await _answer(send, _json(404, error.payload()))
+
+
 async def _answer(send: Send, answer: tuple[int, list, bytes], *, head: bool = False) -> None:
     status, headers, body = answer
     await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -98,24 +107,35 @@ def _base_url(scope: Scope, headers: dict[str, str]) -> str:
     return f"{scheme}://{host}"
 
 
-def metadata_url(scope: Scope, headers: dict[str, str]) -> str:
+def _surface(slug: str | None) -> str:
+    """The path prefix of the surface a request came in on: "" or a tenant's public /t/<slug>."""
+    return f"/t/{slug}" if slug is not None else ""
+
+
+def metadata_url(scope: Scope, headers: dict[str, str], slug: str | None = None) -> str:
     # RFC 9728 §3.1: the well-known path with the resource's path inserted after it.
-    return f"{_base_url(scope, headers)}{METADATA_PATH}{MCP_PATH}"
+    return f"{_base_url(scope, headers)}{METADATA_PATH}{_surface(slug)}{MCP_PATH}"
 
 
-def protected_resource_metadata(base_url: str) -> dict[str, Any]:
+def protected_resource_metadata(base_url: str, slug: str | None = None) -> dict[str, Any]:
     """RFC 9728's document. There is no OAuth authorization server: a team's API keys are issued
     in its console (or by `manage.py create_api_key`) and sent as a bearer token."""
+    authentication = (
+        "No OAuth authorization server: API keys are issued in the team console (/console/). "
+        "Send one as 'Authorization: Bearer <api key>'; X-SLOP-Scope narrows its scopes."
+    )
+    if slug is not None:
+        authentication += (
+            f" Without a key, a request acts with the public scopes of tenant {slug!r}, if it has a"
+            " public surface."
+        )
     return {
-        "resource": f"{base_url}{MCP_PATH}",
+        "resource": f"{base_url}{_surface(slug)}{MCP_PATH}",
         "authorization_servers": [],
         "bearer_methods_supported": ["header"],
         "resource_name": "SLOP Platform MCP server",
-        "resource_documentation": f"{base_url}/info",
-        "slop_authentication": (
-            "No OAuth authorization server: API keys are issued in the team console (/console/). "
-            "Send one as 'Authorization: Bearer <api key>'; X-SLOP-Scope narrows its scopes."
-        ),
+        "resource_documentation": f"{base_url}{_surface(slug)}/info",
+        "slop_authentication": authentication,
     }
 
 
@@ -165,11 +185,18 @@ class _ThrottleRequest:
     META: dict[str, str]
 
 
-def authenticate(headers: dict[str, str], client: str) -> Principal:
-    """The caller, or the ApplicationError that refuses it (401, 400 for a malformed scope, 429)."""
-    principal = principal_for(
-        headers.get("authorization"), headers.get("x-api-key"), headers.get(SCOPE_HEADER.lower())
-    )
+def authenticate(headers: dict[str, str], client: str, slug: str | None = None) -> Principal:
+    """The caller, or the ApplicationError that refuses it (401, 400 for a malformed scope, 429).
+    Under /t/<slug>/ (`slug`) a key must be that tenant's, and a request without one acts with the
+    tenant's public scopes, as on every SLOP route of its public surface (apps/tenants/public.py);
+    so does one at the root from loopback under `make run` (SLOP_DEMO_PUBLIC_LOOPBACK)."""
+    scope_header = headers.get(SCOPE_HEADER.lower())
+    principal = principal_for(headers.get("authorization"), headers.get("x-api-key"), scope_header)
+    if principal is not None:
+        check_path_tenant(principal, slug)
+    else:
+        address = client_address(client, headers.get("x-forwarded-for"))
+        principal = public_principal_for(tenant_slug=slug, client=address, scope_header=scope_header)
     if principal is None:
         raise unauthenticated("Missing API key: send 'Authorization: Bearer <api key>'")
     principal = with_end_user(principal, headers.get(END_USER_HEADER.lower()))
@@ -180,6 +207,39 @@ def authenticate(headers: dict[str, str], client: str) -> Principal:
     if not limiter.allow_request(_ThrottleRequest(auth=principal, META=meta), None):  # type: ignore[arg-type]
         raise Throttled(wait=limiter.wait())
     return principal
+
+
+def _asked(body: bytes | None) -> tuple[str | None, str | None]:
+    """The JSON-RPC method of a tools/list or tools/call request, and for a tools/call the tool it
+    names; (None, None) for anything else, which the SDK alone reads."""
+    if body is None or b"tools/" not in body:
+        return None, None
+    try:
+        message = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None, None  # the SDK answers the parse error
+    method = message.get("method") if isinstance(message, dict) else None
+    if method == "tools/list":
+        return method, None
+    if method != "tools/call":
+        return None, None
+    params = message.get("params")
+    name = params.get("name") if isinstance(params, dict) else None
+    return method, name if isinstance(name, str) else None
+
+
+def _admit(
+    headers: dict[str, str], client: str, slug: str | None, method: str | None, called: str | None
+) -> tuple[Principal, Prepared | None]:
+    """One worker-thread trip before the SDK serves the request: the caller, and what its request
+    will need looked up (server.Prepared)."""
+    principal = authenticate(headers, client, slug)
+    if method == "tools/list":
+        return principal, Prepared(offered=offered_tools(principal))
+    if called is not None:
+        schema, runs_long = offered_call(principal, called)
+        return principal, Prepared(called=called, schema=schema, runs_long=runs_long)
+    return principal, None
 
 
 async def _buffered(headers: dict[str, str], receive: Receive) -> tuple[bytes | None, Receive]:
@@ -230,9 +290,9 @@ class McpDoor:
         server = server or build_server()
         # Host and Origin are checked here, against the platform's settings.
         security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
-        # Two ways to answer: a request that asks for progress (`progressToken`) gets an SSE
-        # response, which carries the notifications (and keep-alive pings); any other a plain
-        # JSON one, cheaper by a task and an event stream per request.
+        # Two ways to answer: a request that asks for progress (`progressToken`) or a call that may
+        # run long gets an SSE response, which carries the notifications and keep-alive pings
+        # (_streamed); any other a plain JSON one, cheaper by a task and an event stream.
         self.manager = StreamableHTTPSessionManager(app=server, stateless=True, security_settings=security)
         self.json_manager = StreamableHTTPSessionManager(
             app=server, stateless=True, json_response=True, security_settings=security
@@ -261,6 +321,9 @@ class McpDoor:
             return
         started = time.perf_counter()
         headers = _headers(scope)
+        # /t/<slug>/mcp: the door on a tenant's public surface (the front mounts it there too).
+        public = split_public_path(str(scope["path"]))
+        slug, path = public if public is not None else (None, str(scope["path"]))
         incoming = headers.get("x-request-id", "")
         request_id = incoming if _VALID_REQUEST_ID.match(incoming) else new_id("req")
         status = 500
@@ -275,7 +338,7 @@ class McpDoor:
             await send(message)
 
         origin = headers.get("origin")
-        on_mcp = not str(scope["path"]).startswith(METADATA_PATH)  # the document has its own CORS
+        on_mcp = not path.startswith(METADATA_PATH)  # the document has its own CORS
         cors = cors_headers(origin) if on_mcp and allowed_origin(origin, headers.get("host")) else []
 
         async def send_cors(message: MutableMapping[str, Any]) -> None:
@@ -286,7 +349,7 @@ class McpDoor:
         token = request_id_var.set(request_id)
         bound = log_context.bind(request_id=request_id)
         try:
-            await self._serve(scope, receive, send_cors, headers, request_id)
+            await self._serve(scope, receive, send_cors, headers, request_id, path, slug)
         finally:
             log_context.unbind(bound)
             request_id_var.reset(token)
@@ -310,19 +373,20 @@ class McpDoor:
                 )
 
     async def _serve(
-        self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str], request_id: str
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        headers: dict[str, str],
+        request_id: str,
+        path: str,
+        slug: str | None,
     ) -> None:
-        path = str(scope["path"])
-        if path.startswith(METADATA_PATH):
+        if path.startswith(METADATA_PATH) and slug is None:  # at the root only, as RFC 9728 puts it
             await self._metadata(scope, send, headers, path)
             return
         if path.rstrip("/") != MCP_PATH:
-            await _answer(
-                send,
-                _json(
-                    404, ApplicationError(f"Not found: {path[:200]}", code="not_found", status=404).payload()
-                ),
-            )
+            await _not_found(send, str(scope["path"]))
             return
         if not _host_allowed(headers.get("host")):
             host = (headers.get("host") or "")[:200]
@@ -349,16 +413,21 @@ class McpDoor:
             await _answer(send, (204, preflight, b""))
             return
         client = (scope.get("client") or ("", 0))[0] or ""
+        body, replay = await _buffered(headers, receive)
+        method, called = _asked(body)
         try:
-            principal = await on_thread(authenticate)(headers, client)
+            principal, prepared = await on_thread(_admit)(headers, client, slug, method, called)
         except Exception as exc:
             error = to_application_error(exc) or internal_error(None, exc)
             extra = dict(error.headers)
             if error.status == 401:
-                extra["WWW-Authenticate"] = f'Bearer resource_metadata="{metadata_url(scope, headers)}"' + (
-                    ', error="invalid_token"'
-                    if headers.get("authorization") or headers.get("x-api-key")
-                    else ""
+                extra["WWW-Authenticate"] = (
+                    f'Bearer resource_metadata="{metadata_url(scope, headers, slug)}"'
+                    + (
+                        ', error="invalid_token"'
+                        if headers.get("authorization") or headers.get("x-api-key")
+                        else ""
+                    )
                 )
             await _answer(send, _json(error.status, error.payload(), extra))
             return
@@ -368,27 +437,42 @@ class McpDoor:
             inner = dict(scope)
             inner[PRINCIPAL] = principal
             inner[REQUEST_ID] = request_id
-            body, replay = await _buffered(headers, receive)
-            manager = self.manager if body is None or b'"progressToken"' in body else self.json_manager
-            await manager.handle_request(inner, replay, send)
+            manager = self.manager if self._streamed(headers, body, prepared) else self.json_manager
+            lookups = PREPARED.set(prepared)
+            try:
+                await manager.handle_request(inner, replay, send)
+            finally:
+                PREPARED.reset(lookups)
         finally:
             log_context.unbind(token)
 
+    @staticmethod
+    def _streamed(headers: dict[str, str], body: bytes | None, prepared: Prepared | None) -> bool:
+        """Whether the SDK's event-stream manager answers (else the JSON one, cheaper by a task and a
+        stream): for a request that asks for progress, and for a call that may run long (a job, an
+        agent) even when it asks for none, from a client that accepts a stream. A 2026-07-28 stream
+        is committed only once the call has run 15 s without an answer, and then carries the SDK's
+        keep-alive comments every 15 s, so a proxy's idle timeout does not cut the call; a call that
+        answers sooner still gets plain JSON."""
+        if body is None or b'"progressToken"' in body:
+            return True
+        return (
+            prepared is not None and prepared.runs_long and "text/event-stream" in headers.get("accept", "")
+        )
+
     async def _metadata(self, scope: Scope, send: Send, headers: dict[str, str], path: str) -> None:
-        if path.rstrip("/") not in (METADATA_PATH, METADATA_PATH + MCP_PATH):
-            await _answer(
-                send,
-                _json(
-                    404, ApplicationError(f"Not found: {path[:200]}", code="not_found", status=404).payload()
-                ),
-            )
+        resource = path.rstrip("/").removeprefix(METADATA_PATH)
+        public = split_public_path(resource)  # /t/<slug>/mcp: the door on a public surface
+        slug = public[0] if public is not None and public[1] == MCP_PATH else None
+        if resource not in ("", MCP_PATH) and slug is None:
+            await _not_found(send, path)
             return
         method = scope.get("method", "GET")
         if method not in ("GET", "HEAD", "OPTIONS"):
             error = ApplicationError(f"Method {method} not allowed", code="method_not_allowed", status=405)
             await _answer(send, _json(405, error.payload(), {"Allow": "GET, HEAD, OPTIONS"}))
             return
-        document = protected_resource_metadata(_base_url(scope, headers))
+        document = protected_resource_metadata(_base_url(scope, headers), slug)
         # Public, the same for everyone: any page may read it (CORS), as OAuth clients in browsers do.
         cors = {"Access-Control-Allow-Origin": "*", "Cache-Control": "public, max-age=3600"}
         if method == "OPTIONS":

@@ -18,7 +18,9 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio
@@ -42,6 +44,25 @@ logger = logging.getLogger("slop.mcp")
 PRINCIPAL = "slop.principal"  # the ASGI scope key the door sets
 REQUEST_ID = "slop.request_id"
 JOB_POLL_SECONDS = (0.1, 1.0)  # first and longest pause between two looks at a job
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What the door looked up for a request in the worker-thread trip that authenticated its
+    caller, so that the SDK's handlers need no trip of their own for it: the schema this caller is
+    offered for the tool a 2026-07-28 tools/call names (see tool_input_schema) and whether that call
+    may run long (the door then keeps it alive), the listing of a tools/list (read-only, so nothing
+    is done early that the SDK could still refuse)."""
+
+    called: str | None = None
+    schema: Mapping[str, Any] | None = None
+    runs_long: bool = False  # a long-running tool or an agent: answered as an event stream
+    offered: list[catalog.Offered] | None = None
+
+
+# Set by the door around the SDK's handling of one request (the SDK serves a stateless request in
+# the door's task, or in tasks started from it, which see the same value).
+PREPARED: ContextVar[Prepared | None] = ContextVar("slop_mcp_prepared", default=None)
 
 T = TypeVar("T")
 
@@ -110,8 +131,12 @@ async def list_tools(
     ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
 ) -> types.ListToolsResult:
     principal, request_id = _caller(ctx)
-    with _bound(principal, request_id):
-        offered = await on_thread(catalog.offered_tools)(principal)
+    prepared = PREPARED.get()
+    if prepared is not None and prepared.offered is not None:
+        offered = prepared.offered
+    else:
+        with _bound(principal, request_id):
+            offered = await on_thread(catalog.offered_tools)(principal)
     return types.ListToolsResult(
         tools=[
             types.Tool(
@@ -282,6 +307,19 @@ async def read_resource(
     return types.ReadResourceResult(contents=[types.TextResourceContents(uri=uri, mime_type=mime, text=text)])
 
 
+def tool_input_schema(name: str) -> Mapping[str, Any] | None:
+    """The SDK's `get_tool_input_schema` hook: the schema a 2026-07-28 tools/call's Mcp-Param-*
+    headers are checked against. Without the hook the SDK runs the whole tools/list handler inside
+    every tools/call to find it (a second worker-thread trip and the agents' query: most of what a
+    call cost over POST /tools/:id). The hook is called on the event loop with the name alone, so
+    the door resolves the schema for its caller beforehand, in the trip that authenticates it;
+    None (nothing to check) for a tool this caller is not offered, as the listing would find."""
+    prepared = PREPARED.get()
+    if prepared is None or prepared.called != name:
+        return None
+    return prepared.schema
+
+
 def build_server() -> Server[Any]:
     server: Server[Any] = Server(
         "slop-platform",
@@ -291,6 +329,7 @@ def build_server() -> Server[Any]:
             "The team's tools, resources, memory (memory_search, memory_write) and agents (ask_<agent>), "
             "bound by the API key's scopes."
         ),
+        get_tool_input_schema=tool_input_schema,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
         on_list_resources=list_resources,
