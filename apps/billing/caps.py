@@ -40,6 +40,7 @@ from apps.billing.accounts import account_for
 from apps.billing.models import CapCounter
 from apps.core.errors import ApplicationError
 from apps.tenants.models import ApiKey, Membership, Tenant
+from apps.tenants.teams import pending_invitations
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,13 @@ CAPS: dict[str, Cap] = {
         "included_resource_bytes", "bytes of resource content", "stores", "delete or shorten resources"
     ),
     "api_keys": Cap("included_api_keys", "active API keys", "has", "revoke a key"),
-    "members": Cap("included_members", "members", "has", "remove a member"),
+    # Each open invitation holds the seat it will take (apps/tenants/teams.py pending_invitations).
+    "members": Cap(
+        "included_members",
+        "members (open invitations included)",
+        "has",
+        "remove a member or withdraw an invitation",
+    ),
 }
 
 # tenant id -> what its counter row should hold, counted from the rows (for billing_check_caps)
@@ -92,8 +99,14 @@ register_counter("api_keys", _count_api_keys)
 register_counter("members", _count_members)
 
 
-def _used(tenant_id: int, what: str, counted: int) -> int:
-    return counted - _expired_api_keys(tenant_id) if what == "api_keys" else counted
+def _used(tenant_id: int, what: str, counted: int, *, invitations: bool = True) -> int:
+    """What the cap holds against the plan, from the counter row's value: active keys only; the
+    members and, unless `invitations` is false, the open invitations (a handful, counted)."""
+    if what == "api_keys":
+        return counted - _expired_api_keys(tenant_id)
+    if what == "members" and invitations:
+        return counted + pending_invitations(tenant_id)
+    return counted
 
 
 def cap_usage(tenant: Tenant | int, what: str) -> int | None:
@@ -149,6 +162,10 @@ def ensure_room(tenant: Tenant | int, what: str, adding: int = 1) -> None:
     tenant's concurrent additions of `what` until that transaction ends (see the module's doc).
     The addition's trigger then moves the counter this read: the caller adds nothing to it.
     `adding` of 0 or less (an overwrite, a shrinking update) is always allowed."""
+    _ensure_room(tenant, what, adding, invitations=True)
+
+
+def _ensure_room(tenant: Tenant | int, what: str, adding: int, *, invitations: bool) -> None:
     cap = CAPS.get(what)
     if cap is None:
         raise ValueError(f"No plan cap named {what!r}; caps: {', '.join(CAPS)}")
@@ -162,9 +179,17 @@ def ensure_room(tenant: Tenant | int, what: str, adding: int = 1) -> None:
         return
     if what not in _counters:
         raise RuntimeError(f"No counter registered for the {what} cap (its app's ready() registers it)")
-    used = _used(tenant_id, what, _locked_count(tenant_id, what))
+    used = _used(tenant_id, what, _locked_count(tenant_id, what), invitations=invitations)
     if used + adding > limit:
         raise cap_exceeded(what=what, limit=int(limit), used=used, adding=adding, plan=plan.slug)
+
+
+def ensure_seat_for_invitation(tenant: Tenant | int) -> None:
+    """Accepting an invitation (before `invitation_accept`, in its transaction): its seat has been
+    counted since it was sent, so a team at its cap through open invitations may still accept
+    them; only the members are counted against the plan here. A seat taken meanwhile (a cap lowered,
+    a member added another way) still refuses it. Same lock as every other members check."""
+    _ensure_room(tenant, "members", 1, invitations=False)
 
 
 def ensure_api_key_room(tenant: Tenant) -> None:
