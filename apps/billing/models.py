@@ -187,6 +187,26 @@ class UsageCounter(TenantOwnedModel):
         return int(self.input_tokens + self.output_tokens)
 
 
+class CapCounter(TenantOwnedModel):
+    """How much of a capped thing (apps/billing/caps.py: memory_items, resource_bytes, api_keys,
+    members) a tenant keeps, so that a cap check reads one row instead of counting the tenant's
+    rows. Kept by database triggers on the counted tables, in the statement that inserts, updates
+    or deletes the rows (billing/migrations/_cap_triggers.py): every way to add or remove one, the
+    ORM, a bulk delete, a cascade or raw SQL, moves the counter in the same transaction.
+
+    No row means none: a trigger makes it on the first addition, and the cap check makes it (at 0)
+    to lock it. `used` for api_keys counts keys not revoked; the check subtracts expired ones."""
+
+    what = models.CharField(max_length=32)
+    used = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "what"], name="billing_capcounter_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} {self.what}: {self.used}"
+
+
 class MeterReport(TenantOwnedModel):
     """One batch of ledger rows, sent to Stripe as one meter event per unit (`quantities`:
     {"input_tokens": n, ...}). The identifiers (`<identifier>-<unit>`) are fixed when the batch is

@@ -11,7 +11,9 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import Resolver404
 from rest_framework.utils.mediatypes import media_type_matches
 
 from apps.core.errors import (
@@ -169,6 +171,10 @@ class JsonErrorMiddleware(Middleware):
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if isinstance(exception, PermissionDenied) and serves_html(request.path_info):
             return None  # a page for people: handler403 renders the console's 403 page
+        if isinstance(exception, Http404) and serves_html(request.path_info):
+            # Rendered here rather than left to handler404, which DEBUG (`make run`) would skip
+            # for Django's technical page listing every URL.
+            return not_found_page(request, "" if isinstance(exception, Resolver404) else str(exception))
         error = to_application_error(exception) or internal_error(request, exception)
         return error_response(error)
 
@@ -176,6 +182,14 @@ class JsonErrorMiddleware(Middleware):
 def serves_html(path: str) -> bool:
     """The admin, the API docs and static files answer HTML; every other path is a SLOP path."""
     return any(path.startswith(prefix) for prefix in settings.HTML_PATH_PREFIXES)
+
+
+def not_found_page(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """The console's 404 page (templates/404.html), for the HTML paths. `reason`: the view's own
+    words ("No such member"); an unknown route's Resolver404 says which patterns were tried, which
+    is for developers, so it is never passed here."""
+    context = {"reason": reason or "Nothing is at this address."}
+    return render(request, "404.html", context, status=404)
 
 
 _KEPT_HEADERS = ("X-Request-ID", "Allow", "Retry-After", "WWW-Authenticate")
@@ -247,7 +261,13 @@ class PagesMiddleware(Middleware):
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if serves_html(request.path_info):
-            return self.pages(request)
+            response = self.pages(request)
+            if response.status_code == 404 and settings.DEBUG and request.resolver_match is None:
+                # An unknown route with DEBUG on (`make run`): Django's page listing every URL
+                # pattern, where production's handler404 renders the console's. (Not closed: an
+                # HttpResponse holds nothing, and close() would signal the request's end.)
+                return not_found_page(request)
+            return response
         # CommonMiddleware read the host of every request, and so refused one outside
         # ALLOWED_HOSTS (DisallowedHost: a 400); API paths keep that check.
         request.get_host()

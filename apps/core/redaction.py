@@ -1,4 +1,5 @@
-"""No credential in any log line: API keys, chat tickets and Stripe secrets are masked.
+"""No credential in any log line: API keys, chat tickets, invitation links' tokens and Stripe
+secrets are masked.
 
 A key sent in a query string is refused (401), but Daphne's access log prints the request line as
 it came, and an exception message may quote what a client sent. Every line the platform writes
@@ -26,12 +27,17 @@ _PATTERNS = [
     (re.compile(r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{8,}"), "sk_" + REDACTED),
     (re.compile(r"\bwhsec_[A-Za-z0-9]{8,}"), "whsec_" + REDACTED),
     (re.compile(r"(?i)\b(bearer\s+)[^\s\"',;]+"), r"\1" + REDACTED),
+    # An invitation's link carries its token in the path (/console/invite/<token>): whoever reads
+    # it can join the team. Plain in a request line, URL-encoded in the ?next= of "sign in first".
+    (re.compile(r"(?i)((?:/|%2F)console(?:/|%2F)invite(?:/|%2F))[^/?&#\s\"'%]+"), r"\1" + REDACTED),
 ]
 
 
 # Each pattern above needs one of these to match: a line with none of them (most lines) is
 # returned after one search instead of six substitutions.
-_MAY_HOLD_A_SECRET = re.compile(r"(?i)slop_|tkt_|[sr]k_(?:live|test)_|whsec_|bearer\s|[?&;][a-z_-]+=")
+_MAY_HOLD_A_SECRET = re.compile(
+    r"(?i)slop_|tkt_|[sr]k_(?:live|test)_|whsec_|bearer\s|[?&;][a-z_-]+=|invite(?:/|%2F)"
+)
 
 
 def redact(text: str) -> str:

@@ -1,4 +1,5 @@
-"""The JSON answers for routes Django itself resolves (404, 500, …).
+"""The JSON answers for routes Django itself resolves (404, 500, …); on the HTML paths, the
+console's own 403 and 404 pages.
 
 /info and the health checks are API views on the base view (apps/tenants/api.py), which lives
 above core, so they are slop_platform/views.py: apps/core imports no feature app.
@@ -13,12 +14,16 @@ from django.shortcuts import render
 
 from apps.core.degraded import dependency_error
 from apps.core.errors import error_for_status, error_response
-from apps.core.middleware import serves_html
+from apps.core.middleware import not_found_page, serves_html
 
 
 # Production's handlers (DEBUG off); with DEBUG on, JsonErrorPagesMiddleware turns Django's
 # technical pages into the same answers.
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """The console's page on the HTML paths (an unknown console route, a member's link to a
+    deleted key), the PROTOCOL.md error everywhere else."""
+    if serves_html(request.path_info):
+        return not_found_page(request)
     return error_response(error_for_status(request, 404))
 
 

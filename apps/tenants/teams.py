@@ -3,7 +3,8 @@
 A team always keeps an owner: a role change or a removal locks the team's memberships first and
 refuses to take the last owner away, so two owners demoting each other at once cannot both win.
 How many members a plan allows is billing's business (a layer above this one): callers check
-`apps.billing.caps.ensure_room(tenant, "members")` before `invitation_accept`.
+`apps.billing.caps.ensure_room(tenant, "members")` before `invitation_create` (open invitations
+count as members there) and `ensure_seat_for_invitation(tenant)` before `invitation_accept`.
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ def _new_token() -> tuple[str, str]:
     return token, hash_token(token)
 
 
-def pending_invitations(tenant: Tenant) -> int:
+def pending_invitations(tenant: Tenant | int) -> int:
     """Open invitations that can still be accepted: each will take a seat."""
     open_ones = Invitation.objects.for_tenant(tenant).filter(accepted_at=None, expires_at__gt=timezone.now())
     return int(open_ones.count())

@@ -21,6 +21,8 @@ KEY = "slop_live_abcd1234_" + "S" * 32 + "C" * 6
         ("Authorization: Bearer abc.def.ghi", "abc.def.ghi"),
         ("stripe says sk_test_51Habcdefghijkl is wrong", "sk_test_51Habcdefghijkl"),
         ("whsec_abcdefghijklmnop", "whsec_abcdefghijklmnop"),
+        ('"GET /console/invite/Ab_9-xYz0123456789abcdefghijklmnopqrstuvwxy HTTP/1.1" 200', "Ab_9-xYz01234"),
+        ("GET /console/login?next=%2Fconsole%2Finvite%2FAb_9-xYz0123456789abcd", "Ab_9-xYz01234"),
     ],
 )
 def test_secrets_are_redacted(line: str, secret: str) -> None:

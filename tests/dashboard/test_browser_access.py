@@ -128,6 +128,19 @@ def test_a_member_gets_the_403_page_on_keys(
     screenshot(page, "forbidden-403")
 
 
+def test_a_missing_console_page_is_the_console_404_page(
+    page: Page, make_member: Callable[..., Any], make_tenant: Any
+) -> None:
+    team = make_tenant("Lost Links")
+    make_member(team, "owner", username="lou")
+    sign_in(page, "lou", PASSWORD)
+    response = page.goto(f"/console/t/{team.slug}/no-such-page")
+    assert response is not None and response.status == 404
+    expect(page.get_by_role("heading", name="There is no such page")).to_be_visible()
+    expect(page.get_by_role("link", name="Back to the console")).to_be_visible()
+    screenshot(page, "not-found-404")
+
+
 def test_invite_and_accept_in_the_browser(
     page: Page, make_member: Callable[..., Any], make_tenant: Any
 ) -> None:

@@ -221,6 +221,39 @@ def test_the_plans_seat_cap_is_a_form_error(
     assert Invitation.objects.for_tenant(alice).get().accepted_at is None
 
 
+def test_open_invitations_hold_their_seats_and_may_still_be_accepted(
+    console_for: Callable[..., Client],
+    make_member: Callable[..., Any],
+    alice: Tenant,
+    alice_client: Any,
+) -> None:
+    Plan.objects.filter(slug="free").update(included_members=5)
+    owner = console_for(alice, "owner")
+    for name in ("ann", "bob", "cid"):
+        make_member(alice, "member", username=name)
+    assert invite(owner, alice, "dee@example.com").status_code == 302  # 4 members + 1 invitation
+
+    page = owner.get(members_url(alice)).content.decode()
+    assert "4 members and 1 open invitation: 5 of the 5 seats the plan includes" in page
+    assert alice_client.get("/billing").json()["used"]["members"] == 5
+    refused = invite(owner, alice, "eve@example.com")
+    assert refused.status_code == 402 and "5 of the 5 members" in refused.content.decode()
+    assert not Invitation.objects.for_tenant(alice).filter(email="eve@example.com").exists()
+
+    joined = Client().post(
+        link_in(mail.outbox[0]), {"username": "dee", "password1": PASSWORD, "password2": PASSWORD}
+    )
+    assert joined.status_code == 302, joined.content
+    assert membership(alice, User.objects.get(username="dee")) is not None
+    assert "5 members: 5 of the 5 seats" in owner.get(members_url(alice)).content.decode()
+    assert alice_client.get("/billing").json()["used"]["members"] == 5
+    # Withdrawn or expired invitations hold no seat.
+    Membership.objects.for_tenant(alice).filter(user__username="cid").delete()
+    assert invite(owner, alice, "eve@example.com").status_code == 302
+    Invitation.objects.for_tenant(alice).filter(email="eve@example.com").update(expires_at=timezone.now())
+    assert alice_client.get("/billing").json()["used"]["members"] == 4
+
+
 def test_roles_change_and_a_team_keeps_an_owner(
     console_for: Callable[..., Client], make_member: Callable[..., Any], alice: Tenant
 ) -> None:

@@ -17,7 +17,7 @@ from django.urls import reverse_lazy
 from django.views import View
 
 from apps.billing.accounts import account_for
-from apps.billing.caps import ensure_room
+from apps.billing.caps import ensure_seat_for_invitation
 from apps.core.errors import ApplicationError
 from apps.dashboard import limits
 from apps.dashboard.forms.account import InvitedSignUpForm, SignInForm, SignUpForm, TeamCreateForm
@@ -233,7 +233,7 @@ class InvitationAccept(View):
                         password=form.cleaned_data["password1"],
                     )
                 lock_team(invitation.tenant)
-                ensure_room(invitation.tenant, "members")
+                ensure_seat_for_invitation(invitation.tenant)
                 membership = invitation_accept(token=token, user=user)
         except ApplicationError as refused:
             return self._page(request, invitation, form=form, error=refused.message, status=refused.status)

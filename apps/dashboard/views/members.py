@@ -12,6 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
+from apps.billing.accounts import account_for
 from apps.billing.caps import ensure_room
 from apps.core.errors import ApplicationError
 from apps.dashboard.forms.members import InviteForm, RoleForm
@@ -47,9 +48,17 @@ class MembersPage(TeamPage):
         rows = [
             {"membership": m, "form": RoleForm(initial={"role": m.role}, prefix=f"m{m.pk}")} for m in members
         ]
+        pending = pending_invitations(self.team)
+        seats = {
+            "members": len(rows),
+            "invitations": pending,
+            "used": len(rows) + pending,  # as the plan's cap counts them (apps/billing/caps.py)
+            "limit": account_for(self.team).effective_plan.included_members,
+        }
         context = self.team_context(
             rows=rows,
             invitations=list(invitations),
+            seats=seats,
             invite_form=invite_form or InviteForm(),
             error=error,
         )
@@ -101,8 +110,8 @@ class Invite(MembersPage):
         try:
             with transaction.atomic():
                 lock_team(self.team)
-                # Each open invitation will take a seat when it is accepted.
-                ensure_room(self.team, "members", adding=1 + pending_invitations(self.team))
+                # Open invitations count as members: each will take a seat when it is accepted.
+                ensure_room(self.team, "members")
                 issued = invitation_create(
                     tenant=self.team,
                     email=form.cleaned_data["email"],
