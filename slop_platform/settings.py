@@ -86,21 +86,13 @@ INSTALLED_APPS = [
     "apps.dashboard",
 ]
 
-MIDDLEWARE = [
-    "apps.core.middleware.JsonErrorPagesMiddleware",
-    # /t/<slug>/<path> is served as <path> by everything below it (apps/tenants/public.py).
-    "apps.tenants.public.PublicSurfacePathMiddleware",
-    "apps.core.middleware.RequestIdMiddleware",
-    "apps.core.middleware.BodySizeLimitMiddleware",
-    "django.middleware.security.SecurityMiddleware",
-    # PAGES_MIDDLEWARE, for the paths of HTML_PATH_PREFIXES only.
-    "apps.core.middleware.PagesMiddleware",
-    "apps.core.middleware.MediaTypeMiddleware",
-    "apps.core.middleware.InputTextMiddleware",
-    "apps.core.middleware.JsonErrorMiddleware",
-]
+# One layer (apps/core/middleware.py says what it does, in order): JSON error pages, the public
+# surface prefix /t/<slug>/, request ids, metrics/logs/traces, body limits, Django's
+# SecurityMiddleware, PAGES_MIDDLEWARE for the paths of HTML_PATH_PREFIXES only, the media type and
+# input rule before a view, JSON errors after one. Each layer Django chains costs every request.
+MIDDLEWARE = ["apps.core.middleware.PlatformMiddleware"]
 
-# The middleware of pages for people, run (in this order) by PagesMiddleware for the paths of
+# The middleware of pages for people, run (in this order) by PlatformMiddleware for the paths of
 # HTML_PATH_PREFIXES only: API requests use no session, CSRF token, messages or static files.
 PAGES_MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -253,7 +245,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
 # in SLOP_BODY_LIMITS, keyed by path prefix.
 MAX_BODY_BYTES = env_int("SLOP_MAX_BODY_BYTES", 2 * 1024 * 1024, minimum=1024)
 BODY_LIMITS: dict[str, int] = {}
-DATA_UPLOAD_MAX_MEMORY_SIZE = None  # enforced by BodySizeLimitMiddleware, with a JSON 413
+DATA_UPLOAD_MAX_MEMORY_SIZE = None  # enforced by PlatformMiddleware (body_refused), with a JSON 413
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 SECURE_PROXY_SSL_HEADER = (
@@ -644,10 +636,6 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 }
 # The platform's LOGGING (JSON, redacted) applies in workers too; Celery keeps its hands off it.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-MIDDLEWARE.insert(
-    MIDDLEWARE.index("apps.core.middleware.RequestIdMiddleware") + 1,
-    "apps.core.observability.middleware.ObservabilityMiddleware",
-)
 LOGGING["formatters"]["json"] = {"()": "apps.core.observability.logs.JsonFormatter"}  # type: ignore[index]
 if SLOP_LOG_FORMAT == "json":
     LOGGING["handlers"]["console"]["formatter"] = "json"  # type: ignore[index]
