@@ -242,7 +242,7 @@ class PlatformMiddleware:
         if refused is not None:
             return refused
         security = self.security
-        response = security.process_request(request)
+        response: HttpResponse | None = security.process_request(request)
         if response is None:
             if serves_html(request.path_info):
                 response = self.pages(request)
