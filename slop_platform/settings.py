@@ -187,8 +187,10 @@ else:
 SLOP_WEB_WORKERS = env_int("SLOP_WEB_WORKERS", len(os.sched_getaffinity(0)), minimum=1)
 # Threads per web process serving plain (non-streaming) requests through Django's WSGI handler.
 SLOP_WEB_THREADS = env_int("SLOP_WEB_THREADS", 8, minimum=1)
-# One line per request on stdout (query-string secrets redacted), as Daphne wrote.
-SLOP_WEB_ACCESS_LOG = env_bool("SLOP_WEB_ACCESS_LOG", True)
+# granian's access line per request on stdout (query-string secrets redacted); off by default:
+# the platform's own request line (logger slop.request, SLOP_REQUEST_LOG) has the client address
+# and path as well as the request id, tenant and route, and one line a request is enough.
+SLOP_WEB_ACCESS_LOG = env_bool("SLOP_WEB_ACCESS_LOG", False)
 if DB_POOL:
     # Per process: one connection for each WSGI thread, plus the ASGI side's (the thread-sensitive
     # thread of sync code, and the short writes of streams); more would only wait on the GIL.
@@ -552,9 +554,10 @@ SLOP_METRICS = env_bool("SLOP_METRICS", True)
 SLOP_METRICS_TOKEN = env_str("SLOP_METRICS_TOKEN")
 PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR")
 # json: one JSON object a line (request_id, tenant_id, key_prefix); plain: the human format.
-SLOP_LOG_FORMAT = env_str("SLOP_LOG_FORMAT", "json") or "json"
-if SLOP_LOG_FORMAT not in ("json", "plain"):
-    raise ImproperlyConfigured(f"SLOP_LOG_FORMAT must be json or plain, not {SLOP_LOG_FORMAT!r}")
+# console: the same fields as one readable line (the default with DEBUG on, as under `make run`).
+SLOP_LOG_FORMAT = env_str("SLOP_LOG_FORMAT", "console" if DEBUG else "json") or "json"
+if SLOP_LOG_FORMAT not in ("json", "console", "plain"):
+    raise ImproperlyConfigured(f"SLOP_LOG_FORMAT must be json, console or plain, not {SLOP_LOG_FORMAT!r}")
 # One log line per request (logger slop.request: method, route, status, duration, tenant).
 SLOP_REQUEST_LOG = env_bool("SLOP_REQUEST_LOG", True)
 # OpenTelemetry traces (GenAI conventions) exported by OTLP/HTTP when an endpoint is set; off
@@ -637,5 +640,6 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 # The platform's LOGGING (JSON, redacted) applies in workers too; Celery keeps its hands off it.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 LOGGING["formatters"]["json"] = {"()": "apps.core.observability.logs.JsonFormatter"}  # type: ignore[index]
-if SLOP_LOG_FORMAT == "json":
-    LOGGING["handlers"]["console"]["formatter"] = "json"  # type: ignore[index]
+LOGGING["formatters"]["console"] = {"()": "apps.core.observability.logs.ConsoleFormatter"}  # type: ignore[index]
+if SLOP_LOG_FORMAT != "plain":
+    LOGGING["handlers"]["console"]["formatter"] = SLOP_LOG_FORMAT  # type: ignore[index]
