@@ -14,6 +14,9 @@ limiter on with a limit no run reaches), then for each endpoint:
 
     .venv/bin/python bench/request_cost.py [--requests 2000] [--seconds 4] [--connections 4]
         [--profile "GET /memory/:key"]   # also print cProfile's top functions for that endpoint
+
+The benches log at WARNING, so no request line is written; with SLOP_LOG_LEVEL=INFO in the
+environment (production's default) each request writes its line, as in production.
 """
 
 from __future__ import annotations
