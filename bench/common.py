@@ -1,4 +1,6 @@
-"""What every benchmark needs: free ports, waiting for a server, the management commands, percentiles.
+"""What every benchmark needs: free ports, waiting for a server, the management commands, percentiles,
+and for the HTTP benches (serving.py, request_cost.py) the platform started as `make run` starts it
+and wrk's output read.
 
 Benchmarks run as scripts (`python bench/<area>.py`) and import this as `bench.common`, with the
 project root on sys.path.
@@ -6,10 +8,14 @@ project root on sys.path.
 
 from __future__ import annotations
 
+import os
+import re
+import signal
 import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,3 +52,121 @@ def percentile(values: list[float], fraction: float) -> float:
     """Nearest-rank percentile of `values` (fraction in [0, 1])."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+# --- the platform as `make run` starts it (bench/serving.py, bench/request_cost.py) -------------
+
+
+def platform_env(data_dir: Path) -> dict[str, str]:
+    """Production settings (DEBUG off, a SECRET_KEY), embedded PostgreSQL and Redis in `data_dir`,
+    the rate limiter on with a limit no run reaches (its Redis call is in the figures)."""
+    env = {
+        **os.environ,
+        "SLOP_DATA_DIR": str(data_dir),
+        "SECRET_KEY": "bench-only-secret-key",
+        "SLOP_DEBUG": "false",
+        "ALLOWED_HOSTS": "*",
+        "SLOP_LOG_LEVEL": os.environ.get("SLOP_LOG_LEVEL", "WARNING"),
+        "SLOP_RATE_LIMIT_PER_MINUTE": "100000000",
+        "SLOP_ANON_RATE_LIMIT_PER_MINUTE": "100000000",
+        "DJANGO_SETTINGS_MODULE": "slop_platform.settings",
+    }
+    env.pop("REDIS_URL", None)
+    env.pop("DATABASE_URL", None)
+    return env
+
+
+def start_platform(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+    """`manage.py serve` (embedded PostgreSQL, Redis, Celery, the web server), once it serves."""
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    while "Serving on" not in log.read_text(errors="replace"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"the platform did not start:\n{log.read_text(errors='replace')}")
+        time.sleep(0.5)
+    return process
+
+
+def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    if process.poll() is None:
+        process.send_signal(sig)
+    try:
+        process.wait(timeout=90)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def web_server_pid(log: Path) -> int:
+    """The pid of the web server that serve started (its line in serve's output)."""
+    match = re.search(r"^Web server: pid (\d+)", log.read_text(), re.M)
+    if match is None:
+        raise SystemExit("no web server pid in serve's output")
+    return int(match.group(1))
+
+
+def redis_url_of(log: Path) -> str:
+    """The embedded Redis that serve started: its URL is in the environment of its children."""
+    environ = Path(f"/proc/{web_server_pid(log)}/environ").read_bytes().split(b"\0")
+    for entry in environ:
+        if entry.startswith(b"REDIS_URL="):
+            return entry.split(b"=", 1)[1].decode()
+    raise SystemExit("the web server has no REDIS_URL")
+
+
+# --- wrk --------------------------------------------------------------------------------------
+
+
+@dataclass
+class WrkResult:
+    requests: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int
+    socket_errors: int
+
+    @property
+    def errors(self) -> int:
+        return self.non_2xx + self.socket_errors
+
+
+def _ms(text: str) -> float:
+    number, unit = re.match(r"([\d.]+)(\w+)", text).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def run_wrk(
+    url: str,
+    *,
+    seconds: int,
+    connections: int,
+    threads: int = 1,
+    headers: list[str] | None = None,
+    script: Path | None = None,
+    timeout: str = "5s",
+) -> WrkResult:
+    """wrk --latency against `url` (headers as "Name: value"); its figures read from its output."""
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", timeout]
+    for header in headers or []:
+        command += ["-H", header]
+    if script is not None:
+        command += ["-s", str(script)]
+    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    return WrkResult(
+        requests=int(re.search(r"(\d+) requests in", output).group(1)),  # type: ignore[union-attr]
+        rps=float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),  # type: ignore[union-attr]
+        p50_ms=_ms(re.search(r"^\s+50%\s+(\S+)", output, re.M).group(1)),  # type: ignore[union-attr]
+        p99_ms=_ms(re.search(r"^\s+99%\s+(\S+)", output, re.M).group(1)),  # type: ignore[union-attr]
+        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+        socket_errors=sum(int(n) for n in sockets.groups()) if sockets else 0,
+    )

@@ -14,6 +14,9 @@ limiter on with a limit no run reaches), then for each endpoint:
 
     .venv/bin/python bench/request_cost.py [--requests 2000] [--seconds 4] [--connections 4]
         [--profile "GET /memory/:key"]   # also print cProfile's top functions for that endpoint
+
+The benches log at WARNING, so no request line is written; with SLOP_LOG_LEVEL=INFO in the
+environment (production's default) each request writes its line, as in production.
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ import contextlib
 import io
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -36,7 +38,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import free_port  # noqa: E402
+from bench.common import (  # noqa: E402
+    free_port,
+    platform_env,
+    redis_url_of,
+    run_wrk,
+    start_platform,
+    stop,
+    web_server_pid,
+)
 
 MEMORY_BODY = b'{"key":"bench-post","value":{"theme":"dark","n":1}}'
 
@@ -110,16 +120,16 @@ def sample(group: dict[str, list[int]]) -> dict[str, float]:
 def wrk_requests(
     url: str, seconds: int, connections: int, headers: dict[str, str], script: Path | None
 ) -> int:
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
-    for name, value in headers.items():
-        command += ["-H", f"{name}: {value}"]
-    if script is not None:
-        command += ["-s", str(script)]
-    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
-    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    if errors:
-        raise SystemExit(f"{url}: {errors.group(1)} non-2xx responses\n{output}")
-    return int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    done = run_wrk(
+        url,
+        seconds=seconds,
+        connections=connections,
+        headers=[f"{name}: {value}" for name, value in headers.items()],
+        script=script,
+    )
+    if done.non_2xx:
+        raise SystemExit(f"{url}: {done.non_2xx} non-2xx responses")
+    return done.requests
 
 
 POST_LUA = """
@@ -318,28 +328,14 @@ def main() -> None:
     if args.in_process:
         in_process(args)
         return
-    from bench.serving import redis_url_of, start_platform, stop
-
     scratch = Path(tempfile.mkdtemp(prefix="slop-bench-cost-"))
     data_dir = scratch / "data"
     port = free_port()
-    env = {
-        **os.environ,
-        "SLOP_DATA_DIR": str(data_dir),
-        "SECRET_KEY": "bench-only-secret-key",
-        "SLOP_DEBUG": "false",
-        "ALLOWED_HOSTS": "*",
-        "SLOP_LOG_LEVEL": "WARNING",
-        "SLOP_RATE_LIMIT_PER_MINUTE": "100000000",
-        "SLOP_ANON_RATE_LIMIT_PER_MINUTE": "100000000",
-        "DJANGO_SETTINGS_MODULE": "slop_platform.settings",
-    }
-    env.pop("REDIS_URL", None)
-    env.pop("DATABASE_URL", None)
+    env = platform_env(data_dir)
     log = scratch / "serve.log"
     platform = start_platform(env, port, log)
     try:
-        web_pid = int(re.search(r"^Web server: pid (\d+)", log.read_text(), re.M).group(1))  # type: ignore[union-attr]
+        web_pid = web_server_pid(log)
         key = (data_dir / "demo_api_key").read_text().strip()
         import urllib.request
 

@@ -27,9 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -43,7 +41,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import free_port, wait_for  # noqa: E402
+from bench.common import (  # noqa: E402
+    free_port,
+    platform_env,
+    redis_url_of,
+    run_wrk,
+    start_platform,
+    stop,
+    wait_for,
+)
 
 APPLICATION = "slop_platform.asgi:application"
 DJANGO_ASGI = "bench.layouts.django_asgi:application"
@@ -86,27 +92,9 @@ class Target:
     results: dict[str, list[Result]] = field(default_factory=dict)
 
 
-def _ms(text: str) -> float:
-    number, unit = re.match(r"([\d.]+)(\w+)", text).groups()  # type: ignore[union-attr]
-    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-
 def wrk(url: str, seconds: int, connections: int, headers: list[str], script: Path | None = None) -> Result:
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
-    for header in headers:
-        command += ["-H", header]
-    if script is not None:
-        command += ["-s", str(script)]
-    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", output, re.M).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", output, re.M).group(1))  # type: ignore[union-attr]
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
-    errors = int(non_2xx.group(1)) if non_2xx else 0
-    if socket_errors:
-        errors += sum(int(n) for n in socket_errors.groups())
-    return Result(rps, p50, p99, errors)
+    done = run_wrk(url, seconds=seconds, connections=connections, threads=2, headers=headers, script=script)
+    return Result(done.rps, done.p50_ms, done.p99_ms, done.errors)
 
 
 def request(method: str, url: str, headers: dict[str, str], body: dict[str, object] | None = None) -> int:
@@ -138,51 +126,12 @@ def start_reference(scratch: Path) -> tuple[subprocess.Popen[bytes], int]:
     return process, port
 
 
-def start_platform(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 300
-    while "Serving on" not in log.read_text(errors="replace"):
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"the platform did not start:\n{log.read_text(errors='replace')}")
-        time.sleep(0.5)
-    return process
-
-
 def start_candidate(env: dict[str, str], argv: list[str], port: int, log: Path) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
         argv, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True
     )
     wait_for(port, timeout=180)
     return process
-
-
-def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
-    if process.poll() is None:
-        process.send_signal(sig)
-    try:
-        process.wait(timeout=90)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-
-def redis_url_of(log: Path) -> str:
-    """The embedded Redis that serve started: its URL is in the environment of its children."""
-    match = re.search(r"^Web server: pid (\d+)", log.read_text(), re.M)
-    if match is None:
-        raise SystemExit("no web server pid in serve's output")
-    environ = Path(f"/proc/{match.group(1)}/environ").read_bytes().split(b"\0")
-    for entry in environ:
-        if entry.startswith(b"REDIS_URL="):
-            return entry.split(b"=", 1)[1].decode()
-    raise SystemExit("the web server has no REDIS_URL")
 
 
 def main() -> None:
@@ -196,20 +145,7 @@ def main() -> None:
         raise SystemExit("wrk is needed: apt-get install wrk")
     scratch = Path(tempfile.mkdtemp(prefix="slop-bench-serving-"))
     port = free_port()
-    env = {
-        **os.environ,
-        "SLOP_DATA_DIR": str(scratch / "data"),
-        "SECRET_KEY": "bench-only-secret-key",
-        "SLOP_DEBUG": "false",
-        "ALLOWED_HOSTS": "*",
-        "SLOP_LOG_LEVEL": "WARNING",
-        # The limiter runs on every request, with a limit no run reaches.
-        "SLOP_RATE_LIMIT_PER_MINUTE": "100000000",
-        "SLOP_ANON_RATE_LIMIT_PER_MINUTE": "100000000",
-        "DJANGO_SETTINGS_MODULE": "slop_platform.settings",
-    }
-    env.pop("REDIS_URL", None)
-    env.pop("DATABASE_URL", None)
+    env = platform_env(scratch / "data")
     processes: list[subprocess.Popen[bytes]] = []
     try:
         reference, reference_port = start_reference(scratch)

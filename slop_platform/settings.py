@@ -86,21 +86,13 @@ INSTALLED_APPS = [
     "apps.dashboard",
 ]
 
-MIDDLEWARE = [
-    "apps.core.middleware.JsonErrorPagesMiddleware",
-    # /t/<slug>/<path> is served as <path> by everything below it (apps/tenants/public.py).
-    "apps.tenants.public.PublicSurfacePathMiddleware",
-    "apps.core.middleware.RequestIdMiddleware",
-    "apps.core.middleware.BodySizeLimitMiddleware",
-    "django.middleware.security.SecurityMiddleware",
-    # PAGES_MIDDLEWARE, for the paths of HTML_PATH_PREFIXES only.
-    "apps.core.middleware.PagesMiddleware",
-    "apps.core.middleware.MediaTypeMiddleware",
-    "apps.core.middleware.InputTextMiddleware",
-    "apps.core.middleware.JsonErrorMiddleware",
-]
+# One layer (apps/core/middleware.py says what it does, in order): JSON error pages, the public
+# surface prefix /t/<slug>/, request ids, metrics/logs/traces, body limits, Django's
+# SecurityMiddleware, PAGES_MIDDLEWARE for the paths of HTML_PATH_PREFIXES only, the media type and
+# input rule before a view, JSON errors after one. Each layer Django chains costs every request.
+MIDDLEWARE = ["apps.core.middleware.PlatformMiddleware"]
 
-# The middleware of pages for people, run (in this order) by PagesMiddleware for the paths of
+# The middleware of pages for people, run (in this order) by PlatformMiddleware for the paths of
 # HTML_PATH_PREFIXES only: API requests use no session, CSRF token, messages or static files.
 PAGES_MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -195,8 +187,10 @@ else:
 SLOP_WEB_WORKERS = env_int("SLOP_WEB_WORKERS", len(os.sched_getaffinity(0)), minimum=1)
 # Threads per web process serving plain (non-streaming) requests through Django's WSGI handler.
 SLOP_WEB_THREADS = env_int("SLOP_WEB_THREADS", 8, minimum=1)
-# One line per request on stdout (query-string secrets redacted), as Daphne wrote.
-SLOP_WEB_ACCESS_LOG = env_bool("SLOP_WEB_ACCESS_LOG", True)
+# granian's access line per request on stdout (query-string secrets redacted); off by default:
+# the platform's own request line (logger slop.request, SLOP_REQUEST_LOG) has the client address
+# and path as well as the request id, tenant and route, and one line a request is enough.
+SLOP_WEB_ACCESS_LOG = env_bool("SLOP_WEB_ACCESS_LOG", False)
 if DB_POOL:
     # Per process: one connection for each WSGI thread, plus the ASGI side's (the thread-sensitive
     # thread of sync code, and the short writes of streams); more would only wait on the GIL.
@@ -253,7 +247,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
 # in SLOP_BODY_LIMITS, keyed by path prefix.
 MAX_BODY_BYTES = env_int("SLOP_MAX_BODY_BYTES", 2 * 1024 * 1024, minimum=1024)
 BODY_LIMITS: dict[str, int] = {}
-DATA_UPLOAD_MAX_MEMORY_SIZE = None  # enforced by BodySizeLimitMiddleware, with a JSON 413
+DATA_UPLOAD_MAX_MEMORY_SIZE = None  # enforced by PlatformMiddleware (body_refused), with a JSON 413
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 SECURE_PROXY_SSL_HEADER = (
@@ -562,9 +556,10 @@ SLOP_METRICS = env_bool("SLOP_METRICS", True)
 SLOP_METRICS_TOKEN = env_str("SLOP_METRICS_TOKEN")
 PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR")
 # json: one JSON object a line (request_id, tenant_id, key_prefix); plain: the human format.
-SLOP_LOG_FORMAT = env_str("SLOP_LOG_FORMAT", "json") or "json"
-if SLOP_LOG_FORMAT not in ("json", "plain"):
-    raise ImproperlyConfigured(f"SLOP_LOG_FORMAT must be json or plain, not {SLOP_LOG_FORMAT!r}")
+# console: the same fields as one readable line (the default with DEBUG on, as under `make run`).
+SLOP_LOG_FORMAT = env_str("SLOP_LOG_FORMAT", "console" if DEBUG else "json") or "json"
+if SLOP_LOG_FORMAT not in ("json", "console", "plain"):
+    raise ImproperlyConfigured(f"SLOP_LOG_FORMAT must be json, console or plain, not {SLOP_LOG_FORMAT!r}")
 # One log line per request (logger slop.request: method, route, status, duration, tenant).
 SLOP_REQUEST_LOG = env_bool("SLOP_REQUEST_LOG", True)
 # OpenTelemetry traces (GenAI conventions) exported by OTLP/HTTP when an endpoint is set; off
@@ -646,10 +641,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 }
 # The platform's LOGGING (JSON, redacted) applies in workers too; Celery keeps its hands off it.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-MIDDLEWARE.insert(
-    MIDDLEWARE.index("apps.core.middleware.RequestIdMiddleware") + 1,
-    "apps.core.observability.middleware.ObservabilityMiddleware",
-)
 LOGGING["formatters"]["json"] = {"()": "apps.core.observability.logs.JsonFormatter"}  # type: ignore[index]
-if SLOP_LOG_FORMAT == "json":
-    LOGGING["handlers"]["console"]["formatter"] = "json"  # type: ignore[index]
+LOGGING["formatters"]["console"] = {"()": "apps.core.observability.logs.ConsoleFormatter"}  # type: ignore[index]
+if SLOP_LOG_FORMAT != "plain":
+    LOGGING["handlers"]["console"]["formatter"] = SLOP_LOG_FORMAT  # type: ignore[index]

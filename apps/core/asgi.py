@@ -16,8 +16,8 @@ Django's sync handler does, and their streaming bodies are iterated on the event
 It also reads bodies sent without Content-Length (`Transfer-Encoding: chunked`): the server hands
 the whole body over ASGI, but DRF and Django's form parsing take a missing Content-Length to mean
 "no body", so such a request was parsed as empty. The handler counts what it received, keeps at
-most the path's body limit (BodySizeLimitMiddleware's) and sets CONTENT_LENGTH to what arrived;
-BodySizeLimitMiddleware then answers 413 past the limit.
+most the path's body limit (apps.core.middleware.body_refused's) and sets CONTENT_LENGTH to what arrived;
+PlatformMiddleware then answers 413 past the limit.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ class SingleHopASGIHandler(ASGIHandler):
             return None, error_response(refused)
         received = _body_received.get()
         if received and ("CONTENT_LENGTH" not in request.META or received > _body_limit.get(0)):
-            # What arrived, so DRF reads a chunked body, and BodySizeLimitMiddleware answers 413
+            # What arrived, so DRF reads a chunked body, and PlatformMiddleware answers 413
             # (with the request id, like any other) for a body that was cut at the limit.
             request.META["CONTENT_LENGTH"] = str(received)
         return request, None

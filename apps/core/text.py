@@ -3,7 +3,7 @@
 PostgreSQL `text` and `jsonb` cannot hold U+0000, and a lone surrogate (`"\\ud800"` in JSON, which
 Python decodes to an unpaired code point) cannot be encoded as UTF-8: either reaches the database
 as a 500. The rule is applied where input is parsed (the JSON and multipart parsers, the query
-string and URL captures in `InputTextMiddleware`, WebSocket messages), so no endpoint can forget it,
+string and URL captures in `PlatformMiddleware`, WebSocket messages), so no endpoint can forget it,
 and a request that breaks it is a 400 `validation_error` naming the field before anything is stored.
 """
 

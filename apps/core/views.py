@@ -17,7 +17,7 @@ from apps.core.errors import error_for_status, error_response
 from apps.core.middleware import not_found_page, serves_html
 
 
-# Production's handlers (DEBUG off); with DEBUG on, JsonErrorPagesMiddleware turns Django's
+# Production's handlers (DEBUG off); with DEBUG on, PlatformMiddleware (json_error_page) turns Django's
 # technical pages into the same answers.
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """The console's page on the HTML paths (an unknown console route, a member's link to a

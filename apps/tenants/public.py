@@ -17,21 +17,18 @@ Loopback is the socket peer (or what a trusted proxy reports), never a header th
 
 from __future__ import annotations
 
-import re
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
-from django.urls import get_script_prefix, set_script_prefix
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
 from apps.core.client_address import client_address, is_loopback, request_client_address
 from apps.core.errors import ApplicationError
+from apps.core.public_path import split_public_path
 from apps.tenants.authentication import (
     SCOPE_HEADER,
     Principal,
@@ -42,21 +39,7 @@ from apps.tenants.authentication import (
 from apps.tenants.models import Tenant
 from apps.tenants.scopes import AREAS, EffectiveScopes, Scope, ScopeSet, parse_scopes
 
-# /t/<slug>/<rest>; admin pages and static files stay at the root only (they use sessions).
-_PUBLIC_PATH = re.compile(r"^/t/([A-Za-z0-9_-]{1,63})(/.*)?$", re.ASCII)
-_ROOT_ONLY = ("/admin/", "/static/")
 WILDCARD_AREAS = ("chat", "tools", "memory", "resources")  # what `*` covers; never pay
-
-
-def split_public_path(path: str) -> tuple[str, str] | None:
-    """(slug, the path below /t/<slug>) for a public-surface path, else None."""
-    match = _PUBLIC_PATH.match(path)
-    if match is None:
-        return None
-    rest = match[2] or "/"
-    if rest.startswith(_ROOT_ONLY):
-        return None
-    return match[1], rest
 
 
 def public_grant(public_scopes: list[str]) -> ScopeSet:
@@ -140,28 +123,6 @@ class PublicSurfaceAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="slop"'
-
-
-class PublicSurfacePathMiddleware:
-    """Serves /t/<slug>/<path> as <path> with `request.public_tenant_slug` set. The script prefix
-    becomes /t/<slug>/, so reverse() inside the request names URLs of the same surface."""
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        split = split_public_path(request.path_info)
-        if split is None:
-            return self.get_response(request)
-        slug, rest = split
-        request.public_tenant_slug = slug  # type: ignore[attr-defined]
-        request.path_info = rest
-        previous = get_script_prefix()
-        set_script_prefix(f"{previous.rstrip('/')}/t/{slug}/")
-        try:
-            return self.get_response(request)
-        finally:
-            set_script_prefix(previous)
 
 
 def _header(scope: dict[str, Any], name: bytes) -> str | None:

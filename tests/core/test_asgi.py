@@ -64,7 +64,7 @@ def test_middleware_and_a_sync_view_run_in_one_thread_without_hopping_back(monke
     from apps.core import middleware
     from slop_platform import views
 
-    for cls, name in ((middleware.RequestIdMiddleware, "__call__"), (views.HealthzView, "get")):
+    for cls, name in ((middleware.PlatformMiddleware, "__call__"), (views.HealthzView, "get")):
         wrapped = getattr(cls, name)
 
         def spy(*args: Any, _wrapped: Any = wrapped, **kwargs: Any) -> Any:

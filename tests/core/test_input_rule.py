@@ -1,5 +1,5 @@
 """One input rule for every text field: a NUL or a lone surrogate is a 400 naming the field, never a
-500 from PostgreSQL, and nothing is stored (apps/core/text.py, parsers.py, InputTextMiddleware)."""
+500 from PostgreSQL, and nothing is stored (apps/core/text.py, parsers.py, PlatformMiddleware)."""
 
 from __future__ import annotations
 

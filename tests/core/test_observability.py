@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from rest_framework.test import APIClient
 
 from apps.core.observability import context, tracing
-from apps.core.observability.logs import JsonFormatter
+from apps.core.observability.logs import ConsoleFormatter, JsonFormatter
 from apps.llm.loop import LoopState, ToolOutcome, run_tool_loop
 from apps.llm.providers.base import ChatMessage, CompletionRequest, ToolCall
 from apps.llm.providers.echo import EchoProvider
@@ -130,11 +130,11 @@ def test_tool_calls_and_model_figures_are_counted(client_for: Any, alice: Any) -
 
 
 @contextmanager
-def captured_json_logs() -> Iterator[io.StringIO]:
-    """What the platform's JSON formatter writes for the root logger."""
+def captured_json_logs(formatter: logging.Formatter | None = None) -> Iterator[io.StringIO]:
+    """What the platform's JSON formatter (or `formatter`) writes for the root logger."""
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(formatter or JsonFormatter())
     root = logging.getLogger()
     previous = root.level
     root.addHandler(handler)
@@ -168,7 +168,24 @@ def test_a_request_log_line_is_json_with_request_tenant_and_key_prefix_and_no_se
     assert line["key_prefix"] and line["key_prefix"] in key
     assert line["route"] == "memory" and line["status"] == 200 and line["level"] == "info"
     assert re.match(r"\d{4}-\d\d-\d\dT", line["timestamp"])
+    # What granian's access line said (it is off by default): the path as sent, and the client.
+    assert line["path"] == "/memory?prefix=slop_[redacted]" and line["client"] == "127.0.0.1"
     assert key not in log_lines.getvalue()
+    assert len(request_lines) == 1  # one line a request
+
+
+def test_in_development_a_request_line_is_readable_with_its_request_id_and_no_secret(
+    make_key: Any, alice: Any
+) -> None:
+    key = make_key(alice, "*")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}", HTTP_X_REQUEST_ID="req-console-1")
+    with captured_json_logs(ConsoleFormatter()) as stream:
+        assert client.get(f"/memory?prefix={key}").status_code == 200
+    line = next(text for text in stream.getvalue().splitlines() if "[slop.request]" in text)
+    assert "GET memory 200" in line and "request_id=req-console-1" in line
+    assert f"tenant_id={alice.pk}" in line and "path='/memory?prefix=slop_[redacted]'" in line
+    assert key not in stream.getvalue()
 
 
 def test_a_secret_in_a_message_is_redacted_in_json(log_lines: io.StringIO) -> None:

@@ -25,7 +25,11 @@ def strict_server(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[LiveServer]:
     """A server that answers only to Host: localhost, as a real deployment's ALLOWED_HOSTS does."""
-    env = {"SLOP_DEBUG": "true" if request.param else "false", "ALLOWED_HOSTS": "localhost"}
+    env = {
+        "SLOP_DEBUG": "true" if request.param else "false",
+        "ALLOWED_HOSTS": "localhost",
+        "SLOP_LOG_LEVEL": "INFO",  # the request lines, whose redaction a test reads
+    }
     with django_db_blocker.unblock():  # type: ignore[attr-defined]
         server = start_server(env, tmp_path_factory.mktemp("strict"))
     yield server

@@ -1,10 +1,14 @@
-"""One middleware for the figures of a request: its counter and latency by route pattern, its
-log context (request id, then the tenant and key once DRF has authenticated), a request log line
-and, when tracing is on, its server span.
+"""The figures of a request: its counter and latency by route pattern, its log context (request id,
+then the tenant and key once DRF has authenticated), its log line and, when tracing is on, its
+server span. apps.core.middleware.PlatformMiddleware calls `observed` right inside the request id.
 
-It sits right inside RequestIdMiddleware, so the request has its id. The route is the URL pattern
-Django resolved (`memory/<path:key>`), never the path: a public surface's `/t/<slug>/` is stripped
-before resolution (apps/tenants/public.py), and an unknown path is `unmatched`.
+The route is the URL pattern Django resolved (`memory/<path:key>`), never the path: a public
+surface's `/t/<slug>/` is stripped before resolution, and an unknown path is `unmatched`.
+
+The log line (logger `slop.request`) is the one line a request writes: granian's access line is
+off by default (SLOP_WEB_ACCESS_LOG), so this one carries what that one did too, the client
+address and the path with its query string (redacted like every line), beside the request id,
+tenant, key prefix, route, status and duration.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from apps.core.client_address import request_client_address
 from apps.core.observability import context, metrics, tracing
 
 request_logger = logging.getLogger("slop.request")
@@ -28,38 +33,53 @@ def route_of(request: HttpRequest) -> str:
     return str(match.route) or "/"
 
 
-class ObservabilityMiddleware:
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
+class RequestFigures:
+    """Settings read once per process; `observed` is called for every request."""
+
+    def __init__(self) -> None:
         self.metrics = bool(getattr(settings, "SLOP_METRICS", True))
         self.request_log = bool(getattr(settings, "SLOP_REQUEST_LOG", True))
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def observed(self, request: HttpRequest, serve: Callable[[HttpRequest], HttpResponse]) -> HttpResponse:
+        """serve(request), counted, timed and logged (a span around it when tracing is on)."""
         started = time.perf_counter()
-        method = str(request.method)
-        with context.request_context(request), tracing.server_span(method, request.headers) as span:
-            response = self.get_response(request)
-            route = route_of(request)
-            status = response.status_code
-            if span is not None:
-                span.update_name(f"{request.method} {route}")
-                span.set_attribute("http.route", route)
-                span.set_attribute("http.response.status_code", status)
-            elapsed = time.perf_counter() - started
-            if self.metrics:
-                metrics.HTTP_REQUESTS.labels(request.method, route, str(status)).inc()
-                metrics.HTTP_DURATION.labels(request.method, route).observe(elapsed)
-            if self.request_log and route != "metrics":
-                request_logger.info(
-                    "%s %s %s",
-                    request.method,
-                    route,
-                    status,
-                    extra={
-                        "method": method,
-                        "route": route,
-                        "status": status,
-                        "duration_ms": round(elapsed * 1000, 3),
-                    },
-                )
+        token = context.enter_request(request)
+        try:
+            if tracing.enabled():
+                with tracing.server_span(str(request.method), request.headers) as span:
+                    response = serve(request)
+                    route = route_of(request)
+                    if span is not None:
+                        span.update_name(f"{request.method} {route}")
+                        span.set_attribute("http.route", route)
+                        span.set_attribute("http.response.status_code", response.status_code)
+                    self._record(request, response, route, started)
+            else:
+                response = serve(request)
+                self._record(request, response, route_of(request), started)
+        finally:
+            context.leave_request(token)
         return response
+
+    def _record(self, request: HttpRequest, response: HttpResponse, route: str, started: float) -> None:
+        elapsed = time.perf_counter() - started
+        method = str(request.method)
+        status = response.status_code
+        if self.metrics:
+            metrics.HTTP_REQUESTS.labels(method, route, str(status)).inc()
+            metrics.HTTP_DURATION.labels(method, route).observe(elapsed)
+        if self.request_log and route != "metrics" and request_logger.isEnabledFor(logging.INFO):
+            request_logger.info(
+                "%s %s %s",
+                method,
+                route,
+                status,
+                extra={
+                    "method": method,
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 3),
+                    "path": request.get_full_path(),
+                    "client": request_client_address(request.META),
+                },
+            )
