@@ -28,9 +28,11 @@ from django.core.exceptions import ImproperlyConfigured
 from rest_framework.negotiation import BaseContentNegotiation, DefaultContentNegotiation
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.errors import ApplicationError
+from apps.core.renderers import ORJSONRenderer, orjson_bytes
 from apps.tenants.access import Context, Declaration, Need, NeedSome, NeedTarget, enforce
 from apps.tenants.authentication import Principal
 from apps.tenants.models import Tenant
@@ -142,6 +144,25 @@ class SlopView(APIView):
             if first.media_type == "application/json":
                 return first, first.media_type
         return super().perform_content_negotiation(request, force)
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        """DRF's, and a JSON answer rendered here at once: rendering it later goes through the
+        response's renderer context and the renderer's reading of the media type for the same
+        bytes (orjson's, with DRF's escapes). Anything else (an indent asked for, another
+        renderer, a body orjson cannot write) is rendered by DRF as before."""
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if (
+            type(response) is Response
+            and response.data is not None
+            and response.content_type is None
+            and type(response.accepted_renderer) is ORJSONRenderer
+            and response.accepted_media_type == "application/json"
+        ):
+            rendered = orjson_bytes(response.data)
+            if rendered is not None:
+                response["Content-Type"] = "application/json"  # the renderer's media type, no charset
+                response.content = rendered  # marks the response rendered
+        return response
 
     @property
     def principal(self) -> Principal:
