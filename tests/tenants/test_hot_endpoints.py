@@ -132,6 +132,20 @@ def test_get_item_head_and_options(key: str, item: MemoryItem) -> None:
     assert options.view_headers() == [("Content-Type", "application/json"), ("Allow", ITEM_ALLOW)]
 
 
+def test_get_item_orjson_cannot_write(alice: Tenant, key: str) -> None:
+    # An integer past 64 bits: DRF's own encoder writes it, in the same compact form.
+    memory_item_store(tenant=alice, key="big", value={"n": 2**70})
+    stored = MemoryItem.objects.for_tenant(alice).get(key="big")
+    answer = call("GET", "/memory/big", key)
+    assert (answer.status, answer.content) == (
+        200,
+        b'{"key":"big","value":{"n":1180591620717411303424},'
+        + f'"created_at":"{stored.created_at.isoformat().replace("+00:00", "Z")}",'.encode()
+        + f'"updated_at":"{stored.updated_at.isoformat().replace("+00:00", "Z")}"}}'.encode(),
+    )
+    assert answer.view_headers() == [("Content-Type", "application/json"), ("Allow", ITEM_ALLOW)]
+
+
 def test_get_item_indented_on_request(key: str, item: MemoryItem) -> None:
     answer = call("GET", "/memory/k1", key, HTTP_ACCEPT="application/json; indent=2")
     assert answer.status == 200
