@@ -24,6 +24,19 @@ def _default(value: Any) -> Any:
     return _fallback.default(value)
 
 
+def orjson_bytes(data: Any) -> bytes | None:
+    """`data` as DRF's JSONRenderer writes it without indent, or None where orjson cannot (an
+    integer past 64 bits, a lone surrogate...): the renderer's own fallback then applies."""
+    try:
+        rendered = orjson.dumps(data, default=_default, option=_OPTIONS)
+    except TypeError:  # orjson.JSONEncodeError
+        return None
+    # As DRF does, so the JSON is a valid JavaScript literal too.
+    if b"\xe2\x80\xa8" in rendered or b"\xe2\x80\xa9" in rendered:
+        rendered = rendered.replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
+    return rendered
+
+
 class ORJSONRenderer(JSONRenderer):
     def render(
         self,
@@ -36,11 +49,7 @@ class ORJSONRenderer(JSONRenderer):
         indent = self.get_indent(accepted_media_type or "", renderer_context or {})
         if indent:  # a client asked for `; indent=N`: the standard library's
             return super().render(data, accepted_media_type, renderer_context)
-        try:
-            rendered = orjson.dumps(data, default=_default, option=_OPTIONS)
-        except TypeError:  # orjson.JSONEncodeError: an integer past 64 bits, a lone surrogate...
+        rendered = orjson_bytes(data)
+        if rendered is None:
             return super().render(data, accepted_media_type, renderer_context)
-        # As DRF does, so the JSON is a valid JavaScript literal too.
-        if b"\xe2\x80\xa8" in rendered or b"\xe2\x80\xa9" in rendered:
-            rendered = rendered.replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
         return rendered

@@ -88,13 +88,13 @@ class MemoryItemView(SlopView):
     @extend_schema(parameters=[KEY_PATH], responses={200: MemoryItemSerializer, **error_responses(404)})
     def get(self, request: Request, key: str = "query") -> Response:
         services.validate_key(key)
-        item = selectors.memory_item_get(tenant=self.tenant, key=key)
+        stored_key, value, created_at, updated_at = selectors.memory_item_answer(tenant=self.tenant, key=key)
         return Response(
             {
-                "key": item.key,
-                "value": item.value,
-                "created_at": _timestamp(item.created_at),
-                "updated_at": _timestamp(item.updated_at),
+                "key": stored_key,
+                "value": value,
+                "created_at": _timestamp(created_at),
+                "updated_at": _timestamp(updated_at),
             }
         )
 

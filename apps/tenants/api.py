@@ -25,18 +25,38 @@ from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured
-from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.negotiation import BaseContentNegotiation, DefaultContentNegotiation
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.errors import ApplicationError
+from apps.core.renderers import ORJSONRenderer, orjson_bytes
 from apps.tenants.access import Context, Declaration, Need, NeedSome, NeedTarget, enforce
 from apps.tenants.authentication import Principal
 from apps.tenants.models import Tenant
 
 _UNDECLARED_METHODS = frozenset({"options", "head", "trace"})  # OPTIONS describes; HEAD is GET's
 _SEALED = ("initial", "check_access", "dispatch")
+
+
+# Accept headers that DRF's negotiation answers with the first renderer when it is JSON's: a
+# request sending one of these (or none) skips the negotiation's parsing of the header.
+_JSON_ACCEPTS = frozenset({None, "*/*", "application/json"})
+
+# The authentication, permission, parser and renderer objects of a view class: DRF builds them
+# anew for every request, though none keeps state between requests (the throttle does: it is
+# still made per request). Keyed by the classes, so a view whose list changes gets its own.
+_shared: dict[tuple[Any, ...], list[Any]] = {}
+
+
+def _instances(classes: Iterable[Any]) -> list[Any]:
+    key = tuple(classes)
+    found = _shared.get(key)
+    if found is None:
+        found = _shared.setdefault(key, [cls() for cls in key])
+    return found
 
 
 def served_methods(view_class: type[APIView]) -> list[str]:
@@ -81,6 +101,68 @@ class SlopView(APIView):
                 f"{cls.__module__}.{cls.__qualname__} serves {', '.join(undeclared)} without an access "
                 "declaration: add access = {method: Need(...)}, or dangerously_unchecked = 'why'"
             )
+
+    # --- what DRF makes for each request, made once ------------------------------------------
+
+    def get_authenticators(self) -> list[Any]:
+        return _instances(self.authentication_classes)
+
+    def get_permissions(self) -> list[Any]:
+        return _instances(self.permission_classes)
+
+    def get_parsers(self) -> list[Any]:
+        return _instances(self.parser_classes)
+
+    def get_renderers(self) -> list[Any]:
+        return _instances(self.renderer_classes)
+
+    def get_content_negotiator(self) -> Any:
+        return _instances((self.content_negotiation_class,))[0]
+
+    @property
+    def default_response_headers(self) -> dict[str, str]:
+        # DRF lists the allowed methods anew for every response; they are the class's (HEAD
+        # included, which View.setup() adds to every instance serving GET).
+        cls = type(self)
+        headers: dict[str, str] | None = cls.__dict__.get("_slop_response_headers")
+        if headers is None:
+            headers = dict(super().default_response_headers)
+            cls._slop_response_headers = headers  # type: ignore[attr-defined]
+        return dict(headers)  # finalize_response pops Vary from it
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        """DRF's negotiation, except for the requests every JSON client sends (no Accept, `*/*` or
+        `application/json`, no ?format=): for those its answer is the first renderer when that is
+        JSON, and parsing the header is the part of the request that costs."""
+        if (
+            type(self.get_content_negotiator()) is DefaultContentNegotiation
+            and getattr(self, "format_kwarg", None) is None
+            and not request._request.META.get("QUERY_STRING")
+            and request._request.META.get("HTTP_ACCEPT") in _JSON_ACCEPTS
+        ):
+            first = self.get_renderers()[0]
+            if first.media_type == "application/json":
+                return first, first.media_type
+        return super().perform_content_negotiation(request, force)
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        """DRF's, and a JSON answer rendered here at once: rendering it later goes through the
+        response's renderer context and the renderer's reading of the media type for the same
+        bytes (orjson's, with DRF's escapes). Anything else (an indent asked for, another
+        renderer, a body orjson cannot write) is rendered by DRF as before."""
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if (
+            type(response) is Response
+            and response.data is not None
+            and response.content_type is None
+            and type(response.accepted_renderer) is ORJSONRenderer
+            and response.accepted_media_type == "application/json"
+        ):
+            rendered = orjson_bytes(response.data)
+            if rendered is not None:
+                response["Content-Type"] = "application/json"  # the renderer's media type, no charset
+                response.content = rendered  # marks the response rendered
+        return response
 
     @property
     def principal(self) -> Principal:

@@ -1,0 +1,513 @@
+"""What GET /memory/:key, GET /info and POST /memory answer, pinned to the byte: status, the view's
+headers in their order, X-Request-ID, and the body, for a success and for every refusal.
+
+These three are the platform's busiest requests and are served by a lean dispatch
+(apps/tenants/api.py) rather than all of DRF's: these answers were recorded from DRF's before it
+existed, so any drift shows here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.test import Client
+from django.test.utils import override_settings
+from django.utils import timezone
+
+from apps.memory.models import KEY_MAX_LENGTH, MemoryItem
+from apps.memory.services import memory_item_store
+from apps.tenants.models import ApiKey, Tenant
+from apps.tenants.services import api_key_create, api_key_revoke, tenant_public_scopes_set
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_rate_window")]
+
+REQUEST_ID = "pin-req-1"
+AUTH = 'Bearer realm="slop"'
+ITEM_ALLOW = "GET, PUT, DELETE, HEAD, OPTIONS"
+COLLECTION_ALLOW = "GET, POST, HEAD, OPTIONS"
+INFO_ALLOW = "GET, HEAD, OPTIONS"
+# What the view itself writes, in the order it writes it; the middleware's headers come after.
+VIEW_HEADERS = ("Content-Type", "WWW-Authenticate", "Retry-After", "Allow", "Vary")
+
+
+class Answer:
+    def __init__(self, response: Any) -> None:
+        self.status = response.status_code
+        self.headers = list(response.headers.items())
+        self.content = bytes(response.content)
+
+    def view_headers(self) -> list[tuple[str, str]]:
+        return [(name, value) for name, value in self.headers if name in VIEW_HEADERS]
+
+    def header(self, name: str) -> str | None:
+        return dict(self.headers).get(name)
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+def call(method: str, path: str, key: str | None = None, body: Any = None, **headers: str) -> Answer:
+    extra = {"HTTP_X_REQUEST_ID": REQUEST_ID, **headers}
+    if key is not None:
+        extra["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+    kwargs: dict[str, Any] = {}
+    if body is not None:
+        kwargs["data"] = body if isinstance(body, bytes | str) else json.dumps(body)
+        kwargs["content_type"] = extra.pop("CONTENT_TYPE", "application/json")
+    answer = Answer(getattr(Client(), method.lower())(path, **kwargs, **extra))
+    assert answer.header("X-Request-ID") == REQUEST_ID
+    return answer
+
+
+def error(message: str, code: str, status: int, **extra: Any) -> bytes:
+    return json.dumps(
+        {"error": message, "code": code, "status": status, **extra}, separators=(",", ":"), ensure_ascii=False
+    ).encode()
+
+
+def refused(answer: Answer, status: int, body: bytes, allow: str, *, www: bool = False) -> None:
+    assert (answer.status, answer.content) == (status, body)
+    expected = [("Content-Type", "application/json")]
+    if www:
+        expected.append(("WWW-Authenticate", AUTH))
+    expected.append(("Allow", allow))
+    assert answer.view_headers() == expected
+
+
+@pytest.fixture
+def key(alice: Tenant, make_key: Callable[..., str]) -> str:
+    return make_key(alice)
+
+
+@pytest.fixture
+def item(alice: Tenant) -> MemoryItem:
+    memory_item_store(tenant=alice, key="k1", value={"theme": "dark", "n": [1, 2.5, None, "é\u2028"]})
+    return MemoryItem.objects.for_tenant(alice).get(key="k1")
+
+
+def item_body(item: MemoryItem) -> bytes:
+    def stamp(value: Any) -> str:
+        return value.isoformat().replace("+00:00", "Z")
+
+    # DRF's JSONRenderer: compact, UTF-8, U+2028 escaped; jsonb orders the object's keys.
+    return (
+        '{"key":"k1","value":{"n":[1,2.5,null,"é\\u2028"],"theme":"dark"},'
+        f'"created_at":"{stamp(item.created_at)}","updated_at":"{stamp(item.updated_at)}"}}'
+    ).encode()
+
+
+# --- GET /memory/:key ----------------------------------------------------------------------------
+
+
+def test_get_item(key: str, item: MemoryItem) -> None:
+    answer = call("GET", "/memory/k1", key)
+    assert (answer.status, answer.content) == (200, item_body(item))
+    assert answer.view_headers() == [("Content-Type", "application/json"), ("Allow", ITEM_ALLOW)]
+    # The X-API-Key header, X-SLOP-User and a narrowing X-SLOP-Scope that still allows it.
+    same = call(
+        "GET", "/memory/k1", HTTP_X_API_KEY=key, HTTP_X_SLOP_USER="user-7", HTTP_X_SLOP_SCOPE="memory.k*.read"
+    )
+    assert (same.status, same.content, same.headers) == (200, answer.content, answer.headers)
+    # Any Accept that JSON satisfies, and ?format=json.
+    for accept in ("*/*", "application/json", "application/*", "text/html, application/json;q=0.5"):
+        assert call("GET", "/memory/k1", key, HTTP_ACCEPT=accept).content == answer.content
+    assert call("GET", "/memory/k1?format=json", key).content == answer.content
+
+
+def test_get_item_head_and_options(key: str, item: MemoryItem) -> None:
+    head = call("HEAD", "/memory/k1", key)
+    assert (head.status, head.content) == (200, b"")
+    assert head.headers == call("GET", "/memory/k1", key).headers
+    options = call("OPTIONS", "/memory/k1", key)
+    assert options.status == 200
+    assert options.content == (
+        b'{"name":"Memory Item","description":"","renders":["application/json"],'
+        b'"parses":["application/json"]}'
+    )
+    assert options.view_headers() == [("Content-Type", "application/json"), ("Allow", ITEM_ALLOW)]
+
+
+def test_get_item_orjson_cannot_write(alice: Tenant, key: str) -> None:
+    # An integer past 64 bits: DRF's own encoder writes it, in the same compact form.
+    memory_item_store(tenant=alice, key="big", value={"n": 2**70})
+    stored = MemoryItem.objects.for_tenant(alice).get(key="big")
+    answer = call("GET", "/memory/big", key)
+    assert (answer.status, answer.content) == (
+        200,
+        b'{"key":"big","value":{"n":1180591620717411303424},'
+        + f'"created_at":"{stored.created_at.isoformat().replace("+00:00", "Z")}",'.encode()
+        + f'"updated_at":"{stored.updated_at.isoformat().replace("+00:00", "Z")}"}}'.encode(),
+    )
+    assert answer.view_headers() == [("Content-Type", "application/json"), ("Allow", ITEM_ALLOW)]
+
+
+def test_get_item_indented_on_request(key: str, item: MemoryItem) -> None:
+    answer = call("GET", "/memory/k1", key, HTTP_ACCEPT="application/json; indent=2")
+    assert answer.status == 200
+    indented = json.dumps(json.loads(item_body(item)), indent=2, ensure_ascii=False)
+    assert answer.content == indented.replace("\u2028", "\\u2028").encode()
+
+
+def test_get_item_refusals(
+    alice: Tenant, charlie: Tenant, key: str, item: MemoryItem, make_key: Callable[..., str]
+) -> None:
+    missing = "Missing API key: send 'Authorization: Bearer <api key>' or 'X-API-Key'"
+    refused(call("GET", "/memory/k1"), 401, error(missing, "unauthenticated", 401), ITEM_ALLOW, www=True)
+    bearer = "Authorization header must be 'Bearer <api key>'"
+    refused(
+        call("GET", "/memory/k1", HTTP_AUTHORIZATION="Basic abc"),
+        401,
+        error(bearer, "unauthenticated", 401),
+        ITEM_ALLOW,
+        www=True,
+    )
+    invalid = error("Invalid API key", "unauthenticated", 401)
+    refused(call("GET", "/memory/k1", "not-a-key"), 401, invalid, ITEM_ALLOW, www=True)
+    forged = key[:-12] + ("A" if key[-12] != "A" else "B") + key[-11:]  # its checksum no longer holds
+    refused(call("GET", "/memory/k1", forged), 401, invalid, ITEM_ALLOW, www=True)
+
+    revoked = api_key_create(tenant=alice, scopes="*")
+    api_key_revoke(prefix=revoked.api_key.prefix)
+    refused(
+        call("GET", "/memory/k1", revoked.plaintext),
+        401,
+        error("API key has been revoked", "unauthenticated", 401),
+        ITEM_ALLOW,
+        www=True,
+    )
+    expired = api_key_create(tenant=alice, scopes="*")
+    ApiKey.objects.unscoped().filter(pk=expired.api_key.pk).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    refused(
+        call("GET", "/memory/k1", expired.plaintext),
+        401,
+        error("API key has expired", "unauthenticated", 401),
+        ITEM_ALLOW,
+        www=True,
+    )
+
+    violation = error(
+        "Scope violation: memory.k1.read requires explicit permission",
+        "scope_violation",
+        403,
+        permitted=False,
+        required_scope="memory.k1.read",
+    )
+    refused(call("GET", "/memory/k1", make_key(alice, "memory.other.read")), 403, violation, ITEM_ALLOW)
+    refused(call("GET", "/memory/k1", key, HTTP_X_SLOP_SCOPE="memory.other.read"), 403, violation, ITEM_ALLOW)
+    # A key the caller may not read is refused before anyone learns whether it exists.
+    refused(
+        call("GET", "/memory/absent", make_key(alice, "memory.other.read")),
+        403,
+        error(
+            "Scope violation: memory.absent.read requires explicit permission",
+            "scope_violation",
+            403,
+            permitted=False,
+            required_scope="memory.absent.read",
+        ),
+        ITEM_ALLOW,
+    )
+    refused(
+        call("GET", "/memory/k1", key, HTTP_X_SLOP_SCOPE="weather.read"),
+        400,
+        error(
+            "Malformed X-SLOP-Scope header: Invalid scope 'weather.read': unknown area 'weather' "
+            "(one of agents, billing, chat, memory, pay, resources, tools, usage, or *)",
+            "invalid_scope",
+            400,
+            scope="weather.read",
+        ),
+        ITEM_ALLOW,
+    )
+    refused(
+        call("GET", "/memory/k1", key, HTTP_X_SLOP_USER="u" * 201),
+        400,
+        error(
+            "X-SLOP-User must be the team's own user id: 1 to 200 printable characters",
+            "invalid_request",
+            400,
+        ),
+        ITEM_ALLOW,
+    )
+
+    not_found = error("Memory key not found: absent", "not_found", 404)
+    refused(call("GET", "/memory/absent", key), 404, not_found, ITEM_ALLOW)
+    # Another team's key reads its own memory, where k1 does not exist.
+    refused(
+        call("GET", "/memory/k1", make_key(charlie)),
+        404,
+        error("Memory key not found: k1", "not_found", 404),
+        ITEM_ALLOW,
+    )
+    long = "x" * (KEY_MAX_LENGTH + 1)
+    refused(
+        call("GET", f"/memory/{long}", key),
+        400,
+        error(
+            f"Invalid request: key: Must be 1 to {KEY_MAX_LENGTH} characters long.",
+            "validation_error",
+            400,
+            details={"key": [f"Must be 1 to {KEY_MAX_LENGTH} characters long."]},
+        ),
+        ITEM_ALLOW,
+    )
+    refused(
+        call("GET", "/memory/k1", key, HTTP_ACCEPT="text/html"),
+        406,
+        error("Could not satisfy the request Accept header.", "not_acceptable", 406),
+        ITEM_ALLOW,
+    )
+    refused(call("GET", "/memory/k1?format=xml", key), 404, error("Not found", "not_found", 404), ITEM_ALLOW)
+    refused(
+        call("PATCH", "/memory/k1", key, body={"value": 1}),
+        405,
+        error('Method "PATCH" not allowed.', "method_not_allowed", 405),
+        ITEM_ALLOW,
+    )
+
+
+@override_settings(RATE_LIMIT_PER_MINUTE=2)
+def test_get_item_rate_limited(key: str, item: MemoryItem) -> None:
+    assert [call("GET", "/memory/k1", key).status for _ in range(2)] == [200, 200]
+    answer = call("GET", "/memory/k1", key)
+    # The window of frozen_rate_window's clock ends 30 s later.
+    assert (answer.status, answer.content) == (
+        429,
+        error("Too many requests", "rate_limited", 429, retry_after=30),
+    )
+    assert answer.view_headers() == [
+        ("Content-Type", "application/json"),
+        ("Retry-After", "30"),
+        ("Allow", ITEM_ALLOW),
+    ]
+
+
+def test_get_item_on_a_public_surface(
+    alice: Tenant, charlie: Tenant, item: MemoryItem, make_key: Callable[..., str]
+) -> None:
+    tenant_public_scopes_set(tenant=alice, scopes=["memory.read"])
+    answer = call("GET", f"/t/{alice.slug}/memory/k1")
+    assert (answer.status, answer.content) == (200, item_body(item))
+    assert answer.view_headers() == [("Content-Type", "application/json"), ("Allow", ITEM_ALLOW)]
+    # Narrowed by X-SLOP-Scope like a key.
+    refused(
+        call("GET", f"/t/{alice.slug}/memory/k1", HTTP_X_SLOP_SCOPE="memory.x.read"),
+        403,
+        error(
+            "Scope violation: memory.k1.read requires explicit permission",
+            "scope_violation",
+            403,
+            permitted=False,
+            required_scope="memory.k1.read",
+        ),
+        ITEM_ALLOW,
+    )
+    refused(
+        call("GET", f"/t/{charlie.slug}/memory/k1"),
+        401,
+        error(
+            f"No public surface at /t/{charlie.slug}/: send 'Authorization: Bearer <api key>'",
+            "unauthenticated",
+            401,
+        ),
+        ITEM_ALLOW,
+        www=True,
+    )
+    refused(
+        call("GET", f"/t/{alice.slug}/memory/k1", make_key(charlie)),
+        401,
+        error(f"This credential is not one of tenant {alice.slug!r}'s", "unauthenticated", 401),
+        ITEM_ALLOW,
+        www=True,
+    )
+
+
+# --- POST /memory --------------------------------------------------------------------------------
+
+
+def test_post_memory(alice: Tenant, key: str) -> None:
+    answer = call("POST", "/memory", key, body={"key": "k2", "value": {"a": 1}})
+    assert (answer.status, answer.content) == (200, b'{"status":"stored"}')
+    assert answer.view_headers() == [("Content-Type", "application/json"), ("Allow", COLLECTION_ALLOW)]
+    again = call("POST", "/memory", key, body={"key": "k2", "value": [2]})
+    assert (again.status, again.content, again.headers) == (200, answer.content, answer.headers)
+    assert MemoryItem.objects.for_tenant(alice).get(key="k2").value == [2]
+
+
+def test_post_memory_refusals(alice: Tenant, key: str, make_key: Callable[..., str]) -> None:
+    missing = "Missing API key: send 'Authorization: Bearer <api key>' or 'X-API-Key'"
+    refused(
+        call("POST", "/memory", body={"key": "k", "value": 1}),
+        401,
+        error(missing, "unauthenticated", 401),
+        COLLECTION_ALLOW,
+        www=True,
+    )
+    refused(
+        call("POST", "/memory", make_key(alice, "memory.a.write"), body={"key": "k", "value": 1}),
+        403,
+        error(
+            "Scope violation: memory.k.write requires explicit permission",
+            "scope_violation",
+            403,
+            permitted=False,
+            required_scope="memory.k.write",
+        ),
+        COLLECTION_ALLOW,
+    )
+    refused(
+        call("POST", "/memory", key, body=b'{"key": '),
+        400,
+        error(
+            "Malformed request body: JSON parse error - Expecting value: line 1 column 9 (char 8)",
+            "invalid_request",
+            400,
+        ),
+        COLLECTION_ALLOW,
+    )
+    refused(
+        call("POST", "/memory", key, body=[1]),
+        400,
+        error("The request body must be a JSON object, not list", "invalid_request", 400),
+        COLLECTION_ALLOW,
+    )
+    refused(
+        call("POST", "/memory", key, body={"value": 1}),
+        400,
+        error(
+            "Invalid request: key: Must be a string.",
+            "validation_error",
+            400,
+            details={"key": ["Must be a string."]},
+        ),
+        COLLECTION_ALLOW,
+    )
+    null = call("POST", "/memory", key, body={"key": "k", "value": None})
+    assert (null.status, null.json()["code"]) == (400, "validation_error")
+    text = call("POST", "/memory", key, body="key=k", CONTENT_TYPE="text/plain")
+    assert (text.status, text.json()["code"]) == (415, "unsupported_media_type")
+    with override_settings(SLOP_MEMORY_MAX_VALUE_BYTES=10):
+        big = call("POST", "/memory", key, body={"key": "k", "value": "x" * 20})
+    refused(
+        big,
+        413,
+        error(
+            "The value is 22 bytes; a memory value may be at most 10 bytes",
+            "payload_too_large",
+            413,
+            limit_bytes=10,
+        ),
+        COLLECTION_ALLOW,
+    )
+    assert not MemoryItem.objects.for_tenant(alice).exists()  # a refused write stores nothing
+
+
+@override_settings(RATE_LIMIT_PER_MINUTE=1)
+def test_post_memory_rate_limited(alice: Tenant, key: str) -> None:
+    assert call("POST", "/memory", key, body={"key": "a", "value": 1}).status == 200
+    answer = call("POST", "/memory", key, body={"key": "b", "value": 1})
+    assert (answer.status, answer.content) == (
+        429,
+        error("Too many requests", "rate_limited", 429, retry_after=30),
+    )
+    assert answer.view_headers() == [
+        ("Content-Type", "application/json"),
+        ("Retry-After", "30"),
+        ("Allow", COLLECTION_ALLOW),
+    ]
+    assert not MemoryItem.objects.for_tenant(alice).filter(key="b").exists()
+
+
+# --- GET /info -----------------------------------------------------------------------------------
+
+
+def test_info_with_a_key(alice: Tenant, make_key: Callable[..., str]) -> None:
+    anonymous = call("GET", "/info").json()
+    answer = call("GET", "/info", make_key(alice, ["memory.read", "tools.*"]))
+    assert answer.status == 200
+    assert answer.view_headers() == [("Content-Type", "application/json"), ("Allow", INFO_ALLOW)]
+    body = answer.json()
+    assert list(body) == [
+        "name",
+        "version",
+        "description",
+        "endpoints",
+        "capabilities",
+        "creator",
+        "links",
+        "tenant",
+        "scopes",
+        "payments",  # each app's details, in INSTALLED_APPS order
+        "tools",
+        "models",
+        "agents",
+    ]
+    assert {
+        name: body[name] for name in ("name", "version", "description", "endpoints", "creator", "links")
+    } == {
+        name: anonymous[name] for name in ("name", "version", "description", "endpoints", "creator", "links")
+    }
+    assert body["tenant"] == {"slug": alice.slug, "name": alice.name}
+    assert body["payments"] == {"configured": False}
+    assert body["agents"] == []
+    # The compact rendering, as DRF's renderer writes it.
+    assert answer.content == json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    # X-SLOP-Scope narrows the scopes it reports and the tools the caller may use.
+    narrowed = call(
+        "GET", "/info", make_key(alice, ["memory.read", "tools.*"]), HTTP_X_SLOP_SCOPE="memory.read"
+    )
+    assert body["tools"] != [] and narrowed.json()["tools"] == []
+    assert narrowed.json()["scopes"] != body["scopes"]
+    assert {name: value for name, value in narrowed.json().items() if name not in ("scopes", "tools")} == {
+        name: value for name, value in body.items() if name not in ("scopes", "tools")
+    }
+
+
+def test_info_refusals(alice: Tenant, key: str) -> None:
+    invalid = error("Invalid API key", "unauthenticated", 401)
+    refused(call("GET", "/info", "not-a-key"), 401, invalid, INFO_ALLOW, www=True)
+    refused(
+        call("GET", "/info", key, HTTP_X_SLOP_SCOPE="weather.read"),
+        400,
+        error(
+            "Malformed X-SLOP-Scope header: Invalid scope 'weather.read': unknown area 'weather' "
+            "(one of agents, billing, chat, memory, pay, resources, tools, usage, or *)",
+            "invalid_scope",
+            400,
+            scope="weather.read",
+        ),
+        INFO_ALLOW,
+    )
+    refused(
+        call("GET", "/info", key, HTTP_ACCEPT="text/html"),
+        406,
+        error("Could not satisfy the request Accept header.", "not_acceptable", 406),
+        INFO_ALLOW,
+    )
+
+
+@override_settings(RATE_LIMIT_PER_MINUTE=1)
+def test_info_rate_limited(key: str) -> None:
+    assert call("GET", "/info", key).status == 200
+    answer = call("GET", "/info", key)
+    assert (answer.status, answer.header("Retry-After")) == (429, "30")
+
+
+def test_info_on_a_public_surface(alice: Tenant) -> None:
+    tenant_public_scopes_set(tenant=alice, scopes=["memory.read"])
+    answer = call("GET", f"/t/{alice.slug}/info")
+    assert answer.status == 200
+    body = answer.json()
+    assert body["public_surface"] == {
+        "base_url": f"/t/{alice.slug}",
+        "scopes": ["memory.read"],
+        "rate_limit_per_minute": settings.ANON_RATE_LIMIT_PER_MINUTE,
+    }
+    assert list(body)[7:10] == ["tenant", "scopes", "public_surface"]
