@@ -277,7 +277,9 @@ def test_get_and_refund_unknown_or_malformed_ids_are_404(alice_client, stripe_co
     assert alice_client.post(f"/pay/{payment_id}/refund").status_code == 404
 
 
-def test_refund_without_a_stripe_key_says_what_to_set(alice_client, settings, stripe_configured):
+# stripe_configured before settings: fixtures end in reverse order, and pytest-django's `settings`
+# put back what it saw when it changed a value, the key stripe_configured had set, for every later test.
+def test_refund_without_a_stripe_key_says_what_to_set(alice_client, stripe_configured, settings):
     tx = pay(alice_client, SEED_BODY).json()["transaction_id"]
     settings.STRIPE_SECRET_KEY = None
     response = alice_client.post(f"/pay/{tx}/refund")
