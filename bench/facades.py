@@ -39,7 +39,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import free_port, manage, percentile, wait_for  # noqa: E402
+from bench.common import asgi_scope, call_asgi, free_port, manage, percentile, wait_for  # noqa: E402
 
 MESSAGES = [{"role": "user", "content": "hello there, how are you today"}]
 EXPRESSION = {"expression": "15 * 7"}
@@ -180,48 +180,6 @@ def report(names: tuple[str, str], direct: list[float], door: list[float]) -> No
 # --- in process: CPU-µs per request through the ASGI application --------------------------------
 
 
-def _scope(method: str, path: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
-    raw = [(b"host", b"127.0.0.1:8000")]
-    raw += [
-        (name.lower().encode("latin-1"), value.encode("latin-1"))
-        for name, value in headers.items()
-        if name.lower() not in ("host", "content-length")
-    ]
-    if body:
-        raw.append((b"content-length", str(len(body)).encode()))
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": raw,
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-    }
-
-
-async def _call(app: Any, scope: dict[str, Any], body: bytes) -> tuple[int, bytes]:
-    answer: list[Any] = []
-    chunks: list[bytes] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: Any) -> None:
-        if message["type"] == "http.response.start":
-            answer.append(message["status"])
-        elif message["type"] == "http.response.body":
-            chunks.append(message.get("body", b""))
-
-    await app(dict(scope), receive, send)
-    return answer[0], b"".join(chunks)
-
-
 def in_process_child(plan_file: str, requests: int, with_profile: bool) -> None:
     """Runs in a child process: the requests of `plan_file` through slop_platform.asgi.application."""
     import django
@@ -233,12 +191,12 @@ def in_process_child(plan_file: str, requests: int, with_profile: bool) -> None:
     app = platform_asgi.application
     loop = asyncio.new_event_loop()
     cases = [
-        (name, _scope(method, path, headers, body.encode()), body.encode())
+        (name, asgi_scope(method, path, headers, body.encode()), body.encode())
         for name, method, path, headers, body in plan["cases"]
     ]
 
     def run(scope: dict[str, Any], body: bytes, name: str) -> None:
-        status, data = loop.run_until_complete(_call(app, scope, body))
+        status, data = loop.run_until_complete(call_asgi(app, scope, body))
         if status != 200 or b'"isError":true' in data or b'"error"' in data[:200]:
             raise SystemExit(f"{name} answered {status}: {data[:300]!r}")
 

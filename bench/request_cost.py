@@ -39,6 +39,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import (  # noqa: E402
+    asgi_scope,
+    call_asgi,
     free_port,
     platform_env,
     redis_url_of,
@@ -208,41 +210,6 @@ def call_wsgi(app: Callable[..., Any], environ: dict[str, Any]) -> int:
     return int(status[0].split()[0])
 
 
-def scope_for(method: str, path: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
-    raw = [(b"host", b"127.0.0.1:8000")]
-    raw += [(name.lower().encode(), value.encode()) for name, value in headers.items()]
-    if body:
-        raw.append((b"content-length", str(len(body)).encode()))
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": raw,
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-    }
-
-
-async def call_asgi(app: Any, scope: dict[str, Any], body: bytes) -> int:
-    status: list[int] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            status.append(message["status"])
-
-    await app(dict(scope), receive, send)
-    return status[0]
-
-
 def in_process(args: argparse.Namespace) -> None:
     import django
 
@@ -275,10 +242,10 @@ def in_process(args: argparse.Namespace) -> None:
     print(f"  {'endpoint':20} {'WSGI handler':>13} {'full front':>11} {'minimal view':>13}")
     for label, method, path, headers, body in endpoints(key):
         environ = environ_for(method, path, headers, body)
-        scope = scope_for(method, path, headers, body)
+        scope = asgi_scope(method, path, headers, body)
         wsgi_cost = timed(lambda environ=environ: call_wsgi(handler, environ))  # type: ignore[misc]
         front_cost = timed(
-            lambda scope=scope, body=body: loop.run_until_complete(call_asgi(front, scope, body))  # type: ignore[misc]
+            lambda scope=scope, body=body: loop.run_until_complete(call_asgi(front, scope, body))[0]  # type: ignore[misc]
         )
         with override_settings(ROOT_URLCONF="bench.layouts.minimal", MIDDLEWARE=[]):
             minimal_cost = timed(lambda environ=environ: call_wsgi(minimal, environ))  # type: ignore[misc]
