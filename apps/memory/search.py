@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import threading
 import time
 from typing import Any
 
@@ -34,29 +33,12 @@ from django.core.cache import cache
 from django.db import connection, transaction
 
 from apps.core.embeddings import embed_text
+from apps.core.vector_indexes import has_iterative_scan
 from apps.memory.tenant_indexes import has_tenant_index
 
 TABLE = "memory_memoryitem"
 MAX_EF_SEARCH = 1000  # pgvector's upper bound for hnsw.ef_search
 _ROW_COUNT_SECONDS = 60
-
-_version_lock = threading.Lock()
-_pgvector_version: tuple[int, ...] | None = None
-
-
-def pgvector_version() -> tuple[int, ...]:
-    global _pgvector_version
-    if _pgvector_version is None:
-        with _version_lock, connection.cursor() as cursor:
-            cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
-            row = cursor.fetchone()
-            text = row[0] if row else "0"
-            _pgvector_version = tuple(int(part) for part in text.split(".") if part.isdigit())
-    return _pgvector_version
-
-
-def has_iterative_scan() -> bool:
-    return pgvector_version() >= (0, 8)
 
 
 def vector_literal(vector: list[float]) -> str:

@@ -13,13 +13,13 @@ import pytest
 from django.db import connection
 from django.test import override_settings
 
+from apps.core.vector_indexes import pgvector_version
 from apps.memory.search import (
     _exact,
     _iterative,
     _over_fetch,
     has_iterative_scan,
     nearest_ids,
-    pgvector_version,
     search_plan,
     vector_literal,
 )
