@@ -33,6 +33,16 @@ from bench.common import free_port, manage, percentile, wait_for  # noqa: E402
 from slop_platform.healthcheck import answers  # noqa: E402
 from tests.llm.fake_upstreams import start_upstream, stop_upstream  # noqa: E402
 
+UNLIMITED_PLAN = """
+from apps.billing.accounts import account_for
+from apps.billing.models import Plan
+from apps.tenants.models import Tenant
+plan, _ = Plan.objects.get_or_create(slug="bench-unlimited", defaults={"name": "Bench", "is_public": False})
+account = account_for(Tenant.objects.get(slug="bench"))
+account.override_plan, account.override_reason = plan, "benchmark"
+account.save(update_fields=["override_plan", "override_reason"])
+"""
+
 
 def first_token_direct(client: httpx.Client, upstream_url: str, api_key: str) -> float:
     body = {"model": "fake-gpt", "stream": True, "messages": [{"role": "user", "content": "hello there"}]}
@@ -194,6 +204,9 @@ def main() -> None:
         while not answers("127.0.0.1", port):  # the port is bound before the workers are ready
             time.sleep(0.2)
         manage(env, "create_tenant", "Bench", "--slug", "bench")
+        # The free plan's token allowance would refuse most of 2,000 concurrent streams (each
+        # reserves its output allowance): the bench team runs on a plan with no token limit.
+        manage(env, "shell", "-c", UNLIMITED_PLAN)
         key = manage(env, "create_api_key", "bench", "--scopes", "*")
         url = f"http://127.0.0.1:{port}"
         with httpx.Client(timeout=30) as client:

@@ -187,6 +187,13 @@ else:
 SLOP_WEB_WORKERS = env_int("SLOP_WEB_WORKERS", len(os.sched_getaffinity(0)), minimum=1)
 # Threads per web process serving plain (non-streaming) requests through Django's WSGI handler.
 SLOP_WEB_THREADS = env_int("SLOP_WEB_THREADS", 8, minimum=1)
+# Requests (an open SSE stream or WebSocket is one) a web process serves at once; past it granian
+# holds new ones until one ends. granian's own default is its backlog / workers (1024 / 2: 512),
+# which held an SSE client in the queue behind 1,024 open streams on 2 workers.
+SLOP_WEB_MAX_CONCURRENCY = env_int("SLOP_WEB_MAX_CONCURRENCY", 4096, minimum=1)
+# Connections the kernel queues before the server accepts them (granian's backlog; capped by
+# net.core.somaxconn).
+SLOP_WEB_BACKLOG = env_int("SLOP_WEB_BACKLOG", 2048, minimum=128)
 # granian's access line per request on stdout (query-string secrets redacted); off by default:
 # the platform's own request line (logger slop.request, SLOP_REQUEST_LOG) has the client address
 # and path as well as the request id, tenant and route, and one line a request is enough.

@@ -28,7 +28,15 @@ ACCESS_LOG_FORMAT = (
 )
 
 
-def granian_argv(host: str, port: int, workers: int, *, access_log: bool = True) -> list[str]:
+def granian_argv(
+    host: str,
+    port: int,
+    workers: int,
+    *,
+    access_log: bool = True,
+    max_concurrency: int = 4096,
+    backlog: int = 2048,
+) -> list[str]:
     access = ["--access-log", "--access-log-fmt", ACCESS_LOG_FORMAT] if access_log else ["--no-access-log"]
     return [
         sys.executable,
@@ -45,6 +53,13 @@ def granian_argv(host: str, port: int, workers: int, *, access_log: bool = True)
         # One event loop thread per worker; Django's threads are the WSGI pool (SLOP_WEB_THREADS).
         "--runtime-threads",
         "1",
+        # Requests a worker serves at once (SSE streams and WebSocket each hold one; plain requests
+        # queue for SLOP_WEB_THREADS threads inside) and the accept queue: SLOP_WEB_MAX_CONCURRENCY,
+        # SLOP_WEB_BACKLOG. granian's default (backlog / workers) capped 2 workers at 1,024 streams.
+        "--backpressure",
+        str(max_concurrency),
+        "--backlog",
+        str(backlog),
         "--log-level",
         env_str("SLOP_WEB_LOG_LEVEL", "warning") or "warning",
         # A worker that dies (killed, out of memory) is started again instead of leaving a hole.
@@ -76,7 +91,14 @@ def main(argv: list[str] | None = None) -> None:
         from apps.core.observability.metrics import prepare_multiprocess_dir
 
         os.environ.update(prepare_multiprocess_dir(Path(tempfile.mkdtemp(prefix="slop-metrics-"))))
-    command = granian_argv(args.host, args.port, workers, access_log=settings.SLOP_WEB_ACCESS_LOG)
+    command = granian_argv(
+        args.host,
+        args.port,
+        workers,
+        access_log=settings.SLOP_WEB_ACCESS_LOG,
+        max_concurrency=settings.SLOP_WEB_MAX_CONCURRENCY,
+        backlog=settings.SLOP_WEB_BACKLOG,
+    )
     sys.stdout.flush()
     os.execv(command[0], command)  # noqa: S606 - our own interpreter and arguments
 
