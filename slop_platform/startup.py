@@ -3,7 +3,10 @@
 - A misconfiguration (no SECRET_KEY in production, `SLOP_DEBUG=maybe`, ...) ends the process with
   one line on stderr and exit status 2, not a traceback through Django's settings machinery.
 - A web process loads the local embedding model before it listens, saying so, instead of making
-  the first memory or resource write wait for it.
+  the first memory or resource write wait for it. A model that cannot load is a warning (the writes
+  that need it answer 503 with the reason), except a runtime that must not fall back (`onnx-int8`,
+  the default) and cannot run: then the process refuses to start, exit status 2, with one line
+  naming the setting to change, since it would answer 503 for every embedding until someone looked.
 """
 
 from __future__ import annotations
@@ -31,12 +34,13 @@ def settings_or_exit() -> None:
 
 def embedding_model_preload() -> None:
     """Load the local embedding model now (SLOP_EMBEDDINGS_PRELOAD); a failure is only logged,
-    since the writes that need the model answer 503 with the same reason."""
+    since the writes that need the model answer 503 with the same reason, unless the runtime cannot
+    run at all and has no fallback (RuntimeUnavailable): then the process exits."""
     from django.conf import settings
 
     if not settings.SLOP_EMBEDDINGS_PRELOAD or settings.SLOP_EMBEDDINGS_PROVIDER != "local":
         return
-    from apps.core.embeddings import EmbeddingError, get_provider
+    from apps.core.embeddings import EmbeddingError, RuntimeUnavailable, get_provider
 
     started = time.monotonic()
     logger.info("Loading the embedding model…")
@@ -44,6 +48,11 @@ def embedding_model_preload() -> None:
         provider = get_provider()
         # Through the provider, not embed_texts(): nothing is cached for a text nobody asked for.
         provider.embed(["warm-up"])
+    except RuntimeUnavailable as exc:
+        logger.error("The embedding model cannot run: %s", exc)
+        sys.stderr.write(f"SLOP Platform cannot start: {exc.message}\n")
+        sys.stderr.flush()
+        raise SystemExit(MISCONFIGURED_EXIT_STATUS) from None
     except EmbeddingError as exc:
         logger.warning("The embedding model is not loaded: %s", exc)
         return
