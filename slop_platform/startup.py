@@ -7,6 +7,8 @@
   that need it answer 503 with the reason), except a runtime that must not fall back (`onnx-int8`,
   the default) and cannot run: then the process refuses to start, exit status 2, with one line
   naming the setting to change, since it would answer 503 for every embedding until someone looked.
+- Then it says which stored vectors another embedding model made (the `embeddings` checks of memory
+  and resources: one small query when there are none), with the commands that re-embed them.
 """
 
 from __future__ import annotations
@@ -61,3 +63,17 @@ def embedding_model_preload() -> None:
         runtime or "", ""
     )
     logger.info("Embedding model ready in %.1f s%s", time.monotonic() - started, on)
+
+
+def embedded_data_check() -> None:
+    """Log the `embeddings` checks' warnings (stored vectors made by another model than the running
+    one); what cannot be looked at now (no database yet) is left to `manage.py check --deploy`."""
+    from django.core.checks import run_checks
+
+    try:
+        found = run_checks(tags=["embeddings"], include_deployment_checks=True)
+    except Exception:  # a check must never stop the server
+        logger.debug("The embeddings checks did not run", exc_info=True)
+        return
+    for message in found:
+        logger.warning("%s", message.msg)
