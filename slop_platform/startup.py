@@ -69,11 +69,17 @@ def embedded_data_check() -> None:
     """Log the `embeddings` checks' warnings (stored vectors made by another model than the running
     one); what cannot be looked at now (no database yet) is left to `manage.py check --deploy`."""
     from django.core.checks import run_checks
+    from django.db import connections
 
     try:
         found = run_checks(tags=["embeddings"], include_deployment_checks=True)
     except Exception:  # a check must never stop the server
         logger.debug("The embeddings checks did not run", exc_info=True)
         return
+    finally:
+        # This thread's connection, not kept idle: the server's own threads open theirs.
+        for connection in connections.all(initialized_only=True):
+            if not connection.in_atomic_block:
+                connection.close()
     for message in found:
         logger.warning("%s", message.msg)
