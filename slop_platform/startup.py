@@ -67,9 +67,15 @@ def embedding_model_preload() -> None:
 
 def embedded_data_check() -> None:
     """Log the `embeddings` checks' warnings (stored vectors made by another model than the running
-    one); what cannot be looked at now (no database yet) is left to `manage.py check --deploy`."""
+    one); what cannot be looked at now (no database yet) is left to `manage.py check --deploy`.
+    Along with the preload (SLOP_EMBEDDINGS_PRELOAD): a process that imports the ASGI app without
+    serving it (the tests, which switch the preload off) opens no database connection here."""
+    from django.conf import settings
     from django.core.checks import run_checks
     from django.db import connections
+
+    if not settings.SLOP_EMBEDDINGS_PRELOAD:
+        return
 
     try:
         found = run_checks(tags=["embeddings"], include_deployment_checks=True)

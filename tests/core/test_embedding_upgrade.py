@@ -36,7 +36,7 @@ def _fresh() -> None:
     forget_noted()
 
 
-def test_data_of_another_model_is_said_until_it_is_reembedded(alice, caplog):
+def test_data_of_another_model_is_said_until_it_is_reembedded(alice, caplog, settings):
     running = embedding_model_id()
     assert running == f"{FP32}:int8-per-channel-v1"  # the suite runs on the default
     memory_item_store(tenant=alice, key="pet", value="my dog Biscuit")
@@ -61,6 +61,7 @@ def test_data_of_another_model_is_said_until_it_is_reembedded(alice, caplog):
         f"running '{running}': run `python manage.py resources_reembed --all` (README, Embeddings)",
     ]
     assert embeddings_warnings() == said
+    settings.SLOP_EMBEDDINGS_PRELOAD = True  # a web process's start (the tests switch it off)
     with caplog.at_level(logging.WARNING, logger="slop.startup"):
         embedded_data_check()
     assert sorted(record.getMessage() for record in caplog.records) == said

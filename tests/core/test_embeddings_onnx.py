@@ -97,6 +97,7 @@ def test_the_export_is_an_offline_step_that_runs_once(tmp_path):
     again = onnx_export.ensure_exported(model, [tmp_path / "elsewhere", tmp_path])
     assert again == first and first.stat().st_mtime_ns == made  # found, not exported again
     assert not list(first.parent.glob("*.partial"))
+    assert first.stat().st_mode & 0o777 == 0o644  # the Docker build writes it as root for another user
     # What it made computes what the installed model computes.
     provider = LocalProvider(model, 4, runtime="onnx")
     with override_settings(SLOP_EMBEDDINGS_ONNX_DIR=str(tmp_path)):
@@ -145,6 +146,7 @@ def test_the_int8_runtime_has_its_own_model_id_and_vectors_near_the_pytorch_ones
         made = int8.load().onnx_path  # type: ignore[attr-defined]
         # Made once from the fp32 file next to it; a second process finds it.
         assert made.parent == next(exported_copy.iterdir()) and made.name == onnx_export.INT8_NAME
+        assert made.stat().st_mode & 0o777 == 0o644
         stamp = made.stat().st_mtime_ns
         again = LocalProvider(bundled_model_path(), 4, runtime="onnx-int8")
         again.embed(["warm up"])

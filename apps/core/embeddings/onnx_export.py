@@ -214,6 +214,9 @@ def _in_child(path: Path, arguments: list[str], what: str) -> None:
         if result.returncode != 0:
             reason = (result.stderr.strip().splitlines() or ["no output"])[-1]
             raise ExportError(f"{what} failed: {reason}")
+        # mkstemp makes it 0600: readable by others too, as the Docker build writes it as root for
+        # the app user (weights, not a secret).
+        os.chmod(temporary, 0o644)
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
