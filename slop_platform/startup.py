@@ -65,6 +65,29 @@ def embedding_model_preload() -> None:
     logger.info("Embedding model ready in %.1f s%s", time.monotonic() - started, on)
 
 
+def embedding_runtime_or_exit() -> None:
+    """Before a web server starts its workers (slop_platform/web.py): a runtime with no fallback
+    (`onnx-int8`) that cannot run ends this process with one line, exit status 2, rather than each
+    worker failing at its start and being respawned by the server, again and again."""
+    from django.conf import settings
+
+    if not settings.SLOP_EMBEDDINGS_PRELOAD or settings.SLOP_EMBEDDINGS_PROVIDER != "local":
+        return
+    from apps.core.embeddings import EmbeddingError, RuntimeUnavailable, get_provider
+
+    try:
+        provider = get_provider()
+        check = getattr(provider, "check_runnable", None)
+        if check is not None:
+            check()
+    except RuntimeUnavailable as exc:
+        sys.stderr.write(f"SLOP Platform cannot start: {exc.message}\n")
+        sys.stderr.flush()
+        raise SystemExit(MISCONFIGURED_EXIT_STATUS) from None
+    except EmbeddingError:
+        return  # said by each worker's preload, as a warning
+
+
 def embedded_data_check() -> None:
     """Log the `embeddings` checks' warnings (stored vectors made by another model than the running
     one); what cannot be looked at now (no database yet) is left to `manage.py check --deploy`.

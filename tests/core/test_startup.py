@@ -150,6 +150,24 @@ def test_the_default_int8_runtime_that_cannot_run_refuses_to_start(
     assert caplog.records[-1].levelname == "ERROR"
 
 
+def test_the_web_server_refuses_before_its_workers_when_int8_cannot_run(tmp_path: Path) -> None:
+    """In the parent, before granian starts (and would respawn) workers that each fail to load."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = run(
+        ENTRY_POINTS["web server"],
+        shell_env(tmp_path, SLOP_DEBUG="true", SLOP_EMBEDDINGS_ONNX_DIR=str(blocker / "onnx")),
+    )
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "SLOP Platform cannot start: SLOP_EMBEDDINGS_RUNTIME=onnx-int8 cannot run: no writable folder "
+        f"for the ONNX model among ['{blocker / 'onnx'}']. Make its model ahead (python -m "
+        "apps.core.embeddings.onnx_export --int8) or set SLOP_EMBEDDINGS_RUNTIME=onnx (fp32, PyTorch "
+        "as its fallback; README, Embeddings)"
+    ]
+
+
 def test_no_preload_when_switched_off(settings: Any, caplog: pytest.LogCaptureFixture) -> None:
     settings.SLOP_EMBEDDINGS_PRELOAD = False
 

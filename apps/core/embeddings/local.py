@@ -253,11 +253,7 @@ class LocalProvider:
                 encoder = self._load_onnx(onnx_export, int8=True)
             except (ImportError, onnx_export.ExportError, OSError) as exc:
                 logger.error("The int8 ONNX model cannot run (%s)", exc)
-                raise RuntimeUnavailable(
-                    f"SLOP_EMBEDDINGS_RUNTIME=onnx-int8 cannot run: {exc}. Make its model ahead "
-                    "(python -m apps.core.embeddings.onnx_export --int8) or set "
-                    "SLOP_EMBEDDINGS_RUNTIME=onnx (fp32, PyTorch as its fallback; README, Embeddings)"
-                ) from exc
+                raise _int8_unavailable(exc) from exc
             logger.info("Embedding on ONNX Runtime, int8 (%s)", encoder.onnx_path)
             return encoder
         if self.requested_runtime == "onnx":
@@ -277,6 +273,24 @@ class LocalProvider:
         logger.info("Embedding on PyTorch (sentence-transformers, %s)", self.model_path)
         return torch_encoder
 
+    def check_runnable(self) -> None:
+        """For `onnx-int8`, which has no fallback: raise RuntimeUnavailable unless its model file
+        is there (made now if missing, as the first load would) and readable, and ONNX Runtime is
+        installed; without loading a session (the web server's parent asks before its workers)."""
+        if self.requested_runtime != "onnx-int8" or not (self.model_path / "modules.json").exists():
+            return  # the other runtimes fall back; no model at all is a warning at load
+        from apps.core.embeddings import onnx_export
+
+        try:
+            import onnxruntime  # noqa: F401
+
+            onnx_export.supported(self.model_path)
+            path = onnx_export.ensure_quantized(self.model_path, onnx_directories())
+            if not os.access(path, os.R_OK):
+                raise onnx_export.ExportError(f"{path} is not readable by this user")
+        except (ImportError, onnx_export.ExportError, OSError) as exc:
+            raise _int8_unavailable(exc) from exc
+
     def _load_onnx(self, onnx_export: ModuleType, *, int8: bool = False) -> OnnxEncoder:
         import onnxruntime  # noqa: F401 - before any export: without the runtime, no point
 
@@ -293,6 +307,14 @@ class LocalProvider:
 
     def embed(self, texts: list[str]) -> list[list[float]]:
         return self._coalescer.run(texts)
+
+
+def _int8_unavailable(exc: Exception) -> RuntimeUnavailable:
+    return RuntimeUnavailable(
+        f"SLOP_EMBEDDINGS_RUNTIME=onnx-int8 cannot run: {exc}. Make its model ahead "
+        "(python -m apps.core.embeddings.onnx_export --int8) or set "
+        "SLOP_EMBEDDINGS_RUNTIME=onnx (fp32, PyTorch as its fallback; README, Embeddings)"
+    )
 
 
 def local_available() -> bool:
