@@ -26,9 +26,10 @@ COPY --from=build /opt/venv /opt/venv
 RUN useradd --create-home --uid 1000 slop && install -d -o slop -g slop /app
 WORKDIR /app
 COPY --chown=slop:slop . .
-# The embedding model exported to ONNX from the installed weights, offline, kept with the venv
-# (/opt/venv/share/slop-platform/onnx), so no container exports it at start.
-RUN python -m apps.core.embeddings.onnx_export
+# The embedding model exported to ONNX from the installed weights, offline, and its int8 copy (the
+# default runtime), kept with the venv (/opt/venv/share/slop-platform/onnx, read-only for the app
+# user), so no container exports or quantises it at start.
+RUN python -m apps.core.embeddings.onnx_export --int8
 USER slop
 # collectstatic needs settings, not a database or the real secret.
 RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput

@@ -18,8 +18,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install $(PIP_PROGRESS) "torch==2.13.0"
 	@echo "Installing the platform and its dependencies"
 	$(PY) -m pip install $(PIP_PROGRESS) -e ".[dev]"
-	@echo "Exporting the embedding model to ONNX (from the installed weights, offline; first time only)"
-	$(PY) -m apps.core.embeddings.onnx_export
+	@echo "Exporting the embedding model to ONNX and its int8 copy (from the installed weights, offline; first time only)"
+	$(PY) -m apps.core.embeddings.onnx_export --int8
 	touch $(STAMP)
 
 # The console's browser tests drive Debian's Chromium (test tools cannot download browsers here).

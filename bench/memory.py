@@ -14,12 +14,13 @@ What it does, on a scratch embedded PostgreSQL (pgserver, pgvector 0.6.2):
 3. Over HTTP against Daphne (`manage.py serve`) with wrk at --connections: GET /memory/:key and
    POST /memory (each POST a new text, so each one embeds), and /memory/query end to end (the
    real model embeds the query) for the big and the small tenant.
-4. Embedding cost with the local model on each runtime (--runtimes, ONNX Runtime and PyTorch by
-   default, side by side): a query alone (p50/p95), and per text in batches. The HTTP part runs
-   once per runtime too.
+4. Embedding cost with the local model on each runtime (--runtimes: the default int8 ONNX model and
+   fp32 ONNX by default, side by side; `torch` can be added): a query alone (p50/p95, wall and
+   CPU), and per text in batches. The HTTP part runs once per runtime too.
 
     .venv/bin/python bench/memory.py [--total-rows 1000000] [--big-rows 100000] [--seconds 10]
-        [--data-dir DIR] [--only-queries] [--runtimes onnx] [--no-shared-index --tenant-index-min-rows N]
+        [--data-dir DIR] [--only-queries | --only-embeddings] [--runtimes onnx-int8 onnx torch]
+        [--no-shared-index --tenant-index-min-rows N]
 """
 
 from __future__ import annotations
@@ -323,7 +324,8 @@ def http_figures(
 
 def embedding_costs(runtimes: list[str]) -> dict[str, dict[str, float]]:
     """Each runtime of the local model, through the provider the platform uses (coalescer
-    included): a short query alone (p50/p95 over 100), and per text in batches of 32 and 128.
+    included): a short query alone (p50/p95 over 100, wall and CPU), and per text in batches of 32
+    and 128.
 
     The runtimes take turns text by text and batch by batch, so a shared machine's changing load
     falls on both alike."""
@@ -356,6 +358,7 @@ def embedding_costs(runtimes: list[str]) -> dict[str, dict[str, float]]:
             "single_p50": statistics.median(t[20:]),
             "single_p95": percentile(t[20:], 0.95),
             "single_cpu_p50": statistics.median(cpu[runtime][20:]),
+            "single_cpu_p95": percentile(cpu[runtime][20:], 0.95),
         }
         for runtime, t in timings.items()
     }
@@ -448,10 +451,13 @@ def main() -> None:
     )
     parser.add_argument("--only-queries", action="store_true", help="skip the HTTP and embedding parts")
     parser.add_argument(
+        "--only-embeddings", action="store_true", help="only the embedding cost per runtime (no database)"
+    )
+    parser.add_argument(
         "--runtimes",
         nargs="+",
-        default=["onnx", "torch"],
-        choices=["onnx", "torch"],
+        default=["onnx-int8", "onnx"],
+        choices=["onnx-int8", "onnx", "torch"],
         help="local embedding runtimes to measure side by side (embedding cost and HTTP)",
     )
     parser.add_argument("--data-dir", help="keep the database here (reused when it already holds the table)")
@@ -467,6 +473,16 @@ def main() -> None:
         help="build own indexes only for tenants this big (default: the setting, 20k: every tenant here)",
     )
     args = parser.parse_args()
+    if args.only_embeddings:
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "slop_platform.settings")
+        os.environ.setdefault("SECRET_KEY", "bench-only-secret-key")
+        os.environ.setdefault("SLOP_LOG_LEVEL", "WARNING")
+        import django
+
+        django.setup()
+        print(f"Embedding cost (local model on {', '.join(args.runtimes)}, taking turns)", flush=True)
+        print_embedding_costs(embedding_costs(args.runtimes))
+        return
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
     keep = bool(args.data_dir)
@@ -567,11 +583,16 @@ def main() -> None:
             )
     for label, path_profile in path_profiles.items():
         print(f"POST /memory/query in the server, {label}: {describe_request(path_profile)}")
+    print_embedding_costs(costs)
+
+
+def print_embedding_costs(costs: dict[str, dict[str, float]]) -> None:
     for runtime, cost in costs.items():
         print(
             f"Embedding (local all-MiniLM-L6-v2, CPU, {runtime}):"
             f" query alone p50 {cost['single_p50']:.1f} ms,"
-            f" p95 {cost['single_p95']:.1f} ms (CPU p50 {cost['single_cpu_p50']:.1f} ms);"
+            f" p95 {cost['single_p95']:.1f} ms (CPU p50 {cost['single_cpu_p50']:.1f} ms,"
+            f" p95 {cost['single_cpu_p95']:.1f} ms);"
             f" per text in a batch of 32 {cost['batch32']:.1f} ms,"
             f" of 128 {cost['batch128']:.1f} ms"
         )

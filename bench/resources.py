@@ -24,11 +24,11 @@ tenant and a key, then:
 `--shared-buffers` sets the embedded PostgreSQL's shared_buffers (its default, 128MB, is smaller
 than the HNSW index of 60k chunks: ~140MB) before the server starts.
 
-`--runtime onnx-int8` runs the server on the opt-in int8 model (the default: SLOP_EMBEDDINGS_RUNTIME,
-else onnx); the embedding-cost lines compare both runtimes in any case.
+`--runtime onnx` runs the server on the fp32 model (the default: SLOP_EMBEDDINGS_RUNTIME, else
+onnx-int8, the platform's default); the embedding-cost lines compare both runtimes in any case.
 
     .venv/bin/python bench/resources.py [--ingest-docs 40] [--job-docs 8] [--resources 10000]
-        [--searches 200] [--shared-buffers 512MB] [--runtime onnx-int8]
+        [--searches 200] [--shared-buffers 512MB] [--runtime onnx]
 """
 
 from __future__ import annotations
@@ -360,7 +360,7 @@ def main() -> None:
     parser.add_argument("--cores", type=int, default=2, help="free cores the chunks/s estimate assumes")
     parser.add_argument(
         "--runtime",
-        default=os.environ.get("SLOP_EMBEDDINGS_RUNTIME", "onnx"),
+        default=os.environ.get("SLOP_EMBEDDINGS_RUNTIME", "onnx-int8"),
         choices=["onnx", "onnx-int8", "torch"],
         help="SLOP_EMBEDDINGS_RUNTIME of the server",
     )

@@ -15,7 +15,7 @@ import os
 
 import django
 
-from slop_platform.startup import embedding_model_preload, settings_or_exit
+from slop_platform.startup import embedded_data_check, embedding_model_preload, settings_or_exit
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "slop_platform.settings")
 settings_or_exit()
@@ -63,5 +63,6 @@ application = ServingFront(
     on_startup=[invalidation.start_listening],
 )
 
-# Before the server listens, so no request waits for it.
+# Before the server listens, so no request waits for it; then what stored vectors need a reembed.
 embedding_model_preload()
+embedded_data_check()

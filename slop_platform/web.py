@@ -17,7 +17,7 @@ import os
 import sys
 
 from slop_platform.env import env_int, env_str
-from slop_platform.startup import settings_or_exit
+from slop_platform.startup import embedding_runtime_or_exit, settings_or_exit
 
 APPLICATION = "slop_platform.asgi:application"
 
@@ -80,6 +80,9 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "slop_platform.settings")
     settings_or_exit()
     from django.conf import settings
+
+    # Settings are loaded, apps are not: the provider needs only settings and the model files.
+    embedding_runtime_or_exit()
 
     workers = args.workers or settings.SLOP_WEB_WORKERS
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -259,7 +259,8 @@ def test_env_example_names_the_required_and_often_lost_settings() -> None:
 
 
 def test_dockerfile_exports_the_embedding_model_to_onnx_at_build_time() -> None:
-    """Containers run the ONNX model from the image; none exports it (with torch) at start."""
+    """Containers run the ONNX model (and its int8 copy, the default runtime) from the image; none
+    exports or quantises it at start."""
     instructions = dockerfile_instructions()
     export = next(
         i for i, (kind, argument) in enumerate(instructions) if kind == "RUN" and "onnx_export" in argument
@@ -269,5 +270,6 @@ def test_dockerfile_exports_the_embedding_model_to_onnx_at_build_time() -> None:
     )
     user = max(i for i, (kind, _) in enumerate(instructions) if kind == "USER")
     assert copy_code < export < user  # needs the code; writes into the venv as root
+    assert "--int8" in instructions[export][1]
     makefile = (ROOT / "Makefile").read_text()
-    assert "-m apps.core.embeddings.onnx_export" in makefile  # and `make`'s install step does too
+    assert "-m apps.core.embeddings.onnx_export --int8" in makefile  # and `make`'s install step does too

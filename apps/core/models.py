@@ -229,3 +229,20 @@ class TimestampedModel(models.Model):
 
     class Meta:
         abstract = True
+
+
+class EmbeddedWith(models.Model):
+    """Which embedding models have stored vectors of a kind ("memory", "resources"): one row per
+    pair, not per vector (apps/core/embeddings/usage.py). A process starting on another model finds
+    out from this small table, without scanning the stored vectors, that they need a reembed.
+    `model_id` "" means vectors stored before the platform recorded their model."""
+
+    kind = models.CharField(max_length=40)
+    model_id = models.CharField(max_length=200, blank=True)
+    noted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "model_id"], name="embedded_with_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.model_id or '(not recorded)'}"

@@ -29,3 +29,6 @@ class MemoryConfig(AppConfig):
         from apps.memory.models import MemoryItem
 
         register_counter("memory_items", lambda tenant_id: MemoryItem.objects.for_tenant(tenant_id).count())
+
+        # Vectors embedded by another model than the running one: said at start (slop_platform/startup.py).
+        from apps.memory import checks  # noqa: F401 - registers the check

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from apps.billing.caps import ensure_room
 from apps.core.embeddings import content_hash, embed_text, embedding_model_id
+from apps.core.embeddings.usage import forget_other_models, note_embedded
 from apps.core.errors import ApplicationError, NotFound, ValidationFailed
 from apps.memory.models import KEY_MAX_LENGTH, MemoryItem
 from apps.memory.text import embedding_text
@@ -83,6 +84,7 @@ def validate_value(value: Any) -> Any:
 def _embedding_fields(tenant_id: int, key: str, value: Any) -> dict[str, Any]:
     text = embedding_text(key, value)
     model_id = embedding_model_id()
+    note_embedded("memory", model_id)
     return {
         "embedding_text": text,
         "content_hash": content_hash(text, model_id),
@@ -162,10 +164,12 @@ def memory_items_reembed(*, tenant: Tenant | None, stale_only: bool, batch_size:
 
     An item whose stored hash is that of its canonical text (`apps.memory.text`) under the current
     model is left alone unless `stale_only` is off. `tenant=None` walks every tenant: an operator
-    command, so it crosses tenants on purpose."""
+    command, so it crosses tenants on purpose; when it is done, every item is the running model's,
+    and the other models noted for memory (apps/core/embeddings/usage.py) are forgotten."""
     from apps.core.embeddings import embed_texts
 
     model_id = embedding_model_id()
+    note_embedded("memory", model_id)
     queryset = MemoryItem.objects.for_tenant(tenant) if tenant else MemoryItem.objects.unscoped()
     changed = 0
     last_pk = 0
@@ -176,6 +180,8 @@ def memory_items_reembed(*, tenant: Tenant | None, stale_only: bool, batch_size:
             .only("pk", "key", "value", "content_hash", "updated_at", "tenant_id")[:batch_size]
         )
         if not rows:
+            if tenant is None:
+                forget_other_models("memory", model_id)
             return changed
         last_pk = rows[-1].pk
         todo = []

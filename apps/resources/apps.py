@@ -24,3 +24,6 @@ class ResourcesConfig(AppConfig):
         from apps.resources.services import resource_bytes_stored
 
         register_counter("resource_bytes", resource_bytes_stored)
+
+        # Vectors embedded by another model than the running one: said at start (slop_platform/startup.py).
+        from apps.resources import checks  # noqa: F401 - registers the check

@@ -21,7 +21,8 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 
-from apps.core.embeddings import embed_texts
+from apps.core.embeddings import embed_texts, embedding_model_id
+from apps.core.embeddings.usage import forget_other_models, note_embedded
 from apps.core.errors import ApplicationError
 from apps.resources.chunking import embedding_input
 from apps.resources.models import Resource, ResourceChunk
@@ -43,6 +44,7 @@ def chunk_rows_embed(*, tenant_id: int, rows: list[tuple[int, str, str]]) -> int
     (fewer when some were replaced or deleted meanwhile)."""
     if not rows:
         return 0
+    note_embedded("resources", embedding_model_id())
     vectors = embed_texts([embedding_input(title, text) for _, title, text in rows], tenant_id=tenant_id)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -143,7 +145,9 @@ def indexing_state(resource: Resource) -> str:
 
 def resources_reembed(*, tenant_id: int | None, missing_only: bool) -> int:
     """Re-embed resource chunks through the same batches as the jobs: every chunk (after a model
-    change), or only those without a vector (after a failed job). Returns chunks written."""
+    change), or only those without a vector (after a failed job). Returns chunks written. Every
+    tenant's every chunk done, the other models noted for resources are forgotten
+    (apps/core/embeddings/usage.py): each vector is the running model's."""
     chunks = (
         ResourceChunk.objects.unscoped() if tenant_id is None else ResourceChunk.objects.for_tenant(tenant_id)
     )
@@ -167,6 +171,8 @@ def resources_reembed(*, tenant_id: int | None, missing_only: bool) -> int:
             by_tenant.setdefault(tenant, []).append((pk, title, text))
         for tenant, tenant_rows in by_tenant.items():
             written += chunk_rows_embed(tenant_id=tenant, rows=tenant_rows)
+    if tenant_id is None and not missing_only:
+        forget_other_models("resources", embedding_model_id())
     # A resource whose job failed (or was cancelled) and that now has every vector is complete.
     resources = Resource.objects.unscoped() if tenant_id is None else Resource.objects.for_tenant(tenant_id)
     finished = resources.filter(index_job__isnull=False).exclude(

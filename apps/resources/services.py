@@ -16,7 +16,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from apps.billing.caps import ensure_room
-from apps.core.embeddings import embed_texts
+from apps.core.embeddings import embed_texts, embedding_model_id
+from apps.core.embeddings.usage import note_embedded
 from apps.core.errors import ApplicationError, NotFound
 from apps.resources.chunking import embedding_input, split_into_chunks
 from apps.resources.indexing import INDEX_JOB_KIND
@@ -61,6 +62,8 @@ def _build_chunks(*, resource: Resource, embed: bool) -> list[ResourceChunk]:
     if not texts:
         texts = [""]  # a resource with a title and no content is still found by its title
     embedded = min(len(texts), settings.RESOURCES_MAX_EMBEDDED_CHUNKS) if embed else 0
+    if embedded:
+        note_embedded("resources", embedding_model_id())
     vectors = (
         embed_texts(
             [embedding_input(resource.title, text) for text in texts[:embedded]], tenant_id=resource.tenant_id

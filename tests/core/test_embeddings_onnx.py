@@ -1,6 +1,6 @@
 """The `local` provider on ONNX Runtime: the model exported from the shipped weights, offline; the
-same vectors as sentence-transformers on PyTorch; PyTorch as the fallback; no torch at run time;
-the opt-in int8 copy with its own model id."""
+default int8 copy, with its own model id and vectors near the PyTorch ones; fp32 `onnx` with the
+same vectors as sentence-transformers on PyTorch, and PyTorch as its fallback; no torch at run time."""
 
 from __future__ import annotations
 
@@ -28,6 +28,19 @@ TEXTS = [
     "quarterly tax return deadline " * 80,  # past the 256-token window: truncated alike
     "a much longer sentence about the weather in Bristol, which is mostly rain in November",
 ]
+# More kinds of text for the int8 runtime's tolerance (it moves some more than others).
+VARIED = [
+    *TEXTS,
+    " ",
+    "ERR-4471 on X9-220A",
+    "SELECT * FROM users WHERE id = 7;",
+    "日本語のテキストです",
+    (
+        "The quarterly report shows revenue rising in every region except the north, where a late "
+        "harvest and two closed depots cut deliveries by a fifth; the board asked for a plan by March. "
+    )
+    * 6,  # a long passage, ~230 tokens
+]
 
 
 @pytest.fixture(scope="module")
@@ -37,14 +50,17 @@ def both() -> tuple[LocalProvider, LocalProvider]:
     return onnx, torch
 
 
-def test_the_default_local_runtime_is_onnx(both):
-    onnx, _ = both
-    onnx.embed(["warm up"])
-    assert settings.SLOP_EMBEDDINGS_RUNTIME == "onnx"
-    assert onnx.runtime == "onnx"
-    exported = onnx.load().onnx_path  # type: ignore[attr-defined]
-    assert exported.name == "model.onnx" and exported.exists()
-    assert onnx_export.weights_digest(bundled_model_path()) in exported.parent.name
+def test_the_default_local_runtime_is_int8_made_ahead():
+    # The suite runs on the default (pyproject's pytest env leaves SLOP_EMBEDDINGS_RUNTIME alone).
+    assert settings.SLOP_EMBEDDINGS_RUNTIME == "onnx-int8"
+    default = LocalProvider(bundled_model_path(), 4, runtime=settings.SLOP_EMBEDDINGS_RUNTIME)
+    default.embed(["warm up"])
+    assert default.runtime == "onnx-int8"
+    assert default.model_id == f"local:all-MiniLM-L6-v2:{onnx_export.INT8_FORMAT}"
+    made = default.load().onnx_path  # type: ignore[attr-defined]
+    # Found in the environment's folder (the install step makes it), next to the fp32 graph.
+    assert made.name == onnx_export.INT8_NAME and (made.parent / "model.onnx").exists()
+    assert onnx_export.weights_digest(bundled_model_path()) in made.parent.name
 
 
 def test_onnx_vectors_equal_the_pytorch_ones(both):
@@ -81,6 +97,7 @@ def test_the_export_is_an_offline_step_that_runs_once(tmp_path):
     again = onnx_export.ensure_exported(model, [tmp_path / "elsewhere", tmp_path])
     assert again == first and first.stat().st_mtime_ns == made  # found, not exported again
     assert not list(first.parent.glob("*.partial"))
+    assert first.stat().st_mode & 0o777 == 0o644  # the Docker build writes it as root for another user
     # What it made computes what the installed model computes.
     provider = LocalProvider(model, 4, runtime="onnx")
     with override_settings(SLOP_EMBEDDINGS_ONNX_DIR=str(tmp_path)):
@@ -106,7 +123,7 @@ def test_a_process_embedding_on_onnx_never_imports_torch():
     )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report == {"runtime": "onnx", "torch": False, "transformers": False, "width": 384}
+    assert report == {"runtime": "onnx-int8", "torch": False, "transformers": False, "width": 384}
 
 
 @pytest.fixture
@@ -120,14 +137,16 @@ def exported_copy(tmp_path: Path) -> Path:
     return tmp_path / "onnx"
 
 
-def test_the_int8_runtime_has_its_own_model_id_and_near_vectors(exported_copy):
-    fp32 = LocalProvider(bundled_model_path(), 4, runtime="onnx")
+def test_the_int8_runtime_has_its_own_model_id_and_vectors_near_the_pytorch_ones(exported_copy, both):
+    fp32, torch = both
     with override_settings(SLOP_EMBEDDINGS_ONNX_DIR=str(exported_copy)):
         int8 = LocalProvider(bundled_model_path(), 4, runtime="onnx-int8")
-        got = int8.embed(TEXTS)
+        got = int8.embed(VARIED)
+        alone = [int8.embed([text])[0] for text in VARIED]
         made = int8.load().onnx_path  # type: ignore[attr-defined]
         # Made once from the fp32 file next to it; a second process finds it.
         assert made.parent == next(exported_copy.iterdir()) and made.name == onnx_export.INT8_NAME
+        assert made.stat().st_mode & 0o777 == 0o644
         stamp = made.stat().st_mtime_ns
         again = LocalProvider(bundled_model_path(), 4, runtime="onnx-int8")
         again.embed(["warm up"])
@@ -135,11 +154,19 @@ def test_the_int8_runtime_has_its_own_model_id_and_near_vectors(exported_copy):
     assert int8.runtime == "onnx-int8"
     # Other vectors, so another id: never mixed with (or served from the cache as) fp32 ones.
     assert int8.model_id != fp32.model_id and int8.model_id.startswith(fp32.model_id)
-    for vector, reference in zip(got, fp32.embed(TEXTS), strict=True):
-        assert len(vector) == 384
-        assert math.isclose(math.sqrt(sum(x * x for x in vector)), 1.0, rel_tol=1e-4)
-        # ~0.99 for words and passages; the empty text, with nothing but its markers, moves most.
-        assert sum(a * b for a, b in zip(vector, reference, strict=True)) > 0.97
+    # The tolerance: cosine to PyTorch's vector >= 0.98 for every text with words (measured
+    # 0.981-0.996: "x" and short identifiers move most), >= 0.975 for a text of none (only its
+    # [CLS]/[SEP] markers: 0.980 on this CPU), 0.985 on average (0.990). Batched or alone: the activations'
+    # int8 scale is taken per forward pass, so a text's vector moves a little with its batch-mates.
+    cosines = []
+    for text, batched, single, reference in zip(VARIED, got, alone, torch.embed(VARIED), strict=True):
+        for vector in (batched, single):
+            assert len(vector) == 384
+            assert math.isclose(math.sqrt(sum(x * x for x in vector)), 1.0, rel_tol=1e-4)
+            cosine = sum(a * b for a, b in zip(vector, reference, strict=True))
+            assert cosine >= (0.98 if text.strip() else 0.975), (text[:40], cosine)
+            cosines.append(cosine)
+    assert sum(cosines) / len(cosines) >= 0.985
 
 
 def test_the_int8_runtime_never_falls_back_to_other_vectors(tmp_path):

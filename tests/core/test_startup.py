@@ -125,6 +125,49 @@ def test_a_model_that_cannot_load_is_a_warning_not_a_dead_server(
     ]
 
 
+def test_the_default_int8_runtime_that_cannot_run_refuses_to_start(
+    settings: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No fallback for int8 (other vectors under its id), and no server answering 503 for every
+    embedding either: the process stops, with the reason and the setting to change."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    settings.SLOP_EMBEDDINGS_PRELOAD = True
+    settings.SLOP_EMBEDDINGS_PROVIDER = "local"
+    settings.SLOP_EMBEDDINGS_RUNTIME = "onnx-int8"
+    settings.SLOP_EMBEDDINGS_ONNX_DIR = str(blocker / "onnx")  # no model there, none can be made
+    reset_provider()
+    try:
+        with caplog.at_level(logging.INFO, logger="slop.startup"), pytest.raises(SystemExit) as exited:
+            embedding_model_preload()
+    finally:
+        reset_provider()
+
+    assert exited.value.code == 2
+    line = capsys.readouterr().err.strip()
+    assert line.startswith("SLOP Platform cannot start: SLOP_EMBEDDINGS_RUNTIME=onnx-int8 cannot run: ")
+    assert "set SLOP_EMBEDDINGS_RUNTIME=onnx" in line and "onnx_export --int8" in line
+    assert caplog.records[-1].levelname == "ERROR"
+
+
+def test_the_web_server_refuses_before_its_workers_when_int8_cannot_run(tmp_path: Path) -> None:
+    """In the parent, before granian starts (and would respawn) workers that each fail to load."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = run(
+        ENTRY_POINTS["web server"],
+        shell_env(tmp_path, SLOP_DEBUG="true", SLOP_EMBEDDINGS_ONNX_DIR=str(blocker / "onnx")),
+    )
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "SLOP Platform cannot start: SLOP_EMBEDDINGS_RUNTIME=onnx-int8 cannot run: no writable folder "
+        f"for the ONNX model among ['{blocker / 'onnx'}']. Make its model ahead (python -m "
+        "apps.core.embeddings.onnx_export --int8) or set SLOP_EMBEDDINGS_RUNTIME=onnx (fp32, PyTorch "
+        "as its fallback; README, Embeddings)"
+    ]
+
+
 def test_no_preload_when_switched_off(settings: Any, caplog: pytest.LogCaptureFixture) -> None:
     settings.SLOP_EMBEDDINGS_PRELOAD = False
 

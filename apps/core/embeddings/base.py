@@ -24,6 +24,11 @@ class EmbeddingError(ApplicationError):
         super().__init__(message, code="embeddings_unavailable", status=503)
 
 
+class RuntimeUnavailable(EmbeddingError):
+    """The configured runtime cannot run and must not fall back (`onnx-int8`): a web process that
+    preloads the model refuses to start with this reason rather than answer 503 for ever."""
+
+
 class EmbeddingProvider(Protocol):
     model_id: str  # changes when vectors change meaning: part of every cache key
 

