@@ -24,11 +24,15 @@ imports no feature app).
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache  # evictable on purpose: losing an entry costs only speed
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from apps.core.embeddings.base import (
     EMBEDDING_DIMENSIONS,
@@ -161,9 +165,23 @@ def embed_text(text: str, *, tenant_id: int) -> list[float]:
 
 def embeddings_available() -> bool:
     """Whether the configured provider can embed at all (for /info), without loading a model."""
+    return _available()
+
+
+# Read once per configuration (cleared when a setting changes, as tests do): what is installed
+# does not change while a process runs (local_available's own check of the files is cached
+# already), but finding the model's and the ONNX folders' paths again cost ~45 µs of every
+# GET /info with a key (in process; pathlib and the model package's lookup).
+@functools.cache
+def _available() -> bool:
     name = getattr(settings, "SLOP_EMBEDDINGS_PROVIDER", "local")
     if name == "openai":
         return bool(settings.SLOP_EMBEDDINGS_MODEL) and bool(
             settings.SLOP_EMBEDDINGS_BASE_URL or settings.SLOP_EMBEDDINGS_API_KEY
         )
     return local_available()
+
+
+@receiver(setting_changed)
+def _forget_available(**kwargs: Any) -> None:
+    _available.cache_clear()
