@@ -16,8 +16,15 @@ class Migration(migrations.Migration):
     dependencies = [("memory", "0003_note_embedding_models")]
 
     operations = [
+        # ALTER TABLE refuses to run while the transaction has deferred checks pending on the
+        # table (Django's foreign keys are DEFERRABLE INITIALLY DEFERRED): rows written earlier in
+        # the same transaction, as a data migration before it would. Checked now, they clear.
         migrations.RunSQL(
+            "SET CONSTRAINTS ALL IMMEDIATE; "
             "ALTER TABLE memory_memoryitem ALTER COLUMN embedding SET STORAGE PLAIN",
-            reverse_sql="ALTER TABLE memory_memoryitem ALTER COLUMN embedding SET STORAGE EXTERNAL",
+            reverse_sql=(
+                "SET CONSTRAINTS ALL IMMEDIATE; "
+                "ALTER TABLE memory_memoryitem ALTER COLUMN embedding SET STORAGE EXTERNAL"
+            ),
         )
     ]
