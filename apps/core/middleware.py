@@ -155,7 +155,11 @@ def json_error_page(request: HttpRequest, response: HttpResponse) -> HttpRespons
     for header in _KEPT_HEADERS:
         if header in response:
             replacement[header] = response[header]
-    response.close()
+    if response.streaming:
+        # A streaming body may hold a file. An HttpResponse holds nothing, and its close() would
+        # send request_finished (which gives the database connection back) in mid-request; the
+        # server closes the replacement, which ends the request once.
+        response.close()
     return replacement
 
 

@@ -96,6 +96,26 @@ def test_unknown_route_and_wrong_method_are_json(debug: bool) -> None:
         assert _json_error(Client().get("/memory/../../etc"), 401)["code"] == "unauthenticated"
 
 
+def test_a_replaced_error_page_ends_the_request_once() -> None:
+    """With DEBUG on, Django's HTML 404 is replaced by JSON; closing the replaced page sent
+    request_finished (which gives the database connection back) before the request had ended."""
+    from django.core.signals import request_finished
+
+    ended: list[object] = []
+
+    def count(sender: object, **kwargs: object) -> None:
+        ended.append(sender)
+
+    request_finished.connect(count)
+    try:
+        with override_settings(DEBUG=True):
+            response = Client().get("/nope")
+    finally:
+        request_finished.disconnect(count)
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
+    assert len(ended) == 1
+
+
 @both_modes
 def test_a_host_the_server_refuses_is_a_json_400(debug: bool) -> None:
     with override_settings(DEBUG=debug, ALLOWED_HOSTS=["localhost"]):
