@@ -24,6 +24,7 @@ from mcp.shared.exceptions import MCPError
 
 from apps.agents.services import agent_create
 from apps.chat.models import Chat
+from apps.facades.mcp import server as mcp_server
 from apps.facades.mcp.door import McpDoor, allowed_origin
 from apps.memory.models import MemoryItem
 from apps.memory.services import memory_item_store
@@ -651,6 +652,15 @@ def test_a_call_that_may_run_long_is_kept_alive_without_asking_for_progress(
     # has run this long without answering (15 s); a hundredth of a second here, so an agent's run
     # counts as long.
     monkeypatch.setattr(_streamable_http_modern, "_SSE_PING_INTERVAL", 0.01)
+    # The echo model answers within that hundredth on a quiet machine; the run is held a fifth of a
+    # second so it is long whatever the machine's speed.
+    ask_agent = mcp_server._ask_agent
+
+    async def slow_ask_agent(*args: Any) -> dict[str, Any]:
+        await asyncio.sleep(0.2)
+        return await ask_agent(*args)
+
+    monkeypatch.setattr(mcp_server, "_ask_agent", slow_ask_agent)
     headers = {
         "Authorization": f"Bearer {key}",
         "Accept": "application/json, text/event-stream",
