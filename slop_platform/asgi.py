@@ -49,6 +49,13 @@ mcp_door = McpDoor()
 MOUNTS.append((MCP_PATH, mcp_door))
 MOUNTS.append((METADATA_PATH, mcp_door))
 
+# Requests served by one view without URL resolution or DRF's dispatch (apps.tenants.direct): the
+# busiest ones, as JSON clients send them; the rest of each route goes through Django as before.
+from apps.memory import direct as memory_direct  # noqa: E402
+from slop_platform.views import info_direct_route  # noqa: E402
+
+DIRECT = [memory_direct.route(), info_direct_route()]
+
 django_asgi_app = SingleHopASGIHandler()
 websocket_app = PublicSurfaceASGIMiddleware(ApiKeyAuthMiddleware(URLRouter(websocket_urlpatterns)))
 
@@ -58,6 +65,7 @@ application = ServingFront(
     websocket=websocket_app,
     streaming=STREAMING,
     mounts=MOUNTS,
+    direct=DIRECT,
     threads=settings.SLOP_WEB_THREADS,
     # Other processes' changes to cached rows (API keys) reach this one within milliseconds.
     on_startup=[invalidation.start_listening],

@@ -13,15 +13,20 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
+from django.http import HttpRequest, HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.core.asgi import DirectWSGIHandler
 from apps.core.info import caller_details, capabilities, installed_endpoints
 from apps.core.serializers import HealthSerializer, InfoSerializer, ReadinessSerializer
+from apps.core.serving import DirectRoute
+from apps.tenants import direct
 from apps.tenants.api import PublicView
 from apps.tenants.authentication import Principal
 
@@ -36,27 +41,43 @@ class InfoView(PublicView):
 
     @extend_schema(responses={200: InfoSerializer})
     def get(self, request: Request) -> Response:
-        principal = request.auth
-        body = {
-            "name": settings.SLOP_NAME,
-            "version": settings.VERSION,
-            "description": settings.SLOP_DESCRIPTION,
-            "endpoints": installed_endpoints(),
-            "capabilities": capabilities(principal if isinstance(principal, Principal) else None),
-            "creator": {"name": "SLOP Platform"},
-            "links": {"documentation": "/docs", "openapi": "/openapi.json"},
-        }
-        if isinstance(principal, Principal):
-            body["tenant"] = {"slug": principal.tenant.slug, "name": principal.tenant.name}
-            body["scopes"] = principal.scopes.describe()
-            if principal.is_public:  # key-less on a tenant's public surface: say what it offers
-                body["public_surface"] = {
-                    "base_url": f"/t/{principal.tenant.slug}",
-                    "scopes": list(principal.tenant.public_scopes),
-                    "rate_limit_per_minute": settings.ANON_RATE_LIMIT_PER_MINUTE,
-                }
-            body.update(caller_details(principal))
-        return Response(body)
+        return Response(info_answer(request.auth))
+
+
+def info_answer(principal: Any) -> dict[str, Any]:
+    """GET /info's answer to a caller (a Principal, or None for no one); also served directly."""
+    body = {
+        "name": settings.SLOP_NAME,
+        "version": settings.VERSION,
+        "description": settings.SLOP_DESCRIPTION,
+        "endpoints": installed_endpoints(),
+        "capabilities": capabilities(principal if isinstance(principal, Principal) else None),
+        "creator": {"name": "SLOP Platform"},
+        "links": {"documentation": "/docs", "openapi": "/openapi.json"},
+    }
+    if isinstance(principal, Principal):
+        body["tenant"] = {"slug": principal.tenant.slug, "name": principal.tenant.name}
+        body["scopes"] = principal.scopes.describe()
+        if principal.is_public:  # key-less on a tenant's public surface: say what it offers
+            body["public_surface"] = {
+                "base_url": f"/t/{principal.tenant.slug}",
+                "scopes": list(principal.tenant.public_scopes),
+                "rate_limit_per_minute": settings.ANON_RATE_LIMIT_PER_MINUTE,
+            }
+        body.update(caller_details(principal))
+    return body
+
+
+def _info_direct(request: HttpRequest) -> HttpResponse:
+    return direct.serve(request, InfoView, "GET", {}, lambda principal, target: info_answer(principal))
+
+
+def info_direct_route() -> DirectRoute:
+    """GET /info with a key, as JSON clients send it, served directly (apps.tenants.direct)."""
+    handler = DirectWSGIHandler(_info_direct, route="info", url_name="info", kwargs_of=lambda path: {})
+    return DirectRoute(
+        accepts=lambda scope: scope["path"] == "/info" and direct.keyed_json_get(scope), app=handler
+    )
 
 
 class HealthzView(PublicView):

@@ -31,6 +31,7 @@ import re
 import sys
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
@@ -70,9 +71,9 @@ class ThreadedWSGI:
     response (`response.streaming`: FileResponse, StreamingHttpResponse) is sent chunk by chunk
     from the thread as a2wsgi does; a body over BUFFERED_BODY_BYTES is streamed to the handler by a2wsgi."""
 
-    def __init__(self, app: WSGIApp, *, threads: int) -> None:
+    def __init__(self, app: WSGIApp, *, threads: int, executor: ThreadPoolExecutor | None = None) -> None:
         self.app = app
-        self.executor = ThreadPoolExecutor(thread_name_prefix="WSGI", max_workers=threads)
+        self.executor = executor or ThreadPoolExecutor(thread_name_prefix="WSGI", max_workers=threads)
         self.streaming = WSGIMiddleware(app, workers=threads)  # type: ignore[arg-type]
         self.streaming.executor = self.executor  # one pool of threads for both
 
@@ -171,6 +172,16 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
+@dataclass(frozen=True)
+class DirectRoute:
+    """A WSGI application for the requests `accepts(scope)` says yes to, ahead of Django's
+    handler (apps.core.asgi.DirectWSGIHandler: one route's view without URL resolution). `accepts`
+    runs on the event loop for every plain request: a few comparisons of the scope, no I/O."""
+
+    accepts: Callable[[Scope], bool]
+    app: WSGIApp
+
+
 class ServingFront:
     """ASGI application: mounts, WebSocket, streams on ASGI; the rest on WSGI threads."""
 
@@ -184,10 +195,17 @@ class ServingFront:
         mounts: Sequence[tuple[str, ASGIApp]] = (),
         threads: int = 8,
         max_header_bytes: int = 16 * 1024,
+        direct: Sequence[DirectRoute] = (),
         on_startup: Sequence[Callable[[], None]] = (),
     ) -> None:
         self.on_startup = list(on_startup)
-        self.wsgi: ASGIApp = ThreadedWSGI(wsgi, threads=threads)
+        wsgi_threads = ThreadedWSGI(wsgi, threads=threads)
+        self.wsgi: ASGIApp = wsgi_threads
+        # On the same threads (and the same database connections) as every other plain request.
+        self.direct = [
+            (route.accepts, ThreadedWSGI(route.app, threads=threads, executor=wsgi_threads.executor))
+            for route in direct
+        ]
         self.asgi_http = asgi_http
         self.websocket = websocket
         self.streaming = re.compile("|".join(f"(?:{pattern})" for pattern in streaming) or "(?!)")
@@ -201,6 +219,9 @@ class ServingFront:
             # (a2wsgi decodes a query string as ASCII; the ASGI handler answers a JSON 400 or
             # serves the percent-decoded UTF-8 a server passed on raw.)
             return self.asgi_http
+        for accepts, app in self.direct:
+            if accepts(scope):
+                return app
         if scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
             return self.wsgi
         for name, value in scope["headers"]:

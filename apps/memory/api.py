@@ -25,6 +25,7 @@ from apps.memory.serializers import (
 )
 from apps.tenants.access import Need, NeedSome, body, url
 from apps.tenants.api import SlopView
+from apps.tenants.models import Tenant
 
 
 def _timestamp(value: Any) -> str:
@@ -38,6 +39,18 @@ KEY_PATH = OpenApiParameter(
     description="The whole rest of the path: thread:thread_1, user/prefs",
     examples=[OpenApiExample("The seed's key", value="user_preference")],
 )
+
+
+def item_answer(tenant: Tenant, key: str) -> dict[str, Any]:
+    """GET /memory/:key's answer (also served directly: apps/memory/direct.py)."""
+    services.validate_key(key)
+    stored_key, value, created_at, updated_at = selectors.memory_item_answer(tenant=tenant, key=key)
+    return {
+        "key": stored_key,
+        "value": value,
+        "created_at": _timestamp(created_at),
+        "updated_at": _timestamp(updated_at),
+    }
 
 
 # GET/PUT/DELETE /memory/query reach a key literally named `query` (that route has no key part).
@@ -87,16 +100,7 @@ class MemoryItemView(SlopView):
 
     @extend_schema(parameters=[KEY_PATH], responses={200: MemoryItemSerializer, **error_responses(404)})
     def get(self, request: Request, key: str = "query") -> Response:
-        services.validate_key(key)
-        stored_key, value, created_at, updated_at = selectors.memory_item_answer(tenant=self.tenant, key=key)
-        return Response(
-            {
-                "key": stored_key,
-                "value": value,
-                "created_at": _timestamp(created_at),
-                "updated_at": _timestamp(updated_at),
-            }
-        )
+        return Response(item_answer(self.tenant, key))
 
     @extend_schema(
         parameters=[KEY_PATH],

@@ -24,6 +24,7 @@ from channels.middleware import BaseMiddleware
 from django.conf import settings
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from django.http import HttpRequest
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
@@ -290,11 +291,18 @@ def check_path_tenant(principal: Principal, path_tenant_slug: str | None) -> Pri
 def attach(request: Request, principal: Principal) -> tuple[Principal, Principal]:
     """What every DRF authentication class returns: the principal (with the end user the request
     names), also on the Django request."""
-    check_path_tenant(principal, getattr(request._request, "public_tenant_slug", None))
-    principal = with_end_user(principal, request._request.headers.get(END_USER_HEADER))
-    request._request.tenant = principal.tenant  # type: ignore[attr-defined]
-    request._request.principal = principal  # type: ignore[attr-defined]
+    principal = attach_to(request._request, principal)
     return principal, principal
+
+
+def attach_to(request: HttpRequest, principal: Principal) -> Principal:
+    """The caller of a Django request: checked against a /t/<slug> prefix, with the end user the
+    request names, kept on the request (`tenant`, `principal`)."""
+    check_path_tenant(principal, getattr(request, "public_tenant_slug", None))
+    principal = with_end_user(principal, request.headers.get(END_USER_HEADER))
+    request.tenant = principal.tenant  # type: ignore[attr-defined]
+    request.principal = principal  # type: ignore[attr-defined]
+    return principal
 
 
 class ApiKeyAuthentication(BaseAuthentication):
@@ -357,11 +365,14 @@ __all__ = [
     "HasApiKey",
     "Principal",
     "attach",
+    "attach_to",
     "authenticate_key",
     "authenticate_key_id",
     "check_path_tenant",
     "clear_key_cache",
     "end_user_of",
     "hash_key",
+    "key_from_headers",
+    "principal_for",
     "with_end_user",
 ]

@@ -9,13 +9,15 @@ existed, so any drift shows here.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.conf import settings
-from django.test import Client
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
+from django.test import Client, RequestFactory
 from django.test.utils import override_settings
 from django.utils import timezone
 
@@ -23,6 +25,7 @@ from apps.memory.models import KEY_MAX_LENGTH, MemoryItem
 from apps.memory.services import memory_item_store
 from apps.tenants.models import ApiKey, Tenant
 from apps.tenants.services import api_key_create, api_key_revoke, tenant_public_scopes_set
+from slop_platform.asgi import DIRECT
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_rate_window")]
 
@@ -51,6 +54,28 @@ class Answer:
         return json.loads(self.content)
 
 
+class WsgiAnswer(Answer):
+    def __init__(self, status: str, headers: list[tuple[str, str]], content: bytes) -> None:
+        self.status = int(status.split(" ", 1)[0])
+        self.headers = headers
+        self.content = content
+
+
+# "django": every request through Django's URL resolution and the view (the test client);
+# "direct": what a route of apps.core.serving's front takes directly (DIRECT in slop_platform/asgi.py)
+# goes through it, the rest through the test client.
+VIA = ["django"]
+SERVED_DIRECTLY: list[str] = []
+
+
+@pytest.fixture(params=["django", "direct"], autouse=True)
+def via(request: pytest.FixtureRequest) -> Iterator[str]:
+    VIA[0] = request.param
+    SERVED_DIRECTLY.clear()
+    yield request.param
+    VIA[0] = "django"
+
+
 def call(method: str, path: str, key: str | None = None, body: Any = None, **headers: str) -> Answer:
     extra = {"HTTP_X_REQUEST_ID": REQUEST_ID, **headers}
     if key is not None:
@@ -59,9 +84,51 @@ def call(method: str, path: str, key: str | None = None, body: Any = None, **hea
     if body is not None:
         kwargs["data"] = body if isinstance(body, bytes | str) else json.dumps(body)
         kwargs["content_type"] = extra.pop("CONTENT_TYPE", "application/json")
-    answer = Answer(getattr(Client(), method.lower())(path, **kwargs, **extra))
+    answer = (VIA[0] == "direct" and _direct(method, path, kwargs, extra)) or Answer(
+        getattr(Client(), method.lower())(path, **kwargs, **extra)
+    )
     assert answer.header("X-Request-ID") == REQUEST_ID
     return answer
+
+
+def _direct(method: str, path: str, kwargs: dict[str, Any], extra: dict[str, str]) -> Answer | None:
+    """The request through the direct route that accepts its ASGI scope, if one does."""
+    environ = RequestFactory().generic(method, path, **kwargs, **extra).environ
+    headers = [
+        (name[5:].replace("_", "-").lower().encode(), str(value).encode("latin-1"))
+        for name, value in environ.items()
+        if name.startswith("HTTP_")
+    ]
+    for name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if environ.get(name):
+            headers.append((name.replace("_", "-").lower().encode(), str(environ[name]).encode()))
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": environ["PATH_INFO"],
+        "query_string": environ.get("QUERY_STRING", "").encode(),
+        "headers": headers,
+    }
+    started: list[Any] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
+        started.extend([status, headers])
+
+    for route in DIRECT:
+        if route.accepts(scope):
+            # As Django's test client does: the test's transaction keeps its connection.
+            request_started.disconnect(close_old_connections)
+            request_finished.disconnect(close_old_connections)
+            try:
+                result = route.app(environ, start_response)
+                content = b"".join(result)
+                result.close()  # type: ignore[attr-defined]
+            finally:
+                request_started.connect(close_old_connections)
+                request_finished.connect(close_old_connections)
+            SERVED_DIRECTLY.append(f"{method} {path}")
+            return WsgiAnswer(started[0], started[1], content)
+    return None
 
 
 def error(message: str, code: str, status: int, **extra: Any) -> bytes:
@@ -104,8 +171,9 @@ def item_body(item: MemoryItem) -> bytes:
 # --- GET /memory/:key ----------------------------------------------------------------------------
 
 
-def test_get_item(key: str, item: MemoryItem) -> None:
+def test_get_item(key: str, item: MemoryItem, via: str) -> None:
     answer = call("GET", "/memory/k1", key)
+    assert (["GET /memory/k1"] if via == "direct" else []) == SERVED_DIRECTLY
     assert (answer.status, answer.content) == (200, item_body(item))
     assert answer.view_headers() == [("Content-Type", "application/json"), ("Allow", ITEM_ALLOW)]
     # The X-API-Key header, X-SLOP-User and a narrowing X-SLOP-Scope that still allows it.
@@ -511,3 +579,104 @@ def test_info_on_a_public_surface(alice: Tenant) -> None:
         "rate_limit_per_minute": settings.ANON_RATE_LIMIT_PER_MINUTE,
     }
     assert list(body)[7:10] == ["tenant", "scopes", "public_surface"]
+
+
+# --- the direct route against Django's --------------------------------------------------------
+
+
+class TestDirectRoute:
+    """The requests apps/memory/direct.py takes, against Django's answers to the same."""
+
+    @pytest.fixture
+    def via(self) -> Iterator[str]:  # (not the module's: these run once, on the direct route)
+        VIA[0] = "direct"
+        SERVED_DIRECTLY.clear()
+        yield "direct"
+        VIA[0] = "django"
+
+    def test_the_direct_route_answers_as_django_does(
+        self,
+        alice: Tenant,
+        charlie: Tenant,
+        key: str,
+        item: MemoryItem,
+        make_key: Callable[..., str],
+        via: str,
+    ) -> None:
+        memory_item_store(tenant=alice, key="big", value={"n": 2**70})
+        revoked = api_key_create(tenant=alice, scopes="*")
+        api_key_revoke(prefix=revoked.api_key.prefix)
+        requests: list[tuple[str, dict[str, str]]] = [
+            ("/memory/k1", {"HTTP_AUTHORIZATION": f"Bearer {key}"}),
+            ("/memory/k1", {"HTTP_X_API_KEY": key, "HTTP_ACCEPT": "*/*", "HTTP_X_SLOP_USER": "u-1"}),
+            ("/memory/k1", {"HTTP_AUTHORIZATION": f"Bearer {key}", "HTTP_ACCEPT": "application/json"}),
+            ("/memory/big", {"HTTP_AUTHORIZATION": f"Bearer {key}"}),
+            ("/memory/absent", {"HTTP_AUTHORIZATION": f"Bearer {key}"}),
+            ("/memory/k1", {"HTTP_AUTHORIZATION": f"Bearer {make_key(charlie)}"}),
+            ("/memory/k1", {"HTTP_AUTHORIZATION": f"Bearer {make_key(alice, 'memory.other.read')}"}),
+            ("/memory/k1", {"HTTP_AUTHORIZATION": f"Bearer {key}", "HTTP_X_SLOP_SCOPE": "weather.read"}),
+            ("/memory/k1", {"HTTP_AUTHORIZATION": f"Bearer {key}", "HTTP_X_SLOP_USER": "u" * 201}),
+            ("/memory/k1", {"HTTP_AUTHORIZATION": f"Bearer {revoked.plaintext}"}),
+            ("/memory/k1", {"HTTP_AUTHORIZATION": "Basic abc"}),
+            ("/memory/k1", {"HTTP_X_API_KEY": "not-a-key"}),
+            ("/memory/a%00b", {"HTTP_AUTHORIZATION": f"Bearer {key}"}),
+            ("/memory/" + "x" * (KEY_MAX_LENGTH + 1), {"HTTP_AUTHORIZATION": f"Bearer {key}"}),
+            ("/memory/thread:t1/notes", {"HTTP_AUTHORIZATION": f"Bearer {key}"}),
+            ("/info", {"HTTP_AUTHORIZATION": f"Bearer {key}"}),
+            ("/info", {"HTTP_X_API_KEY": make_key(alice, "memory.read"), "HTTP_X_SLOP_USER": "u-1"}),
+            ("/info", {"HTTP_AUTHORIZATION": f"Bearer {key}", "HTTP_X_SLOP_SCOPE": "memory.user.read"}),
+            ("/info", {"HTTP_AUTHORIZATION": f"Bearer {key}", "HTTP_X_SLOP_SCOPE": "weather.read"}),
+            ("/info", {"HTTP_AUTHORIZATION": f"Bearer {revoked.plaintext}"}),
+            ("/info", {"HTTP_AUTHORIZATION": f"Bearer {make_key(charlie)}"}),
+        ]
+        for path, headers in requests:
+            SERVED_DIRECTLY.clear()
+            direct = call("GET", path, **headers)
+            assert [f"GET {path}"] == SERVED_DIRECTLY
+            VIA[0] = "django"
+            try:
+                django = call("GET", path, **headers)
+            finally:
+                VIA[0] = "direct"
+            assert (direct.status, direct.headers, direct.content) == (
+                django.status,
+                django.headers,
+                django.content,
+            ), path
+
+    def test_the_direct_route_takes_only_what_json_clients_send(
+        self, key: str, item: MemoryItem, via: str
+    ) -> None:
+        auth = {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+        for path, headers in [
+            ("/memory/k1?format=json", auth),
+            ("/memory/k1", {**auth, "HTTP_ACCEPT": "text/html"}),
+            ("/memory/k1", {**auth, "HTTP_ACCEPT": "application/json; indent=2"}),
+            ("/memory/k1", {}),  # no key: a public surface may answer
+            ("/memory/k1", {"HTTP_X_API_KEY": "  "}),
+            ("/memory/query", auth),  # a view of its own
+            ("/t/alice/memory/k1", auth),
+            ("/info", {}),  # anonymous
+            ("/info?x=1", auth),
+            ("/info/", auth),
+        ]:
+            call("GET", path, **headers)
+        call("HEAD", "/memory/k1", key)
+        assert SERVED_DIRECTLY == []
+
+    def test_a_direct_request_is_counted_and_logged_as_the_route(
+        self, alice: Tenant, key: str, item: MemoryItem, via: str, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        from apps.core.observability import metrics
+
+        def served() -> float:
+            value = metrics.HTTP_REQUESTS.labels("GET", "memory/<path:key>", "200")._value.get()
+            return float(value)
+
+        before = served()
+        with caplog.at_level("INFO", logger="slop.request"):
+            call("GET", "/memory/k1", key)
+        assert SERVED_DIRECTLY == ["GET /memory/k1"]
+        assert served() == before + 1
+        (line,) = [record for record in caplog.records if record.name == "slop.request"]
+        assert (line.route, line.status, line.path) == ("memory/<path:key>", 200, "/memory/k1")  # type: ignore[attr-defined]
