@@ -180,6 +180,11 @@ def test_redis_killed_endpoints_that_do_not_need_it_keep_answering(rig: Rig) -> 
     assert info.status_code == 200, info.text  # anonymous: rate-limited per address, in-process now
     thread, _ = rig.get(THREAD)
     assert thread.status_code == 200 and thread.json()["messages"][0]["content"] == "kept"
+    # Served by their direct routes (apps.tenants.direct): the rate limit counts in process too.
+    missing, _ = rig.get("/memory/absent")
+    assert missing.status_code == 404 and missing.json()["code"] == "not_found", missing.text
+    keyed_info, _ = rig.get("/info")
+    assert keyed_info.status_code == 200 and keyed_info.json()["tenant"]["slug"] == "faults"
     job = httpx.post(
         f"{rig.server.url}/tools/calculator?async=true",
         json={"expression": "6*7"},
@@ -225,6 +230,10 @@ def test_database_frozen_is_a_503_within_bounds_and_recovers(rig: Rig) -> None:
         assert body["status"] == 503 and response.headers["Retry-After"]
         # the statement deadline (2 s + 2 s), or the pool's and connect timeouts (2 s each)
         assert seconds < 12
+        # GET /memory/:key, served by its direct route, answers the same way.
+        memory, memory_seconds = rig.get("/memory/absent")
+        assert memory.status_code == 503 and memory.json()["dependency"] == "database", memory.text
+        assert memory_seconds < 12
         ready, ready_seconds = rig.get("/readyz", key=False)
         assert ready.status_code == 503 and ready.json()["checks"]["database"] == "unavailable"
         assert ready_seconds < 5
