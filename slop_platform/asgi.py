@@ -55,7 +55,7 @@ MOUNTS.append((METADATA_PATH, mcp_door))
 from apps.memory import direct as memory_direct  # noqa: E402
 from slop_platform.views import info_direct_route  # noqa: E402
 
-DIRECT = [memory_direct.route(), info_direct_route()]
+DIRECT = [memory_direct.route(), memory_direct.store_route(), info_direct_route()]
 
 django_asgi_app = SingleHopASGIHandler()
 websocket_app = PublicSurfaceASGIMiddleware(ApiKeyAuthMiddleware(URLRouter(websocket_urlpatterns)))

@@ -41,6 +41,13 @@ KEY_PATH = OpenApiParameter(
 )
 
 
+def store_answer(tenant: Tenant, data: Any) -> dict[str, Any]:
+    """POST /memory's work and answer (also served directly: apps/memory/direct.py)."""
+    body = validated(MemoryStoreSerializer, data)
+    services.memory_item_store(tenant=tenant, key=body["key"], value=body["value"])
+    return {"status": "stored"}
+
+
 def item_answer(tenant: Tenant, key: str) -> dict[str, Any]:
     """GET /memory/:key's answer (also served directly: apps/memory/direct.py)."""
     services.validate_key(key)
@@ -84,10 +91,7 @@ class MemoryCollectionView(SlopView):
     @extend_schema(request=MemoryStoreSerializer, responses={200: StoredStatusSerializer})
     def post(self, request: Request) -> Response:
         """Store a value under a key, creating or overwriting it."""
-        body = validated(MemoryStoreSerializer, request.data)
-        key = body["key"]
-        services.memory_item_store(tenant=self.tenant, key=key, value=body["value"])
-        return Response({"status": "stored"})
+        return Response(store_answer(self.tenant, request.data))
 
 
 class MemoryItemView(SlopView):

@@ -1,7 +1,8 @@
-"""GET /memory/:key, the platform's busiest read, served directly (apps.tenants.direct: the view's
-steps without URL resolution or DRF's dispatch) when the request is what a JSON client sends: an
-API key header, no query string, an Accept that JSON answers. Any other request of the route (no
-key, HEAD, `?format=`, `Accept: text/html`, below /t/<slug>/) goes through Django's URL
+"""GET /memory/:key and POST /memory, the platform's busiest read and write, served directly
+(apps.tenants.direct: the view's steps without URL resolution or DRF's dispatch) when the request
+is what a JSON client sends: an API key header, no query string, an Accept that JSON answers, a
+JSON body of announced length. Any other request of the route (no key, HEAD, `?format=`,
+`Accept: text/html`, a body sent chunked or as a form, below /t/<slug>/) goes through Django's URL
 resolution and the view as before, and gets the same answers (tests/tenants/test_hot_endpoints.py).
 """
 
@@ -13,7 +14,7 @@ from django.http import HttpRequest, HttpResponse
 
 from apps.core.asgi import DirectWSGIHandler
 from apps.core.serving import DirectRoute, Scope
-from apps.memory.api import MemoryItemView, item_answer
+from apps.memory.api import MemoryCollectionView, MemoryItemView, item_answer, store_answer
 from apps.tenants import direct
 from apps.tenants.authentication import Principal
 
@@ -48,3 +49,23 @@ def route() -> DirectRoute:
         memory_item, route="memory/<path:key>", url_name="memory-item", kwargs_of=_kwargs_of
     )
     return DirectRoute(accepts=accepts, app=handler)
+
+
+def memory_store(request: HttpRequest) -> HttpResponse:
+    read = direct.json_body_reader(request)
+
+    def answer(principal: Principal, target: Any) -> dict[str, Any]:
+        return store_answer(principal.tenant, read())
+
+    return direct.serve(request, MemoryCollectionView, "POST", {}, answer, body_reader=read)
+
+
+# What process_view's media-type rule reads (apps.core.middleware.media_type_refused): the view.
+memory_store.cls = MemoryCollectionView  # type: ignore[attr-defined]
+
+
+def store_route() -> DirectRoute:
+    handler = DirectWSGIHandler(memory_store, route="memory", url_name="memory", kwargs_of=lambda path: {})
+    return DirectRoute(
+        accepts=lambda scope: scope["path"] == "/memory" and direct.keyed_json_post(scope), app=handler
+    )

@@ -28,6 +28,7 @@ from django.http import HttpRequest, HttpResponse
 from rest_framework import exceptions as drf_exceptions
 
 from apps.core.errors import internal_error, to_application_error
+from apps.core.parsers import JSONParser
 from apps.core.renderers import ORJSONRenderer
 from apps.core.serving import Scope
 from apps.tenants.access import Context, enforce
@@ -69,16 +70,22 @@ def serve(
     method: str,
     kwargs: dict[str, Any],
     handler: Callable[[Principal, Any], Any],
+    body_reader: Callable[[], Any] = dict,
 ) -> HttpResponse:
     """`handler(principal, target)`'s data (target: what the method's access declaration read),
-    or the error, answered as the view would answer it."""
+    or the error, answered as the view would answer it. `body_reader`: the parsed body, for a
+    declaration that reads it (parsed when first asked for, as DRF's `request.data`)."""
     allow = allow_header(view_class)
     try:
         principal = _caller(request)
         _throttle(request, view_class)
         declaration = None if view_class.dangerously_unchecked else view_class.access[method]
         target = (
-            enforce(principal, declaration, Context(kwargs=kwargs, headers=request.headers))
+            enforce(
+                principal,
+                declaration,
+                Context(kwargs=kwargs, headers=request.headers, body_reader=body_reader),
+            )
             if declaration is not None
             else None
         )
@@ -86,6 +93,44 @@ def serve(
     except Exception as exc:
         return error_answer(request, exc, allow)
     return json_answer(data, allow)
+
+
+def keyed_json_post(scope: Scope) -> bool:
+    """A POST of a JSON body of announced length, with an API key header, no query string and an
+    Accept JSON answers: what a JSON client sends to write."""
+    if scope["method"] != "POST" or scope.get("query_string"):
+        return False
+    keyed = json_body = False
+    for name, value in scope["headers"]:
+        if name == b"accept":
+            if value not in _JSON_ACCEPTS:
+                return False
+        elif name in (b"authorization", b"x-api-key") and value.strip():
+            keyed = True
+        elif name == b"content-type":
+            if value != b"application/json":
+                return False
+            json_body = True
+        elif name == b"content-length":
+            if not value.isdigit() or value == b"0":
+                return False
+        elif name == b"transfer-encoding":
+            return False
+    return keyed and json_body
+
+
+def json_body_reader(request: HttpRequest) -> Callable[[], Any]:
+    """The body as the view's parser reads it (apps.core.parsers.JSONParser: the input rule
+    included), parsed once, when first asked for, its errors raised each time as DRF's are."""
+    parsed: list[Any] = []
+
+    def read() -> Any:
+        if not parsed:
+            # The request itself is the stream, as DRF's Request reads it.
+            parsed.append(_parser.parse(request, "application/json", {"encoding": request.encoding}))
+        return parsed[0]
+
+    return read
 
 
 def _caller(request: HttpRequest) -> Principal:
@@ -134,6 +179,7 @@ def error_answer(request: HttpRequest, exc: Exception, allow: str) -> HttpRespon
 
 
 _renderer = ORJSONRenderer()
+_parser = JSONParser()
 
 
 def _render(data: Any) -> bytes:

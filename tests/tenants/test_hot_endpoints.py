@@ -644,6 +644,40 @@ class TestDirectRoute:
                 django.content,
             ), path
 
+    def test_the_direct_write_answers_as_django_does(
+        self, alice: Tenant, key: str, make_key: Callable[..., str], via: str
+    ) -> None:
+        narrow = make_key(alice, "memory.a.write")
+        bodies: list[tuple[str, bytes]] = [
+            (key, b'{"key": "k2", "value": {"a": 1}}'),
+            (key, b'{"key": "k2", "value": [2]}'),  # an overwrite
+            (narrow, b'{"key": "k", "value": 1}'),
+            (key, b'{"key": '),
+            (key, b"[1]"),
+            (key, b'{"value": 1}'),
+            (key, b'{"key": "k", "value": null}'),
+            (key, b'{"key": "k", "value": "a\\u0000b"}'),
+            (key, b'{"key": "k", "value": NaN}'),
+            (key, b'{"key": "k", "value": 1, "extra": true}'),
+            (key, b'{"key": "' + b"x" * (KEY_MAX_LENGTH + 1) + b'", "value": 1}'),
+            (key, b"\xff"),
+        ]
+        for sent_key, body in bodies:
+            SERVED_DIRECTLY.clear()
+            direct = call("POST", "/memory", sent_key, body=body)
+            assert SERVED_DIRECTLY == ["POST /memory"]
+            VIA[0] = "django"
+            try:
+                django = call("POST", "/memory", sent_key, body=body)
+            finally:
+                VIA[0] = "direct"
+            assert (direct.status, direct.headers, direct.content) == (
+                django.status,
+                django.headers,
+                django.content,
+            ), body
+        assert MemoryItem.objects.for_tenant(alice).get(key="k2").value == [2]
+
     def test_the_direct_route_takes_only_what_json_clients_send(
         self, key: str, item: MemoryItem, via: str
     ) -> None:
@@ -662,6 +696,10 @@ class TestDirectRoute:
         ]:
             call("GET", path, **headers)
         call("HEAD", "/memory/k1", key)
+        call("POST", "/memory", body={"key": "k", "value": 1})  # no key
+        call("POST", "/memory", key, body="key=k", CONTENT_TYPE="text/plain")
+        call("POST", "/memory", key, body=b"{}", CONTENT_TYPE="application/json; charset=utf-8")
+        call("POST", "/memory?x=1", key, body={"key": "k", "value": 1})
         assert SERVED_DIRECTLY == []
 
     def test_a_direct_request_is_counted_and_logged_as_the_route(
