@@ -20,17 +20,7 @@ from django.conf import settings
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # prometheus_client writes there from its first figure
     os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
-from prometheus_client import values
-
-# Multiprocess mode asks os.getpid() on every update of every figure (to notice a fork): a system
-# call each, ~5 % of a POST /memory's worker time here (py-spy). The same identifier, kept by the
-# process and renewed in a forked child, before any figure is made.
-_pid = [os.getpid()]
-os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
-if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    values.ValueClass = values.MultiProcessValue(process_identifier=lambda: _pid[0])
-
-from prometheus_client import (  # noqa: E402  (after the value class is chosen)
+from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
@@ -38,9 +28,9 @@ from prometheus_client import (  # noqa: E402  (after the value class is chosen)
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily  # noqa: E402
-from prometheus_client.multiprocess import MultiProcessCollector  # noqa: E402
-from prometheus_client.registry import Collector  # noqa: E402
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
 disable_created_metrics()  # the *_created series double a scrape and say little here
 
