@@ -33,16 +33,22 @@ _PATTERNS = [
 ]
 
 
-# Each pattern above needs one of these to match: a line with none of them (most lines) is
-# returned after one search instead of six substitutions.
-_MAY_HOLD_A_SECRET = re.compile(
-    r"(?i)slop_|tkt_|[sr]k_(?:live|test)_|whsec_|bearer\s|[?&;][a-z_-]+=|invite(?:/|%2F)"
-)
+# Each pattern above needs one of these in the line (in lower case), or an `=` for a parameter: a
+# line with none of them (most lines) is returned after a few substring tests. (A regular
+# expression of the same alternatives, case-insensitive, took ~19 µs over a request's JSON line,
+# the most of the line's cost; these take ~1.)
+_MARKERS = ("slop_", "tkt_", "k_live_", "k_test_", "whsec_", "bearer", "invite")
 
 
 def redact(text: str) -> str:
-    if not _MAY_HOLD_A_SECRET.search(text):
-        return text
+    if "=" not in text:
+        lowered = text.lower()
+        if not any(marker in lowered for marker in _MARKERS):
+            return text
+    return _substituted(text)
+
+
+def _substituted(text: str) -> str:
     text = _SECRET_PARAMETER.sub(r"\1" + REDACTED, text)
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)

@@ -321,3 +321,57 @@ def test_tracing_off_records_nothing_and_costs_a_flag() -> None:
     assert span is None
     with tracing.agent_span("x") as agent:
         agent.usage(1, 2)  # a no-op
+
+
+def test_a_json_line_has_the_fields_structlog_gave_it() -> None:
+    # The formatter builds from the record in one pass what structlog's chain (ProcessorFormatter,
+    # which it replaced) made of it: the same fields in the same order, the traceback included.
+    import structlog
+
+    from apps.core.observability import logs
+
+    chain = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=logs._pre_chain(),
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(serializer=logs._orjson_dumps),
+        ],
+    )
+    with captured_json_logs() as ours, captured_json_logs(chain) as theirs:
+        token = context.bind(request_id="req-fields", tenant_id=3)
+        try:
+            logging.getLogger("slop.test").info("stored %s", "k1", extra={"route": "memory", "n": 2})
+            try:
+                raise ValueError("broken")
+            except ValueError:
+                logging.getLogger("slop.test").exception("failed")
+        finally:
+            context.unbind(token)
+    lines = [[json.loads(line) for line in stream.getvalue().splitlines()] for stream in (ours, theirs)]
+    for line in lines[1]:
+        line.pop("message", None)  # the stray field: the other handler formatted the record first
+    for line in lines[0] + lines[1]:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z", line.pop("timestamp"))
+    assert lines[0] == lines[1] and [list(line) for line in lines[0]] == [list(line) for line in lines[1]]
+    stored, failed = lines[0]
+    assert (stored["event"], stored["level"], stored["route"], stored["tenant_id"]) == (
+        "stored k1",
+        "info",
+        "memory",
+        3,
+    )
+    assert failed["level"] == "error" and "ValueError: broken" in failed["exception"]
+
+
+def test_a_line_formatted_by_another_handler_first_has_no_message_field(log_lines: io.StringIO) -> None:
+    other = logging.StreamHandler(io.StringIO())
+    other.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers.insert(0, other)  # it formats the record first, which sets record.message
+    try:
+        logging.getLogger("slop.test").warning("once")
+    finally:
+        root.removeHandler(other)
+    line = json.loads(log_lines.getvalue().splitlines()[-1])
+    assert line["event"] == "once" and "message" not in line and "asctime" not in line
