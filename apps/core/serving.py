@@ -15,6 +15,8 @@ So the front routes, per request, by path, before any Django code runs:
 - HTTP requests to a streaming route (`streaming` patterns, matched below a `/t/<slug>` public
   surface prefix too), or with a body of unannounced length (chunked; only the ASGI handler
   counts it): Django's ASGI handler (apps.core.asgi.SingleHopASGIHandler);
+- `direct` routes: a request one of them accepts (the busiest requests of a few routes, as JSON
+  clients send them) goes to its WSGI application, on the same thread pool;
 - every other HTTP request: Django's WSGI handler on a thread pool, through a2wsgi.
 
 At the ASGI lifespan startup it runs `on_startup` (what only a serving process does: listening for
