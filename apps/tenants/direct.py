@@ -42,16 +42,36 @@ _JSON_ACCEPTS = (b"*/*", b"application/json")
 def keyed_json_get(scope: Scope) -> bool:
     """A GET with an API key header, no query string and an Accept JSON answers (or none): the
     requests a direct route may take (DRF's content negotiation has nothing to choose for them)."""
-    if scope["method"] != "GET" or scope.get("query_string"):
+    return _keyed_json(scope, "GET", body=False)
+
+
+def keyed_json_post(scope: Scope) -> bool:
+    """The same for a POST, of a JSON body of announced length: what a JSON client sends to write."""
+    return _keyed_json(scope, "POST", body=True)
+
+
+def _keyed_json(scope: Scope, method: str, *, body: bool) -> bool:
+    if scope["method"] != method or scope.get("query_string"):
         return False
-    keyed = False
+    keyed = json_body = False
     for name, value in scope["headers"]:
         if name == b"accept":
             if value not in _JSON_ACCEPTS:
                 return False
         elif name in (b"authorization", b"x-api-key") and value.strip():
             keyed = True
-    return keyed
+        elif not body:
+            continue
+        elif name == b"content-type":
+            if value != b"application/json":
+                return False
+            json_body = True
+        elif name == b"content-length":
+            if not value.isdigit() or value == b"0":
+                return False
+        elif name == b"transfer-encoding":
+            return False
+    return keyed and (json_body or not body)
 
 
 def allow_header(view_class: type[SlopView]) -> str:
@@ -93,30 +113,6 @@ def serve(
     except Exception as exc:
         return error_answer(request, exc, allow)
     return json_answer(data, allow)
-
-
-def keyed_json_post(scope: Scope) -> bool:
-    """A POST of a JSON body of announced length, with an API key header, no query string and an
-    Accept JSON answers: what a JSON client sends to write."""
-    if scope["method"] != "POST" or scope.get("query_string"):
-        return False
-    keyed = json_body = False
-    for name, value in scope["headers"]:
-        if name == b"accept":
-            if value not in _JSON_ACCEPTS:
-                return False
-        elif name in (b"authorization", b"x-api-key") and value.strip():
-            keyed = True
-        elif name == b"content-type":
-            if value != b"application/json":
-                return False
-            json_body = True
-        elif name == b"content-length":
-            if not value.isdigit() or value == b"0":
-                return False
-        elif name == b"transfer-encoding":
-            return False
-    return keyed and json_body
 
 
 def json_body_reader(request: HttpRequest) -> Callable[[], Any]:

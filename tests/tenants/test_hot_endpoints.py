@@ -584,6 +584,19 @@ def test_info_on_a_public_surface(alice: Tenant) -> None:
 # --- the direct route against Django's --------------------------------------------------------
 
 
+def answered_alike(method: str, path: str, key: str | None = None, body: Any = None, **headers: str) -> None:
+    """The request served by its direct route, then by Django: the same status, headers and body."""
+    SERVED_DIRECTLY.clear()
+    direct = call(method, path, key, body, **headers)
+    assert [f"{method} {path}"] == SERVED_DIRECTLY
+    VIA[0] = "django"
+    try:
+        django = call(method, path, key, body, **headers)
+    finally:
+        VIA[0] = "direct"
+    assert (direct.status, direct.headers, direct.content) == (django.status, django.headers, django.content)
+
+
 class TestDirectRoute:
     """The requests apps/memory/direct.py takes, against Django's answers to the same."""
 
@@ -630,19 +643,7 @@ class TestDirectRoute:
             ("/info", {"HTTP_AUTHORIZATION": f"Bearer {make_key(charlie)}"}),
         ]
         for path, headers in requests:
-            SERVED_DIRECTLY.clear()
-            direct = call("GET", path, **headers)
-            assert [f"GET {path}"] == SERVED_DIRECTLY
-            VIA[0] = "django"
-            try:
-                django = call("GET", path, **headers)
-            finally:
-                VIA[0] = "direct"
-            assert (direct.status, direct.headers, direct.content) == (
-                django.status,
-                django.headers,
-                django.content,
-            ), path
+            answered_alike("GET", path, **headers)
 
     def test_the_direct_write_answers_as_django_does(
         self, alice: Tenant, key: str, make_key: Callable[..., str], via: str
@@ -663,19 +664,7 @@ class TestDirectRoute:
             (key, b"\xff"),
         ]
         for sent_key, body in bodies:
-            SERVED_DIRECTLY.clear()
-            direct = call("POST", "/memory", sent_key, body=body)
-            assert SERVED_DIRECTLY == ["POST /memory"]
-            VIA[0] = "django"
-            try:
-                django = call("POST", "/memory", sent_key, body=body)
-            finally:
-                VIA[0] = "direct"
-            assert (direct.status, direct.headers, direct.content) == (
-                django.status,
-                django.headers,
-                django.content,
-            ), body
+            answered_alike("POST", "/memory", sent_key, body=body)
         assert MemoryItem.objects.for_tenant(alice).get(key="k2").value == [2]
 
     def test_the_direct_route_takes_only_what_json_clients_send(
