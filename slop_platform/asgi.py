@@ -56,6 +56,9 @@ from apps.memory import direct as memory_direct  # noqa: E402
 from slop_platform.views import info_direct_route  # noqa: E402
 
 DIRECT = [memory_direct.route(), memory_direct.store_route(), info_direct_route()]
+# Of those, the ones answered on the event loop, without a thread, when the process can
+# (apps.tenants.loop); what they hand on goes to their direct route.
+LOOP = [memory_direct.loop_route()]
 
 django_asgi_app = SingleHopASGIHandler()
 websocket_app = PublicSurfaceASGIMiddleware(ApiKeyAuthMiddleware(URLRouter(websocket_urlpatterns)))
@@ -67,6 +70,7 @@ application = ServingFront(
     streaming=STREAMING,
     mounts=MOUNTS,
     direct=DIRECT,
+    loop=LOOP,
     threads=settings.SLOP_WEB_THREADS,
     # Other processes' changes to cached rows (API keys) reach this one within milliseconds.
     on_startup=[invalidation.start_listening],

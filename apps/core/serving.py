@@ -15,6 +15,9 @@ So the front routes, per request, by path, before any Django code runs:
 - HTTP requests to a streaming route (`streaming` patterns, matched below a `/t/<slug>` public
   surface prefix too), or with a body of unannounced length (chunked; only the ASGI handler
   counts it): Django's ASGI handler (apps.core.asgi.SingleHopASGIHandler);
+- `loop` routes: a request one of them accepts may be answered on the event loop, without a
+  thread (the busiest bodiless requests, when this process can take every step without blocking);
+  what it hands on goes down the paths below;
 - `direct` routes: a request one of them accepts (the busiest requests of a few routes, as JSON
   clients send them) goes to its WSGI application, on the same thread pool;
 - every other HTTP request: Django's WSGI handler on a thread pool, through a2wsgi.
@@ -184,6 +187,17 @@ class DirectRoute:
     app: WSGIApp
 
 
+@dataclass(frozen=True)
+class LoopRoute:
+    """Requests without a body that `answer(scope)` may answer on the event loop itself, with no
+    thread (apps.tenants.loop): the answer (status, headers, body), or None to send the request on
+    to the thread path, having done nothing a second try would repeat. `accepts` is as
+    DirectRoute's; a request a loop route hands on goes to the direct route that accepts it."""
+
+    accepts: Callable[[Scope], bool]
+    answer: Callable[[Scope], Awaitable[tuple[int, list[tuple[bytes, bytes]], bytes] | None]]
+
+
 class ServingFront:
     """ASGI application: mounts, WebSocket, streams on ASGI; the rest on WSGI threads."""
 
@@ -198,6 +212,7 @@ class ServingFront:
         threads: int = 8,
         max_header_bytes: int = 16 * 1024,
         direct: Sequence[DirectRoute] = (),
+        loop: Sequence[LoopRoute] = (),
         on_startup: Sequence[Callable[[], None]] = (),
     ) -> None:
         self.on_startup = list(on_startup)
@@ -208,6 +223,7 @@ class ServingFront:
             (route.accepts, ThreadedWSGI(route.app, threads=threads, executor=wsgi_threads.executor))
             for route in direct
         ]
+        self.loop = list(loop)
         self.asgi_http = asgi_http
         self.websocket = websocket
         self.streaming = re.compile("|".join(f"(?:{pattern})" for pattern in streaming) or "(?!)")
@@ -259,6 +275,15 @@ class ServingFront:
         elif kind == "websocket":
             await self.websocket(scope, receive, send)
         else:
+            for route in self.loop:
+                if route.accepts(scope):
+                    answer = await route.answer(scope)
+                    if answer is not None:
+                        status, headers, body = answer
+                        await send({"type": "http.response.start", "status": status, "headers": headers})
+                        await send({"type": "http.response.body", "body": body})
+                        return
+                    break
             await self.route(scope)(scope, receive, send)
 
     async def _refuse_headers(self, kind: str, send: Send) -> None:

@@ -51,7 +51,17 @@ def store_answer(tenant: Tenant, data: Any) -> dict[str, Any]:
 def item_answer(tenant: Tenant, key: str) -> dict[str, Any]:
     """GET /memory/:key's answer (also served directly: apps/memory/direct.py)."""
     services.validate_key(key)
-    stored_key, value, created_at, updated_at = selectors.memory_item_answer(tenant=tenant, key=key)
+    return _item(selectors.memory_item_answer(tenant=tenant, key=key))
+
+
+async def item_answer_on_loop(tenant: Tenant, key: str) -> dict[str, Any]:
+    """item_answer on the event loop (apps/memory/direct.py's loop route)."""
+    services.validate_key(key)
+    return _item(await selectors.memory_item_answer_on_loop(tenant=tenant, key=key))
+
+
+def _item(row: tuple[str, Any, Any, Any]) -> dict[str, Any]:
+    stored_key, value, created_at, updated_at = row
     return {
         "key": stored_key,
         "value": value,

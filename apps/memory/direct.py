@@ -13,9 +13,15 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 
 from apps.core.asgi import DirectWSGIHandler
-from apps.core.serving import DirectRoute, Scope
-from apps.memory.api import MemoryCollectionView, MemoryItemView, item_answer, store_answer
-from apps.tenants import direct
+from apps.core.serving import DirectRoute, LoopRoute, Scope
+from apps.memory.api import (
+    MemoryCollectionView,
+    MemoryItemView,
+    item_answer,
+    item_answer_on_loop,
+    store_answer,
+)
+from apps.tenants import direct, loop
 from apps.tenants.authentication import Principal
 
 PREFIX = "/memory/"
@@ -49,6 +55,24 @@ def route() -> DirectRoute:
         memory_item, route="memory/<path:key>", url_name="memory-item", kwargs_of=_kwargs_of
     )
     return DirectRoute(accepts=accepts, app=handler)
+
+
+def loop_route() -> LoopRoute:
+    """The same requests as route()'s, answered on the event loop when this process can
+    (apps.tenants.loop); those it cannot go to route()'s handler."""
+    loop.check_view(MemoryItemView)
+
+    async def answer(scope: Scope) -> loop.Answer | None:
+        key = scope["path"][len(PREFIX) :]
+
+        async def read(principal: Principal, target: Any) -> dict[str, Any]:
+            return await item_answer_on_loop(principal.tenant, key)
+
+        return await loop.answer_on_loop(
+            scope, MemoryItemView, "GET", {"key": key}, read, route="memory/<path:key>"
+        )
+
+    return LoopRoute(accepts=accepts, answer=answer)
 
 
 def memory_store(request: HttpRequest) -> HttpResponse:

@@ -12,6 +12,7 @@ from typing import Any
 from django.db import connections, router
 from django.db.models import Q
 
+from apps.core import loop_io
 from apps.core.errors import NotFound, ValidationFailed
 from apps.core.pagination import Page, paginate
 from apps.memory.models import MemoryItem
@@ -77,6 +78,18 @@ def memory_item_answer(*, tenant: Tenant, key: str) -> tuple[str, Any, datetime,
     with connection.cursor() as cursor:
         cursor.execute(_ANSWER_SQL, [tenant.pk, key])  # tenant_id in the SQL; (tenant, key) is unique
         row = cursor.fetchone()
+    return memory_item_of(row, key, connection)
+
+
+async def memory_item_answer_on_loop(*, tenant: Tenant, key: str) -> tuple[str, Any, datetime, datetime]:
+    """memory_item_answer for code on the event loop: the same statement, through apps.core.loop_io."""
+    row = await loop_io.fetch_one(_ANSWER_SQL, (tenant.pk, key))
+    return memory_item_of(row, key, None)  # (JSONField's conversion reads no connection)
+
+
+def memory_item_of(
+    row: tuple[Any, ...] | None, key: str, connection: Any
+) -> tuple[str, Any, datetime, datetime]:
     if row is None:
         raise NotFound(f"Memory key not found: {key}")
     return row[0], _VALUE.from_db_value(row[1], _VALUE.cached_col, connection), row[2], row[3]

@@ -162,8 +162,10 @@ def _touch(record: KeyRecord) -> None:
     now = time.monotonic()
     if now - _last_touch.get(record.key_id, -1e9) < settings.API_KEY_TOUCH_SECONDS:
         return
-    _last_touch[record.key_id] = now
+    # Noted once written: a request that cannot write it here (one on the event loop, which has
+    # no database connection: apps.tenants.loop) leaves it to the request that can.
     ApiKey.objects.unscoped().filter(pk=record.key_id).update(last_used_at=timezone.now())
+    _last_touch[record.key_id] = now
 
 
 def authenticate_key(raw_key: str) -> KeyRecord:

@@ -157,7 +157,7 @@ def _throttle(request: HttpRequest, view_class: type[SlopView]) -> None:
 
 
 def json_answer(data: Any, allow: str, status: int = 200) -> HttpResponse:
-    response = HttpResponse(_render(data), status=status, content_type="application/json")
+    response = HttpResponse(render(data), status=status, content_type="application/json")
     response["Allow"] = allow
     return response
 
@@ -165,7 +165,7 @@ def json_answer(data: Any, allow: str, status: int = 200) -> HttpResponse:
 def error_answer(request: HttpRequest, exc: Exception, allow: str) -> HttpResponse:
     """drf_exception_handler's answer, with the headers in the order DRF writes them."""
     error = to_application_error(exc) or internal_error(request, exc)
-    response = HttpResponse(_render(error.payload()), status=error.status, content_type="application/json")
+    response = HttpResponse(render(error.payload()), status=error.status, content_type="application/json")
     for name, value in error.headers.items():
         response[name] = value
     if error.status == 401:
@@ -178,6 +178,6 @@ _renderer = ORJSONRenderer()
 _parser = JSONParser()
 
 
-def _render(data: Any) -> bytes:
+def render(data: Any) -> bytes:
     """orjson's bytes, or DRF's encoder's where orjson cannot write (an integer past 64 bits)."""
     return _renderer.render(data, "application/json", {})

@@ -126,32 +126,83 @@ def _count_in_redis(store: RedisCache, key: str) -> int:
     return int(count)
 
 
+def bucket_of(request: Any) -> tuple[str, int]:
+    """The counter a request counts on (without its window) and its limit a minute (0: none), from
+    its `auth` (a Principal, or none) and, for key-less calls, its client address (`META`)."""
+    principal = request.auth
+    if isinstance(principal, Principal) and principal.key_id is not None:
+        return f"rl:t{principal.tenant.pk}:k{principal.key_id}", key_rate_limit(principal.tenant)
+    if isinstance(principal, Principal) and principal.user_id is not None:
+        # A console member's ticket: a member is limited like a key of the team, not like the
+        # anonymous public surface.
+        return f"rl:t{principal.tenant.pk}:u{principal.user_id}", key_rate_limit(principal.tenant)
+    if isinstance(principal, Principal):  # a tenant's public surface, per client address
+        bucket = f"rl:t{principal.tenant.pk}:pub:{request_client_address(request.META)}"
+        return bucket, settings.ANON_RATE_LIMIT_PER_MINUTE
+    return f"rl:anon:{request_client_address(request.META)}", settings.ANON_RATE_LIMIT_PER_MINUTE
+
+
+def seconds_to_wait(count: int, limit: int, now: float) -> float | None:
+    """None when the `count`th request of the window that holds `now` is within `limit`; else how
+    long until the next window (RateLimit.wait() answers at least a second)."""
+    if count <= limit:
+        return None
+    return (int(now // WINDOW_SECONDS) + 1) * WINDOW_SECONDS - now
+
+
+_state: list[Any] = [None, None, None]  # settings.CACHES["state"], its cache, its Redis URL (or None)
+
+
+def _state_store() -> tuple[Any, str | None]:
+    """The state cache and, when it is Redis, its URL. Kept while the setting is the same object:
+    on the event loop `caches[...]` is per task (an asgiref Local), which made one a request."""
+    config = settings.CACHES["state"]
+    if _state[0] is not config:
+        store: Any = caches["state"]
+        _state[:] = [config, store, store._servers[0] if _uses_redis(store) else None]
+    return _state[1], _state[2]
+
+
+async def count_on_loop(key: str) -> int:
+    """`_count(key)` for code on the event loop: Redis through asyncio (apps.core.loop_io), the
+    same script on the same key, and the same fall back to this process's counters."""
+    from apps.core import loop_io
+
+    store, location = _state_store()
+    if location is None:
+        return _count_in(store, key)
+    if not redis_breaker.available():
+        DEPENDENCY_UNAVAILABLE.labels("redis", "rate_limit_in_process").inc()
+        return _count_in(_fallback, key)
+    started = time.perf_counter()
+    try:
+        count = await loop_io.redis_script(
+            location, _INCR_WITH_EXPIRY, [store.make_and_validate_key(key)], [WINDOW_SECONDS + 5]
+        )
+    except REDIS_OUTAGE as exc:
+        CACHE_ERRORS.labels("state", "incr").inc()
+        redis_breaker.failed(exc)
+        DEPENDENCY_UNAVAILABLE.labels("redis", "rate_limit_in_process").inc()
+        return _count_in(_fallback, key)
+    finally:
+        if metrics_enabled():
+            CACHE_DURATION.labels("state", "incr").observe(time.perf_counter() - started)
+    redis_breaker.succeeded()
+    return int(count)
+
+
 class RateLimit(BaseThrottle):
     def __init__(self) -> None:
         self._wait = 0.0
 
     def allow_request(self, request: Request, view: Any) -> bool:
-        principal = request.auth
-        if isinstance(principal, Principal) and principal.key_id is not None:
-            limit = key_rate_limit(principal.tenant)
-            bucket = f"rl:t{principal.tenant.pk}:k{principal.key_id}"
-        elif isinstance(principal, Principal) and principal.user_id is not None:
-            # A console member's ticket: a member is limited like a key of the team, not like the
-            # anonymous public surface.
-            limit = key_rate_limit(principal.tenant)
-            bucket = f"rl:t{principal.tenant.pk}:u{principal.user_id}"
-        elif isinstance(principal, Principal):  # a tenant's public surface, per client address
-            limit = settings.ANON_RATE_LIMIT_PER_MINUTE
-            bucket = f"rl:t{principal.tenant.pk}:pub:{request_client_address(request.META)}"
-        else:
-            limit = settings.ANON_RATE_LIMIT_PER_MINUTE
-            bucket = f"rl:anon:{request_client_address(request.META)}"
+        bucket, limit = bucket_of(request)
         if limit <= 0:
             return True
         now = _clock()
-        window = int(now // WINDOW_SECONDS)
-        if _count(f"{bucket}:{window}") > limit:
-            self._wait = (window + 1) * WINDOW_SECONDS - now
+        wait = seconds_to_wait(_count(f"{bucket}:{int(now // WINDOW_SECONDS)}"), limit, now)
+        if wait is not None:
+            self._wait = wait
             return False
         return True
 

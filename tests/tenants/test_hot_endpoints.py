@@ -8,24 +8,29 @@ existed, so any drift shows here.
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from django.conf import settings
+from django.core.exceptions import SynchronousOnlyOperation
 from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from django.test import Client, RequestFactory
 from django.test.utils import override_settings
 from django.utils import timezone
 
+from apps.core import loop_io
 from apps.memory.models import KEY_MAX_LENGTH, MemoryItem
 from apps.memory.services import memory_item_store
 from apps.tenants.models import ApiKey, Tenant
 from apps.tenants.services import api_key_create, api_key_revoke, tenant_public_scopes_set
-from slop_platform.asgi import DIRECT
+from slop_platform.asgi import DIRECT, LOOP
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_rate_window")]
 
@@ -63,15 +68,19 @@ class WsgiAnswer(Answer):
 
 # "django": every request through Django's URL resolution and the view (the test client);
 # "direct": what a route of apps.core.serving's front takes directly (DIRECT in slop_platform/asgi.py)
-# goes through it, the rest through the test client.
+# goes through it, the rest through the test client;
+# "loop": what a loop route takes (LOOP) is first offered to it, under the event loop's rule (no
+# database but through apps.core.loop_io); what it hands on goes the "direct" way.
 VIA = ["django"]
 SERVED_DIRECTLY: list[str] = []
+SERVED_ON_LOOP: list[str] = []
 
 
-@pytest.fixture(params=["django", "direct"], autouse=True)
+@pytest.fixture(params=["django", "direct", "loop"], autouse=True)
 def via(request: pytest.FixtureRequest) -> Iterator[str]:
     VIA[0] = request.param
     SERVED_DIRECTLY.clear()
+    SERVED_ON_LOOP.clear()
     yield request.param
     VIA[0] = "django"
 
@@ -84,16 +93,16 @@ def call(method: str, path: str, key: str | None = None, body: Any = None, **hea
     if body is not None:
         kwargs["data"] = body if isinstance(body, bytes | str) else json.dumps(body)
         kwargs["content_type"] = extra.pop("CONTENT_TYPE", "application/json")
-    answer = (VIA[0] == "direct" and _direct(method, path, kwargs, extra)) or Answer(
-        getattr(Client(), method.lower())(path, **kwargs, **extra)
+    answer = (
+        (VIA[0] == "loop" and _on_loop(method, path, kwargs, extra))
+        or (VIA[0] in ("direct", "loop") and _direct(method, path, kwargs, extra))
+        or Answer(getattr(Client(), method.lower())(path, **kwargs, **extra))
     )
     assert answer.header("X-Request-ID") == REQUEST_ID
     return answer
 
 
-def _direct(method: str, path: str, kwargs: dict[str, Any], extra: dict[str, str]) -> Answer | None:
-    """The request through the direct route that accepts its ASGI scope, if one does."""
-    environ = RequestFactory().generic(method, path, **kwargs, **extra).environ
+def _scope_of(environ: dict[str, Any]) -> dict[str, Any]:
     headers = [
         (name[5:].replace("_", "-").lower().encode(), str(value).encode("latin-1"))
         for name, value in environ.items()
@@ -102,13 +111,83 @@ def _direct(method: str, path: str, kwargs: dict[str, Any], extra: dict[str, str
     for name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
         if environ.get(name):
             headers.append((name.replace("_", "-").lower().encode(), str(environ[name]).encode()))
-    scope = {
+    if "HTTP_HOST" not in environ:  # what Django's test client's requests name as their host
+        headers.append((b"host", environ["SERVER_NAME"].encode()))
+    return {
         "type": "http",
-        "method": method,
+        "method": environ["REQUEST_METHOD"],
         "path": environ["PATH_INFO"],
         "query_string": environ.get("QUERY_STRING", "").encode(),
         "headers": headers,
+        "client": ("127.0.0.1", 50000),
     }
+
+
+# The names Django writes (the loop route sends them lowercase, as the front sends every answer).
+_HEADER_NAMES = {
+    name.lower(): name
+    for name in (
+        *VIEW_HEADERS,
+        "X-Request-ID",
+        "X-Content-Type-Options",
+        "Referrer-Policy",
+        "Cross-Origin-Opener-Policy",
+    )
+}
+
+
+def _on_loop(method: str, path: str, kwargs: dict[str, Any], extra: dict[str, str]) -> Answer | None:
+    """The request answered by the loop route that accepts its ASGI scope, if one does and does
+    not hand it on. It runs as on the event loop: Django's database refuses it (as Django does on
+    a loop: SynchronousOnlyOperation) but for apps.core.loop_io.fetch_one, which reads here
+    through the test's connection (its transaction holds the rows)."""
+    scope = _scope_of(RequestFactory().generic(method, path, **kwargs, **extra).environ)
+    route = next((route for route in LOOP if route.accepts(scope)), None)
+    if route is None:
+        return None
+    fetching, refused = [False], [False]
+
+    def refuse(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if not fetching[0]:
+            refused[0] = True
+            raise SynchronousOnlyOperation("no database on the event loop but through loop_io")
+        return execute(sql, params, many, context)
+
+    async def fetch_one(sql: str, params: tuple[Any, ...]) -> Any:
+        fetching[0] = True
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                return cursor.fetchone()
+        finally:
+            fetching[0] = False
+
+    coroutine = route.answer(scope)
+    with connection.execute_wrapper(refuse), patch.object(loop_io, "fetch_one", fetch_one):
+        try:
+            coroutine.send(None)
+        except StopIteration as done:
+            answer = done.value
+        else:
+            raise AssertionError("the loop route waited on I/O the test does not give it")
+    if refused[0]:
+        # No statement ran; but a write refused inside the test's transaction (atomic) marked it
+        # for rollback, which no request outside one (autocommit) is.
+        connection.needs_rollback, connection.rollback_exc = False, None
+    if answer is None:
+        return None
+    SERVED_ON_LOOP.append(f"{method} {path}")
+    status, headers, body = answer
+    named = [
+        (_HEADER_NAMES.get(name.decode(), name.decode()), value.decode("latin-1")) for name, value in headers
+    ]
+    return WsgiAnswer(str(status), named, body)
+
+
+def _direct(method: str, path: str, kwargs: dict[str, Any], extra: dict[str, str]) -> Answer | None:
+    """The request through the direct route that accepts its ASGI scope, if one does."""
+    environ = RequestFactory().generic(method, path, **kwargs, **extra).environ
+    scope = _scope_of(environ)
     started: list[Any] = []
 
     def start_response(status: str, headers: list[tuple[str, str]]) -> None:
@@ -173,7 +252,8 @@ def item_body(item: MemoryItem) -> bytes:
 
 def test_get_item(key: str, item: MemoryItem, via: str) -> None:
     answer = call("GET", "/memory/k1", key)
-    assert (["GET /memory/k1"] if via == "direct" else []) == SERVED_DIRECTLY
+    # On the loop, a key this process has not seen yet is looked up on the direct route's thread.
+    assert (["GET /memory/k1"] if via in ("direct", "loop") else []) == SERVED_DIRECTLY
     assert (answer.status, answer.content) == (200, item_body(item))
     assert answer.view_headers() == [("Content-Type", "application/json"), ("Allow", ITEM_ALLOW)]
     # The X-API-Key header, X-SLOP-User and a narrowing X-SLOP-Scope that still allows it.
@@ -181,6 +261,7 @@ def test_get_item(key: str, item: MemoryItem, via: str) -> None:
         "GET", "/memory/k1", HTTP_X_API_KEY=key, HTTP_X_SLOP_USER="user-7", HTTP_X_SLOP_SCOPE="memory.k*.read"
     )
     assert (same.status, same.content, same.headers) == (200, answer.content, answer.headers)
+    assert (["GET /memory/k1"] if via == "loop" else []) == SERVED_ON_LOOP
     # Any Accept that JSON satisfies, and ?format=json.
     for accept in ("*/*", "application/json", "application/*", "text/html, application/json;q=0.5"):
         assert call("GET", "/memory/k1", key, HTTP_ACCEPT=accept).content == answer.content
@@ -584,27 +665,35 @@ def test_info_on_a_public_surface(alice: Tenant) -> None:
 # --- the direct route against Django's --------------------------------------------------------
 
 
-def answered_alike(method: str, path: str, key: str | None = None, body: Any = None, **headers: str) -> None:
-    """The request served by its direct route, then by Django: the same status, headers and body."""
+def answered_alike(method: str, path: str, key: str | None = None, body: Any = None, **headers: str) -> str:
+    """The request served by its direct route (or, via "loop", its loop route if it does not hand
+    it on), then by Django: the same status, headers and body. Which served it: "loop", "direct"."""
+    way = VIA[0]
+    if way == "loop" and method == "GET":
+        call(method, path, key, body, **headers)  # this process learns the key, as after any use
     SERVED_DIRECTLY.clear()
-    direct = call(method, path, key, body, **headers)
-    assert [f"{method} {path}"] == SERVED_DIRECTLY
+    SERVED_ON_LOOP.clear()
+    served = call(method, path, key, body, **headers)
+    assert [f"{method} {path}"] == SERVED_ON_LOOP + SERVED_DIRECTLY
     VIA[0] = "django"
     try:
         django = call(method, path, key, body, **headers)
     finally:
-        VIA[0] = "direct"
-    assert (direct.status, direct.headers, direct.content) == (django.status, django.headers, django.content)
+        VIA[0] = way
+    assert (served.status, served.headers, served.content) == (django.status, django.headers, django.content)
+    return "loop" if SERVED_ON_LOOP else "direct"
 
 
 class TestDirectRoute:
-    """The requests apps/memory/direct.py takes, against Django's answers to the same."""
+    """The requests apps/memory/direct.py takes, against Django's answers to the same: through the
+    direct routes, and through the loop routes first."""
 
-    @pytest.fixture
-    def via(self) -> Iterator[str]:  # (not the module's: these run once, on the direct route)
-        VIA[0] = "direct"
+    @pytest.fixture(params=["direct", "loop"])
+    def via(self, request: pytest.FixtureRequest) -> Iterator[str]:  # (not the module's)
+        VIA[0] = request.param
         SERVED_DIRECTLY.clear()
-        yield "direct"
+        SERVED_ON_LOOP.clear()
+        yield request.param
         VIA[0] = "django"
 
     def test_the_direct_route_answers_as_django_does(
@@ -642,8 +731,10 @@ class TestDirectRoute:
             ("/info", {"HTTP_AUTHORIZATION": f"Bearer {revoked.plaintext}"}),
             ("/info", {"HTTP_AUTHORIZATION": f"Bearer {make_key(charlie)}"}),
         ]
-        for path, headers in requests:
-            answered_alike("GET", path, **headers)
+        served = {path: answered_alike("GET", path, **headers) for path, headers in requests}
+        if via == "loop":  # all but what the input rule refuses, and /info (no loop route)
+            handed_on = {path for path, way in served.items() if way == "direct"}
+            assert handed_on == {"/memory/a%00b", "/info"}
 
     def test_the_direct_write_answers_as_django_does(
         self, alice: Tenant, key: str, make_key: Callable[..., str], via: str
@@ -689,21 +780,135 @@ class TestDirectRoute:
         call("POST", "/memory", key, body="key=k", CONTENT_TYPE="text/plain")
         call("POST", "/memory", key, body=b"{}", CONTENT_TYPE="application/json; charset=utf-8")
         call("POST", "/memory?x=1", key, body={"key": "k", "value": 1})
-        assert SERVED_DIRECTLY == []
+        assert SERVED_DIRECTLY == SERVED_ON_LOOP == []
 
     def test_a_direct_request_is_counted_and_logged_as_the_route(
-        self, alice: Tenant, key: str, item: MemoryItem, via: str, caplog: pytest.LogCaptureFixture
+        self, alice: Tenant, key: str, item: MemoryItem, via: str
     ) -> None:
         from apps.core.observability import metrics
+        from apps.core.observability.logs import JsonFormatter
 
         def served() -> float:
             value = metrics.HTTP_REQUESTS.labels("GET", "memory/<path:key>", "200")._value.get()
             return float(value)
 
+        call("GET", "/memory/k1", key)  # (the loop route knows the key from then on)
+        SERVED_DIRECTLY.clear()
         before = served()
-        with caplog.at_level("INFO", logger="slop.request"):
-            call("GET", "/memory/k1", key)
-        assert SERVED_DIRECTLY == ["GET /memory/k1"]
+        written = io.StringIO()
+        handler = logging.StreamHandler(written)
+        handler.setFormatter(JsonFormatter())
+        request_log = logging.getLogger("slop.request")
+        request_log.addHandler(handler)
+        level = request_log.level
+        request_log.setLevel("INFO")
+        try:
+            call("GET", "/memory/k1", key, HTTP_X_FORWARDED_FOR="203.0.113.9")
+        finally:
+            request_log.removeHandler(handler)
+            request_log.setLevel(level)
+        assert (SERVED_ON_LOOP if via == "loop" else SERVED_DIRECTLY) == ["GET /memory/k1"]
         assert served() == before + 1
-        (line,) = [record for record in caplog.records if record.name == "slop.request"]
-        assert (line.route, line.status, line.path) == ("memory/<path:key>", 200, "/memory/k1")  # type: ignore[attr-defined]
+        (line,) = [json.loads(text) for text in written.getvalue().splitlines()]
+        assert {name: line[name] for name in ("route", "status", "path", "method", "client")} == {
+            "route": "memory/<path:key>",
+            "status": 200,
+            "path": "/memory/k1",
+            "method": "GET",
+            "client": "127.0.0.1",  # X-Forwarded-For from a peer that is no trusted proxy: ignored
+        }
+        key_prefix = ApiKey.objects.for_tenant(alice).get().prefix
+        assert (line["request_id"], line["tenant_id"], line["key_prefix"]) == (
+            REQUEST_ID,
+            alice.pk,
+            key_prefix,
+        )
+
+
+class TestLoopRoute:
+    """What the loop route hands on to the thread path, and what it answers itself."""
+
+    @pytest.fixture(autouse=True)
+    def via(self) -> Iterator[str]:  # (not the module's)
+        VIA[0] = "loop"
+        SERVED_DIRECTLY.clear()
+        SERVED_ON_LOOP.clear()
+        yield "loop"
+        VIA[0] = "django"
+
+    def served(self) -> list[str]:
+        ways = ["loop"] * len(SERVED_ON_LOOP) + ["direct"] * len(SERVED_DIRECTLY)
+        SERVED_ON_LOOP.clear()
+        SERVED_DIRECTLY.clear()
+        return ways
+
+    def test_a_key_is_looked_up_and_its_use_recorded_off_the_loop(
+        self, alice: Tenant, key: str, item: MemoryItem
+    ) -> None:
+        record = ApiKey.objects.for_tenant(alice).get()
+        assert record.last_used_at is None
+        assert call("GET", "/memory/k1", key).status == 200
+        assert self.served() == ["direct"]  # not cached here yet: the thread reads it
+        ApiKey.objects.for_tenant(alice).update(last_used_at=None)
+        assert call("GET", "/memory/k1", key).status == 200
+        assert self.served() == ["loop"]
+        # Its use is recorded once a minute (API_KEY_TOUCH_SECONDS): by the thread path.
+        assert ApiKey.objects.for_tenant(alice).get().last_used_at is None
+        from apps.tenants import authentication
+
+        authentication._last_touch.clear()
+        assert call("GET", "/memory/k1", key).status == 200
+        assert self.served() == ["direct"]
+        assert ApiKey.objects.for_tenant(alice).get().last_used_at is not None
+        assert call("GET", "/memory/k1", key).status == 200
+        assert self.served() == ["loop"]
+
+    def test_a_revoked_key_is_refused_on_the_loop_once_known(
+        self, alice: Tenant, key: str, item: MemoryItem
+    ) -> None:
+        call("GET", "/memory/k1", key)
+        self.served()
+        api_key_revoke(prefix=ApiKey.objects.for_tenant(alice).get().prefix)
+        first = call("GET", "/memory/k1", key)  # dropped from this process's cache: read again
+        assert first.status == 401
+        assert self.served() == ["direct"]
+        again = call("GET", "/memory/k1", key)
+        assert (again.status, again.content) == (401, first.content)
+        assert self.served() == ["loop"]
+
+    def test_another_tenants_key_reads_nothing_on_the_loop(
+        self, charlie: Tenant, make_key: Callable[..., str], item: MemoryItem
+    ) -> None:
+        other = make_key(charlie)
+        call("GET", "/memory/k1", other)
+        self.served()
+        answer = call("GET", "/memory/k1", other)
+        assert self.served() == ["loop"]
+        refused(answer, 404, error("Memory key not found: k1", "not_found", 404), ITEM_ALLOW)
+
+    @override_settings(RATE_LIMIT_PER_MINUTE=3)
+    def test_the_rate_limit_counts_both_paths_alike(self, key: str, item: MemoryItem) -> None:
+        statuses = [call("GET", "/memory/k1", key).status for _ in range(4)]
+        assert statuses == [200, 200, 200, 429]
+        assert self.served() == ["loop", "loop", "loop", "direct"]  # (listed by path)
+
+    def test_with_tracing_on_every_request_takes_the_thread_path(
+        self, key: str, item: MemoryItem, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from apps.core.observability import tracing
+
+        call("GET", "/memory/k1", key)
+        self.served()
+        monkeypatch.setattr(tracing, "enabled", lambda: True)
+        assert call("GET", "/memory/k1", key).status == 200
+        assert self.served() == ["direct"]
+
+    @override_settings(ALLOWED_HOSTS=["testserver"])
+    def test_a_host_outside_allowed_hosts_is_refused_by_the_thread_path(
+        self, key: str, item: MemoryItem
+    ) -> None:
+        call("GET", "/memory/k1", key)
+        self.served()
+        answer = call("GET", "/memory/k1", key, HTTP_HOST="evil.example")
+        assert answer.status == 400
+        assert self.served() == ["direct"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -53,15 +54,18 @@ class RequestFigures:
                         span.update_name(f"{request.method} {route}")
                         span.set_attribute("http.route", route)
                         span.set_attribute("http.response.status_code", response.status_code)
-                    self._record(request, response, route, started)
+                    self.record(request, response, route, started)
             else:
                 response = serve(request)
-                self._record(request, response, route_of(request), started)
+                self.record(request, response, route_of(request), started)
         finally:
             context.leave_request(token)
         return response
 
-    def _record(self, request: HttpRequest, response: HttpResponse, route: str, started: float) -> None:
+    def record(self, request: Any, response: Any, route: str, started: float) -> None:
+        """The counter, latency and log line of a request answered (`response.status_code`) at
+        `route`; also for a request answered on the event loop (apps.tenants.loop), whose
+        `request` has what a Django request has for it (method, get_full_path(), META)."""
         elapsed = time.perf_counter() - started
         method = str(request.method)
         status = response.status_code

@@ -1,0 +1,135 @@
+"""PostgreSQL and Redis from the event loop, for the requests a web process answers without a
+thread (apps.core.serving's `LoopRoute`s): an asyncio connection pool and an asyncio Redis client
+per event loop, with the same bounded waits as Django's side (settings: SLOP_DB_CONNECT_TIMEOUT,
+SLOP_DB_POOL_TIMEOUT, SLOP_DB_STATEMENT_TIMEOUT and its client-side grace, SLOP_REDIS_*), and the
+same figures (slop_db_query_duration_seconds, slop_cache_operation_duration_seconds).
+
+Their failures are raised as Django's side raises them, so a request answers them alike
+(apps.core.degraded): a database that cannot be reached or does not answer in time is Django's
+OperationalError (a 503), Redis's are redis-py's ConnectionError and TimeoutError.
+
+The connections are made with the parameters Django's connection uses (the embedded server's
+socket included), in UTC as Django's are, and prepare a statement they run often.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import weakref
+from typing import Any
+
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import OperationalError as DatabaseOperationalError
+
+from apps.core.observability import metrics
+from apps.core.observability.db import GRACE_SECONDS
+
+_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+_redis: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+# Connections per web process for the event loop's queries: each is held for one statement of a
+# few hundred microseconds, and the loop runs one request's Python at a time.
+POOL_MAX_SIZE = 4
+
+
+def _connection_params() -> dict[str, Any]:
+    params = dict(connections[DEFAULT_DB_ALIAS].get_connection_params())
+    for django_only in ("cursor_factory", "context", "server_side_binding", "pool", "prepare_threshold"):
+        params.pop(django_only, None)
+    options = params.get("options", "")
+    params["options"] = f"{options} -c TimeZone=UTC".strip()  # Django's connections are in UTC
+    # As Django's: each statement its own transaction, so a read is one round trip, not three
+    # (BEGIN, the statement, the COMMIT the pool sends when the connection comes back).
+    params["autocommit"] = True
+    return params
+
+
+async def _configure(connection: Any) -> None:
+    from psycopg.types.string import TextLoader
+
+    # As Django's connections do: jsonb arrives as its text, which JSONField.from_db_value parses.
+    connection.adapters.register_loader("jsonb", TextLoader)
+
+
+async def _pool() -> Any:
+    loop = asyncio.get_running_loop()
+    pool = _pools.get(loop)
+    if pool is None:
+        from psycopg_pool import AsyncConnectionPool
+
+        pool = AsyncConnectionPool(
+            kwargs=_connection_params(),
+            min_size=1,
+            max_size=POOL_MAX_SIZE,
+            timeout=settings.SLOP_DB_POOL_TIMEOUT,
+            open=False,
+            name="slop-loop",
+            configure=_configure,
+        )
+        _pools[loop] = pool
+        await pool.open(wait=False)
+    return pool
+
+
+async def fetch_one(sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """The first row of `sql` (placeholders %s), or None. A database that fails, cannot be reached
+    within the pool's timeout or does not answer within the statement timeout (and its grace) is
+    Django's OperationalError; the broken connection is not reused."""
+    import psycopg
+
+    statement = float(settings.SLOP_DB_STATEMENT_TIMEOUT or 0)
+    deadline = settings.SLOP_DB_POOL_TIMEOUT + (statement + GRACE_SECONDS if statement else 30.0)
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(deadline):
+            pool = await _pool()
+            async with pool.connection() as connection, connection.cursor() as cursor:
+                await cursor.execute(sql, params)
+                row: tuple[Any, ...] | None = await cursor.fetchone()
+    except (psycopg.Error, TimeoutError) as exc:
+        metrics.DB_ERRORS.labels(DEFAULT_DB_ALIAS, type(exc).__name__).inc()
+        raise DatabaseOperationalError(str(exc) or "the database did not answer in time") from exc
+    finally:
+        if metrics.enabled():
+            metrics.DB_QUERY_DURATION.labels(DEFAULT_DB_ALIAS).observe(time.perf_counter() - started)
+    return row
+
+
+def _redis_client(location: str) -> Any:
+    loop = asyncio.get_running_loop()
+    clients = _redis.setdefault(loop, {})
+    client = clients.get(location)
+    if client is None:
+        import redis.asyncio
+
+        client = redis.asyncio.Redis.from_url(
+            location,
+            socket_timeout=settings.SLOP_REDIS_SOCKET_TIMEOUT,
+            socket_connect_timeout=settings.SLOP_REDIS_CONNECT_TIMEOUT,
+        )
+        clients[location] = client
+    return client
+
+
+async def redis_script(location: str, script: str, keys: list[str], args: list[Any]) -> Any:
+    """`script` (Lua) run by the Redis at `location`: EVALSHA, loading it on the first call."""
+    client = _redis_client(location)
+    registered = getattr(client, "_slop_scripts", None)
+    if registered is None:
+        registered = client._slop_scripts = {}
+    runner = registered.get(script)
+    if runner is None:
+        runner = registered[script] = client.register_script(script)
+    return await runner(keys=keys, args=args)
+
+
+async def close() -> None:
+    """Closes this loop's pool and Redis clients (a process's shutdown; tests)."""
+    loop = asyncio.get_running_loop()
+    pool = _pools.pop(loop, None)
+    if pool is not None:
+        await pool.close()
+    for client in _redis.pop(loop, {}).values():
+        await client.aclose()
