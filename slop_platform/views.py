@@ -25,8 +25,8 @@ from rest_framework.response import Response
 from apps.core.asgi import DirectWSGIHandler
 from apps.core.info import caller_details, capabilities, installed_endpoints
 from apps.core.serializers import HealthSerializer, InfoSerializer, ReadinessSerializer
-from apps.core.serving import DirectRoute
-from apps.tenants import direct
+from apps.core.serving import DirectRoute, LoopRoute, Scope
+from apps.tenants import direct, loop
 from apps.tenants.api import PublicView
 from apps.tenants.authentication import Principal
 
@@ -75,9 +75,27 @@ def _info_direct(request: HttpRequest) -> HttpResponse:
 def info_direct_route() -> DirectRoute:
     """GET /info with a key, as JSON clients send it, served directly (apps.tenants.direct)."""
     handler = DirectWSGIHandler(_info_direct, route="info", url_name="info", kwargs_of=lambda path: {})
-    return DirectRoute(
-        accepts=lambda scope: scope["path"] == "/info" and direct.keyed_json_get(scope), app=handler
-    )
+    return DirectRoute(accepts=_info_accepts, app=handler)
+
+
+def info_loop_route() -> LoopRoute:
+    """The same requests, answered on the event loop (apps.tenants.loop) while the tenant's
+    snapshots are in this process (the answer reads no database then); else on the thread."""
+    loop.check_view(InfoView)
+
+    async def answer_info(principal: Principal, target: Any, prepared: dict[str, Any]) -> dict[str, Any]:
+        return prepared
+
+    async def answer(scope: Scope) -> loop.Answer | None:
+        return await loop.answer_on_loop(
+            scope, InfoView, "GET", {}, answer_info, route="info", prepare=info_answer
+        )
+
+    return LoopRoute(accepts=_info_accepts, answer=answer)
+
+
+def _info_accepts(scope: Scope) -> bool:
+    return scope["path"] == "/info" and direct.keyed_json_get(scope)
 
 
 class HealthzView(PublicView):

@@ -24,7 +24,7 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db import OperationalError as DatabaseOperationalError
 
 from apps.core.observability import metrics
-from apps.core.observability.db import GRACE_SECONDS
+from apps.core.observability.db import client_deadline_seconds, shut_down
 
 _pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
 _redis: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]] = weakref.WeakKeyDictionary()
@@ -74,23 +74,33 @@ async def _pool() -> Any:
 
 
 async def fetch_one(sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
-    """The first row of `sql` (placeholders %s), or None. A database that fails, cannot be reached
-    within the pool's timeout or does not answer within the statement timeout (and its grace) is
-    Django's OperationalError; the broken connection is not reused."""
+    """The first row of `sql` (placeholders %s), or None. A database that fails, cannot give a
+    connection within the pool's timeout or does not answer within the statement's deadline is
+    Django's OperationalError; the broken connection is not reused.
+
+    The deadline is the thread side's (apps.core.observability.db): past the server's own
+    statement_timeout and its grace, the connection's socket is shut down, and the waiting read
+    fails at once. (Cancelling the coroutine instead has psycopg cancel the query on a server that
+    does not answer, which held a request 16 s past a 6 s deadline.)"""
     import psycopg
 
-    statement = float(settings.SLOP_DB_STATEMENT_TIMEOUT or 0)
-    deadline = settings.SLOP_DB_POOL_TIMEOUT + (statement + GRACE_SECONDS if statement else 30.0)
+    loop = asyncio.get_running_loop()
+    deadline = client_deadline_seconds()
     started = time.perf_counter()
     try:
-        async with asyncio.timeout(deadline):
-            pool = await _pool()
-            async with pool.connection() as connection, connection.cursor() as cursor:
-                await cursor.execute(sql, params)
-                row: tuple[Any, ...] | None = await cursor.fetchone()
-    except (psycopg.Error, TimeoutError) as exc:
+        pool = await _pool()
+        async with pool.connection() as connection:
+            watchdog = loop.call_later(deadline, shut_down, connection.pgconn.socket) if deadline else None
+            try:
+                async with connection.cursor() as cursor:
+                    await cursor.execute(sql, params)
+                    row: tuple[Any, ...] | None = await cursor.fetchone()
+            finally:
+                if watchdog is not None:
+                    watchdog.cancel()
+    except psycopg.Error as exc:
         metrics.DB_ERRORS.labels(DEFAULT_DB_ALIAS, type(exc).__name__).inc()
-        raise DatabaseOperationalError(str(exc) or "the database did not answer in time") from exc
+        raise DatabaseOperationalError(str(exc)) from exc
     finally:
         if metrics.enabled():
             metrics.DB_QUERY_DURATION.labels(DEFAULT_DB_ALIAS).observe(time.perf_counter() - started)

@@ -65,7 +65,7 @@ def loop_route() -> LoopRoute:
     async def answer(scope: Scope) -> loop.Answer | None:
         key = scope["path"][len(PREFIX) :]
 
-        async def read(principal: Principal, target: Any) -> dict[str, Any]:
+        async def read(principal: Principal, target: Any, prepared: Any) -> dict[str, Any]:
             return await item_answer_on_loop(principal.tenant, key)
 
         return await loop.answer_on_loop(

@@ -26,6 +26,7 @@ thread path before it has done anything a second try would repeat:
 from __future__ import annotations
 
 import functools
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -42,7 +43,7 @@ from rest_framework import exceptions as drf_exceptions
 from apps.core.errors import ApplicationError
 from apps.core.ids import new_id
 from apps.core.middleware import request_id_var
-from apps.core.observability import context, tracing
+from apps.core.observability import context, metrics, tracing
 from apps.core.observability.middleware import RequestFigures
 from apps.core.serving import Scope
 from apps.core.text import check_named_text
@@ -52,7 +53,11 @@ from apps.tenants.api import SlopView
 from apps.tenants.authentication import SCOPE_HEADER, Principal, attach_to, principal_for
 
 Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
-LoopHandler = Callable[[Principal, Any], Awaitable[Any]]
+# handler(principal, target, prepared): the data to answer; `prepared`, what prepare() gave.
+LoopHandler = Callable[[Principal, Any, Any], Awaitable[Any]]
+Prepare = Callable[[Principal], Any]
+
+logger = logging.getLogger("slop.serving")
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # PlatformMiddleware's rule
 _LOCAL_HOSTS = [".localhost", "127.0.0.1", "[::1]"]  # Django's ALLOWED_HOSTS when DEBUG leaves it empty
@@ -168,11 +173,33 @@ async def answer_on_loop(
     handler: LoopHandler,
     *,
     route: str,
+    prepare: Prepare | None = None,
 ) -> Answer | None:
-    """The answer to a request `direct.serve` would answer (`handler(principal, target)`'s data),
-    or None when it must go to the thread path (nothing of it done yet)."""
+    """The answer to a request `direct.serve` would answer (`handler(principal, target, prepared)`'s
+    data), or None when it must go to the thread path (nothing of it done yet).
+
+    `prepare(principal)`: what the handler computes from this process's memory alone (an answer
+    made of cached snapshots), run with authentication, before the request is counted, so that
+    needing the database there hands the request on uncounted; an error it raises is raised
+    where the handler runs, after the rate limit and the access check, as on the thread path."""
     if not takes_plain_requests():
         return None
+    answer = await _answer(scope, view_class, method, kwargs, handler, route=route, prepare=prepare)
+    if metrics.enabled():
+        metrics.HTTP_EVENT_LOOP.labels(route, "handed_on" if answer is None else "answered").inc()
+    return answer
+
+
+async def _answer(
+    scope: Scope,
+    view_class: type[SlopView],
+    method: str,
+    kwargs: dict[str, Any],
+    handler: LoopHandler,
+    *,
+    route: str,
+    prepare: Prepare | None,
+) -> Answer | None:
     request = LoopRequest(scope)
     if not request.host_allowed():
         return None  # Django's 400 for the Host, on the thread path
@@ -189,8 +216,17 @@ async def answer_on_loop(
     try:
         allow = direct.allow_header(view_class)
         try:
+            prepared: Any = None
+            prepare_error: Exception | None = None
             try:
                 principal, bucket, limit = _known_caller(request)
+                if prepare is not None:
+                    try:
+                        prepared = prepare(principal)
+                    except SynchronousOnlyOperation:
+                        raise
+                    except Exception as exc:
+                        prepare_error = exc
             except SynchronousOnlyOperation:
                 return None  # it needed the database: a key not cached here, a use to record
             if limit > 0:
@@ -205,7 +241,15 @@ async def answer_on_loop(
                 if declaration is not None
                 else None
             )
-            data = await handler(principal, target)
+            if prepare_error is not None:
+                raise prepare_error
+            try:
+                data = await handler(principal, target, prepared)
+            except SynchronousOnlyOperation:
+                # A handler that reads Django's database (its prepare() should): the thread path
+                # answers, and the request is counted twice.
+                logger.warning("%s %s needed the database on the event loop", request.method, route)
+                return None
             status, body = 200, direct.render(data)
             headers = [("Content-Type", "application/json"), ("Allow", allow)]
         except Exception as exc:

@@ -173,7 +173,16 @@ def eventually_ready(rig: Rig, within: float = 30) -> None:
     raise AssertionError(f"not ready again after {within}s: {response.text}\n{rig.server.log()[-3000:]}")
 
 
+def answered_on_loop(rig: Rig, route: str) -> float:
+    """How many requests of `route` its loop route has answered itself (apps.tenants.loop)."""
+    text = httpx.get(f"{rig.server.url}/metrics", timeout=10).text
+    wanted = f'slop_http_event_loop_requests_total{{outcome="answered",route="{route}"}}'
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(wanted))
+
+
 def test_redis_killed_endpoints_that_do_not_need_it_keep_answering(rig: Rig) -> None:
+    assert rig.get("/memory/absent")[0].status_code == 404  # (the key is known to the process)
+    on_loop = answered_on_loop(rig, "memory/<path:key>")
     rig.redis.kill()
 
     info, _ = rig.get("/info", key=False)
@@ -185,6 +194,8 @@ def test_redis_killed_endpoints_that_do_not_need_it_keep_answering(rig: Rig) -> 
     assert missing.status_code == 404 and missing.json()["code"] == "not_found", missing.text
     keyed_info, _ = rig.get("/info")
     assert keyed_info.status_code == 200 and keyed_info.json()["tenant"]["slug"] == "faults"
+    # GET /memory/:key was answered on the event loop, its rate limit counted in process.
+    assert answered_on_loop(rig, "memory/<path:key>") > on_loop
     job = httpx.post(
         f"{rig.server.url}/tools/calculator?async=true",
         json={"expression": "6*7"},
@@ -221,6 +232,8 @@ def test_redis_paused_costs_a_request_at_most_its_socket_timeout(rig: Rig) -> No
 
 
 def test_database_frozen_is_a_503_within_bounds_and_recovers(rig: Rig) -> None:
+    assert rig.get("/memory/absent")[0].status_code == 404  # (the key is known to the process)
+    on_loop = answered_on_loop(rig, "memory/<path:key>")
     os.kill(rig.proxy.pid, signal.SIGSTOP)
     try:
         response, seconds = rig.get(THREAD)
@@ -230,10 +243,11 @@ def test_database_frozen_is_a_503_within_bounds_and_recovers(rig: Rig) -> None:
         assert body["status"] == 503 and response.headers["Retry-After"]
         # the statement deadline (2 s + 2 s), or the pool's and connect timeouts (2 s each)
         assert seconds < 12
-        # GET /memory/:key, served by its direct route, answers the same way.
+        # GET /memory/:key, answered on the event loop, answers the same way.
         memory, memory_seconds = rig.get("/memory/absent")
         assert memory.status_code == 503 and memory.json()["dependency"] == "database", memory.text
         assert memory_seconds < 12
+        assert answered_on_loop(rig, "memory/<path:key>") == on_loop + 1  # (its asyncio pool)
         ready, ready_seconds = rig.get("/readyz", key=False)
         assert ready.status_code == 503 and ready.json()["checks"]["database"] == "unavailable"
         assert ready_seconds < 5

@@ -41,10 +41,10 @@ def _watch() -> None:
         for ticket, (deadline, fd) in list(_deadlines.items()):
             if deadline <= now and _deadlines.pop(ticket, None) is not None:
                 logger.warning("A database statement ran past its deadline; closing its connection")
-                _shut_down(fd)
+                shut_down(fd)
 
 
-def _shut_down(fd: int) -> None:
+def shut_down(fd: int) -> None:
     # shutdown() acts on the socket itself, so a duplicate of the descriptor reaches the one the
     # blocked thread waits on, which then returns at once.
     with contextlib.suppress(OSError):

@@ -45,6 +45,14 @@ _TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144)
 HTTP_REQUESTS = Counter(
     "slop_http_requests", "HTTP requests answered, by route pattern", ["method", "route", "status"]
 )
+# A loop route's requests (apps.tenants.loop): answered on the event loop, or handed to a thread
+# (the key or a tenant's snapshot not cached in the process yet, tracing on, a refusal of the
+# middleware's). Mostly "answered" is the fast path working.
+HTTP_EVENT_LOOP = Counter(
+    "slop_http_event_loop_requests",
+    "Requests of loop routes, by what the event loop did with them",
+    ["route", "outcome"],
+)
 HTTP_DURATION = Histogram(
     "slop_http_request_duration_seconds",
     "Time to the response (its first byte for streams), by route pattern",
