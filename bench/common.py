@@ -139,6 +139,28 @@ class WrkResult:
         return self.non_2xx + self.socket_errors
 
 
+def _cpu_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of every core since boot, from /proc/stat."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def wait_for_quiet(*, busy_below: float = 0.15, window: float = 1.0, timeout: float = 60.0) -> float:
+    """Waits until the machine's cores were busy less than `busy_below` over `window` seconds (what
+    a started platform, or the jobs a load left queued, still do), at most `timeout`; returns the
+    seconds waited. A run measured while the Celery worker still embeds a backlog, or the processes
+    still start, measures them too: the first endpoint measured after start-up lost ~20 %."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        busy_before, total_before = _cpu_ticks()
+        time.sleep(window)
+        busy_after, total_after = _cpu_ticks()
+        if (busy_after - busy_before) / max(1, total_after - total_before) < busy_below:
+            break
+    return time.monotonic() - started
+
+
 def _ms(text: str) -> float:
     number, unit = re.match(r"([\d.]+)(\w+)", text).groups()  # type: ignore[union-attr]
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]

@@ -49,6 +49,7 @@ from bench.common import (  # noqa: E402
     start_platform,
     stop,
     wait_for,
+    wait_for_quiet,
 )
 
 APPLICATION = "slop_platform.asgi:application"
@@ -211,6 +212,8 @@ def main() -> None:
                 )
         print(f"load before: {Path('/proc/loadavg').read_text().strip()}", flush=True)
         for label, path, post in endpoints:
+            waited = wait_for_quiet()  # what start-up and the warm-up left running (Celery's jobs)
+            print(f"{label}: the machine was quiet after {waited:.1f} s", flush=True)
             for _ in range(args.rounds):
                 for target in targets:
                     script = scripts[target.name] if post else None
@@ -238,7 +241,8 @@ def main() -> None:
             errors = sum(r.errors for r in results)
             ratio = "" if target is reference_target else f"  {rps / reference_rps:5.2f}x"
             figures = f"{rps:8.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  errors {errors}"
-            print(f"  {target.name:28} {figures}{ratio}")
+            runs = " ".join(f"{r.rps:.0f}" for r in results)
+            print(f"  {target.name:28} {figures}{ratio}   (runs: {runs})")
 
 
 if __name__ == "__main__":
