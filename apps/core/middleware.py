@@ -30,7 +30,7 @@ from apps.core.public_path import split_public_path
 from apps.core.text import check_named_text
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
-_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # an X-Request-ID kept as sent
 
 
 class RequestIdLogFilter(logging.Filter):
@@ -234,7 +234,7 @@ class PlatformMiddleware:
 
     def _identified(self, request: HttpRequest) -> HttpResponse:
         incoming = request.META.get("HTTP_X_REQUEST_ID", "")
-        request_id = incoming if _VALID_REQUEST_ID.match(incoming) else new_id("req")
+        request_id = incoming if VALID_REQUEST_ID.match(incoming) else new_id("req")
         request.request_id = request_id  # type: ignore[attr-defined]
         token = request_id_var.set(request_id)
         try:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
+import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -42,7 +42,7 @@ from rest_framework import exceptions as drf_exceptions
 
 from apps.core.errors import ApplicationError
 from apps.core.ids import new_id
-from apps.core.middleware import request_id_var
+from apps.core.middleware import VALID_REQUEST_ID, request_id_var
 from apps.core.observability import context, metrics, tracing
 from apps.core.observability.middleware import RequestFigures
 from apps.core.serving import Scope
@@ -59,7 +59,6 @@ Prepare = Callable[[Principal], Any]
 
 logger = logging.getLogger("slop.serving")
 
-_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # PlatformMiddleware's rule
 _LOCAL_HOSTS = [".localhost", "127.0.0.1", "[::1]"]  # Django's ALLOWED_HOSTS when DEBUG leaves it empty
 
 
@@ -155,8 +154,15 @@ def _request_figures() -> RequestFigures:
 
 def takes_plain_requests() -> bool:
     """Whether this process answers on the loop at all: not with tracing on (the thread path
-    opens the span), an HTTPS redirect or a forwarded Host to honour (Django's steps for them)."""
-    return not (tracing.enabled() or settings.SECURE_SSL_REDIRECT or settings.USE_X_FORWARDED_HOST)
+    opens the span), an HTTPS redirect or a forwarded Host to honour (Django's steps for them),
+    nor with DJANGO_ALLOW_ASYNC_UNSAFE set (Django would then block the loop on its database
+    instead of refusing, and the refusal is what hands a request to a thread)."""
+    return not (
+        tracing.enabled()
+        or settings.SECURE_SSL_REDIRECT
+        or settings.USE_X_FORWARDED_HOST
+        or os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    )
 
 
 def check_view(view_class: type[SlopView]) -> None:
@@ -208,7 +214,7 @@ async def _answer(
     except ApplicationError:
         return None  # the input rule's 400 comes before authentication: the thread path's
     incoming = request.headers.get("x-request-id", "")
-    request_id = incoming if _VALID_REQUEST_ID.match(incoming) else new_id("req")
+    request_id = incoming if VALID_REQUEST_ID.match(incoming) else new_id("req")
     request.request_id = request_id
     started = time.perf_counter()
     id_token = request_id_var.set(request_id)

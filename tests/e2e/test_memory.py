@@ -136,3 +136,37 @@ def test_read_your_writes_under_concurrency(slop_server: LiveServer) -> None:
         for topic in topics:
             results = client.post("/memory/query", json={"query": topic, "limit": 1}).json()["results"]
             assert results[0]["key"] == "note/" + topic.replace(" ", "_")
+
+
+def answered_on_loop(server: LiveServer, route: str) -> float:
+    text = httpx.get(f"{server.url}/metrics", timeout=10).text
+    wanted = f'slop_http_event_loop_requests_total{{outcome="answered",route="{route}"}}'
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(wanted))
+
+
+def test_the_event_loop_answers_as_the_thread_path_does(slop_server: LiveServer) -> None:
+    """GET /memory/:key and GET /info read on the event loop (its own asyncio connections: jsonb as
+    Django reads it, timestamps in UTC) answer what Django's path answers to the same request."""
+    tenant = Tenant.objects.create(slug="loop-alice", name="Alice")
+    key = api_key_create(tenant=tenant, scopes="*").plaintext
+    headers = {"Authorization": f"Bearer {key}", "X-Request-ID": "loop-1"}
+    value = {"n": [1, 2.5, None, "é\u2028"], "theme": "dark", "big": 2**70}
+    stored = httpx.post(f"{slop_server.url}/memory", json={"key": "k1", "value": value}, headers=headers)
+    assert stored.status_code == 200, stored.text
+    item_route = "memory/<path:key>"
+    for path, route in [("/memory/k1", item_route), ("/memory/absent", item_route), ("/info", "info")]:
+        httpx.get(f"{slop_server.url}{path}", headers=headers)  # the worker learns the key, on a thread
+        httpx.get(f"{slop_server.url}{path}", headers=headers)
+        before = answered_on_loop(slop_server, route)
+        loop = httpx.get(f"{slop_server.url}{path}", headers=headers)
+        assert answered_on_loop(slop_server, route) == before + 1
+        django = httpx.get(f"{slop_server.url}{path}?format=json", headers=headers)  # (not a loop route's)
+        assert answered_on_loop(slop_server, route) == before + 1
+        kept = [(name, value) for name, value in loop.headers.items() if name != "date"]
+        assert (loop.status_code, kept, loop.content) == (
+            django.status_code,
+            [(name, value) for name, value in django.headers.items() if name != "date"],
+            django.content,
+        )
+    item = httpx.get(f"{slop_server.url}/memory/k1", headers=headers).json()
+    assert item["value"] == value and item["created_at"].endswith("Z")

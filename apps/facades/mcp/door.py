@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ from rest_framework.exceptions import Throttled
 from apps.core.client_address import client_address
 from apps.core.errors import ApplicationError, internal_error, to_application_error
 from apps.core.ids import new_id
-from apps.core.middleware import request_id_var
+from apps.core.middleware import VALID_REQUEST_ID, request_id_var
 from apps.core.observability import context as log_context
 from apps.core.observability import metrics
 from apps.facades.mcp.catalog import offered_call, offered_tools
@@ -61,7 +60,6 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 MCP_PATH = "/mcp"
 METADATA_PATH = "/.well-known/oauth-protected-resource"
 ROUTE = "mcp"  # the metrics' route label
-_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 request_logger = logging.getLogger("slop.request")
 
 
@@ -325,7 +323,7 @@ class McpDoor:
         public = split_public_path(str(scope["path"]))
         slug, path = public if public is not None else (None, str(scope["path"]))
         incoming = headers.get("x-request-id", "")
-        request_id = incoming if _VALID_REQUEST_ID.match(incoming) else new_id("req")
+        request_id = incoming if VALID_REQUEST_ID.match(incoming) else new_id("req")
         status = 500
 
         async def send_tagged(message: MutableMapping[str, Any]) -> None:
