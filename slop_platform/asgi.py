@@ -58,7 +58,7 @@ from slop_platform.views import info_direct_route, info_loop_route  # noqa: E402
 DIRECT = [memory_direct.route(), memory_direct.store_route(), info_direct_route()]
 # Of those, the ones answered on the event loop, without a thread, when the process can
 # (apps.tenants.loop); what they hand on goes to their direct route.
-LOOP = [memory_direct.loop_route(), info_loop_route()]
+LOOP = [memory_direct.loop_route(), memory_direct.store_loop_route(), info_loop_route()]
 
 django_asgi_app = SingleHopASGIHandler()
 websocket_app = PublicSurfaceASGIMiddleware(ApiKeyAuthMiddleware(URLRouter(websocket_urlpatterns)))

@@ -86,10 +86,10 @@ def info_loop_route() -> LoopRoute:
     async def answer_info(principal: Principal, target: Any, prepared: dict[str, Any]) -> dict[str, Any]:
         return prepared
 
-    async def answer(scope: Scope) -> loop.Answer | None:
-        return await loop.answer_on_loop(
-            scope, InfoView, "GET", {}, answer_info, route="info", prepare=info_answer
-        )
+    call = loop.Call(InfoView, "GET", {}, answer_info, route="info", prepare=info_answer)
+
+    async def answer(scope: Scope, body: bytes) -> loop.Answer | None:
+        return await loop.answer_on_loop(scope, call)
 
     return LoopRoute(accepts=_info_accepts, answer=answer)
 

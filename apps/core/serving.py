@@ -16,8 +16,9 @@ So the front routes, per request, by path, before any Django code runs:
   surface prefix too), or with a body of unannounced length (chunked; only the ASGI handler
   counts it): Django's ASGI handler (apps.core.asgi.SingleHopASGIHandler);
 - `loop` routes: a request one of them accepts may be answered on the event loop, without a
-  thread (the busiest bodiless requests, when this process can take every step without blocking);
-  what it hands on goes down the paths below;
+  thread (the busiest requests, when this process can take every step without blocking; a body
+  is read first, up to BUFFERED_BODY_BYTES); what it hands on goes down the paths below, its body
+  given to them as it came;
 - `direct` routes: a request one of them accepts (the busiest requests of a few routes, as JSON
   clients send them) goes to its WSGI application, on the same thread pool;
 - every other HTTP request: Django's WSGI handler on a thread pool, through a2wsgi.
@@ -177,6 +178,42 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
+class _ClientLeft(Exception):
+    pass
+
+
+async def _read_body(scope: Scope, receive: Receive) -> bytes | None:
+    """The request's body, if it announces one of at most BUFFERED_BODY_BYTES (b"" for none);
+    None for a larger one (left unread). _ClientLeft if the client left while sending it."""
+    length = _content_length(scope)
+    if not length:
+        return b""
+    if length > BUFFERED_BODY_BYTES:
+        return None
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _ClientLeft
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """`receive` for a request whose body was read already: the body first, then the server's."""
+    replayed = False
+
+    async def replay() -> MutableMapping[str, Any]:
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
 @dataclass(frozen=True)
 class DirectRoute:
     """A WSGI application for the requests `accepts(scope)` says yes to, ahead of Django's
@@ -189,13 +226,15 @@ class DirectRoute:
 
 @dataclass(frozen=True)
 class LoopRoute:
-    """Requests without a body that `answer(scope)` may answer on the event loop itself, with no
-    thread (apps.tenants.loop): the answer (status, headers, body), or None to send the request on
-    to the thread path, having done nothing a second try would repeat. `accepts` is as
-    DirectRoute's; a request a loop route hands on goes to the direct route that accepts it."""
+    """Requests that `answer(scope, body)` may answer on the event loop itself, with no thread
+    (apps.tenants.loop): the answer (status, headers, body), or None to send the request on to
+    the thread path, having done nothing a second try would repeat. `accepts` is as DirectRoute's;
+    a request a loop route hands on goes to the direct route that accepts it. The body is read
+    before `answer` is called (b"" for a request without one); a request whose announced body is
+    over BUFFERED_BODY_BYTES is not offered to the loop route."""
 
     accepts: Callable[[Scope], bool]
-    answer: Callable[[Scope], Awaitable[tuple[int, list[tuple[bytes, bytes]], bytes] | None]]
+    answer: Callable[[Scope, bytes], Awaitable[tuple[int, list[tuple[bytes, bytes]], bytes] | None]]
 
 
 class ServingFront:
@@ -277,12 +316,19 @@ class ServingFront:
         else:
             for route in self.loop:
                 if route.accepts(scope):
-                    answer = await route.answer(scope)
-                    if answer is not None:
-                        status, headers, body = answer
-                        await send({"type": "http.response.start", "status": status, "headers": headers})
-                        await send({"type": "http.response.body", "body": body})
+                    try:
+                        body = await _read_body(scope, receive)
+                    except _ClientLeft:
                         return
+                    if body is None:
+                        break  # too large to hold: the thread path streams it
+                    answer = await route.answer(scope, body)
+                    if answer is not None:
+                        status, headers, content = answer
+                        await send({"type": "http.response.start", "status": status, "headers": headers})
+                        await send({"type": "http.response.body", "body": content})
+                        return
+                    receive = _replaying(body, receive)
                     break
             await self.route(scope)(scope, receive, send)
 

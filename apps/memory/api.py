@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from apps.core.openapi import error_responses
 from apps.core.serializers import page_query, validated
 from apps.memory import selectors, services
+from apps.memory.models import MemoryItem
 from apps.memory.serializers import (
     DeletedStatusSerializer,
     MemoryItemSerializer,
@@ -45,6 +46,22 @@ def store_answer(tenant: Tenant, data: Any) -> dict[str, Any]:
     """POST /memory's work and answer (also served directly: apps/memory/direct.py)."""
     body = validated(MemoryStoreSerializer, data)
     services.memory_item_store(tenant=tenant, key=body["key"], value=body["value"])
+    return {"status": "stored"}
+
+
+def store_held(tenant: Tenant, data: Any) -> MemoryItem | None:
+    """store_answer's validation, and the item it would write when this process holds its
+    embedding (None otherwise): the loop route's first step (apps/memory/direct.py)."""
+    body = validated(MemoryStoreSerializer, data)
+    return services.memory_item_held_for_store(tenant=tenant, key=body["key"], value=body["value"])
+
+
+async def store_answer_on_loop(item: MemoryItem) -> dict[str, Any] | None:
+    """store_answer's write and answer on the event loop, for a key the tenant has whose text is
+    unchanged or whose vector is held here; None otherwise (nothing written), for the thread path:
+    a new key (the plan's cap), a vector to compute."""
+    if not await services.memory_item_store_on_loop(item):
+        return None
     return {"status": "stored"}
 
 

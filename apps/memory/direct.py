@@ -8,6 +8,7 @@ resolution and the view as before, and gets the same answers (tests/tenants/test
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -20,7 +21,10 @@ from apps.memory.api import (
     item_answer,
     item_answer_on_loop,
     store_answer,
+    store_answer_on_loop,
+    store_held,
 )
+from apps.memory.models import MemoryItem
 from apps.tenants import direct, loop
 from apps.tenants.authentication import Principal
 
@@ -62,21 +66,20 @@ def loop_route() -> LoopRoute:
     (apps.tenants.loop); those it cannot go to route()'s handler."""
     loop.check_view(MemoryItemView)
 
-    async def answer(scope: Scope) -> loop.Answer | None:
+    async def answer(scope: Scope, body: bytes) -> loop.Answer | None:
         key = scope["path"][len(PREFIX) :]
 
         async def read(principal: Principal, target: Any, prepared: Any) -> dict[str, Any]:
             return await item_answer_on_loop(principal.tenant, key)
 
-        return await loop.answer_on_loop(
-            scope, MemoryItemView, "GET", {"key": key}, read, route="memory/<path:key>"
-        )
+        call = loop.Call(MemoryItemView, "GET", {"key": key}, read, route="memory/<path:key>")
+        return await loop.answer_on_loop(scope, call)
 
     return LoopRoute(accepts=accepts, answer=answer)
 
 
 def memory_store(request: HttpRequest) -> HttpResponse:
-    read = direct.json_body_reader(request)
+    read = direct.json_body_reader(request, request.encoding)
 
     def answer(principal: Principal, target: Any) -> dict[str, Any]:
         return store_answer(principal.tenant, read())
@@ -88,8 +91,40 @@ def memory_store(request: HttpRequest) -> HttpResponse:
 memory_store.cls = MemoryCollectionView  # type: ignore[attr-defined]
 
 
+def _store_accepts(scope: Scope) -> bool:
+    return scope["path"] == "/memory" and direct.keyed_json_post(scope)
+
+
 def store_route() -> DirectRoute:
     handler = DirectWSGIHandler(memory_store, route="memory", url_name="memory", kwargs_of=lambda path: {})
-    return DirectRoute(
-        accepts=lambda scope: scope["path"] == "/memory" and direct.keyed_json_post(scope), app=handler
-    )
+    return DirectRoute(accepts=_store_accepts, app=handler)
+
+
+def store_loop_route() -> LoopRoute:
+    """store_route()'s requests, answered on the event loop when the write is an overwrite whose
+    text is unchanged (the usual write: a value set again) or whose vector this process holds; a
+    new key (the plan's cap), a vector to compute or a tenant not loaded here go to
+    store_route()'s handler."""
+    loop.check_view(MemoryCollectionView)
+
+    async def answer(scope: Scope, body: bytes) -> loop.Answer | None:
+        read = direct.json_body_reader(io.BytesIO(body), None)
+
+        def prepare(principal: Principal) -> MemoryItem:
+            item = store_held(principal.tenant, read())
+            if item is None:
+                raise loop.HandOn  # no embedding provider built in this process yet
+            return item
+
+        async def store(principal: Principal, target: Any, item: MemoryItem) -> dict[str, Any]:
+            stored = await store_answer_on_loop(item)
+            if stored is None:
+                raise loop.HandOn  # a new key (its cap), or a vector to compute: on a thread
+            return stored
+
+        call = loop.Call(
+            MemoryCollectionView, "POST", {}, store, route="memory", prepare=prepare, body_reader=read
+        )
+        return await loop.answer_on_loop(scope, call)
+
+    return LoopRoute(accepts=_store_accepts, answer=answer)

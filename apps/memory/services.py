@@ -12,8 +12,9 @@ from django.db import connections, router, transaction
 from django.utils import timezone
 
 from apps.billing.caps import ensure_room
-from apps.core.embeddings import content_hash, embed_text, embedding_model_id
-from apps.core.embeddings.usage import forget_other_models, note_embedded
+from apps.core import loop_io
+from apps.core.embeddings import content_hash, embed_text, embedding_model_id, held_model_id, held_vector
+from apps.core.embeddings.usage import forget_other_models, note_embedded, noted
 from apps.core.errors import ApplicationError, NotFound, ValidationFailed
 from apps.memory.models import KEY_MAX_LENGTH, MemoryItem
 from apps.memory.text import embedding_text
@@ -80,6 +81,22 @@ def validate_value(value: Any) -> Any:
             extra={"limit_bytes": limit},
         )
     return value
+
+
+def _item_to_write(tenant: Tenant, key: str, value: Any, model_id: str) -> MemoryItem:
+    """The item a store writes, but for its vector (computed only when the text changed)."""
+    text = embedding_text(key, value)
+    now = timezone.now()
+    return MemoryItem(
+        tenant=tenant,
+        key=key,
+        value=value,
+        created_at=now,
+        updated_at=now,
+        embedding_text=text,
+        content_hash=content_hash(text, model_id),
+        embedding_model=model_id,
+    )
 
 
 def _embedding_fields(tenant_id: int, key: str, value: Any) -> dict[str, Any]:
@@ -153,25 +170,88 @@ _OVERWRITE_SQL = (
 )
 
 
+# The same text under the same model (content_hash covers both): the stored vector stands, and
+# only the value and its time are written. No indexed column changes, so PostgreSQL can update
+# the row in place (HOT) instead of inserting it again into every index, the HNSW graph's too.
+_RESTAMP_SQL = (
+    f"UPDATE {MemoryItem._meta.db_table} SET value = %s, updated_at = %s "  # noqa: S608
+    "WHERE tenant_id = %s AND key = %s AND content_hash = %s RETURNING id"
+)
+
+
+def _restamp(item: MemoryItem) -> bool:
+    """Write the value and time of the tenant's item of this key if its stored text is the item's;
+    whether it was. The tenant predicate is in the SQL."""
+    connection = connections[router.db_for_write(MemoryItem)]
+    with connection.cursor() as cursor:
+        cursor.execute(_RESTAMP_SQL, _restamp_params(item, connection))
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    item.pk = row[0]
+    return True
+
+
+def _restamp_params(item: MemoryItem, connection: Any) -> list[Any]:
+    return [
+        _VALUE_FIELD.get_db_prep_save(item.value, connection),  # (an adapter: no query)
+        item.updated_at,
+        item.tenant_id,
+        item.key,
+        item.content_hash,
+    ]
+
+
 def _overwrite(item: MemoryItem) -> bool:
     """Overwrite the tenant's item of this key, if it has one, in one statement; whether it had.
     The tenant predicate is in the SQL; (tenant, key) is unique."""
     connection = connections[router.db_for_write(MemoryItem)]
     with connection.cursor() as cursor:
-        cursor.execute(
-            _OVERWRITE_SQL,
-            [
-                _VALUE_FIELD.get_db_prep_save(item.value, connection),
-                item.updated_at,
-                item.embedding_text,
-                item.content_hash,
-                item.embedding_model,
-                vector_text(item.embedding),
-                item.tenant_id,
-                item.key,
-            ],
-        )
+        cursor.execute(_OVERWRITE_SQL, _overwrite_params(item, connection))
         row = cursor.fetchone()
+    if row is None:
+        return False
+    item.pk = row[0]
+    return True
+
+
+def _overwrite_params(item: MemoryItem, connection: Any) -> list[Any]:
+    return [
+        _VALUE_FIELD.get_db_prep_save(item.value, connection),  # (an adapter: no query)
+        item.updated_at,
+        item.embedding_text,
+        item.content_hash,
+        item.embedding_model,
+        vector_text(item.embedding),
+        item.tenant_id,
+        item.key,
+    ]
+
+
+def memory_item_held_for_store(*, tenant: Tenant, key: str, value: Any) -> MemoryItem | None:
+    """What memory_item_store would write, made from this process's memory alone, for code on the
+    event loop (memory_item_store_on_loop): its vector if this process holds it (else None), and
+    None for the whole when it has not built its embedding provider yet. A bad key or value raises
+    as memory_item_store does."""
+    key = validate_key(key)
+    value = validate_value(value)
+    model_id = held_model_id()
+    if model_id is None:
+        return None
+    item = _item_to_write(tenant, key, value, model_id)
+    item.embedding = held_vector(item.embedding_text, tenant_id=tenant.pk, model_id=model_id)
+    return item
+
+
+async def memory_item_store_on_loop(item: MemoryItem) -> bool:
+    """memory_item_store's writes of an existing key, on the event loop (apps.core.loop_io), each
+    one statement, committed: the restamp of an unchanged text, else the overwrite when the item's
+    vector is held here. False when neither could be made (nothing written): a new key, whose
+    cap is checked, or a vector to compute are memory_item_store's (on a thread)."""
+    connection = connections[router.db_for_write(MemoryItem)]
+    row = await loop_io.fetch_one(_RESTAMP_SQL, tuple(_restamp_params(item, connection)))
+    if row is None and item.embedding is not None and noted("memory", item.embedding_model):
+        row = await loop_io.fetch_one(_OVERWRITE_SQL, tuple(_overwrite_params(item, connection)))
     if row is None:
         return False
     item.pk = row[0]
@@ -205,12 +285,15 @@ def memory_item_store(*, tenant: Tenant, key: str, value: Any) -> MemoryItem:
     overwriting an existing key adds nothing, so it is never refused."""
     key = validate_key(key)
     value = validate_value(value)
-    fields = _embedding_fields(tenant.pk, key, value)
-    now = timezone.now()
-    item = MemoryItem(tenant=tenant, key=key, value=value, created_at=now, updated_at=now, **fields)
+    item = _item_to_write(tenant, key, value, embedding_model_id())
     # An existing key, the usual write: one UPDATE, with no transaction around it (it is one
     # statement) and no cap to check. It was a transaction of an existence check and the upsert:
     # four round trips (BEGIN, SELECT, INSERT, COMMIT) against one, ~300 µs of CPU a request.
+    # When the key's text is unchanged (a value set again), the vector is not even computed.
+    if _restamp(item):
+        return item
+    note_embedded("memory", item.embedding_model)
+    item.embedding = embed_text(item.embedding_text, tenant_id=tenant.pk)
     if _overwrite(item):
         return item
     with transaction.atomic():

@@ -115,15 +115,23 @@ def serve(
     return json_answer(data, allow)
 
 
-def json_body_reader(request: HttpRequest) -> Callable[[], Any]:
+def json_body_reader(stream: Any, encoding: str | None) -> Callable[[], Any]:
     """The body as the view's parser reads it (apps.core.parsers.JSONParser: the input rule
-    included), parsed once, when first asked for, its errors raised each time as DRF's are."""
+    included) from `stream` (the Django request itself, as DRF's Request reads it, or the bytes a
+    loop route was given), parsed once, when first asked for; a body that does not parse raises
+    the same error each time it is asked for, as DRF's Request does."""
     parsed: list[Any] = []
+    failed: list[Exception] = []
 
     def read() -> Any:
+        if failed:
+            raise failed[0]
         if not parsed:
-            # The request itself is the stream, as DRF's Request reads it.
-            parsed.append(_parser.parse(request, "application/json", {"encoding": request.encoding}))
+            try:
+                parsed.append(_parser.parse(stream, "application/json", {"encoding": encoding}))
+            except Exception as exc:
+                failed.append(exc)
+                raise
         return parsed[0]
 
     return read

@@ -30,6 +30,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -171,46 +172,51 @@ def check_view(view_class: type[SlopView]) -> None:
         raise ValueError(f"{view_class.__name__} has throttles a loop route does not run")
 
 
-async def answer_on_loop(
-    scope: Scope,
-    view_class: type[SlopView],
-    method: str,
-    kwargs: dict[str, Any],
-    handler: LoopHandler,
-    *,
-    route: str,
-    prepare: Prepare | None = None,
-) -> Answer | None:
-    """The answer to a request `direct.serve` would answer (`handler(principal, target, prepared)`'s
-    data), or None when it must go to the thread path (nothing of it done yet).
+class HandOn(Exception):
+    """Raised by a route's prepare() or handler: this request is the thread path's to answer
+    (what it needs is not in this process, or takes a step the loop does not)."""
 
-    `prepare(principal)`: what the handler computes from this process's memory alone (an answer
-    made of cached snapshots), run with authentication, before the request is counted, so that
-    needing the database there hands the request on uncounted; an error it raises is raised
-    where the handler runs, after the rate limit and the access check, as on the thread path."""
+
+@dataclass(frozen=True)
+class Call:
+    """What a loop route runs for a request: the view's declarations (`view_class`, `method`, the
+    URL's `kwargs`), the route's name for figures, and its steps.
+
+    - `handler(principal, target, prepared)`: a coroutine, the data to answer;
+    - `prepare(principal)`: what the handler computes from this process's memory alone (an answer
+      made of cached snapshots, a write's validated body), run with authentication, before the
+      request is counted, so that needing the database there (or HandOn) hands the request on
+      uncounted; an error it raises is raised where the handler runs, after the rate limit and
+      the access check, as on the thread path;
+    - `body_reader()`: the parsed body, for a declaration that reads it (direct.json_body_reader)."""
+
+    view_class: type[SlopView]
+    method: str
+    kwargs: dict[str, Any]
+    handler: LoopHandler
+    route: str
+    prepare: Prepare | None = None
+    body_reader: Callable[[], Any] = dict
+
+
+async def answer_on_loop(scope: Scope, call: Call) -> Answer | None:
+    """The answer to a request `direct.serve` would answer (`call.handler`'s data), or None when it
+    must go to the thread path (nothing of it done yet: a request counted by the rate limit is
+    uncounted)."""
     if not takes_plain_requests():
         return None
-    answer = await _answer(scope, view_class, method, kwargs, handler, route=route, prepare=prepare)
+    answer = await _answer(scope, call)
     if metrics.enabled():
-        metrics.HTTP_EVENT_LOOP.labels(route, "handed_on" if answer is None else "answered").inc()
+        metrics.HTTP_EVENT_LOOP.labels(call.route, "handed_on" if answer is None else "answered").inc()
     return answer
 
 
-async def _answer(
-    scope: Scope,
-    view_class: type[SlopView],
-    method: str,
-    kwargs: dict[str, Any],
-    handler: LoopHandler,
-    *,
-    route: str,
-    prepare: Prepare | None,
-) -> Answer | None:
+async def _answer(scope: Scope, call: Call) -> Answer | None:
     request = LoopRequest(scope)
     if not request.host_allowed():
         return None  # Django's 400 for the Host, on the thread path
     try:
-        check_named_text([(name, value) for name, value in kwargs.items() if isinstance(value, str)])
+        check_named_text([(name, value) for name, value in call.kwargs.items() if isinstance(value, str)])
     except ApplicationError:
         return None  # the input rule's 400 comes before authentication: the thread path's
     incoming = request.headers.get("x-request-id", "")
@@ -219,6 +225,7 @@ async def _answer(
     started = time.perf_counter()
     id_token = request_id_var.set(request_id)
     request_token = context.enter_request(request)
+    view_class = call.view_class
     try:
         allow = direct.allow_header(view_class)
         try:
@@ -226,35 +233,41 @@ async def _answer(
             prepare_error: Exception | None = None
             try:
                 principal, bucket, limit = _known_caller(request)
-                if prepare is not None:
+                if call.prepare is not None:
                     try:
-                        prepared = prepare(principal)
-                    except SynchronousOnlyOperation:
+                        prepared = call.prepare(principal)
+                    except (SynchronousOnlyOperation, HandOn):
                         raise
                     except Exception as exc:
                         prepare_error = exc
-            except SynchronousOnlyOperation:
+            except (SynchronousOnlyOperation, HandOn):
                 return None  # it needed the database: a key not cached here, a use to record
+            counter = None
             if limit > 0:
                 now = throttling._clock()
-                count = await throttling.count_on_loop(f"{bucket}:{int(now // throttling.WINDOW_SECONDS)}")
-                wait = throttling.seconds_to_wait(count, limit, now)
+                counter = f"{bucket}:{int(now // throttling.WINDOW_SECONDS)}"
+                wait = throttling.seconds_to_wait(await throttling.count_on_loop(counter), limit, now)
                 if wait is not None:
                     raise drf_exceptions.Throttled(max(1.0, wait))
-            declaration = None if view_class.dangerously_unchecked else view_class.access[method]
+            declaration = None if view_class.dangerously_unchecked else view_class.access[call.method]
             target = (
-                enforce(principal, declaration, Context(kwargs=kwargs, headers=request.headers))
+                enforce(
+                    principal,
+                    declaration,
+                    Context(kwargs=call.kwargs, headers=request.headers, body_reader=call.body_reader),
+                )
                 if declaration is not None
                 else None
             )
             if prepare_error is not None:
                 raise prepare_error
             try:
-                data = await handler(principal, target, prepared)
-            except SynchronousOnlyOperation:
-                # A handler that reads Django's database (its prepare() should): the thread path
-                # answers, and the request is counted twice.
-                logger.warning("%s %s needed the database on the event loop", request.method, route)
+                data = await call.handler(principal, target, prepared)
+            except (SynchronousOnlyOperation, HandOn) as exc:
+                if isinstance(exc, SynchronousOnlyOperation):  # its prepare() should have read it
+                    logger.warning("%s %s needed the database on the event loop", request.method, call.route)
+                if counter is not None:
+                    await throttling.uncount_on_loop(counter)  # the thread path counts it
                 return None
             status, body = 200, direct.render(data)
             headers = [("Content-Type", "application/json"), ("Allow", allow)]
@@ -263,7 +276,7 @@ async def _answer(
             status, headers, body = response.status_code, list(response.items()), response.content
         headers.extend(_security_headers(request.is_secure()))
         headers.append(("X-Request-ID", request_id))
-        _request_figures().record(request, _Answered(status), route, started)
+        _request_figures().record(request, _Answered(status), call.route, started)
     finally:
         context.leave_request(request_token)
         request_id_var.reset(id_token)

@@ -18,6 +18,7 @@ after SLOP_REDIS_RETRY_AFTER_SECONDS (apps/core/degraded.py).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -189,6 +190,33 @@ async def count_on_loop(key: str) -> int:
             CACHE_DURATION.labels("state", "incr").observe(time.perf_counter() - started)
     redis_breaker.succeeded()
     return int(count)
+
+
+# A count taken back: DECR on a counter still there (one whose window expired is not made again,
+# without its expiry).
+_DECR_IF_PRESENT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) end
+return 0
+"""
+
+
+async def uncount_on_loop(key: str) -> None:
+    """Takes back one count_on_loop(key): a request the event loop counted and then handed to the
+    thread path, which counts it. Where the count was taken (Redis, or this process's counters
+    while Redis is out), and an outage now only leaves that one count standing."""
+    from apps.core import loop_io
+
+    store, location = _state_store()
+    if location is not None and redis_breaker.available():
+        try:
+            await loop_io.redis_script(location, _DECR_IF_PRESENT, [store.make_and_validate_key(key)], [])
+            return
+        except REDIS_OUTAGE as exc:
+            CACHE_ERRORS.labels("state", "decr").inc()
+            redis_breaker.failed(exc)
+            return
+    with contextlib.suppress(ValueError):  # expired meanwhile: nothing to take back
+        (store if location is None else _fallback).decr(key)
 
 
 class RateLimit(BaseThrottle):

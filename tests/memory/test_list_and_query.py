@@ -63,6 +63,33 @@ def test_post_overwrites_and_keeps_created_at(alice_client):
     assert second["updated_at"] > first["updated_at"]
 
 
+def test_an_overwrite_of_the_same_text_keeps_its_vector_and_embeds_nothing(alice, alice_client, monkeypatch):
+    from apps.memory import services
+    from apps.memory.models import MemoryItem
+
+    alice_client.post("/memory", {"key": "k", "value": {"a": 1, "b": [2]}}, format="json")
+    before = MemoryItem.objects.for_tenant(alice).get(key="k")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the same text was embedded again")
+
+    monkeypatch.setattr(services, "embed_text", refuse)
+    assert (
+        alice_client.post("/memory", {"key": "k", "value": {"b": [2], "a": 1}}, format="json").status_code
+        == 200
+    )
+    again = MemoryItem.objects.for_tenant(alice).get(key="k")
+    assert (again.embedding_text, again.content_hash) == (before.embedding_text, before.content_hash)
+    assert list(again.embedding) == list(before.embedding)
+    assert again.updated_at > before.updated_at
+    monkeypatch.undo()
+    assert alice_client.post("/memory", {"key": "k", "value": {"a": 2}}, format="json").status_code == 200
+    changed = MemoryItem.objects.for_tenant(alice).get(key="k")
+    assert changed.value == {"a": 2}
+    assert changed.content_hash != before.content_hash
+    assert list(changed.embedding) != list(before.embedding)
+
+
 def test_query_orders_by_similarity_with_scores_in_range(alice, alice_client, remember):
     remember(
         alice,

@@ -26,6 +26,8 @@ from django.test.utils import override_settings
 from django.utils import timezone
 
 from apps.core import loop_io
+from apps.core.embeddings import embedding_model_id
+from apps.core.embeddings.usage import forget_noted, note_embedded
 from apps.memory.models import KEY_MAX_LENGTH, MemoryItem
 from apps.memory.services import memory_item_store
 from apps.tenants.models import ApiKey, Tenant
@@ -141,7 +143,8 @@ def _on_loop(method: str, path: str, kwargs: dict[str, Any], extra: dict[str, st
     not hand it on. It runs as on the event loop: Django's database refuses it (as Django does on
     a loop: SynchronousOnlyOperation) but for apps.core.loop_io.fetch_one, which reads here
     through the test's connection (its transaction holds the rows)."""
-    scope = _scope_of(RequestFactory().generic(method, path, **kwargs, **extra).environ)
+    environ = RequestFactory().generic(method, path, **kwargs, **extra).environ
+    scope = _scope_of(environ)
     route = next((route for route in LOOP if route.accepts(scope)), None)
     if route is None:
         return None
@@ -162,7 +165,7 @@ def _on_loop(method: str, path: str, kwargs: dict[str, Any], extra: dict[str, st
         finally:
             fetching[0] = False
 
-    coroutine = route.answer(scope)
+    coroutine = route.answer(scope, environ["wsgi.input"].read())
     with connection.execute_wrapper(refuse), patch.object(loop_io, "fetch_one", fetch_one):
         try:
             coroutine.send(None)
@@ -736,12 +739,13 @@ class TestDirectRoute:
             assert [path for path, way in served if way == "direct"] == ["/memory/a%00b"]
 
     def test_the_direct_write_answers_as_django_does(
-        self, alice: Tenant, key: str, make_key: Callable[..., str], via: str
+        self, alice: Tenant, key: str, make_key: Callable[..., str], via: str, noted: None
     ) -> None:
         narrow = make_key(alice, "memory.a.write")
         bodies: list[tuple[str, bytes]] = [
             (key, b'{"key": "k2", "value": {"a": 1}}'),
             (key, b'{"key": "k2", "value": [2]}'),  # an overwrite
+            (key, b'{"key": "k2", "value": [2]}'),  # again: its embedding is held now
             (narrow, b'{"key": "k", "value": 1}'),
             (key, b'{"key": '),
             (key, b"[1]"),
@@ -753,9 +757,13 @@ class TestDirectRoute:
             (key, b'{"key": "' + b"x" * (KEY_MAX_LENGTH + 1) + b'", "value": 1}'),
             (key, b"\xff"),
         ]
-        for sent_key, body in bodies:
-            answered_alike("POST", "/memory", sent_key, body=body)
+        ways = [answered_alike("POST", "/memory", sent_key, body=body) for sent_key, body in bodies]
         assert MemoryItem.objects.for_tenant(alice).get(key="k2").value == [2]
+        if via == "loop":
+            # On the thread: a new key (the plan's cap), a changed text not embedded in this
+            # process yet (k2's [2] the first time; k's 1, a new key too), an API key's first use.
+            # The rest on the loop: k2's [2] again (its text unchanged), and every refusal.
+            assert [index for index, way in enumerate(ways) if way == "direct"] == [0, 1, 3, 10]
 
     def test_the_direct_route_takes_only_what_json_clients_send(
         self, key: str, item: MemoryItem, via: str
@@ -824,6 +832,16 @@ class TestDirectRoute:
         )
 
 
+@pytest.fixture
+def noted(django_capture_on_commit_callbacks: Callable[..., Any]) -> Iterator[None]:
+    """This process has noted the model its memory is embedded with (apps.core.embeddings.usage),
+    as a serving process has after its first write; the test's transaction never commits it."""
+    with django_capture_on_commit_callbacks(execute=True):
+        note_embedded("memory", embedding_model_id())
+    yield
+    forget_noted()
+
+
 class TestLoopRoute:
     """What the loop route hands on to the thread path, and what it answers itself."""
 
@@ -890,6 +908,46 @@ class TestLoopRoute:
         statuses = [call("GET", "/memory/k1", key).status for _ in range(4)]
         assert statuses == [200, 200, 200, 429]
         assert self.served() == ["loop", "loop", "loop", "direct"]  # (listed by path)
+
+    @override_settings(RATE_LIMIT_PER_MINUTE=4)
+    def test_a_write_is_stored_on_the_loop_once_its_embedding_is_held(
+        self, alice: Tenant, key: str, noted: None
+    ) -> None:
+        def post(value: Any) -> int:
+            return call("POST", "/memory", key, body={"key": "k2", "value": value}).status
+
+        assert post(1) == 200
+        assert self.served() == ["direct"]  # a new key: the thread path checks the plan's cap
+        assert post(1) == 200
+        assert self.served() == ["loop"]  # an overwrite, its embedding held here
+        assert post(2) == 200
+        assert self.served() == ["direct"]  # a new value is embedded on a thread
+        stored = MemoryItem.objects.for_tenant(alice).get(key="k2")
+        assert stored.value == 2
+        assert post(1) == 200
+        assert self.served() == ["loop"]
+        stored.refresh_from_db()
+        assert stored.value == 1
+        assert stored.embedding_text == "k2: 1"
+        # Four writes, each counted once, by whichever path answered it.
+        assert post(1) == 429
+        assert self.served() == ["loop"]
+
+    @override_settings(RATE_LIMIT_PER_MINUTE=4)
+    def test_a_new_key_counted_on_the_loop_is_uncounted_when_handed_on(
+        self, alice: Tenant, key: str, noted: None
+    ) -> None:
+        def post() -> int:
+            return call("POST", "/memory", key, body={"key": "k1", "value": 1}).status
+
+        assert [post(), post()] == [200, 200]  # the key and the text, known here from then on
+        assert self.served() == ["loop", "direct"]  # (listed by path)
+        MemoryItem.objects.for_tenant(alice).filter(key="k1").delete()
+        assert post() == 200  # counted on the loop, found new: the thread path's, counted once
+        assert self.served() == ["direct"]
+        assert MemoryItem.objects.for_tenant(alice).get(key="k1").value == 1
+        assert [post(), post()] == [200, 429]  # the fourth write is within the limit, not the fifth
+        assert self.served() == ["loop", "loop"]
 
     def test_with_tracing_on_every_request_takes_the_thread_path(
         self, key: str, item: MemoryItem, monkeypatch: pytest.MonkeyPatch

@@ -62,6 +62,8 @@ __all__ = [
     "embedding_model_id",
     "embeddings_available",
     "get_provider",
+    "held_model_id",
+    "held_vector",
     "reset_provider",
 ]
 
@@ -161,6 +163,19 @@ def embed_texts(texts: list[str], *, tenant_id: int) -> list[list[float]]:
 
 def embed_text(text: str, *, tenant_id: int) -> list[float]:
     return embed_texts([text], tenant_id=tenant_id)[0]
+
+
+def held_model_id() -> str | None:
+    """embedding_model_id() if this process has built its provider already, else None (building
+    it reads settings and files: not for code on the event loop)."""
+    provider = _provider
+    return None if provider is None else provider.model_id
+
+
+def held_vector(text: str, *, tenant_id: int, model_id: str) -> list[float] | None:
+    """The vector embed_text would give under `model_id`, if this process holds it in its LRU;
+    else None. No I/O and no model: for code on the event loop, which hands the rest to a thread."""
+    return _local_cache.get(cache_key(tenant_id, text_digest(text, model_id)))
 
 
 def embeddings_available() -> bool:

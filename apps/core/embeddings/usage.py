@@ -18,6 +18,11 @@ from django.db import transaction
 _noted: set[tuple[str, str]] = set()
 
 
+def noted(kind: str, model_id: str) -> bool:
+    """Whether this process has noted (and seen committed) vectors of `kind` by `model_id`."""
+    return (kind, model_id) in _noted
+
+
 def note_embedded(kind: str, model_id: str) -> None:
     key = (kind, model_id)
     if key in _noted:
