@@ -90,6 +90,27 @@ def test_an_overwrite_of_the_same_text_keeps_its_vector_and_embeds_nothing(alice
     assert list(changed.embedding) != list(before.embedding)
 
 
+def test_a_value_set_again_is_updated_in_place(alice, alice_client):
+    """Its new version stays on the row's page, out of every index (a HOT update): it changes no
+    indexed column, and the table leaves room on its pages for it (migration 0005)."""
+    from django.db import connection
+
+    def hot_updates():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_stat_get_xact_tuples_hot_updated('memory_memoryitem'::regclass)")
+            return cursor.fetchone()[0]
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'memory_memoryitem'")
+        assert cursor.fetchone()[0] == ["fillfactor=75"]
+    alice_client.post("/memory", {"key": "k", "value": 1}, format="json")
+    before = hot_updates()
+    alice_client.post("/memory", {"key": "k", "value": 1}, format="json")
+    assert hot_updates() == before + 1
+    alice_client.post("/memory", {"key": "k", "value": 2}, format="json")  # a new vector: indexed
+    assert hot_updates() == before + 1
+
+
 def test_query_orders_by_similarity_with_scores_in_range(alice, alice_client, remember):
     remember(
         alice,
