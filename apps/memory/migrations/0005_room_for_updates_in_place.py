@@ -5,7 +5,7 @@ graph's included. A row is ~2 KB (its vector stored inline), so a page holds thr
 for one new version instead of four rows and none.
 
 Measured under bench/serving.py's POST /memory (100 keys overwritten again and again): 62 % of the
-updates were HOT at the default fillfactor of 100, 99.6 % at 75; ~800 → ~930–990 req/s. The cost
+updates were HOT at the default fillfactor of 100, 99.6 % at 75; ~800 → ~930 to 990 req/s. The cost
 is a third more heap pages for the table. Pages written before this migration keep their fill
 until they are rewritten (VACUUM FULL, or as rows move)."""
 
