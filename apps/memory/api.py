@@ -9,7 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.openapi import error_responses
-from apps.core.serializers import page_query, validated
+from apps.core.serializers import page_query, validated, validated_statelessly
 from apps.memory import selectors, services
 from apps.memory.models import MemoryItem
 from apps.memory.serializers import (
@@ -44,7 +44,7 @@ KEY_PATH = OpenApiParameter(
 
 def store_answer(tenant: Tenant, data: Any) -> dict[str, Any]:
     """POST /memory's work and answer (also served directly: apps/memory/direct.py)."""
-    body = validated(MemoryStoreSerializer, data)
+    body = validated_statelessly(MemoryStoreSerializer, data)
     services.memory_item_store(tenant=tenant, key=body["key"], value=body["value"])
     return {"status": "stored"}
 
@@ -52,7 +52,7 @@ def store_answer(tenant: Tenant, data: Any) -> dict[str, Any]:
 def store_held(tenant: Tenant, data: Any) -> MemoryItem | None:
     """store_answer's validation, and the item it would write when this process holds its
     embedding (None otherwise): the loop route's first step (apps/memory/direct.py)."""
-    body = validated(MemoryStoreSerializer, data)
+    body = validated_statelessly(MemoryStoreSerializer, data)
     return services.memory_item_held_for_store(tenant=tenant, key=body["key"], value=body["value"])
 
 
