@@ -40,6 +40,9 @@ class RequestFigures:
     def __init__(self) -> None:
         self.metrics = bool(getattr(settings, "SLOP_METRICS", True))
         self.request_log = bool(getattr(settings, "SLOP_REQUEST_LOG", True))
+        # The counter's and the histogram's children for each (method, route, status) seen: what
+        # labels() gives again for the same labels, without its lock and its checks each time.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observed(self, request: HttpRequest, serve: Callable[[HttpRequest], HttpResponse]) -> HttpResponse:
         """serve(request), counted, timed and logged (a span around it when tracing is on)."""
@@ -70,8 +73,15 @@ class RequestFigures:
         method = str(request.method)
         status = response.status_code
         if self.metrics:
-            metrics.HTTP_REQUESTS.labels(method, route, str(status)).inc()
-            metrics.HTTP_DURATION.labels(method, route).observe(elapsed)
+            children = self._children.get((method, route, status))
+            if children is None:
+                children = (
+                    metrics.HTTP_REQUESTS.labels(method, route, str(status)),
+                    metrics.HTTP_DURATION.labels(method, route),
+                )
+                self._children[(method, route, status)] = children
+            children[0].inc()
+            children[1].observe(elapsed)
         if self.request_log and route != "metrics" and request_logger.isEnabledFor(logging.INFO):
             request_logger.info(
                 "%s %s %s",
