@@ -170,3 +170,39 @@ def test_the_event_loop_answers_as_the_thread_path_does(slop_server: LiveServer)
         )
     item = httpx.get(f"{slop_server.url}/memory/k1", headers=headers).json()
     assert item["value"] == value and item["created_at"].endswith("Z")
+
+
+def test_writes_on_the_event_loop_store_what_the_thread_path_stores(slop_server: LiveServer) -> None:
+    """POST /memory of an existing key whose text the worker has embedded is written on the event
+    loop (psycopg's asyncio connection: the JSON value, the vector as text): the item reads back
+    as written, with the vector the thread path computed for the same text."""
+    from apps.memory.models import MemoryItem
+
+    tenant = Tenant.objects.create(slug="loop-writer", name="Writer")
+    headers = {"Authorization": f"Bearer {api_key_create(tenant=tenant, scopes='*').plaintext}"}
+
+    def post(key: str, value: object) -> None:
+        answer = httpx.post(f"{slop_server.url}/memory", json={"key": key, "value": value}, headers=headers)
+        assert (answer.status_code, answer.content) == (200, b'{"status":"stored"}')
+
+    before = answered_on_loop(slop_server, "memory")
+    values = [{"colour": "red", "n": [1, None]}, "blue ocean waves"]
+    # Each worker embeds each text once (on a thread) and holds it; a new key is a thread's too.
+    for value in values * 4:
+        post("k", value)
+        assert httpx.get(f"{slop_server.url}/memory/k", headers=headers).json()["value"] == value
+    assert answered_on_loop(slop_server, "memory") >= before + 3
+    other = Tenant.objects.create(slug="loop-writer-2", name="Other")
+    fresh_headers = {"Authorization": f"Bearer {api_key_create(tenant=other, scopes='*').plaintext}"}
+    answer = httpx.post(
+        f"{slop_server.url}/memory", json={"key": "k", "value": values[-1]}, headers=fresh_headers
+    )
+    assert answer.status_code == 200  # a new key: embedded and stored on a thread
+    item = MemoryItem.objects.for_tenant(tenant).get(key="k")
+    fresh = MemoryItem.objects.for_tenant(other).get(key="k")
+    assert (item.embedding_text, item.content_hash, item.embedding_model) == (
+        fresh.embedding_text,
+        fresh.content_hash,
+        fresh.embedding_model,
+    )
+    assert max(abs(a - b) for a, b in zip(item.embedding, fresh.embedding, strict=True)) < 1e-5
