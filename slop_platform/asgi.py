@@ -25,7 +25,7 @@ django.setup(set_prefix=False)  # what django.core.asgi.get_asgi_application() d
 from channels.routing import URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from apps.core import invalidation  # noqa: E402
+from apps.core import invalidation, loop_io  # noqa: E402
 from apps.core.asgi import JsonWSGIHandler, SingleHopASGIHandler  # noqa: E402
 from apps.core.redaction import install_access_log  # noqa: E402
 from apps.core.serving import ASGIApp, ServingFront  # noqa: E402
@@ -74,6 +74,7 @@ application = ServingFront(
     threads=settings.SLOP_WEB_THREADS,
     # Other processes' changes to cached rows (API keys) reach this one within milliseconds.
     on_startup=[invalidation.start_listening],
+    on_shutdown=[loop_io.close],
 )
 
 # Before the server listens, so no request waits for it; then what stored vectors need a reembed.

@@ -24,7 +24,8 @@ So the front routes, per request, by path, before any Django code runs:
 - every other HTTP request: Django's WSGI handler on a thread pool, through a2wsgi.
 
 At the ASGI lifespan startup it runs `on_startup` (what only a serving process does: listening for
-cache invalidations). It also refuses, in the PROTOCOL.md error format, requests whose headers exceed
+cache invalidations), and at its shutdown awaits `on_shutdown` (closing the event loop's
+connections). It also refuses, in the PROTOCOL.md error format, requests whose headers exceed
 `max_header_bytes` (431), which the HTTP server would otherwise pass on or cut with a bare status.
 """
 
@@ -33,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import io
+import logging
 import re
 import sys
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
@@ -51,6 +53,7 @@ ASGIApp = Callable[[Any, Any, Any], Awaitable[Any]]  # Channels' and Django's ar
 WSGIApp = Callable[..., Iterable[bytes]]
 
 # /t/<slug>/<path> is the public surface of a tenant: the same routes below the prefix.
+logger = logging.getLogger("slop.serving")
 _PUBLIC_PREFIX = re.compile(r"^/t/[^/]+(?=/)")
 
 
@@ -253,8 +256,10 @@ class ServingFront:
         direct: Sequence[DirectRoute] = (),
         loop: Sequence[LoopRoute] = (),
         on_startup: Sequence[Callable[[], None]] = (),
+        on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
     ) -> None:
         self.on_startup = list(on_startup)
+        self.on_shutdown = list(on_shutdown)
         wsgi_threads = ThreadedWSGI(wsgi, threads=threads)
         self.wsgi: ASGIApp = wsgi_threads
         # On the same threads (and the same database connections) as every other plain request.
@@ -349,5 +354,10 @@ class ServingFront:
                     hook()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                for closing in self.on_shutdown:
+                    try:
+                        await closing()
+                    except Exception:  # the next one still closes, and the process still ends
+                        logger.warning("A shutdown step failed", exc_info=True)
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -13,11 +13,14 @@ thread path before it has done anything a second try would repeat:
 2. authentication by `principal_for` and `attach_to`, the functions DRF's calls. Run here, on the
    loop, they use no connection: a key this process has not cached, or whose last use is due to be
    written, reaches the database, which Django refuses on an event loop (SynchronousOnlyOperation):
-   the request is handed on, untouched, and the thread path looks the key up;
+   the request is handed on, untouched, and the thread path looks the key up. The route's
+   `prepare` runs here too (a write's body validated; an answer made of cached snapshots);
 3. the rate limit: the same counter (throttling.bucket_of), counted through asyncio Redis
    (throttling.count_on_loop), with the same fall back to in-process counters;
-4. the view's declared access (`enforce`), then the route's handler, a coroutine that reads what it
-   needs through apps.core.loop_io;
+4. the view's declared access (`enforce`, reading the body the front read), then the route's
+   handler, a coroutine that reads or writes through apps.core.loop_io. A handler that finds the
+   request is the thread path's after all (HandOn: `POST /memory` of a new key, whose cap is
+   checked in a transaction) has written nothing: the request is uncounted and handed on;
 5. the answer rendered by the same functions (direct.json_answer's bytes, direct.error_answer for
    any failure), with the view's Allow header, the security headers SecurityMiddleware adds and the
    request id, in the order the thread path writes them.

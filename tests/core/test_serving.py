@@ -136,3 +136,96 @@ def test_a_streaming_answer_is_sent_piece_by_piece_and_closed_on_its_thread() ->
     status, _, body = _serve(ThreadedWSGI(app, threads=1), _scope())
     assert (status, body) == (200, b"one two three")
     assert response.closed_on is not None and response.iterated_on == {response.closed_on}
+
+
+def _echo_wsgi(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    body = environ["wsgi.input"].read()
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"thread:" + body]
+
+
+async def _unused_asgi(scope: Any, receive: Any, send: Any) -> None:
+    raise AssertionError("not this path")
+
+
+def _front(answer: Any, seen: list[bytes]) -> Any:
+    from apps.core.serving import LoopRoute, ServingFront
+
+    async def offered(scope: dict[str, Any], body: bytes) -> Any:
+        seen.append(body)
+        return await answer(body)
+
+    route = LoopRoute(accepts=lambda scope: scope["path"] == "/hot", answer=offered)
+    return ServingFront(
+        wsgi=_echo_wsgi, asgi_http=_unused_asgi, websocket=_unused_asgi, streaming=[], loop=[route], threads=2
+    )
+
+
+def test_a_loop_route_is_given_the_whole_body_and_answers() -> None:
+    async def answer(body: bytes) -> Any:
+        return 201, [(b"content-type", b"text/plain")], b"loop:" + body
+
+    seen: list[bytes] = []
+    status, _headers, content = _serve(
+        _front(answer, seen), _scope("POST", "/hot", b"x" * 1000), b"x" * 1000, 300
+    )
+    assert (status, content, seen) == (201, b"loop:" + b"x" * 1000, [b"x" * 1000])
+
+
+def test_what_a_loop_route_hands_on_reaches_the_thread_path_with_its_body() -> None:
+    async def answer(body: bytes) -> Any:
+        return None
+
+    seen: list[bytes] = []
+    status, _headers, content = _serve(
+        _front(answer, seen), _scope("POST", "/hot", b"abc" * 100), b"abc" * 100, 7
+    )
+    assert (status, content, seen) == (200, b"thread:" + b"abc" * 100, [b"abc" * 100])
+    # Bodiless, other paths: as before.
+    assert _serve(_front(answer, seen), _scope("GET", "/hot"))[2] == b"thread:"
+    assert _serve(_front(answer, seen), _scope("POST", "/cold", b"z"), b"z")[2] == b"thread:z"
+    assert seen[1:] == [b""]
+
+
+def test_a_body_too_large_to_hold_is_not_offered_to_the_loop() -> None:
+    async def answer(body: bytes) -> Any:
+        raise AssertionError("offered")
+
+    seen: list[bytes] = []
+    big = b"y" * (BUFFERED_BODY_BYTES + 1)
+    status, _headers, content = _serve(_front(answer, seen), _scope("POST", "/hot", big), big, 65536)
+    assert (status, len(content), seen) == (200, len(b"thread:") + len(big), [])
+
+
+def test_the_lifespan_shutdown_awaits_every_closing_step() -> None:
+    from apps.core.serving import ServingFront
+
+    closed: list[str] = []
+
+    async def failing() -> None:
+        closed.append("failing")
+        raise RuntimeError("closing failed")
+
+    async def closing() -> None:
+        closed.append("closing")
+
+    front = ServingFront(
+        wsgi=_echo_wsgi,
+        asgi_http=_unused_asgi,
+        websocket=_unused_asgi,
+        streaming=[],
+        on_startup=[lambda: closed.append("started")],
+        on_shutdown=[failing, closing],
+    )
+    messages = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+    sent: list[str] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message["type"])
+
+    asyncio.run(front({"type": "lifespan"}, receive, send))
+    assert closed == ["started", "failing", "closing"]
+    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
