@@ -50,8 +50,9 @@ def store_answer(tenant: Tenant, data: Any) -> dict[str, Any]:
 
 
 def store_held(tenant: Tenant, data: Any) -> MemoryItem | None:
-    """store_answer's validation, and the item it would write when this process holds its
-    embedding (None otherwise): the loop route's first step (apps/memory/direct.py)."""
+    """store_answer's validation, and the item it would write, its vector if this process holds
+    it (None for the whole while this process has no embedding provider built): the loop route's
+    first step (apps/memory/direct.py)."""
     body = validated_statelessly(MemoryStoreSerializer, data)
     return services.memory_item_held_for_store(tenant=tenant, key=body["key"], value=body["value"])
 
