@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -183,9 +184,14 @@ _RESTAMP_SQL = (
 def _restamp(item: MemoryItem) -> bool:
     """Write the value and time of the tenant's item of this key if its stored text is the item's;
     whether it was. The tenant predicate is in the SQL."""
+    return _write_existing(item, _RESTAMP_SQL, _restamp_params)
+
+
+def _write_existing(item: MemoryItem, sql: str, params_of: Callable[[MemoryItem, Any], list[Any]]) -> bool:
+    """One UPDATE ... RETURNING id of the item's row on Django's connection; whether it matched."""
     connection = connections[router.db_for_write(MemoryItem)]
     with connection.cursor() as cursor:
-        cursor.execute(_RESTAMP_SQL, _restamp_params(item, connection))
+        cursor.execute(sql, params_of(item, connection))
         row = cursor.fetchone()
     if row is None:
         return False
@@ -206,14 +212,7 @@ def _restamp_params(item: MemoryItem, connection: Any) -> list[Any]:
 def _overwrite(item: MemoryItem) -> bool:
     """Overwrite the tenant's item of this key, if it has one, in one statement; whether it had.
     The tenant predicate is in the SQL; (tenant, key) is unique."""
-    connection = connections[router.db_for_write(MemoryItem)]
-    with connection.cursor() as cursor:
-        cursor.execute(_OVERWRITE_SQL, _overwrite_params(item, connection))
-        row = cursor.fetchone()
-    if row is None:
-        return False
-    item.pk = row[0]
-    return True
+    return _write_existing(item, _OVERWRITE_SQL, _overwrite_params)
 
 
 def _overwrite_params(item: MemoryItem, connection: Any) -> list[Any]:
