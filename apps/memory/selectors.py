@@ -6,6 +6,7 @@ a search never fetches a key the caller may not read and never comes back short 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -82,9 +83,36 @@ def memory_item_answer(*, tenant: Tenant, key: str) -> tuple[str, Any, datetime,
 
 
 async def memory_item_answer_on_loop(*, tenant: Tenant, key: str) -> tuple[str, Any, datetime, datetime]:
-    """memory_item_answer for code on the event loop: the same statement, through apps.core.loop_io."""
-    row = await loop_io.fetch_one(_ANSWER_SQL, (tenant.pk, key))
+    """memory_item_answer for code on the event loop, through apps.core.loop_io: alone, the same
+    statement; with the event loop's other reads of the moment, one statement for them all."""
+    row = await _answer_rows((tenant.pk, key))
     return memory_item_of(row, key, None)  # (JSONField's conversion reads no connection)
+
+
+# The rows of several (tenant, key) pairs: each pair's tenant predicate is in the join, and
+# (tenant, key) is unique, so a pair finds its own row or none.
+_ANSWERS_SQL = (
+    "SELECT item.tenant_id, item.key, item.value, item.created_at, item.updated_at "  # noqa: S608
+    f"FROM {MemoryItem._meta.db_table} AS item "
+    "JOIN unnest(%s::bigint[], %s::text[]) AS wanted(tenant_id, key) "
+    "ON item.tenant_id = wanted.tenant_id AND item.key = wanted.key"
+)
+
+
+async def _fetch_answer_rows(wanted: Sequence[tuple[int, str]]) -> list[tuple[Any, ...] | None]:
+    if len(wanted) == 1:
+        return [await loop_io.fetch_one(_ANSWER_SQL, wanted[0])]
+    tenant_ids, keys = zip(*wanted, strict=True)
+    found = {
+        (tenant_id, key): (key, value, created_at, updated_at)
+        for tenant_id, key, value, created_at, updated_at in await loop_io.fetch_all(
+            _ANSWERS_SQL, (list(tenant_ids), list(keys))
+        )
+    }
+    return [found.get(pair) for pair in wanted]
+
+
+_answer_rows = loop_io.Gathered("memory_item", _fetch_answer_rows)
 
 
 def memory_item_of(

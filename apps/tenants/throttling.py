@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -29,6 +29,7 @@ from django.core.cache.backends.redis import RedisCache
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
+from apps.core import loop_io
 from apps.core.client_address import request_client_address
 from apps.core.degraded import REDIS_OUTAGE, redis_breaker
 from apps.core.observability.metrics import CACHE_DURATION, CACHE_ERRORS, DEPENDENCY_UNAVAILABLE
@@ -94,11 +95,16 @@ def _count_in(store: Any, key: str) -> int:
         return 1
 
 
-# INCR, and the window's expiry, in one command (atomic: no counter is left without one).
+# INCR, and the window's expiry, in one command (atomic: no counter is left without one), for
+# each key given: the counts, in order (a key given twice counts twice).
 _INCR_WITH_EXPIRY = """
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return count
+local counts = {}
+for i, key in ipairs(KEYS) do
+  local count = redis.call('INCR', key)
+  if count == 1 then redis.call('EXPIRE', key, ARGV[1]) end
+  counts[i] = count
+end
+return counts
 """
 
 
@@ -116,7 +122,7 @@ def _count_in_redis(store: RedisCache, key: str) -> int:
     redis_key = store.make_and_validate_key(key)
     started = time.perf_counter()
     try:
-        count = script(keys=[redis_key], args=[WINDOW_SECONDS + 5])
+        (count,) = script(keys=[redis_key], args=[WINDOW_SECONDS + 5])
     except REDIS_OUTAGE:
         CACHE_ERRORS.labels("state", "incr").inc()
         raise
@@ -166,30 +172,45 @@ def _state_store() -> tuple[Any, str | None]:
 
 async def count_on_loop(key: str) -> int:
     """`_count(key)` for code on the event loop: Redis through asyncio (apps.core.loop_io), the
-    same script on the same key, and the same fall back to this process's counters."""
-    from apps.core import loop_io
-
+    same script on the same key, and the same fall back to this process's counters. The event
+    loop's concurrent requests are counted in one round trip (loop_io.Gathered)."""
     store, location = _state_store()
     if location is None:
         return _count_in(store, key)
-    if not redis_breaker.available():
-        DEPENDENCY_UNAVAILABLE.labels("redis", "rate_limit_in_process").inc()
-        return _count_in(_fallback, key)
+    count: int | None = None
     started = time.perf_counter()
     try:
-        count = await loop_io.redis_script(
-            location, _INCR_WITH_EXPIRY, [store.make_and_validate_key(key)], [WINDOW_SECONDS + 5]
-        )
+        count = await _counter_of(location)(store.make_and_validate_key(key))
     except REDIS_OUTAGE as exc:
         CACHE_ERRORS.labels("state", "incr").inc()
         redis_breaker.failed(exc)
-        DEPENDENCY_UNAVAILABLE.labels("redis", "rate_limit_in_process").inc()
-        return _count_in(_fallback, key)
     finally:
         if metrics_enabled():
             CACHE_DURATION.labels("state", "incr").observe(time.perf_counter() - started)
+    if count is None:
+        DEPENDENCY_UNAVAILABLE.labels("redis", "rate_limit_in_process").inc()
+        return _count_in(_fallback, key)
     redis_breaker.succeeded()
-    return int(count)
+    return count
+
+
+_counters: dict[str, loop_io.Gathered[str, int | None]] = {}
+
+
+def _counter_of(location: str) -> loop_io.Gathered[str, int | None]:
+    """The counts of the Redis at `location`: for each key, its count, or None while the breaker
+    says Redis is out (a call that waited behind one that found it out is not sent)."""
+    counter = _counters.get(location)
+    if counter is None:
+
+        async def count(keys: Sequence[str]) -> list[int | None]:
+            if not redis_breaker.available():
+                return [None] * len(keys)
+            counts = await loop_io.redis_script(location, _INCR_WITH_EXPIRY, list(keys), [WINDOW_SECONDS + 5])
+            return [int(count) for count in counts]
+
+        counter = _counters[location] = loop_io.Gathered("rate_limit", count)
+    return counter
 
 
 # A count taken back: DECR on a counter still there (one whose window expired is not made again,
@@ -204,8 +225,6 @@ async def uncount_on_loop(key: str) -> None:
     """Takes back one count_on_loop(key): a request the event loop counted and then handed to the
     thread path, which counts it. Where the count was taken (Redis, or this process's counters
     while Redis is out), and an outage now only leaves that one count standing."""
-    from apps.core import loop_io
-
     store, location = _state_store()
     if location is not None and redis_breaker.available():
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -170,6 +171,65 @@ def test_the_event_loop_answers_as_the_thread_path_does(slop_server: LiveServer)
         )
     item = httpx.get(f"{slop_server.url}/memory/k1", headers=headers).json()
     assert item["value"] == value and item["created_at"].endswith("Z")
+
+
+def gathered(server: LiveServer, call: str) -> tuple[float, float]:
+    """slop_event_loop_gathered_calls for `call`: round trips, and those that carried one call."""
+    text = httpx.get(f"{server.url}/metrics", timeout=10).text
+    count, alone = 0.0, 0.0
+    for line in text.splitlines():
+        if line.startswith(f'slop_event_loop_gathered_calls_count{{call="{call}"}}'):
+            count += float(line.split()[-1])
+        elif line.startswith(f'slop_event_loop_gathered_calls_bucket{{call="{call}",le="1.0"}}'):
+            alone += float(line.split()[-1])
+    return count, alone
+
+
+def test_concurrent_reads_of_two_tenants_share_round_trips_and_each_gets_its_own(
+    slop_server: LiveServer,
+) -> None:
+    """Concurrent GET /memory/:key of two tenants, for the same key and for a key only one has, go
+    to PostgreSQL (and the rate limit's Redis) several in a round trip: each answer is its own
+    tenant's, and the other tenant's key is a 404 there too."""
+    keys = {}
+    for slug in ("gather-alice", "gather-charlie"):
+        tenant = Tenant.objects.create(slug=slug, name=slug)
+        keys[slug] = {"Authorization": f"Bearer {api_key_create(tenant=tenant, scopes='*').plaintext}"}
+        for key in ("shared", f"only-{slug}"):
+            stored = httpx.post(
+                f"{slop_server.url}/memory", json={"key": key, "value": {"owner": slug}}, headers=keys[slug]
+            )
+            assert stored.status_code == 200, stored.text
+    wanted = [(slug, key) for slug in keys for key in ("shared", "only-gather-alice", "only-gather-charlie")]
+    for slug, key in wanted * 2:  # each worker learns the keys (on a thread)
+        httpx.get(f"{slop_server.url}/memory/{key}", headers=keys[slug])
+
+    async def read_all() -> list[tuple[str, str, httpx.Response]]:
+        async with httpx.AsyncClient(base_url=slop_server.url, timeout=30) as client:
+            asked = wanted * 12
+            answers = await asyncio.gather(
+                *(client.get(f"/memory/{key}", headers=keys[slug]) for slug, key in asked)
+            )
+        return [(slug, key, answer) for (slug, key), answer in zip(asked, answers, strict=True)]
+
+    before = gathered(slop_server, "memory_item")
+    for _ in range(5):
+        for slug, key, answer in asyncio.run(read_all()):
+            if key in ("shared", f"only-{slug}"):
+                assert (answer.status_code, answer.json()["value"]) == (200, {"owner": slug})
+            else:
+                assert answer.status_code == 404, answer.text
+                assert answer.json() == {
+                    "error": f"Memory key not found: {key}",
+                    "code": "not_found",
+                    "status": 404,
+                }
+        count, alone = gathered(slop_server, "memory_item")
+        if count - alone > before[0] - before[1]:
+            break
+    count, alone = gathered(slop_server, "memory_item")
+    assert count > before[0]  # read on the event loop
+    assert count - alone > before[0] - before[1]  # and some round trips carried several reads
 
 
 def test_writes_on_the_event_loop_store_what_the_thread_path_stores(slop_server: LiveServer) -> None:

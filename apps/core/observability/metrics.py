@@ -53,6 +53,12 @@ HTTP_EVENT_LOOP = Counter(
     "Requests of loop routes, by what the event loop did with them",
     ["route", "outcome"],
 )
+EVENT_LOOP_GATHERED = Histogram(
+    "slop_event_loop_gathered_calls",
+    "Calls of concurrent requests sent in one round trip from the event loop (apps.core.loop_io)",
+    ["call"],
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)
 HTTP_DURATION = Histogram(
     "slop_http_request_duration_seconds",
     "Time to the response (its first byte for streams), by route pattern",
