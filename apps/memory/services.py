@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -256,14 +256,57 @@ async def memory_item_store_on_loop(item: MemoryItem) -> bool:
     one statement, committed: the restamp of an unchanged text, else the overwrite when the item's
     vector is held here. False when neither could be made (nothing written): a new key, whose
     cap is checked, or a vector to compute are memory_item_store's (on a thread)."""
-    connection = _adapting_connection()
-    row = await loop_io.fetch_one(_RESTAMP_SQL, tuple(_restamp_params(item, connection)))
-    if row is None and item.embedding is not None and noted("memory", item.embedding_model):
-        row = await loop_io.fetch_one(_OVERWRITE_SQL, tuple(_overwrite_params(item, connection)))
-    if row is None:
+    pk = await _restamped_on_loop(item)
+    if pk is None and item.embedding is not None and noted("memory", item.embedding_model):
+        row = await loop_io.fetch_one(_OVERWRITE_SQL, tuple(_overwrite_params(item, _adapting_connection())))
+        pk = None if row is None else row[0]
+    if pk is None:
         return False
-    item.pk = row[0]
+    item.pk = pk
     return True
+
+
+# _RESTAMP_SQL for several items: each row is matched by its tenant and key (unique together),
+# and only while its stored text is the item's.
+_RESTAMPS_SQL = (
+    f"UPDATE {MemoryItem._meta.db_table} AS item "  # noqa: S608
+    "SET value = given.value, updated_at = given.updated_at "
+    "FROM unnest(%s::jsonb[], %s::timestamptz[], %s::bigint[], %s::text[], %s::text[]) "
+    "AS given(value, updated_at, tenant_id, key, content_hash) "
+    "WHERE item.tenant_id = given.tenant_id AND item.key = given.key "
+    "AND item.content_hash = given.content_hash RETURNING item.id, item.tenant_id, item.key"
+)
+
+
+async def _restamp_all(items: Sequence[MemoryItem]) -> list[int | None]:
+    """The restamps of the event loop's concurrent writes: each item's row id, or None where the
+    tenant has no such key with the item's text. One statement (one commit) for items of distinct
+    keys; a key written twice at once is written again by a statement of its own after the first,
+    so each write is applied, in the order they came."""
+    connection = _adapting_connection()
+    if len(items) == 1:
+        row = await loop_io.fetch_one(_RESTAMP_SQL, tuple(_restamp_params(items[0], connection)))
+        return [None if row is None else row[0]]
+    written: list[int | None] = [None] * len(items)
+    waiting = list(enumerate(items))
+    while waiting:
+        this: list[tuple[int, MemoryItem]] = []
+        later: list[tuple[int, MemoryItem]] = []
+        keys: set[tuple[int, str]] = set()
+        for index, item in waiting:
+            pair = (item.tenant_id, item.key)
+            (later if pair in keys else this).append((index, item))
+            keys.add(pair)
+        columns = zip(*(_restamp_params(item, connection) for _, item in this), strict=True)
+        rows = await loop_io.fetch_all(_RESTAMPS_SQL, tuple(list(column) for column in columns))
+        found = {(tenant_id, key): pk for pk, tenant_id, key in rows}
+        for index, item in this:
+            written[index] = found.get((item.tenant_id, item.key))
+        waiting = later
+    return written
+
+
+_restamped_on_loop = loop_io.Gathered("memory_restamp", _restamp_all)
 
 
 def _upsert(item: MemoryItem) -> None:
