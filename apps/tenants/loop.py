@@ -210,8 +210,17 @@ async def answer_on_loop(scope: Scope, call: Call) -> Answer | None:
         return None
     answer = await _answer(scope, call)
     if metrics.enabled():
-        metrics.HTTP_EVENT_LOOP.labels(call.route, "handed_on" if answer is None else "answered").inc()
+        outcome = (call.route, answer is not None)
+        counter = _outcomes.get(outcome)
+        if counter is None:
+            counter = _outcomes[outcome] = metrics.HTTP_EVENT_LOOP.labels(
+                call.route, "handed_on" if answer is None else "answered"
+            )
+        counter.inc()
     return answer
+
+
+_outcomes: dict[tuple[str, bool], Any] = {}  # slop_http_event_loop_requests' child per (route, answered)
 
 
 async def _answer(scope: Scope, call: Call) -> Answer | None:

@@ -178,15 +178,11 @@ async def count_on_loop(key: str) -> int:
     if location is None:
         return _count_in(store, key)
     count: int | None = None
-    started = time.perf_counter()
     try:
         count = await _counter_of(location)(store.make_and_validate_key(key))
     except REDIS_OUTAGE as exc:
         CACHE_ERRORS.labels("state", "incr").inc()
         redis_breaker.failed(exc)
-    finally:
-        if metrics_enabled():
-            CACHE_DURATION.labels("state", "incr").observe(time.perf_counter() - started)
     if count is None:
         DEPENDENCY_UNAVAILABLE.labels("redis", "rate_limit_in_process").inc()
         return _count_in(_fallback, key)
@@ -206,8 +202,17 @@ def _counter_of(location: str) -> loop_io.Gathered[str, int | None]:
         async def count(keys: Sequence[str]) -> list[int | None]:
             if not redis_breaker.available():
                 return [None] * len(keys)
-            counts = await loop_io.redis_script(location, _INCR_WITH_EXPIRY, list(keys), [WINDOW_SECONDS + 5])
+            started = time.perf_counter()
+            try:
+                counts = await loop_io.redis_script(
+                    location, _INCR_WITH_EXPIRY, list(keys), [WINDOW_SECONDS + 5]
+                )
+            finally:
+                if metrics_enabled():  # one operation: the round trip
+                    duration.observe(time.perf_counter() - started)
             return [int(count) for count in counts]
+
+        duration = CACHE_DURATION.labels("state", "incr")
 
         counter = _counters[location] = loop_io.Gathered("rate_limit", count)
     return counter

@@ -364,6 +364,80 @@ def test_a_json_line_has_the_fields_structlog_gave_it() -> None:
     assert failed["level"] == "error" and "ValueError: broken" in failed["exception"]
 
 
+def test_the_request_line_written_without_a_record_is_the_one_the_logging_module_writes(
+    make_key: Any, alice: Any
+) -> None:
+    """With settings.LOGGING's handler alone on the way, a request's line is written straight to
+    its stream (logs.write_json_line); with any other handler there, through the logging module:
+    the two lines are the same, field for field and in order."""
+    from apps.core.middleware import RequestIdLogFilter
+    from apps.core.observability import logs
+
+    key = make_key(alice, "*")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}", HTTP_X_REQUEST_ID="req-same-line")
+    stream = io.StringIO()
+    platform = logging.StreamHandler(stream)
+    platform.setFormatter(JsonFormatter())
+    platform.addFilter(RequestIdLogFilter())
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    request_logger = logging.getLogger("slop.request")
+    written = []
+    try:
+        root.handlers[:] = [platform]
+        root.setLevel(logging.INFO)
+        for other in (None, logging.NullHandler()):
+            if other is not None:
+                root.addHandler(other)
+            expected = None if other is not None else platform
+            assert logs.platform_handler(request_logger, logging.INFO) is expected
+            assert client.get("/memory/absent?format=json").status_code == 404
+            lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+            stream.seek(0), stream.truncate()
+            written.append(next(line for line in lines if line["logger"] == "slop.request"))
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    for line in written:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", line.pop("timestamp"))
+        assert line.pop("duration_ms") > 0
+    straight, through_logging = written
+    assert list(straight.items()) == list(through_logging.items())
+    assert straight["request_id"] == "req-same-line" and straight["tenant_id"] == alice.pk
+    assert straight["event"] == "GET memory/<path:key> 404" and straight["key_prefix"] in key
+
+
+def test_request_lines_of_one_turn_of_the_event_loop_go_out_in_one_write_at_its_end() -> None:
+    from apps.core.observability import logs
+
+    class Counted(io.StringIO):
+        writes = 0
+
+        def write(self, text: str) -> int:
+            Counted.writes += 1
+            return super().write(text)
+
+    stream = Counted()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+
+    async def three_requests() -> str:
+        for n in range(3):
+            logs.write_json_line(handler, "slop.request", f"GET memory {n}", {"status": 200})
+        written = stream.getvalue()
+        await asyncio.sleep(0)  # the turn ends
+        return written
+
+    assert asyncio.run(three_requests()) == ""  # nothing before the turn's end
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line["event"] for line in lines] == ["GET memory 0", "GET memory 1", "GET memory 2"]
+    assert Counted.writes == 1
+    logs.write_json_line(handler, "slop.request", "GET memory 3", {"status": 200})  # no loop: at once
+    assert json.loads(stream.getvalue().splitlines()[-1])["event"] == "GET memory 3"
+    assert Counted.writes == 2
+
+
 def test_a_line_formatted_by_another_handler_first_has_no_message_field(log_lines: io.StringIO) -> None:
     other = logging.StreamHandler(io.StringIO())
     other.setFormatter(logging.Formatter("%(asctime)s %(message)s"))

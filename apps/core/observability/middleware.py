@@ -22,7 +22,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from apps.core.client_address import request_client_address
-from apps.core.observability import context, metrics, tracing
+from apps.core.observability import context, logs, metrics, tracing
 
 request_logger = logging.getLogger("slop.request")
 
@@ -83,17 +83,16 @@ class RequestFigures:
             children[0].inc()
             children[1].observe(elapsed)
         if self.request_log and route != "metrics" and request_logger.isEnabledFor(logging.INFO):
-            request_logger.info(
-                "%s %s %s",
-                method,
-                route,
-                status,
-                extra={
-                    "method": method,
-                    "route": route,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 3),
-                    "path": request.get_full_path(),
-                    "client": request_client_address(request.META),
-                },
-            )
+            fields = {
+                "method": method,
+                "route": route,
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 3),
+                "path": request.get_full_path(),
+                "client": request_client_address(request.META),
+            }
+            handler = logs.platform_handler(request_logger, logging.INFO)
+            if handler is not None:
+                logs.write_json_line(handler, request_logger.name, f"{method} {route} {status}", fields)
+            else:
+                request_logger.info("%s %s %s", method, route, status, extra=fields)
