@@ -43,7 +43,16 @@ _MARKERS = ("slop_", "tkt_", "k_live_", "k_test_", "whsec_", "bearer", "invite")
 def redact(text: str) -> str:
     if "=" not in text:
         lowered = text.lower()
-        if not any(marker in lowered for marker in _MARKERS):
+        # _MARKERS, each tested in place: a generator over them was ~1 µs of a request line's ~5.
+        if not (
+            "slop_" in lowered
+            or "tkt_" in lowered
+            or "k_live_" in lowered
+            or "k_test_" in lowered
+            or "whsec_" in lowered
+            or "bearer" in lowered
+            or "invite" in lowered
+        ):
             return text
     return _substituted(text)
 

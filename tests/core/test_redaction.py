@@ -58,3 +58,14 @@ def test_the_quick_check_never_skips_a_line_a_pattern_would_change(text: str) ->
     # redact() returns a line untouched when it holds none of the patterns' markers: it must give
     # what running every pattern gives, for any text.
     assert redact(text) == _substituted(text)
+
+
+def test_every_marker_sends_a_line_to_the_patterns(monkeypatch: pytest.MonkeyPatch) -> None:
+    from apps.core import redaction
+
+    seen: list[str] = []
+    monkeypatch.setattr(redaction, "_substituted", lambda text: seen.append(text) or text)
+    for marker in redaction._MARKERS:
+        redaction.redact(f"GET /x {marker.upper()} y")
+    assert redaction.redact("GET /memory/k1 200") == "GET /memory/k1 200"
+    assert seen == [f"GET /x {marker.upper()} y" for marker in redaction._MARKERS]

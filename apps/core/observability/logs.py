@@ -135,10 +135,11 @@ def platform_handler(logger: logging.Logger, level: int) -> logging.StreamHandle
     handler = handlers[0]
     if type(handler) is not logging.StreamHandler or type(handler.formatter) is not JsonFormatter:
         return None
-    if level < handler.level or any(
-        type(found).__name__ != "RequestIdLogFilter" for found in handler.filters
-    ):
+    if level < handler.level:
         return None
+    for found in handler.filters:
+        if type(found).__name__ != "RequestIdLogFilter":
+            return None
     return handler
 
 
