@@ -231,11 +231,16 @@ class Gathered(Generic[Item, Result]):
                         if not waiting.done():
                             waiting.set_exception(exc)
                     continue
+                except BaseException:  # this task cancelled (the loop closing): so are the calls
+                    queue.waiting[:0] = batch
+                    raise
                 for (_, waiting), result in zip(batch, results, strict=True):
                     if not waiting.done():
                         waiting.set_result(result)
         finally:
-            queue.sending, queue.sender = False, None
+            for _, waiting in queue.waiting:
+                waiting.cancel()
+            queue.waiting, queue.sending, queue.sender = [], False, None
 
 
 class _Queue(Generic[Item, Result]):

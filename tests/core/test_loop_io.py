@@ -110,6 +110,31 @@ async def test_a_cancelled_call_takes_nothing_from_the_others() -> None:
 
 
 @pytest.mark.asyncio
+async def test_the_calls_of_a_cancelled_round_trip_are_cancelled_not_left_waiting() -> None:
+    remote = Remote()
+    gathered = Gathered("test", remote.send)
+    first = asyncio.ensure_future(gathered("a"))
+    await settle()
+    sent_with_b = asyncio.ensure_future(gathered("b"))
+    await settle()
+    remote.release.put_nowait(None)
+    await settle()
+    queued = asyncio.ensure_future(gathered("c"))  # waits behind b's round trip
+    await settle()
+    queue = next(iter(gathered._queues.values()))
+    assert queue.sender is not None
+    queue.sender.cancel()  # as when the loop closes
+    await settle()
+    assert await first == "A"
+    assert sent_with_b.cancelled() and queued.cancelled()
+    assert not queue.sending and not queue.waiting
+    alone = asyncio.ensure_future(gathered("d"))  # and the next call is sent again
+    await settle()
+    remote.release.put_nowait(None)
+    assert await alone == "D"
+
+
+@pytest.mark.asyncio
 async def test_each_event_loop_gathers_its_own_calls() -> None:
     seen: list[list[int]] = []
 
