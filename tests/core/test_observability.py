@@ -368,14 +368,15 @@ def test_the_request_line_written_without_a_record_is_the_one_the_logging_module
     make_key: Any, alice: Any
 ) -> None:
     """With settings.LOGGING's handler alone on the way, a request's line is written straight to
-    its stream (logs.write_json_line); with any other handler there, through the logging module:
-    the two lines are the same, field for field and in order."""
+    its stream (logs.write_request_line); with any other handler there, through the logging module:
+    the two lines are the same, field for field and in order, a key the client sent redacted in
+    both (the straight line redacts only what the client sent, each alone)."""
     from apps.core.middleware import RequestIdLogFilter
     from apps.core.observability import logs
 
     key = make_key(alice, "*")
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}", HTTP_X_REQUEST_ID="req-same-line")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}", HTTP_X_REQUEST_ID=key)  # a valid id
     stream = io.StringIO()
     platform = logging.StreamHandler(stream)
     platform.setFormatter(JsonFormatter())
@@ -392,7 +393,7 @@ def test_the_request_line_written_without_a_record_is_the_one_the_logging_module
                 root.addHandler(other)
             expected = None if other is not None else platform
             assert logs.platform_handler(request_logger, logging.INFO) is expected
-            assert client.get("/memory/absent?format=json").status_code == 404
+            assert client.get(f"/memory/{key}?format=json").status_code == 404
             lines = [json.loads(line) for line in stream.getvalue().splitlines()]
             stream.seek(0), stream.truncate()
             written.append(next(line for line in lines if line["logger"] == "slop.request"))
@@ -404,7 +405,8 @@ def test_the_request_line_written_without_a_record_is_the_one_the_logging_module
         assert line.pop("duration_ms") > 0
     straight, through_logging = written
     assert list(straight.items()) == list(through_logging.items())
-    assert straight["request_id"] == "req-same-line" and straight["tenant_id"] == alice.pk
+    assert straight["request_id"] == "slop_[redacted]" and straight["tenant_id"] == alice.pk
+    assert straight["path"] == "/memory/slop_[redacted]?format=json"
     assert straight["event"] == "GET memory/<path:key> 404" and straight["key_prefix"] in key
 
 
@@ -422,9 +424,12 @@ def test_request_lines_of_one_turn_of_the_event_loop_go_out_in_one_write_at_its_
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter())
 
+    def line(event: str) -> dict[str, Any]:
+        return {"event": event, "level": "info", "logger": "slop.request", "method": "GET", "path": "/m"}
+
     async def three_requests() -> str:
         for n in range(3):
-            logs.write_json_line(handler, "slop.request", f"GET memory {n}", {"status": 200})
+            logs.write_request_line(handler, "slop.request", "-", line(f"GET memory {n}"))
         written = stream.getvalue()
         await asyncio.sleep(0)  # the turn ends
         return written
@@ -433,7 +438,7 @@ def test_request_lines_of_one_turn_of_the_event_loop_go_out_in_one_write_at_its_
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert [line["event"] for line in lines] == ["GET memory 0", "GET memory 1", "GET memory 2"]
     assert Counted.writes == 1
-    logs.write_json_line(handler, "slop.request", "GET memory 3", {"status": 200})  # no loop: at once
+    logs.write_request_line(handler, "slop.request", "-", line("GET memory 3"))  # no loop: at once
     assert json.loads(stream.getvalue().splitlines()[-1])["event"] == "GET memory 3"
     assert Counted.writes == 2
 

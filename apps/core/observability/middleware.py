@@ -22,6 +22,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from apps.core.client_address import request_client_address
+from apps.core.middleware import request_id_var
 from apps.core.observability import context, logs, metrics, tracing
 
 request_logger = logging.getLogger("slop.request")
@@ -83,16 +84,20 @@ class RequestFigures:
             children[0].inc()
             children[1].observe(elapsed)
         if self.request_log and route != "metrics" and request_logger.isEnabledFor(logging.INFO):
-            fields = {
+            line = {
+                "event": f"{method} {route} {status}",
+                "level": "info",
+                "logger": request_logger.name,
                 "method": method,
                 "route": route,
                 "status": status,
-                "duration_ms": round(elapsed * 1000, 3),
+                "duration_ms": round(elapsed * 1_000_000) / 1000,  # (round(x, 3) was ~0.3 µs)
                 "path": request.get_full_path(),
                 "client": request_client_address(request.META),
             }
             handler = logs.platform_handler(request_logger, logging.INFO)
             if handler is not None:
-                logs.write_json_line(handler, request_logger.name, f"{method} {route} {status}", fields)
+                logs.write_request_line(handler, request_logger.name, request_id_var.get(), line)
             else:
-                request_logger.info("%s %s %s", method, route, status, extra=fields)
+                del line["event"], line["level"], line["logger"]
+                request_logger.info("%s %s %s", method, route, status, extra=line)
