@@ -454,3 +454,28 @@ def test_a_line_formatted_by_another_handler_first_has_no_message_field(log_line
         root.removeHandler(other)
     line = json.loads(log_lines.getvalue().splitlines()[-1])
     assert line["event"] == "once" and "message" not in line and "asctime" not in line
+
+
+def test_a_loop_closed_before_its_turn_ended_leaves_what_it_kept_not_the_next_loops() -> None:
+    from apps.core.observability.turns import TurnBuffer
+
+    written: list[list[int]] = []
+    buffer: TurnBuffer[list[int]] = TurnBuffer(list, written.append)
+    loop = asyncio.new_event_loop()
+
+    def keep_then_stop() -> None:
+        buffer.current().append(1)  # type: ignore[union-attr]
+        loop.stop()  # the turn's end, scheduled after this callback, never runs
+
+    loop.call_soon(keep_then_stop)
+    loop.run_forever()
+    loop.close()
+    assert written == []
+
+    async def keep() -> None:
+        buffer.current().append(2)  # type: ignore[union-attr]
+        await asyncio.sleep(0)
+
+    asyncio.run(keep())
+    assert written == [[2]]  # in the same thread, the next loop's turn is its own
+    assert buffer.current() is None  # no loop, no turn: the caller writes at once

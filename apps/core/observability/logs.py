@@ -12,10 +12,8 @@ key_prefix); then the whole line goes through `redact`, as plain lines do.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-import weakref
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -23,6 +21,7 @@ import orjson
 import structlog
 
 from apps.core.observability import context
+from apps.core.observability.turns import TurnBuffer
 from apps.core.redaction import redact
 
 EventDict = MutableMapping[str, Any]
@@ -170,25 +169,14 @@ def write_request_line(
             if name in event:
                 event[name] = redact(event[name])
     line = _orjson_dumps(event) + handler.terminator
-    loop = asyncio._get_running_loop()
-    if loop is None:
-        _write(handler, line)
-        return
-    waiting = _waiting.get(loop)
+    waiting = _waiting.current()
     if waiting is None:
-        waiting = _waiting[loop] = []
-        loop.call_soon(_write_waiting, loop)
-    waiting.append((handler, line))
+        _write(handler, line)
+    else:
+        waiting.append((handler, line))
 
 
-# The lines an event loop's turn wrote, until its end.
-_waiting: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, list[tuple[logging.StreamHandler[Any], str]]
-] = weakref.WeakKeyDictionary()
-
-
-def _write_waiting(loop: asyncio.AbstractEventLoop) -> None:
-    lines = _waiting.pop(loop, [])
+def _write_waiting(lines: list[tuple[logging.StreamHandler[Any], str]]) -> None:
     handler = None
     run: list[str] = []
     for line_handler, line in lines:  # (one handler, but for a configuration changed meanwhile)
@@ -199,6 +187,10 @@ def _write_waiting(loop: asyncio.AbstractEventLoop) -> None:
         run.append(line)
     if run:
         _write(handler, "".join(run))  # type: ignore[arg-type]
+
+
+# The lines an event loop's turn wrote, until its end.
+_waiting: TurnBuffer[list[tuple[logging.StreamHandler[Any], str]]] = TurnBuffer(list, _write_waiting)
 
 
 def _write(handler: logging.StreamHandler[Any], text: str) -> None:
