@@ -8,6 +8,7 @@ project root on sys.path.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -103,6 +104,43 @@ def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def descendants(pid: int) -> list[int]:
+    """`pid` and every process under it (from /proc: Linux)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            with contextlib.suppress(OSError):  # (a thread that ended meanwhile)
+                todo += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def web_workers(pid: int) -> list[int]:
+    """The granian worker processes under `pid` (a granian process with no process of its own)."""
+    workers = []
+    for found in descendants(pid):
+        try:
+            command = Path(f"/proc/{found}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"granian" in command and descendants(found) == [found]:
+            workers.append(found)
+    return workers
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time the processes `pids` have used so far (those still running)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def web_server_pid(log: Path) -> int:

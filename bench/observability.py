@@ -6,7 +6,8 @@ plain logs, no tracing), at the production default (metrics and a JSON line per 
 traces) and all on (the default, and every request traced and exported by OTLP/HTTP to a local
 sink this script runs), and drives each with wrk (Debian package
 `wrk`): authenticated GET /memory/:key and GET /info. Alternating rounds spread the machine's
-other load over both modes; the load average is printed with the figures.
+other load over both modes; the load average is printed with the figures, and the CPU time the
+web workers spent a request (from /proc), which moves less with the neighbours than the rate.
 
     .venv/bin/python bench/observability.py [--rounds 2] [--seconds 10] [--connections 32]
     .venv/bin/python bench/observability.py --in-process [--rounds 3] [--requests 1500]
@@ -34,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import free_port, wait_for  # noqa: E402
+from bench.common import cpu_seconds, free_port, wait_for, web_workers  # noqa: E402
 
 MODES = {
     "off": {"SLOP_METRICS": "false", "SLOP_REQUEST_LOG": "false", "SLOP_LOG_FORMAT": "plain"},
@@ -75,14 +76,16 @@ def wrk(url: str, seconds: int, connections: int, key: str) -> dict[str, float]:
 
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     non2xx = float(errors.group(1)) if errors else 0.0
-    return {"rps": rate, "p50": latency("50"), "p99": latency("99"), "non2xx": non2xx}
+    served = float(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    return {"rps": rate, "p50": latency("50"), "p99": latency("99"), "non2xx": non2xx, "requests": served}
 
 
 def report(round_number: int, mode: str, path: str, figures: dict[str, float]) -> None:
     print(
         f"round {round_number} {mode:3} GET {path:14} {figures['rps']:8.1f} req/s "
         f"p50 {figures['p50']:6.2f} ms p99 {figures['p99']:7.2f} ms "
-        f"non-2xx {int(figures['non2xx'])}  load {os.getloadavg()[0]:.2f}",
+        f"non-2xx {int(figures['non2xx'])}  workers' CPU {figures['cpu_us']:6.1f} us/request  "
+        f"load {os.getloadavg()[0]:.2f}",
         flush=True,
     )
 
@@ -245,7 +248,10 @@ def main() -> None:
                     assert stored.status_code == 200, stored.text
                     for path in ("/memory/bench", "/info"):
                         httpx.get(base + path, headers=headers, timeout=30)  # warm
+                        workers = web_workers(process.pid)
+                        used = cpu_seconds(workers)
                         figures = wrk(base + path, args.seconds, args.connections, key)
+                        figures["cpu_us"] = (cpu_seconds(workers) - used) * 1e6 / figures["requests"]
                         results[mode].setdefault(path, []).append(figures)
                         report(round_number, mode, path, figures)
                 finally:
@@ -257,15 +263,19 @@ def main() -> None:
     print(f"\n{args.rounds} rounds x {args.seconds}s, wrk -t2 -c{args.connections}; "
           f"OTLP exports received: {OtlpSink.received}; load now {os.getloadavg()}")  # fmt: skip
     for path in results["off"]:
-        mean = {
-            mode: sum(run["rps"] for run in runs[path]) / len(runs[path]) for mode, runs in results.items()
-        }
+        mean = {mode: _mean(runs[path], "rps") for mode, runs in results.items()}
+        cpu = {mode: _mean(runs[path], "cpu_us") for mode, runs in results.items()}
         off = mean["off"]
         costs = "   ".join(
-            f"{mode} {mean[mode]:8.1f} req/s (cost {100 * (off - mean[mode]) / off:5.1f}%)"
+            f"{mode} {mean[mode]:8.1f} req/s (cost {100 * (off - mean[mode]) / off:5.1f}%; "
+            f"CPU +{100 * (cpu[mode] - cpu['off']) / cpu['off']:5.1f}%)"
             for mode in ("default", "on")
         )
-        print(f"GET {path:14} off {off:8.1f} req/s   {costs}")
+        print(f"GET {path:14} off {off:8.1f} req/s, {cpu['off']:6.1f} us CPU   {costs}")
+
+
+def _mean(runs: list[dict[str, float]], figure: str) -> float:
+    return sum(run[figure] for run in runs) / len(runs)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ thread path before it has done anything a second try would repeat:
 
 1. the platform middleware's part: the Host against ALLOWED_HOSTS, the input rule for the URL's
    captures, the request id (a sane X-Request-ID kept), the figures (metrics and the request log
-   line; with tracing on, every request takes the thread path and its span);
+   line; with tracing on, its server span, opened here as the thread path's middleware opens it,
+   and dropped unended when the request is handed on: the thread path's span is then its);
 2. authentication by `principal_for` and `attach_to`, the functions DRF's calls. Run here, on the
    loop, they use no connection: a key this process has not cached, or whose last use is due to be
    written, reaches the database, which Django refuses on an event loop (SynchronousOnlyOperation):
@@ -157,13 +158,12 @@ def _request_figures() -> RequestFigures:
 
 
 def takes_plain_requests() -> bool:
-    """Whether this process answers on the loop at all: not with tracing on (the thread path
-    opens the span), an HTTPS redirect or a forwarded Host to honour (Django's steps for them),
-    nor with DJANGO_ALLOW_ASYNC_UNSAFE set (Django would then block the loop on its database
-    instead of refusing, and the refusal is what hands a request to a thread)."""
+    """Whether this process answers on the loop at all: not with an HTTPS redirect or a forwarded
+    Host to honour (Django's steps for them), nor with DJANGO_ALLOW_ASYNC_UNSAFE set (Django would
+    then block the loop on its database instead of refusing, and the refusal is what hands a
+    request to a thread)."""
     return not (
-        tracing.enabled()
-        or settings.SECURE_SSL_REDIRECT
+        settings.SECURE_SSL_REDIRECT
         or settings.USE_X_FORWARDED_HOST
         or os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     )
@@ -208,7 +208,18 @@ async def answer_on_loop(scope: Scope, call: Call) -> Answer | None:
     uncounted)."""
     if not takes_plain_requests():
         return None
-    answer = await _answer(scope, call)
+    span = tracing.LoopServerSpan.open(scope["method"], scope["headers"])
+    try:
+        answer = await _answer(scope, call)
+    except BaseException:  # (cancelled: the loop closing)
+        if span is not None:
+            span.handed_on()
+        raise
+    if span is not None:
+        if answer is None:
+            span.handed_on()
+        else:
+            span.answered(scope["method"], call.route, answer[0])
     if metrics.enabled():
         outcome = (call.route, answer is not None)
         counter = _outcomes.get(outcome)

@@ -949,16 +949,43 @@ class TestLoopRoute:
         assert [post(), post()] == [200, 429]  # the fourth write is within the limit, not the fifth
         assert self.served() == ["loop", "loop"]
 
-    def test_with_tracing_on_every_request_takes_the_thread_path(
-        self, key: str, item: MemoryItem, monkeypatch: pytest.MonkeyPatch
+    def test_with_tracing_on_the_loop_answers_and_records_the_server_span_the_thread_path_would(
+        self, alice: Tenant, key: str, item: MemoryItem
     ) -> None:
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
         from apps.core.observability import tracing
 
-        call("GET", "/memory/k1", key)
-        self.served()
-        monkeypatch.setattr(tracing, "enabled", lambda: True)
-        assert call("GET", "/memory/k1", key).status == 200
-        assert self.served() == ["direct"]
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        tracing.install(provider)
+        trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+        parent = f"00-{trace_id}-00f067aa0ba902b7-01"
+        try:
+            assert call("GET", "/memory/k1", key, HTTP_TRACEPARENT=parent).status == 200
+            assert self.served() == ["direct"]  # the key not cached yet: handed on
+            handed_on = exporter.get_finished_spans()
+            exporter.clear()
+            assert call("GET", "/memory/k1", key, HTTP_TRACEPARENT=parent).status == 200
+            assert call("GET", "/memory/absent", key).status == 404
+            assert self.served() == ["loop", "loop"]
+            on_loop = exporter.get_finished_spans()
+        finally:
+            tracing.uninstall()
+            provider.shutdown()
+        # One server span a request, the loop's like the thread path's; the dropped one unsent.
+        assert [span.name for span in handed_on] == ["GET memory/<path:key>"]
+        assert [span.name for span in on_loop] == ["GET memory/<path:key>", "GET memory/<path:key>"]
+        for thread_span, loop_span in ((handed_on[0], on_loop[0]),):
+            assert dict(loop_span.attributes) == dict(thread_span.attributes)
+            assert loop_span.kind == thread_span.kind
+            assert f"{loop_span.context.trace_id:032x}" == trace_id  # the incoming traceparent
+            assert loop_span.parent is not None and loop_span.parent.span_id == 0x00F067AA0BA902B7
+        assert on_loop[1].attributes["http.response.status_code"] == 404
+        assert f"{on_loop[1].context.trace_id:032x}" != trace_id and on_loop[1].parent is None
 
     @override_settings(ALLOWED_HOSTS=["testserver"])
     def test_a_host_outside_allowed_hosts_is_refused_by_the_thread_path(

@@ -126,6 +126,44 @@ def server_span(method: str, headers: Mapping[str, str]) -> Iterator[Span | None
         span.end()
 
 
+class LoopServerSpan:
+    """server_span's span for a request answered on the event loop (apps.tenants.loop), made
+    current for its task: `answered(route, status)` names it as the thread path does and ends
+    it; `handed_on()` drops it unended (never exported), the thread path's span being the
+    request's. None from `open` when tracing is off."""
+
+    __slots__ = ("span", "_token")
+
+    def __init__(self, span: Span, token: object) -> None:
+        self.span = span
+        self._token = token
+
+    @classmethod
+    def open(cls, method: str, headers: list[tuple[bytes, bytes]]) -> LoopServerSpan | None:
+        if not _enabled:
+            return None
+        carrier = {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in headers
+            if name in (b"traceparent", b"tracestate")
+        }
+        parent = propagate.extract(carrier) if carrier else None
+        span = _tracer.start_span(
+            method, context=parent, kind=SpanKind.SERVER, attributes={"http.request.method": method}
+        )
+        return cls(span, otel_context.attach(trace.set_span_in_context(span, parent)))
+
+    def answered(self, method: str, route: str, status: int) -> None:
+        otel_context.detach(self._token)  # type: ignore[arg-type]
+        self.span.update_name(f"{method} {route}")
+        self.span.set_attribute("http.route", route)
+        self.span.set_attribute("http.response.status_code", status)
+        self.span.end()
+
+    def handed_on(self) -> None:
+        otel_context.detach(self._token)  # type: ignore[arg-type]
+
+
 def chat_span(*, provider: str, model: str, temperature: float | None, max_tokens: int | None,
               parent: otel_context.Context | None) -> Span | None:  # fmt: skip
     """`chat {model}`: one call to a model (the loop's round)."""
