@@ -132,7 +132,7 @@ class LoopServerSpan:
     it; `handed_on()` drops it unended (never exported), the thread path's span being the
     request's. None from `open` when tracing is off."""
 
-    __slots__ = ("span", "_token")
+    __slots__ = ("_token", "span")
 
     def __init__(self, span: Span, token: object) -> None:
         self.span = span
