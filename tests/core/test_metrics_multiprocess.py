@@ -51,3 +51,34 @@ def test_a_forked_workers_figures_are_its_own_and_summed(tmp_path: Path) -> None
     assert (
         len([name for name in ast.literal_eval(files) if name.startswith("counter_")]) == 2
     )  # one per process
+
+
+WRITES = """
+import os
+import django
+django.setup()
+from apps.core.observability import metrics
+
+metrics.HTTP_REQUESTS.labels("GET", "probe", "200").inc()
+metrics._process_id[0] = 424242  # what the fork hook would keep in a child of that id
+metrics.HTTP_REQUESTS.labels("GET", "probe", "200").inc()
+print(sorted(os.listdir(os.environ["PROMETHEUS_MULTIPROC_DIR"])))
+"""
+
+
+def test_a_figure_is_written_under_the_process_id_kept_not_asked_each_time(tmp_path: Path) -> None:
+    """prometheus_client asks the id before each write, to find a fork (a system call each time);
+    the platform keeps it, updated in a forked child (the test above), and it is what names the
+    file a write goes to."""
+    env = {
+        **os.environ,
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+        "DJANGO_SETTINGS_MODULE": "slop_platform.settings",
+        "SECRET_KEY": "test-only",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", WRITES], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    files = ast.literal_eval(done.stdout.strip().splitlines()[-1])
+    assert "counter_424242.db" in files and len([name for name in files if name.startswith("counter_")]) == 2

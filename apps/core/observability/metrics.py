@@ -27,12 +27,33 @@ from prometheus_client import (
     Histogram,
     disable_created_metrics,
     generate_latest,
+    values,
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 disable_created_metrics()  # the *_created series double a scrape and say little here
+
+
+# Each write of a multi-process value first asks the process id (os.getpid(), a system call: glibc
+# keeps no copy), to find a fork and start the child's own file. The id kept here is the same,
+# updated in a forked child before anything else runs there; `process_identifier` is
+# prometheus_client's parameter for it (MultiProcessValue), given before the first metric is made.
+_process_id = [os.getpid()]
+
+
+def _kept_process_id() -> int:
+    return _process_id[0]
+
+
+def _forked() -> None:
+    _process_id[0] = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    values.ValueClass = values.MultiProcessValue(process_identifier=_kept_process_id)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
