@@ -128,8 +128,8 @@ def server_span(method: str, headers: Mapping[str, str]) -> Iterator[Span | None
 
 class LoopServerSpan:
     """server_span's span for a request answered on the event loop (apps.tenants.loop), made
-    current for its task: `answered(route, status)` names it as the thread path does and ends
-    it; `handed_on()` drops it unended (never exported), the thread path's span being the
+    current for its task: `answered(method, route, status)` names it as the thread path does and
+    ends it; `handed_on()` drops it unended (never exported), the thread path's span being the
     request's. None from `open` when tracing is off."""
 
     __slots__ = ("_token", "span")
