@@ -88,12 +88,15 @@ def test_batched_and_single_vectors_agree(fp32_runtime):
 
 
 def test_the_default_int8_vectors_move_little_with_their_batch():
-    assert embeddings.get_provider().model_id.endswith(":int8-per-channel-v1")
-    texts = [unique("alpha"), unique("a much longer sentence about the weather in Bristol"), unique("z")]
-    batched = embed_texts(texts, tenant_id=TENANT)
-    embeddings._local_cache.clear()
+    """int8's activation scale is the forward pass's, so a short text padded beside a long one
+    moves most: "alpha" here, cosine ~0.977 to itself embedded alone. Fixed texts, through the
+    provider (no cache): the figure is the same every run (random suffixes ranged 0.977 to 0.99)."""
+    provider = embeddings.get_provider()
+    assert provider.model_id.endswith(":int8-per-channel-v1")
+    texts = ["alpha", "a much longer sentence about the weather in Bristol", "z"]
+    batched = provider.embed(texts)
     for text, vector in zip(texts, batched, strict=True):
-        assert cosine(embeddings.get_provider().embed([text])[0], vector) > 0.98
+        assert cosine(provider.embed([text])[0], vector) > 0.97
 
 
 def test_identical_text_is_embedded_once(counted):
