@@ -106,41 +106,40 @@ def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
         process.wait()
 
 
-def descendants(pid: int) -> list[int]:
-    """`pid` and every process under it (from /proc: Linux)."""
-    found, todo = [], [pid]
+def _descendants(pid: int) -> list[int]:
+    found: list[int] = []
+    todo = [pid]
     while todo:
         current = todo.pop()
-        found.append(current)
         for task in Path(f"/proc/{current}/task").glob("*"):
-            with contextlib.suppress(OSError):  # (a thread that ended meanwhile)
-                todo += [int(child) for child in (task / "children").read_text().split()]
+            with contextlib.suppress(OSError):
+                children = [int(c) for c in (task / "children").read_text().split()]
+                found.extend(children)
+                todo.extend(children)
     return found
 
 
-def web_workers(pid: int) -> list[int]:
-    """The granian worker processes under `pid` (a granian process with no process of its own)."""
-    workers = []
-    for found in descendants(pid):
-        try:
-            command = Path(f"/proc/{found}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"granian" in command and descendants(found) == [found]:
-            workers.append(found)
-    return workers
+def web_processes(root: int) -> list[int]:
+    """The web server's processes (granian and its workers), not Celery's, under `manage.py serve`."""
+    pids = []
+    for pid in _descendants(root):
+        with contextlib.suppress(OSError):
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+            if b"slop_platform.web" in command or b"granian" in command:
+                pids.append(pid)
+    return pids
 
 
 def cpu_seconds(pids: list[int]) -> float:
-    """User and system CPU time the processes `pids` have used so far (those still running)."""
-    ticks = 0
+    """User + system CPU time of these processes: what a request costs the server, whatever the
+    load of the machine (wall-clock latency on a shared machine mostly measures the others)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
     for pid in pids:
-        try:
+        with contextlib.suppress(OSError):
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
 
 
 def web_server_pid(log: Path) -> int:

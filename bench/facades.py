@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import shutil
@@ -39,46 +38,19 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import asgi_scope, call_asgi, free_port, manage, percentile, wait_for  # noqa: E402
+from bench.common import (  # noqa: E402
+    asgi_scope,
+    call_asgi,
+    cpu_seconds,
+    free_port,
+    manage,
+    percentile,
+    wait_for,
+    web_processes,
+)
 
 MESSAGES = [{"role": "user", "content": "hello there, how are you today"}]
 EXPRESSION = {"expression": "15 * 7"}
-
-
-def _descendants(pid: int) -> list[int]:
-    found: list[int] = []
-    todo = [pid]
-    while todo:
-        current = todo.pop()
-        for task in Path(f"/proc/{current}/task").glob("*"):
-            with contextlib.suppress(OSError):
-                children = [int(c) for c in (task / "children").read_text().split()]
-                found.extend(children)
-                todo.extend(children)
-    return found
-
-
-def web_processes(root: int) -> list[int]:
-    """The web server's processes (granian and its workers), not Celery's, under `manage.py serve`."""
-    pids = []
-    for pid in _descendants(root):
-        with contextlib.suppress(OSError):
-            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-            if b"slop_platform.web" in command or b"granian" in command:
-                pids.append(pid)
-    return pids
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time of these processes: what a request costs the server, whatever the
-    load of the machine (wall-clock latency on a shared machine mostly measures the others)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-    return total / ticks
 
 
 def timed(send: Callable[[], httpx.Response], what: str) -> float:

@@ -7,7 +7,7 @@ traces) and all on (the default, and every request traced and exported by OTLP/H
 sink this script runs), and drives each with wrk (Debian package
 `wrk`): authenticated GET /memory/:key and GET /info. Alternating rounds spread the machine's
 other load over both modes; the load average is printed with the figures, and the CPU time the
-web workers spent a request (from /proc), which moves less with the neighbours than the rate.
+web server's processes spent a request (from /proc), which moves less with the neighbours than the rate.
 
     .venv/bin/python bench/observability.py [--rounds 2] [--seconds 10] [--connections 32]
     .venv/bin/python bench/observability.py --in-process [--rounds 3] [--requests 1500]
@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import cpu_seconds, free_port, wait_for, web_workers  # noqa: E402
+from bench.common import cpu_seconds, free_port, wait_for, web_processes  # noqa: E402
 
 MODES = {
     "off": {"SLOP_METRICS": "false", "SLOP_REQUEST_LOG": "false", "SLOP_LOG_FORMAT": "plain"},
@@ -84,7 +84,7 @@ def report(round_number: int, mode: str, path: str, figures: dict[str, float]) -
     print(
         f"round {round_number} {mode:3} GET {path:14} {figures['rps']:8.1f} req/s "
         f"p50 {figures['p50']:6.2f} ms p99 {figures['p99']:7.2f} ms "
-        f"non-2xx {int(figures['non2xx'])}  workers' CPU {figures['cpu_us']:6.1f} us/request  "
+        f"non-2xx {int(figures['non2xx'])}  web CPU {figures['cpu_us']:6.1f} us/request  "
         f"load {os.getloadavg()[0]:.2f}",
         flush=True,
     )
@@ -248,7 +248,7 @@ def main() -> None:
                     assert stored.status_code == 200, stored.text
                     for path in ("/memory/bench", "/info"):
                         httpx.get(base + path, headers=headers, timeout=30)  # warm
-                        workers = web_workers(process.pid)
+                        workers = web_processes(process.pid)
                         used = cpu_seconds(workers)
                         figures = wrk(base + path, args.seconds, args.connections, key)
                         figures["cpu_us"] = (cpu_seconds(workers) - used) * 1e6 / figures["requests"]
