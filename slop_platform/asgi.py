@@ -27,6 +27,7 @@ from django.conf import settings  # noqa: E402
 
 from apps.core import invalidation, loop_io  # noqa: E402
 from apps.core.asgi import JsonWSGIHandler, SingleHopASGIHandler  # noqa: E402
+from apps.core.observability import multiprocess  # noqa: E402
 from apps.core.redaction import install_access_log  # noqa: E402
 from apps.core.serving import ASGIApp, ServingFront  # noqa: E402
 from apps.tenants.authentication import ApiKeyAuthMiddleware  # noqa: E402
@@ -74,7 +75,7 @@ application = ServingFront(
     threads=settings.SLOP_WEB_THREADS,
     # Other processes' changes to cached rows (API keys) reach this one within milliseconds.
     on_startup=[invalidation.start_listening],
-    on_shutdown=[loop_io.close],
+    on_shutdown=[loop_io.close, multiprocess.flush_at_shutdown],
 )
 
 # Before the server listens, so no request waits for it; then what stored vectors need a reembed.

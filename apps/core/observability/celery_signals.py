@@ -12,7 +12,7 @@ from typing import Any
 
 from celery import signals
 
-from apps.core.observability import context, tracing
+from apps.core.observability import context, multiprocess, tracing
 
 HEADER = "slop_context"
 _tokens: dict[str, Any] = {}
@@ -47,6 +47,7 @@ def _unbind_context(task_id: str | None = None, **kwargs: Any) -> None:
     if token is not None:
         with contextlib.suppress(ValueError):  # bound in another context (run eagerly elsewhere)
             context.unbind(token)
+    multiprocess.flush()  # a task's figures (tool calls, tokens) in /metrics as soon as it ends
 
 
 @signals.setup_logging.connect
